@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Set up everything sslbind and its tests need on a fresh machine of this kind:
+# a virtualenv with the project (wheels from ../shared/wheels when the package index is unreachable),
+# PowerShell 7 as a dotnet tool, and Pester from NuGet. Idempotent; .ci/run and developers both call it.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+tools="$root/.tools"
+wheels="$root/../shared/wheels"
+pwsh_version=7.6.9
+pester_version=5.7.1
+
+if [ -d "$wheels" ]; then
+  # This machine kind has no Python package index; a user's machine without ../shared uses the index.
+  export PIP_NO_INDEX=1 PIP_FIND_LINKS="$(cd "$wheels" && pwd)"
+fi
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+
+if [ ! -x "$tools/pwsh/pwsh" ]; then
+  dotnet tool install PowerShell --version "$pwsh_version" --tool-path "$tools/pwsh" >/dev/null
+fi
+
+if [ ! -f "$tools/Pester/Pester.psd1" ]; then
+  # NuGet has no plain "download a package" verb: a throwaway project's restore fetches it.
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  cat > "$tmp/fetch.csproj" <<XML
+<Project Sdk="Microsoft.NET.Sdk">
+  <PropertyGroup><TargetFramework>net10.0</TargetFramework></PropertyGroup>
+  <ItemGroup><PackageDownload Include="Pester" Version="[$pester_version]" /></ItemGroup>
+</Project>
+XML
+  dotnet restore "$tmp/fetch.csproj" --packages "$tmp/pkgs" >/dev/null
+  mkdir -p "$tools"
+  rm -rf "$tools/Pester"
+  cp -r "$tmp/pkgs/pester/$pester_version/tools" "$tools/Pester"
+fi
+
+echo "setup done: .venv, $tools/pwsh/pwsh ($pwsh_version), $tools/Pester ($pester_version)"
