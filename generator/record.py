@@ -1,0 +1,268 @@
+"""The change record on disk: layout, atomic never-overwriting writes, manifests and their check.
+
+Layout (product contract, "Change record")::
+
+    <out>/<change.id>/
+      manifest.json              tool version, spec sha256, sha256 of every rendered file, created_at
+      change.yaml  README.md  hosts/<host>/*.ps1
+      plans/<stamp>.json         each with plans/<stamp>.json.sha256 (sha256sum format)
+      runs/<stamp>/...           each run folder sealed by its own runs/<stamp>/manifest.json
+
+Every file a record holds is covered by exactly one manifest, so `check_record` can report
+changed, missing and unexpected files alike. Rendered files never change after rendering; plans and
+runs are only ever added.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+
+from generator import __version__
+from generator.errors import EXIT_FAILED, UserError
+
+MANIFEST = "manifest.json"
+PLANS = "plans"
+RUNS = "runs"
+STAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
+
+
+class RecordError(UserError):
+    """A record that cannot be written or read as asked."""
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def utc_stamp(now: datetime | None = None) -> str:
+    """A sortable UTC timestamp usable as a file name, e.g. 20261127T010203.123456Z."""
+    return (now or datetime.now(UTC)).strftime(STAMP_FORMAT)
+
+
+def created_at() -> str:
+    """Creation time for the manifest; SOURCE_DATE_EPOCH pins it for reproducible records."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    moment = datetime.fromtimestamp(int(epoch), UTC) if epoch else datetime.now(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _check_relative(name: str) -> PurePosixPath:
+    path = PurePosixPath(name)
+    if path.is_absolute() or not path.parts or any(p in ("", ".", "..") for p in path.parts):
+        raise ValueError(f"unsafe record path {name!r}")
+    return path
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "xb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def write_new_file(path: Path, data: bytes) -> None:
+    """Write `path` atomically; refuse if it exists. A crash leaves no partial file at `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, path)  # fails if path exists: never overwrites
+        except FileExistsError:
+            raise RecordError(f"{path} already exists; a record file is never overwritten") from None
+        _fsync_dir(path.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def manifest_bytes(files: Mapping[str, bytes], extra: Mapping[str, object]) -> bytes:
+    body = {**extra, "files": {name: sha256_hex(files[name]) for name in sorted(files)}}
+    return (json.dumps(body, indent=2, sort_keys=True) + "\n").encode()
+
+
+def write_record(out_dir: Path, change_id: str, spec_sha256: str, files: Mapping[str, bytes]) -> Path:
+    """Create `out_dir/change_id` holding `files` and a manifest, all at once or not at all."""
+    target = out_dir / change_id
+    if target.exists():
+        raise RecordError(
+            f"{target} already exists; a change record is never overwritten "
+            "(use a new change.id or another -o directory)"
+        )
+    for name in files:
+        _check_relative(name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{change_id}.", suffix=".partial", dir=out_dir))
+    try:
+        for name, data in files.items():
+            _write_synced(staging / name, data)
+        meta = {
+            "tool": "sslbind",
+            "tool_version": __version__,
+            "change_id": change_id,
+            "spec_sha256": spec_sha256,
+            "created_at": created_at(),
+        }
+        _write_synced(staging / MANIFEST, manifest_bytes(files, meta))
+        for folder in sorted({p.parent for p in staging.rglob("*") if p.is_file()}, reverse=True):
+            _fsync_dir(folder)
+        try:
+            os.rename(staging, target)  # atomic; fails on a non-empty target
+        except OSError:
+            raise RecordError(f"{target} appeared while writing; a record is never overwritten") from None
+        _fsync_dir(out_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def read_manifest(record: Path) -> dict[str, object]:
+    path = record / MANIFEST
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RecordError(f"{record} is not a change record: {MANIFEST} is missing") from None
+    except (OSError, ValueError) as error:
+        raise RecordError(f"{path}: cannot read the manifest: {error}", EXIT_FAILED) from None
+    if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
+        raise RecordError(f"{path}: not an sslbind manifest (no 'files' table)", EXIT_FAILED)
+    return data
+
+
+def add_plan(record: Path, document: Mapping[str, object], stamp: str | None = None) -> Path:
+    """Store a plan as plans/<stamp>.json with its sha256sum sidecar; never overwrites."""
+    stamp = stamp or utc_stamp()
+    data = (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
+    path = record / PLANS / f"{stamp}.json"
+    write_new_file(path, data)
+    write_new_file(path.with_name(path.name + ".sha256"), f"{sha256_hex(data)}  {path.name}\n".encode())
+    return path
+
+
+def latest(record: Path, folder: str) -> Path | None:
+    """Newest plan file or sealed run folder of a record, by stamp."""
+    base = record / folder
+    if folder == PLANS:
+        found = sorted(base.glob("*.json"))
+    else:
+        found = sorted(p for p in base.iterdir() if (p / MANIFEST).is_file()) if base.is_dir() else []
+    return found[-1] if found else None
+
+
+@contextlib.contextmanager
+def new_run(record: Path, stamp: str | None = None) -> Iterator[Path]:
+    """Create runs/<stamp>/ for a run's files, then seal it with a manifest, even on failure.
+
+    The folder exists from the start so the event log survives a crash of the client; an unsealed
+    run folder is reported by `check_record`.
+    """
+    folder = record / RUNS / (stamp or utc_stamp())
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir()
+    except FileExistsError:
+        raise RecordError(f"{folder} already exists; a run is never overwritten") from None
+    try:
+        yield folder
+    finally:
+        seal_folder(folder)
+
+
+def seal_folder(folder: Path) -> Path:
+    files = {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.name.startswith(".")
+    }
+    path = folder / MANIFEST
+    write_new_file(path, manifest_bytes(files, {"sealed_at": utc_stamp()}))
+    return path
+
+
+def _check_manifest(base: Path, listed: Mapping[str, object], label: str) -> tuple[list[str], set[Path]]:
+    problems: list[str] = []
+    covered: set[Path] = set()
+    for name, expected in sorted(listed.items()):
+        path = base / name
+        covered.add(path)
+        if not path.is_file():
+            problems.append(f"missing: {label}{name}")
+        elif sha256_hex(path.read_bytes()) != expected:
+            problems.append(f"changed: {label}{name} (sha256 differs from the manifest)")
+    return problems, covered
+
+
+def _check_plans(record: Path) -> tuple[list[str], set[Path]]:
+    problems: list[str] = []
+    covered: set[Path] = set()
+    for plan in sorted((record / PLANS).glob("*.json")):
+        sidecar = plan.with_name(plan.name + ".sha256")
+        covered.update({plan, sidecar})
+        if not sidecar.is_file():
+            problems.append(f"missing: {PLANS}/{sidecar.name}")
+            continue
+        expected = sidecar.read_text(encoding="utf-8").split()[0] if sidecar.stat().st_size else ""
+        if sha256_hex(plan.read_bytes()) != expected:
+            problems.append(f"changed: {PLANS}/{plan.name} (sha256 differs from {sidecar.name})")
+    return problems, covered
+
+
+def _check_runs(record: Path) -> tuple[list[str], set[Path]]:
+    problems: list[str] = []
+    covered: set[Path] = set()
+    runs = record / RUNS
+    for folder in sorted(p for p in runs.iterdir() if p.is_dir()) if runs.is_dir() else []:
+        manifest = folder / MANIFEST
+        label = f"{RUNS}/{folder.name}/"
+        if not manifest.is_file():
+            problems.append(f"unsealed: {label} has no {MANIFEST} (the run was interrupted)")
+            covered.update(p for p in folder.rglob("*") if p.is_file())
+            continue
+        covered.add(manifest)
+        try:
+            listed = json.loads(manifest.read_text(encoding="utf-8"))["files"]
+        except (ValueError, KeyError, TypeError):
+            problems.append(f"changed: {label}{MANIFEST} is not a manifest")
+            continue
+        found, files = _check_manifest(folder, listed, label)
+        problems += found
+        covered |= files
+    return problems, covered
+
+
+def check_record(record: Path) -> list[str]:
+    """Every problem with a record's integrity, one line each; empty when intact."""
+    manifest = read_manifest(record)
+    listed = manifest["files"]
+    assert isinstance(listed, dict)
+    problems, covered = _check_manifest(record, listed, "")
+    covered.add(record / MANIFEST)
+    for check in (_check_plans, _check_runs):
+        found, files = check(record)
+        problems += found
+        covered |= files
+    for path in sorted(p for p in record.rglob("*") if p.is_file()):
+        if path not in covered:
+            problems.append(f"unexpected: {path.relative_to(record).as_posix()} is in no manifest")
+    return problems

@@ -1,0 +1,108 @@
+"""Record writing: atomic, never overwriting, every file under a manifest, tampering detected."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from generator.record import (
+    RecordError,
+    add_plan,
+    check_record,
+    latest,
+    new_run,
+    read_manifest,
+    write_new_file,
+    write_record,
+)
+
+FILES = {
+    "README.md": b"# change\n",
+    "change.yaml": b"version: 1\n",
+    "hosts/web01/apply.ps1": b"Write-Output 1\n",
+}
+
+
+def make(tmp_path: Path) -> Path:
+    return write_record(tmp_path, "CHG1", "ab" * 32, FILES)
+
+
+def test_written_record_is_intact_and_listed(tmp_path: Path) -> None:
+    record = make(tmp_path)
+    manifest = read_manifest(record)
+    assert sorted(manifest["files"]) == sorted(FILES)  # type: ignore[arg-type]
+    assert manifest["spec_sha256"] == "ab" * 32
+    assert check_record(record) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["CHG1"]  # no staging left behind
+
+
+def test_never_overwrites(tmp_path: Path) -> None:
+    make(tmp_path)
+    with pytest.raises(RecordError, match="never overwritten"):
+        make(tmp_path)
+
+
+def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unsafe"):
+        write_record(tmp_path, "CHG1", "", {"../escape": b"x"})
+    assert not (tmp_path / "CHG1").exists()
+    assert not any(tmp_path.iterdir())
+
+
+def test_created_at_pinned_by_source_date_epoch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")
+    assert read_manifest(make(tmp_path))["created_at"] == "1970-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (lambda r: (r / "hosts/web01/apply.ps1").write_bytes(b"evil\n"), "changed: hosts/web01/apply.ps1"),
+        (lambda r: (r / "README.md").unlink(), "missing: README.md"),
+        (lambda r: (r / "hosts/web01/extra.ps1").write_bytes(b"x"), "unexpected: hosts/web01/extra.ps1"),
+    ],
+)
+def test_tampering_detected(tmp_path: Path, damage: object, expected: str) -> None:
+    record = make(tmp_path)
+    damage(record)  # type: ignore[operator]
+    assert any(p.startswith(expected) for p in check_record(record)), check_record(record)
+
+
+def test_plans_and_runs_are_covered(tmp_path: Path) -> None:
+    record = make(tmp_path)
+    plan = add_plan(record, {"hosts": []}, stamp="20260101T000000.000000Z")
+    with new_run(record, stamp="20260101T000001.000000Z") as run:
+        (run / "events.jsonl").write_text('{"event": "start"}\n')
+    assert check_record(record) == []
+    assert latest(record, "plans") == plan
+    assert latest(record, "runs") == run
+    (run / "events.jsonl").write_text('{"event": "forged"}\n')
+    plan.write_text("{}")
+    problems = check_record(record)
+    assert "changed: runs/20260101T000001.000000Z/events.jsonl (sha256 differs from the manifest)" in problems
+    assert any(p.startswith("changed: plans/20260101T000000.000000Z.json") for p in problems)
+
+
+def test_unsealed_run_reported(tmp_path: Path) -> None:
+    record = make(tmp_path)
+    (record / "runs" / "20260101T000002.000000Z").mkdir(parents=True)
+    (record / "runs" / "20260101T000002.000000Z" / "events.jsonl").write_text("{}\n")
+    assert check_record(record)[0].startswith("unsealed: runs/20260101T000002.000000Z/")
+
+
+def test_write_new_file_refuses_existing(tmp_path: Path) -> None:
+    write_new_file(tmp_path / "a.json", b"1")
+    with pytest.raises(RecordError, match="never overwritten"):
+        write_new_file(tmp_path / "a.json", b"2")
+    assert (tmp_path / "a.json").read_bytes() == b"1"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_not_a_record(tmp_path: Path) -> None:
+    with pytest.raises(RecordError, match="not a change record"):
+        check_record(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps([1]))
+    with pytest.raises(RecordError, match="not an sslbind manifest"):
+        check_record(tmp_path)
