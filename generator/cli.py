@@ -3,17 +3,56 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
 from generator import __version__
-from generator.errors import UserError
+from generator.errors import EXIT_FAILED, UserError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sslbind")
 def cli() -> None:
     """Reviewed, recorded, reversible HTTP.sys SSL binding changes."""
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("output"),
+    show_default=True,
+    help="Folder that receives the change record <change.id>/.",
+)
+def render(spec: Path, out_dir: Path) -> None:
+    """Render SPEC into a reviewable change record (never overwrites one)."""
+    from generator.workflow import render_record
+
+    record = render_record(spec, out_dir)
+    click.echo(f"wrote change record {record}")
+
+
+@cli.group()
+def record() -> None:
+    """Work with change records."""
+
+
+@record.command("check")
+@click.argument("record_dir", metavar="RECORD", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def record_check(record_dir: Path) -> None:
+    """Verify every hash in RECORD's manifests; exit 1 on any changed, missing or unexpected file."""
+    from generator.record import check_record
+
+    problems = check_record(record_dir)
+    for problem in problems:
+        click.echo(problem)
+    if problems:
+        raise UserError(f"{record_dir}: {len(problems)} integrity problem(s); do not apply", EXIT_FAILED)
+    click.echo(f"{record_dir}: intact")
 
 
 def main() -> None:
