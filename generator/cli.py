@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -11,7 +10,18 @@ from generator import __version__
 from generator.errors import EXIT_FAILED, UserError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class SslbindGroup(click.Group):
+    """Turns a UserError anywhere below into one line on stderr and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except UserError as error:
+            click.echo(f"sslbind: {error}", err=True)
+            ctx.exit(error.exit_code)
+
+
+@click.group(cls=SslbindGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sslbind")
 def cli() -> None:
     """Reviewed, recorded, reversible HTTP.sys SSL binding changes."""
@@ -56,14 +66,4 @@ def record_check(record_dir: Path) -> None:
 
 
 def main() -> None:
-    try:
-        cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as error:
-        error.show()
-        sys.exit(error.exit_code)
-    except UserError as error:
-        click.echo(f"sslbind: {error}", err=True)
-        sys.exit(error.exit_code)
+    cli(prog_name="sslbind")

@@ -1,0 +1,30 @@
+"""`sslbind record check` through click's CliRunner: exit codes and output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from generator.cli import cli
+from generator.record import write_record
+
+
+def test_record_check_intact_then_tampered(tmp_path: Path) -> None:
+    record = write_record(tmp_path, "CHG9", "", {"hosts/h/apply.ps1": b"1\n"})
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["record", "check", str(record)])
+    assert ok.exit_code == 0, ok.output
+    assert "intact" in ok.output
+    (record / "hosts/h/apply.ps1").write_bytes(b"2\n")
+    bad = runner.invoke(cli, ["record", "check", str(record)])
+    assert bad.exit_code == 1
+    assert "changed: hosts/h/apply.ps1" in bad.stdout
+    assert bad.stderr.startswith("sslbind: ") and "do not apply" in bad.stderr
+    assert "Traceback" not in bad.output
+
+
+def test_record_check_not_a_record_is_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["record", "check", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "manifest.json is missing" in result.stderr
