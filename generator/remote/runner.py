@@ -1,0 +1,293 @@
+"""Run one script text with parameters as one PowerShell pipeline on one host, with a deadline.
+
+Values travel as pipeline parameters (`add_parameters`), never spliced into the script text.
+pypsrp has no overall timeout, so `run` polls the pipeline itself and stops it at the deadline.
+Connection problems become a `ConnectionFailure` whose text is one clear line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import requests
+from pypsrp.complex_objects import PSInvocationState
+from pypsrp.exceptions import (
+    AuthenticationError,
+    InvalidPSRPOperation,
+    WinRMError,
+    WinRMTransportError,
+    WSManFaultError,
+)
+from pypsrp.powershell import PowerShell, RunspacePool
+from pypsrp.wsman import WSMan
+
+from generator.remote.connection import Endpoint, Password, pool_kwargs, wsman_kwargs
+
+# Failure kinds, each shown to the user as one phrase.
+UNREACHABLE = "unreachable"
+AUTHENTICATION = "authentication failed"
+TLS = "TLS failure"
+TIMEOUT = "timeout"
+DROPPED = "connection dropped"
+PROTOCOL = "remoting error"
+SETUP = "client set-up error"
+
+WSMAN_TIMEOUT_FAULT = 2150858793  # 0x80338029 OperationTimeout
+STATE_NAMES = {
+    PSInvocationState.NOT_STARTED: "NotStarted",
+    PSInvocationState.RUNNING: "Running",
+    PSInvocationState.STOPPING: "Stopping",
+    PSInvocationState.STOPPED: "Stopped",
+    PSInvocationState.COMPLETED: "Completed",
+    PSInvocationState.FAILED: "Failed",
+    PSInvocationState.DISCONNECTED: "Disconnected",
+}
+TIMED_OUT = "TimedOut"
+
+
+class ConnectionFailure(Exception):
+    """Talking to a host failed; `str()` is one line: `<host>: <kind>: <detail>`."""
+
+    def __init__(self, host: str, kind: str, detail: str) -> None:
+        detail = " ".join(detail.split())[:300]
+        super().__init__(f"{host}: {kind}: {detail}")
+        self.host, self.kind, self.detail = host, kind, detail
+
+
+class RequestCounter:
+    """WS-Management requests sent, per host (thread-safe; one counter can serve a whole fleet)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
+
+    def add(self, host: str) -> None:
+        with self._lock:
+            self._counts[host] = self._counts.get(host, 0) + 1
+
+    def get(self, host: str) -> int:
+        with self._lock:
+            return self._counts.get(host, 0)
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+
+def _root_causes(error: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append(current)
+        reason = getattr(current, "reason", None)
+        current = reason if isinstance(reason, BaseException) else (current.__cause__ or current.__context__)
+        if current is None and chain[-1].args and isinstance(chain[-1].args[0], BaseException):
+            current = chain[-1].args[0]
+    return chain
+
+
+def _connection_error_kind(error: requests.ConnectionError, opened: bool) -> str:
+    names = {type(e).__name__ for e in _root_causes(error)}
+    refused = {"NewConnectionError", "NameResolutionError", "ConnectionRefusedError", "gaierror"}
+    if names & refused and not opened:
+        return UNREACHABLE
+    return DROPPED if opened else UNREACHABLE
+
+
+def _detail(error: BaseException) -> str:
+    causes = _root_causes(error)
+    text = str(causes[-1]) or type(causes[-1]).__name__
+    return text.split(" (Caused by")[0]
+
+
+def classify(host: str, error: BaseException, opened: bool) -> ConnectionFailure:
+    """One clear line for a failure while connecting (`opened` False) or after the pool opened."""
+    if isinstance(error, ConnectionFailure):
+        return error
+    if isinstance(error, requests.exceptions.SSLError):
+        return ConnectionFailure(host, TLS, _detail(error))
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return ConnectionFailure(host, UNREACHABLE, "no answer to the TCP connect (connection_timeout)")
+    if isinstance(error, requests.exceptions.ReadTimeout):
+        return ConnectionFailure(host, TIMEOUT, "no reply within read_timeout")
+    if isinstance(error, requests.ConnectionError):
+        return ConnectionFailure(host, _connection_error_kind(error, opened), _detail(error))
+    if isinstance(error, AuthenticationError):
+        return ConnectionFailure(host, AUTHENTICATION, "the server rejected the credentials (HTTP 401)")
+    if type(error).__module__.startswith("spnego"):
+        return ConnectionFailure(host, AUTHENTICATION, _detail(error))
+    if isinstance(error, WSManFaultError):
+        kind = TIMEOUT if error.code == WSMAN_TIMEOUT_FAULT else PROTOCOL
+        return ConnectionFailure(host, kind, f"WS-Management fault {error.code}: {error.reason}")
+    if isinstance(error, WinRMTransportError):
+        return ConnectionFailure(host, PROTOCOL, f"HTTP {error.code} from the WinRM endpoint")
+    if isinstance(error, InvalidPSRPOperation | WinRMError):
+        return ConnectionFailure(host, DROPPED if opened else PROTOCOL, _detail(error))
+    if isinstance(error, ImportError):
+        return ConnectionFailure(host, SETUP, f"{error}; install the sslbind extra for this auth")
+    if isinstance(error, ValueError):
+        return ConnectionFailure(host, SETUP, str(error))
+    if isinstance(error, OSError):
+        return ConnectionFailure(host, DROPPED if opened else UNREACHABLE, _detail(error))
+    raise error
+
+
+@dataclass
+class ScriptResult:
+    """What one pipeline produced. `state` is the PowerShell state name, or TimedOut."""
+
+    output: list[Any]
+    errors: list[str]
+    messages: list[str]
+    state: str
+    duration: float
+    stop_failed: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.state == "Completed" and not self.errors
+
+    def json_object(self) -> dict[str, Any] | None:
+        """The script's one JSON result object: the last output string that parses as an object."""
+        for item in reversed(self.output):
+            if not isinstance(item, str):
+                continue
+            try:
+                value = json.loads(item)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                return value
+        return None
+
+
+def _error_text(record: Any) -> str:
+    text = str(record)
+    if not text or text == "None":
+        text = str(getattr(record, "message", "") or type(record).__name__)
+    return text
+
+
+def _message_text(record: Any) -> str:
+    for attr in ("message_data", "message"):
+        value = getattr(record, attr, None)
+        if value is not None:
+            return str(value)
+    return str(record)
+
+
+def _count_requests(wsman: WSMan, host: str, counter: RequestCounter) -> None:
+    """Wrap the transport's send so every WS-Management request is counted."""
+    send = wsman.transport.send
+
+    def counted(message: bytes, **kwargs: Any) -> Any:
+        counter.add(host)
+        return send(message, **kwargs)
+
+    wsman.transport.send = counted  # type: ignore[method-assign]
+
+
+class HostSession:
+    """One host: a WSMan connection and one runspace pool, opened on enter, closed on exit."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        password: Password | None,
+        counter: RequestCounter | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self._password = password
+        self._counter = counter
+        self._wsman: WSMan | None = None
+        self._pool: RunspacePool | None = None
+
+    def __repr__(self) -> str:
+        return f"HostSession({self.endpoint.host!r})"
+
+    @property
+    def host(self) -> str:
+        return self.endpoint.host
+
+    def open(self) -> None:
+        try:
+            self._wsman = WSMan(**wsman_kwargs(self.endpoint, self._password))
+            if self._counter is not None:
+                _count_requests(self._wsman, self.host, self._counter)
+            self._pool = RunspacePool(self._wsman, **pool_kwargs(self.endpoint))
+            self._pool.open()
+        except Exception as error:
+            self.close()
+            raise classify(self.host, error, opened=False) from None
+
+    def close(self) -> None:
+        """Release the pool and socket; a broken connection is not worth another error here."""
+        pool, wsman = self._pool, self._wsman
+        self._pool = self._wsman = None
+        if pool is not None:
+            # The shell may be gone or unreachable; then there is nothing left to release.
+            with contextlib.suppress(Exception):
+                pool.close()
+        if wsman is not None:
+            wsman.close()
+
+    def __enter__(self) -> HostSession:
+        self.open()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def run(self, script: str, parameters: Mapping[str, Any], timeout: float) -> ScriptResult:
+        """Run `script` as one pipeline with `parameters`; stop it after `timeout` seconds."""
+        if self._pool is None:
+            raise RuntimeError("HostSession.run before open")
+        ps = PowerShell(self._pool)
+        ps.add_script(script)
+        if parameters:
+            ps.add_parameters(dict(parameters))
+        started = time.monotonic()
+        try:
+            ps.begin_invoke()
+            timed_out = self._poll_until(ps, started + timeout)
+        except Exception as error:
+            raise classify(self.host, error, opened=True) from None
+        stop_failed = self._stop(ps) if timed_out else ""
+        return ScriptResult(
+            output=list(ps.output),
+            errors=[_error_text(e) for e in ps.streams.error],
+            messages=[_message_text(m) for m in [*ps.streams.information, *ps.streams.warning]],
+            state=TIMED_OUT if timed_out else STATE_NAMES.get(ps.state, str(ps.state)),
+            duration=time.monotonic() - started,
+            stop_failed=stop_failed,
+        )
+
+    def _poll_until(self, ps: PowerShell, deadline: float) -> bool:
+        """Receive until the pipeline ends; True when the deadline passed first."""
+        operation_timeout = self.endpoint.connection.operation_timeout
+        while ps.state == PSInvocationState.RUNNING:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return True
+            ps.poll_invoke(timeout=max(1, min(operation_timeout, math.ceil(remaining))))
+        return False
+
+    def _stop(self, ps: PowerShell) -> str:
+        try:
+            ps.stop()
+        except Exception as error:
+            return classify(self.host, error, opened=True).detail
+        return ""
