@@ -67,3 +67,8 @@ def record_check(record_dir: Path) -> None:
 
 def main() -> None:
     cli(prog_name="sslbind")
+
+
+from generator.schema import schema_command  # noqa: E402
+
+cli.add_command(schema_command)
