@@ -1,0 +1,305 @@
+"""Saved `netsh http show sslcert` output -> bindings, refusing whatever it cannot read with certainty.
+
+Layout facts (reference section 3): a title, a dashed line, then one block per binding whose first
+line names the kind (`IP:port`, `Hostname:port`, `Central Certificate Store`). Lines are
+`<label><padding>: <value>`; padding, blank-line counts and the set of labels differ between
+builds, and labels and values are translated. So: blank lines carry no meaning, a label is matched by
+its words followed by the first colon after it (the key line `IP:port : 0.0.0.0:443` has colons on
+both sides), unknown lines are kept and reported, and identity values are also recognized by shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import NoReturn
+
+from generator.binding import DISABLE, SETTINGS, KeyKind, SettingValue
+from generator.importers import values
+from generator.importers.decode import DecodeError, decode_output
+from generator.importers.netsh_labels import (
+    NULL_WORDS,
+    TABLES,
+    KeyLabel,
+    LabelTable,
+    fold,
+    label_pattern,
+    onoff_words,
+)
+from generator.importers.result import ImportInputError, ImportResult, Remark
+from generator.model import Binding, BindingKey
+
+# Printed by every build since Server 2008 (reference 3.2, lines 2-13); a block without one of them
+# is truncated or translated in a way we do not know, and is refused. Newer flags are absent on
+# builds that do not have them, which means "off".
+CORE_SETTINGS = (
+    "certhash",
+    "appid",
+    "certstorename",
+    "verifyclientcertrevocation",
+    "verifyrevocationwithcachedclientcertonly",
+    "usagecheck",
+    "revocationfreshnesstime",
+    "urlretrievaltimeout",
+    "sslctlidentifier",
+    "sslctlstorename",
+    "dsmapperusage",
+    "clientcertnegotiation",
+)
+HASHLESS_KINDS = (KeyKind.CCS, KeyKind.SCOPEDCCS)  # certificates chosen at handshake time
+_DASHES = re.compile(r"^\s*-{3,}\s*$")
+_NOT_IMPORTABLE = "not importable: `netsh http add sslcert` cannot set it"
+
+# What a recognized line is: ("key", KeyLabel) | ("setting", name) | ("noparam", label) | ("extended",
+# label) | ("header", label).
+_Kind = tuple[str, object]
+
+
+@dataclass(frozen=True)
+class _Matcher:
+    table: LabelTable
+    patterns: tuple[tuple[re.Pattern[str], _Kind], ...]
+
+    @classmethod
+    def build(cls, table: LabelTable) -> _Matcher:
+        entries: list[tuple[str, _Kind]] = [(lab, ("key", kl)) for lab, kl in table.keys.items()]
+        entries += [(lab, ("setting", name)) for lab, name in table.settings.items()]
+        entries += [(lab, ("noparam", lab)) for lab in table.no_parameter]
+        entries += [(table.extended, ("extended", table.extended))]
+        entries += [(lab, ("header", lab)) for lab in table.header]
+        entries.sort(key=lambda e: -len(e[0]))  # longest label first: no label shadows a longer one
+        return cls(table, tuple((label_pattern(lab), kind) for lab, kind in entries))
+
+    def match(self, line: str) -> tuple[_Kind, str] | None:
+        for pattern, kind in self.patterns:
+            found = pattern.match(line.replace("\u2019", "'"))
+            if found:
+                return kind, found.group("value").strip()
+        return None
+
+    def count(self, text: str) -> int:
+        return sum(1 for line in text.splitlines() if self.match(line))
+
+
+MATCHERS = tuple(_Matcher.build(t) for t in TABLES)
+
+
+@dataclass
+class _Block:
+    kind: KeyKind
+    key: str
+    line: int
+    raw: dict[str, tuple[int, str]] = field(default_factory=dict)  # setting -> (line, value text)
+    in_extended: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind.value}={self.key}"
+
+
+class _Parser:
+    def __init__(self, source: str, matcher: _Matcher) -> None:
+        self.source, self.matcher = source, matcher
+        self.words = onoff_words()
+        self.blocks: list[_Block] = []
+        self.not_imported: list[Remark] = []
+        self.inferred: list[Remark] = []
+
+    @property
+    def block(self) -> _Block | None:
+        return self.blocks[-1] if self.blocks else None
+
+    def refuse(
+        self, line: int | None, problem: str, block: _Block | None = None, setting: str = ""
+    ) -> NoReturn:
+        raise ImportInputError(self.source, line, problem, block.name if block else None, setting or None)
+
+    def feed(self, number: int, line: str) -> None:
+        if not line.strip() or _DASHES.match(line):
+            return
+        found = self.matcher.match(line)
+        if found is None:
+            self.unknown(number, line)
+            return
+        (what, payload), value = found
+        if what == "key":
+            assert isinstance(payload, KeyLabel)
+            self.start(number, payload.kind, value, line, inferred=payload.inferred)
+        elif what == "setting":
+            self.setting(number, str(payload), value)
+        elif what == "noparam":
+            self.no_parameter(number, line, value)
+        elif what == "extended":
+            self.extended(number, line)
+        # a header line carries nothing
+
+    def start(self, number: int, kind: KeyKind, value: str, line: str, inferred: bool) -> None:
+        try:
+            key = values.binding_key(kind, value)
+        except ValueError as error:
+            self.refuse(number, f"binding key: {error}")
+        block = _Block(kind, key, number)
+        if any(b.name == block.name for b in self.blocks):
+            self.refuse(number, "the same binding appears twice in the file", block)
+        self.blocks.append(block)
+        if inferred:
+            self.inferred.append(Remark(number, block.name, line, "binding kind inferred from its label"))
+
+    def setting(self, number: int, name: str, value: str) -> None:
+        block = self.block
+        if block is None:
+            self.refuse(number, f"{name} line before any binding line (truncated output?)")
+        if name in block.raw:
+            self.refuse(number, f"second {name} line (first on line {block.raw[name][0]})", block, name)
+        block.raw[name] = (number, value)
+        block.in_extended = False
+
+    def no_parameter(self, number: int, line: str, value: str) -> None:
+        block = self.block
+        if self.words.get(fold(value)) != DISABLE:
+            self.refuse(number, f"{line.strip()!r}: no netsh parameter can reproduce it", block)
+        reason = "no `add sslcert` parameter; it is off, so nothing is lost"
+        self.not_imported.append(Remark(number, block.name if block else None, line, reason))
+
+    def extended(self, number: int, line: str) -> None:
+        block = self.block
+        if block is not None:
+            block.in_extended = True
+        self.not_imported.append(Remark(number, block.name if block else None, line, _NOT_IMPORTABLE))
+
+    def unknown(self, number: int, line: str) -> None:
+        block = self.block
+        owner = block.name if block else None
+        if block is not None and block.in_extended:  # one remark per Extended Properties block
+            last = self.not_imported[-1]
+            self.not_imported[-1] = replace(last, text=f"{last.text.strip()} {' '.join(line.split())};")
+            return
+        label, value = split_label(line)
+        if value is not None and self.by_shape(number, line, value):
+            return
+        if block is not None and value is not None and self.words.get(fold(value)) not in (None, DISABLE):
+            self.refuse(
+                number, f"unknown line {line.strip()!r} is switched on; its setting would be lost", block
+            )
+        self.not_imported.append(Remark(number, owner, line, "unknown line, not imported"))
+
+    def by_shape(self, number: int, line: str, value: str) -> bool:
+        """Identity lines under a label we do not know, recognized by the shape of their value."""
+        block = self.block
+        if values.looks_like_ipport(value):
+            self.start(number, KeyKind.IPPORT, value, line, inferred=False)
+            self.inferred.append(
+                Remark(number, self.blocks[-1].name, line, "ip:port key recognized by shape")
+            )
+            return True
+        if block is None:
+            return False
+        if values.looks_like_hostport(value):
+            self.refuse(
+                number, f"{line.strip()!r}: hostname:port under an unknown label (SNI or scoped CCS?)"
+            )
+        for name, test in (("certhash", values.looks_like_hash), ("appid", values.looks_like_guid)):
+            if test(value):
+                if name in block.raw:
+                    self.refuse(number, f"a second {name}-shaped value under unknown label", block, name)
+                block.raw[name] = (number, value)
+                self.inferred.append(Remark(number, block.name, line, f"{name} recognized by shape"))
+                return True
+        return False
+
+
+def split_label(line: str) -> tuple[str, str | None]:
+    """An unknown line's label and value: split on the first ' : ', else the first colon."""
+    text = line.strip()
+    if " : " in text:
+        label, _, value = text.partition(" : ")
+        return label.strip(), value.strip()
+    if ":" in text:
+        label, _, value = text.partition(":")
+        return label.strip(), value.strip()
+    return text, None
+
+
+def _settings(parser: _Parser, block: _Block) -> dict[str, SettingValue]:
+    out: dict[str, SettingValue] = {}
+    for s in SETTINGS:
+        if s.name not in block.raw:
+            if s.name in CORE_SETTINGS:
+                parser.refuse(
+                    block.line,
+                    f"no line for this setting; every netsh build prints it (label table "
+                    f"{parser.matcher.table.language!r} may not know its label)",
+                    block,
+                    s.name,
+                )
+            if s.default is not None:
+                out[s.name] = s.default
+            continue
+        line, text = block.raw[s.name]
+        value = _value(parser, block, s.name, line, text)
+        if value is not None:
+            out[s.name] = value
+    return out
+
+
+def _value(parser: _Parser, block: _Block, name: str, line: int, text: str) -> SettingValue | None:
+    setting = next(s for s in SETTINGS if s.name == name)
+    if fold(text) in NULL_WORDS:
+        if name == "certstorename":
+            return "MY"  # NULL store is MY for HTTP.sys (reference 2.1)
+        if name in ("sslctlidentifier", "sslctlstorename") or (
+            name == "certhash" and block.kind in HASHLESS_KINDS
+        ):
+            return None
+        parser.refuse(line, f"value {text!r} is empty; this binding needs one", block, name)
+    if setting.kind == "onoff":
+        word = parser.words.get(fold(text))
+        if word is None:
+            parser.refuse(line, f"value {text!r} is not a known on/off word", block, name)
+        return word
+    try:
+        return values.setting_value(name, text)
+    except ValueError as error:
+        parser.refuse(line, str(error), block, name)
+
+
+def parse_netsh(data: bytes, source: str, encoding: str | None = None) -> ImportResult:
+    """Bindings in saved `netsh http show sslcert` output (`data` as read from the file)."""
+    try:
+        decoded = decode_output(data, lambda text: max(m.count(text) for m in MATCHERS), encoding)
+    except DecodeError as error:
+        raise ImportInputError(source, None, f"{error}; pass --encoding") from error
+    lines = decoded.text.splitlines()
+    matcher = max(MATCHERS, key=lambda m: m.count(decoded.text))  # first (English) wins a tie
+    parser = _Parser(source, matcher)
+    for number, line in enumerate(lines, start=1):
+        parser.feed(number, line)
+    if not parser.blocks:
+        raise ImportInputError(
+            source, None, "no SSL binding found; is this `netsh http show sslcert` output?"
+        )
+    bindings = tuple(
+        Binding(BindingKey(b.kind, b.key), _settings(parser, b), mode="exact", line=b.line)
+        for b in parser.blocks
+    )
+    table = matcher.table
+    language = table.language + ("" if table.verified else ", unverified label table")
+    return ImportResult(
+        source=source,
+        sha256=hashlib.sha256(data).hexdigest(),
+        format=f"netsh http show sslcert ({language})",
+        encoding=decoded.encoding,
+        bindings=bindings,
+        not_imported=tuple(parser.not_imported),
+        inferred=tuple(parser.inferred),
+    )
+
+
+def read_netsh(path: Path, encoding: str | None = None) -> ImportResult:
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ImportInputError(str(path), None, f"cannot read: {error.strerror}") from error
+    return parse_netsh(data, str(path), encoding)

@@ -1,0 +1,349 @@
+"""Saved registry output of the Ssl*BindingInfo keys -> bindings, decoded through generator.binding.
+
+Two inputs (reference 4.6 and regedit's export format):
+- `reg query HKLM\\SYSTEM\\CurrentControlSet\\Services\\HTTP\\Parameters /s`: a key line, then
+  `    <name>    <REG_TYPE>    <data>` lines; REG_BINARY is uppercase contiguous hex, REG_DWORD `0x...`.
+- a `.reg` export (`Windows Registry Editor Version 5.00`, usually UTF-16LE): `[key]`, then
+  `"name"=hex:aa,bb,\\` (continued on the next line), `dword:0000000a` or `"string"`.
+Registry names are not localized, so unlike netsh text nothing here is guessed from labels; any value
+or bit the table in generator.binding does not know is refused, naming the binding and the value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, NoReturn
+
+from generator.binding import (
+    CHECK_MODE_FRESHNESS,
+    CHECK_MODE_VALUE,
+    FLAGS_VALUE,
+    REGISTRY_SUBKEY,
+    SETTINGS,
+    BitDecodeError,
+    KeyKind,
+    SettingValue,
+    decode_check_mode,
+    decode_flags,
+)
+from generator.importers import values
+from generator.importers.decode import DecodeError, decode_output
+from generator.importers.result import ImportInputError, ImportResult, Remark
+from generator.model import Binding, BindingKey
+
+RegData = bytes | int | str
+HOSTNAME_PORT_VALUE = "HostnamePort"
+_PARAMETERS = re.compile(
+    r"^(?:HKEY_LOCAL_MACHINE|HKLM)\\SYSTEM\\CurrentControlSet\\Services\\HTTP\\Parameters(?:\\(.*))?$",
+    re.IGNORECASE,
+)
+_KIND_BY_SUBKEY = {name.casefold(): kind for kind, name in REGISTRY_SUBKEY.items()}
+_TYPE_TOKEN = re.compile(r" {4}(REG_[A-Z_]+)(?= {4}|$)")
+_SETTING_BY_VALUE = {s.registry_value: s for s in SETTINGS if s.registry_value}
+_EXPECTED_TYPE = {
+    **{s.registry_value: "REG_BINARY" for s in SETTINGS if s.registry_value and s.kind in ("hash", "guid")},
+    **{s.registry_value: "REG_SZ" for s in SETTINGS if s.registry_value and s.kind in ("store", "ctlid")},
+    **{s.registry_value: "REG_DWORD" for s in SETTINGS if s.registry_value and s.kind == "uint32"},
+    CHECK_MODE_VALUE: "REG_DWORD",
+    FLAGS_VALUE: "REG_DWORD",
+    HOSTNAME_PORT_VALUE: "REG_SZ",
+}
+_REG_HEADERS = ("Windows Registry Editor Version 5.00", "REGEDIT4")
+
+
+@dataclass
+class RegKey:
+    path: str
+    line: int
+    values: dict[str, tuple[int, str, RegData]] = field(default_factory=dict)  # name -> (line, type, data)
+
+
+@dataclass
+class _Read:
+    keys: list[RegKey] = field(default_factory=list)
+    remarks: list[Remark] = field(default_factory=list)
+
+
+def _refuse(source: str, line: int | None, problem: str, binding: str | None = None) -> NoReturn:
+    raise ImportInputError(source, line, problem, binding)
+
+
+# --- reg query -----------------------------------------------------------------------------------
+
+
+def read_reg_query(text: str, source: str) -> _Read:
+    read = _Read()
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        if line.startswith((" ", "\t")):
+            if not read.keys:
+                _refuse(source, number, "value line before any key line")
+            name, kind, data = _split_value(source, number, line)
+            _add_value(source, read.keys[-1], number, name, kind, data)
+        elif line.upper().startswith(("HKEY_", "HKLM\\")):
+            read.keys.append(RegKey(line.strip(), number))
+        elif line.startswith("ERROR:"):
+            _refuse(source, number, f"reg.exe reported {line.strip()!r}")
+        else:
+            read.remarks.append(Remark(number, None, line, "not a key or value line, not imported"))
+    return read
+
+
+def _split_value(source: str, number: int, line: str) -> tuple[str, str, RegData]:
+    """Name, type and data, split on the type token from the right (names may hold spaces)."""
+    tokens = list(_TYPE_TOKEN.finditer(line))
+    if not tokens:
+        _refuse(source, number, f"no REG_ type token in {line.strip()!r}")
+    if len(tokens) > 1:
+        _refuse(source, number, f"more than one REG_ type token in {line.strip()!r}; cannot split it")
+    token = tokens[0]
+    name, kind, data = line[: token.start()].strip(), token.group(1), line[token.end() :].strip()
+    try:
+        if kind == "REG_BINARY":
+            return name, kind, bytes.fromhex(data)
+        if kind in ("REG_DWORD", "REG_QWORD"):
+            return name, kind, int(data, 16)
+    except ValueError:
+        _refuse(source, number, f"{name}: {kind} data {data!r} is not hex")
+    return name, kind, data
+
+
+def _add_value(source: str, key: RegKey, number: int, name: str, kind: str, data: RegData) -> None:
+    if name in key.values:
+        _refuse(source, number, f"value {name!r} twice under {key.path}")
+    key.values[name] = (number, kind, data)
+
+
+# --- .reg export ---------------------------------------------------------------------------------
+
+_REG_VALUE = re.compile(r'^(?:"(?P<name>(?:[^"\\]|\\.)*)"|(?P<default>@))=(?P<data>.*)$')
+_HEX_TYPES = {"hex": "REG_BINARY", "hex(0)": "REG_NONE", "hex(2)": "REG_EXPAND_SZ", "hex(7)": "REG_MULTI_SZ"}
+
+
+def read_reg_export(text: str, source: str) -> _Read:
+    read = _Read()
+    for number, line in _logical_lines(text):
+        if not line or line.startswith(";") or line in _REG_HEADERS:
+            continue
+        if line.startswith("[-"):
+            _refuse(source, number, f"{line}: a deletion, not an export")
+        if line.startswith("[") and line.endswith("]"):
+            read.keys.append(RegKey(line[1:-1], number))
+            continue
+        found = _REG_VALUE.match(line)
+        if found is None or not read.keys:
+            read.remarks.append(Remark(number, None, line, "not a key or value line, not imported"))
+            continue
+        name = "(Default)" if found.group("default") else _unescape(found.group("name"))
+        kind, data = _export_data(source, number, name, found.group("data"))
+        _add_value(source, read.keys[-1], number, name, kind, data)
+    return read
+
+
+def _logical_lines(text: str) -> list[tuple[int, str]]:
+    """Lines with `\\` continuations joined, each numbered by its first physical line."""
+    out: list[tuple[int, str]] = []
+    pending: tuple[int, str] | None = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if pending is not None:
+            start, head = pending
+            line = head + line
+            number = start
+        if line.endswith("\\") and re.match(r'^(?:"|@)', line) and "=hex" in line:
+            pending = (number, line[:-1])
+            continue
+        pending = None
+        out.append((number, line))
+    if pending is not None:
+        out.append(pending)
+    return out
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def _export_data(source: str, number: int, name: str, data: str) -> tuple[str, RegData]:
+    if data == "-":
+        _refuse(source, number, f"{name}: a deletion, not an export")
+    if data.startswith('"') and data.endswith('"') and len(data) >= 2:
+        return "REG_SZ", _unescape(data[1:-1])
+    if data.lower().startswith("dword:"):
+        try:
+            return "REG_DWORD", int(data[6:], 16)
+        except ValueError:
+            _refuse(source, number, f"{name}: dword data {data[6:]!r} is not hex")
+    prefix, sep, body = data.partition(":")
+    if sep and prefix.lower() in _HEX_TYPES:
+        try:
+            raw = bytes.fromhex(body.replace(",", "").replace(" ", ""))
+        except ValueError:
+            _refuse(source, number, f"{name}: hex data is malformed")
+        kind = _HEX_TYPES[prefix.lower()]
+        if kind in ("REG_EXPAND_SZ", "REG_MULTI_SZ"):
+            return kind, raw.decode("utf-16-le", errors="replace").rstrip("\x00")
+        return kind, raw
+    _refuse(source, number, f"{name}: cannot read value data {data[:40]!r}")
+
+
+# --- keys -> bindings ----------------------------------------------------------------------------
+
+
+Place = tuple[KeyKind, str] | Literal["outside", "container", "deeper"]
+
+
+def _binding_place(path: str) -> Place:
+    """(kind, child name) for a binding key, else where the key sits relative to the binding keys."""
+    found = _PARAMETERS.match(path)
+    parts = found.group(1).split("\\") if found and found.group(1) else []
+    kind = _KIND_BY_SUBKEY.get(parts[0].casefold()) if parts else None
+    if kind is None:
+        return "outside"
+    if len(parts) == 1:
+        return "container"
+    if len(parts) > 2:
+        return "deeper"
+    return kind, parts[1]
+
+
+def _binding(source: str, key: RegKey, kind: KeyKind, child: str) -> Binding:
+    ident = _identity(source, key, kind, child)
+    name = f"{kind.value}={ident}"
+    for value, (line, reg_type, _) in key.values.items():
+        expected = _EXPECTED_TYPE.get(value)
+        if expected is None:
+            _refuse(source, line, f"unknown registry value {value!r}; cannot say what it does", name)
+        if reg_type != expected:
+            _refuse(source, line, f"{value} is {reg_type}, expected {expected}", name)
+    settings = _settings(source, key, kind, name)
+    return Binding(BindingKey(kind, ident), settings, mode="exact", line=key.line)
+
+
+def _identity(source: str, key: RegKey, kind: KeyKind, child: str) -> str:
+    hostport = key.values.get(HOSTNAME_PORT_VALUE)
+    try:
+        if kind in (KeyKind.HOSTNAMEPORT, KeyKind.SCOPEDCCS):
+            if hostport is None:
+                _refuse(source, key.line, f"{kind.value} key {child!r} has no {HOSTNAME_PORT_VALUE} value")
+            return values.binding_key(kind, str(hostport[2]))
+        if hostport is not None:
+            _refuse(source, hostport[0], f"{HOSTNAME_PORT_VALUE} under a {kind.value} key")
+        if kind is KeyKind.CCS:
+            return values.binding_key(kind, child.rpartition(":")[2])
+        return values.binding_key(kind, child)
+    except ValueError as error:
+        _refuse(source, key.line, f"binding key: {error}")
+
+
+def _settings(source: str, key: RegKey, kind: KeyKind, name: str) -> dict[str, SettingValue]:
+    def get(value: str) -> tuple[int, RegData] | None:
+        found = key.values.get(value)
+        return (found[0], found[2]) if found else None
+
+    out: dict[str, SettingValue] = {}
+    for reg_name, setting in _SETTING_BY_VALUE.items():
+        found = get(reg_name)
+        if found is None:
+            if setting.default is not None:
+                out[setting.name] = setting.default
+            continue
+        line, data = found
+        try:
+            out[setting.name] = _setting(setting.name, data)
+        except ValueError as error:
+            _refuse(source, line, f"{reg_name}: {error}", name)
+    if "certhash" not in out and kind not in (KeyKind.CCS, KeyKind.SCOPEDCCS):
+        _refuse(source, key.line, "no SslCertHash value; this kind of binding needs one", name)
+    if "appid" not in out:
+        _refuse(source, key.line, "no AppId value; netsh cannot re-add a binding without one", name)
+    for bits_name, decode in ((CHECK_MODE_VALUE, decode_check_mode), (FLAGS_VALUE, decode_flags)):
+        found = get(bits_name)
+        try:
+            out.update(decode(int(found[1]) if found else 0))
+        except BitDecodeError as error:
+            _refuse(
+                source, found[0] if found else key.line, f"{error}; no netsh parameter can set them", name
+            )
+    _check_freshness(source, key, name, out)
+    return {s.name: out[s.name] for s in SETTINGS if s.name in out}  # in table order
+
+
+def _setting(name: str, data: RegData) -> SettingValue:
+    if isinstance(data, bytes):
+        size = {"certhash": 20, "appid": 16}[name]
+        if len(data) != size:
+            raise ValueError(f"{len(data)} bytes, expected {size}")
+        if name == "appid":
+            return "{" + str(uuid.UUID(bytes_le=data)) + "}"  # GUID struct: first three fields LE
+        return data.hex()
+    return values.setting_value(name, str(data))
+
+
+def _check_freshness(source: str, key: RegKey, name: str, out: dict[str, SettingValue]) -> None:
+    # Bit 0x4 means "freshness time in effect"; netsh sets it only with a non-zero time, so a set bit
+    # with no time is a state `add sslcert` cannot reproduce.
+    found = key.values.get(CHECK_MODE_VALUE)
+    if found and int(found[2]) & CHECK_MODE_FRESHNESS and out.get("revocationfreshnesstime") == 0:
+        _refuse(source, found[0], "freshness bit 0x4 set with no revocation freshness time", name)
+
+
+def bindings_from_keys(source: str, read: _Read) -> tuple[tuple[Binding, ...], list[Remark]]:
+    bindings: list[Binding] = []
+    remarks = list(read.remarks)
+    ignored = 0
+    for key in read.keys:
+        place = _binding_place(key.path)
+        if place == "outside":
+            ignored += 1
+        elif place == "deeper":
+            remarks.append(Remark(key.line, None, key.path, "key below a binding key, not imported"))
+        elif place == "container":
+            continue
+        else:
+            binding = _binding(source, key, *place)
+            if any(b.key == binding.key for b in bindings):
+                _refuse(source, key.line, "the same binding appears twice", str(binding.key))
+            bindings.append(binding)
+    if ignored:
+        remarks.append(Remark(None, None, f"{ignored} key(s)", "outside Ssl*BindingInfo: ignored"))
+    if not bindings:
+        _refuse(source, None, "no key under HTTP\\Parameters\\Ssl*BindingInfo\\<binding> found")
+    return tuple(bindings), remarks
+
+
+def parse_reg(data: bytes, source: str, encoding: str | None = None) -> ImportResult:
+    """Bindings in saved `reg query ... /s` output or a .reg export (`data` as read from the file)."""
+
+    def score(text: str) -> int:
+        return sum(1 for line in text.splitlines() if "REG_" in line or line.startswith(("[", "HKEY_")))
+
+    try:
+        decoded = decode_output(data, score, encoding)
+    except DecodeError as error:
+        raise ImportInputError(source, None, f"{error}; pass --encoding") from error
+    first = next((line.strip() for line in decoded.text.splitlines() if line.strip()), "")
+    is_export = first in _REG_HEADERS
+    read = read_reg_export(decoded.text, source) if is_export else read_reg_query(decoded.text, source)
+    bindings, remarks = bindings_from_keys(source, read)
+    return ImportResult(
+        source=source,
+        sha256=hashlib.sha256(data).hexdigest(),
+        format=".reg export" if is_export else "reg query",
+        encoding=decoded.encoding,
+        bindings=bindings,
+        not_imported=tuple(remarks),
+    )
+
+
+def read_reg(path: Path, encoding: str | None = None) -> ImportResult:
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ImportInputError(str(path), None, f"cannot read: {error.strerror}") from error
+    return parse_reg(data, str(path), encoding)

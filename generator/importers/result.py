@@ -1,0 +1,53 @@
+"""What an importer yields: bindings in the normalized model plus everything it could not import."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from generator.errors import UserError
+from generator.model import Binding
+
+
+@dataclass(frozen=True)
+class Remark:
+    """A line or value kept out of the bindings (or taken in by inference), with where it was."""
+
+    line: int | None
+    binding: str | None  # e.g. "ipport=0.0.0.0:443"; None outside any binding
+    text: str  # the source line or value, verbatim
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" if self.line else "-"
+        owner = f" [{self.binding}]" if self.binding else ""
+        return f"{where}{owner}: {self.text.strip()!r}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """Bindings read from one saved file; settings are complete (every known setting spelled out)."""
+
+    source: str  # file name as given
+    sha256: str  # of the file's bytes
+    format: str  # e.g. "netsh http show sslcert (en)", "reg query", ".reg export"
+    encoding: str
+    bindings: tuple[Binding, ...]
+    not_imported: tuple[Remark, ...] = ()
+    inferred: tuple[Remark, ...] = ()
+
+
+class ImportInputError(UserError):
+    """Saved output the importer cannot read with certainty; names file, line, binding and setting."""
+
+    def __init__(
+        self,
+        source: str,
+        line: int | None,
+        problem: str,
+        binding: str | None = None,
+        setting: str | None = None,
+    ) -> None:
+        where = f"{source}:{line}" if line else source
+        parts = [where] + [p for p in (binding, setting) if p] + [problem]
+        super().__init__(": ".join(parts))
+        self.source, self.line, self.binding, self.setting = source, line, binding, setting
