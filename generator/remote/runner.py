@@ -90,9 +90,13 @@ def _root_causes(error: BaseException) -> list[BaseException]:
         seen.add(id(current))
         chain.append(current)
         reason = getattr(current, "reason", None)
-        current = reason if isinstance(reason, BaseException) else (current.__cause__ or current.__context__)
-        if current is None and chain[-1].args and isinstance(chain[-1].args[0], BaseException):
-            current = chain[-1].args[0]
+        nested = [a for a in current.args if isinstance(a, BaseException)]
+        if isinstance(reason, BaseException):
+            current = reason
+        elif nested:  # urllib3 puts the socket error in args, e.g. ProtocolError(text, OSError)
+            current = nested[-1]
+        else:
+            current = current.__cause__ or current.__context__
     return chain
 
 
