@@ -72,3 +72,8 @@ def main() -> None:
 from generator.schema import schema_command  # noqa: E402
 
 cli.add_command(schema_command)
+
+from generator.importers.cli import import_command, rotate_command  # noqa: E402
+
+cli.add_command(import_command)
+cli.add_command(rotate_command)

@@ -176,7 +176,7 @@ class _Parser:
             last = self.not_imported[-1]
             self.not_imported[-1] = replace(last, text=f"{last.text.strip()} {' '.join(line.split())};")
             return
-        label, value = split_label(line)
+        _label, value = split_label(line)
         if value is not None and self.by_shape(number, line, value):
             return
         if block is not None and value is not None and self.words.get(fold(value)) not in (None, DISABLE):

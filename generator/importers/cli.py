@@ -1,0 +1,117 @@
+"""`sslbind import` and `sslbind rotate`: parse options, call the importers, write the spec, print.
+
+Specs go to stdout or to a new `-o` file (never overwritten); reports and warnings go to stderr.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from generator.errors import UserError
+from generator.importers.netsh_text import read_netsh
+from generator.importers.reg_text import read_reg
+from generator.importers.rotate import MIN_DAYS, plan_rotation, rotation_report, rotation_spec
+from generator.importers.spec_writer import import_spec, sorted_bindings
+from generator.importers.warnings import binding_warnings
+
+_LIVE_NOT_YET = (
+    "live {what} (--host without {alt}) needs the remote capture, which is not wired in yet; save "
+    "`reg query HKLM\\SYSTEM\\CurrentControlSet\\Services\\HTTP\\Parameters /s` (or `netsh http show "
+    "sslcert`) output on the host and pass it with {alt}"
+)
+
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+_OUT = click.Path(dir_okay=False, path_type=Path)
+
+
+def write_new(text: str, output: Path | None) -> None:
+    """Write to stdout, or to `output` only if it does not exist yet (exclusive create)."""
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        with output.open("x", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+    except FileExistsError:
+        raise UserError(
+            f"{output}: already exists; sslbind never overwrites a file, choose another -o"
+        ) from None
+    except OSError as error:
+        raise UserError(f"{output}: cannot write: {error.strerror}") from None
+    click.echo(f"wrote {output}", err=True)
+
+
+@click.command("import")
+@click.option("--from-netsh", "netsh_file", type=_FILE, help="Saved `netsh http show sslcert` output.")
+@click.option(
+    "--from-reg", "reg_file", type=_FILE, help="Saved `reg query ...\\HTTP\\Parameters /s` or a .reg export."
+)
+@click.option("--host", help="Host name written into the spec (alone: live import, not available yet).")
+@click.option("--encoding", help="Force the input encoding (e.g. cp850, utf-16); detected by default.")
+@click.option("-o", "--output", type=_OUT, help="Write the spec to this new file (default: stdout).")
+def import_command(
+    netsh_file: Path | None,
+    reg_file: Path | None,
+    host: str | None,
+    encoding: str | None,
+    output: Path | None,
+) -> None:
+    """Write a spec (mode: exact, every setting spelled out) from a host's existing SSL bindings."""
+    if netsh_file and reg_file:
+        raise UserError("give one of --from-netsh and --from-reg, not both")
+    if not netsh_file and not reg_file:
+        if host:
+            raise UserError(_LIVE_NOT_YET.format(what="import", alt="--from-reg FILE"))
+        raise UserError("nothing to import: give --from-netsh FILE or --from-reg FILE")
+    if netsh_file:
+        result = read_netsh(netsh_file, encoding)
+    else:
+        assert reg_file is not None  # one of the two is given (checked above)
+        result = read_reg(reg_file, encoding)
+    text = import_spec(result, host)
+    for remark in result.not_imported:
+        click.echo(f"not imported: {remark}", err=True)
+    for remark in result.inferred:
+        click.echo(f"inferred: {remark}", err=True)
+    for warning in binding_warnings(sorted_bindings(result.bindings)):
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"imported {len(result.bindings)} binding(s) from {result.source} ({result.format})", err=True)
+    write_new(text, output)
+
+
+@click.command("rotate")
+@click.option("--from", "old", required=True, metavar="THUMBPRINT", help="Certificate to replace.")
+@click.option("--to", "new", required=True, metavar="THUMBPRINT", help="Certificate to bind instead.")
+@click.option("--spec", "spec_file", type=_FILE, help="Spec whose bindings are searched for --from.")
+@click.option("--host", help="Search a live host instead of a spec (not available yet).")
+@click.option(
+    "--min-days",
+    type=click.IntRange(min=0),
+    default=MIN_DAYS,
+    show_default=True,
+    help="Live preflight: --to must stay valid at least this many days.",
+)
+@click.option("-o", "--output", type=_OUT, help="Write the spec to this new file (default: stdout).")
+def rotate_command(
+    old: str, new: str, spec_file: Path | None, host: str | None, min_days: int, output: Path | None
+) -> None:
+    """Write a spec that swaps certificate --from for --to on every binding using it, settings kept."""
+    if spec_file is None:
+        if host:
+            raise UserError(_LIVE_NOT_YET.format(what="rotate", alt="--spec FILE"))
+        raise UserError("give --spec FILE (the bindings to search for --from)")
+    from generator.spec import load_spec
+
+    change = load_spec(spec_file)
+    plan = plan_rotation(change.targets, old, new)
+    text = rotation_spec(change, plan, str(spec_file))
+    for line in rotation_report(plan):
+        click.echo(line, err=True)
+    click.echo(
+        f"preflight of {plan.new} (in store, private key, validity, server auth, {min_days} days) runs "
+        "only against a live host; `sslbind plan` on the written spec shows the change per binding",
+        err=True,
+    )
+    write_new(text, output)

@@ -1,0 +1,132 @@
+"""Bindings -> spec YAML text that `generator.spec.load_spec` accepts. Deterministic, byte for byte.
+
+Written by hand rather than with yaml.dump so that comments can sit next to what they explain (the
+provenance header, settings that are not set); every string is double-quoted, so no value can be
+read back as another type (a hash of digits as a number, `off` as false).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from generator.binding import SETTINGS, KeyKind, SettingValue
+from generator.importers.result import ImportResult
+from generator.importers.warnings import binding_warnings
+from generator.model import Binding, Connection
+
+PLACEHOLDER_HOST = "replace-me.invalid"
+_KIND_ORDER = {kind: index for index, kind in enumerate(KeyKind)}
+_PLAIN = re.compile(r"^(enable|disable|exact|preserve|netsh|registry)$")
+
+
+@dataclass(frozen=True)
+class TargetDoc:
+    host: str
+    bindings: tuple[Binding, ...]
+    connection: Mapping[str, object] = field(default_factory=dict)
+
+
+def scalar(value: object) -> str:
+    """A YAML scalar that reads back as exactly `value`."""
+    if isinstance(value, bool) or value is None:
+        raise TypeError(f"no spec value is {value!r}")
+    if isinstance(value, int):
+        return str(value)
+    text = str(value)
+    return text if _PLAIN.fullmatch(text) else json.dumps(text, ensure_ascii=False)
+
+
+def sorted_bindings(bindings: Iterable[Binding]) -> tuple[Binding, ...]:
+    """Kind order of KeyKind, then key text: the same host gives the same spec whatever the source."""
+    return tuple(sorted(bindings, key=lambda b: (_KIND_ORDER[b.key.kind], b.key.value)))
+
+
+def binding_lines(binding: Binding, indent: str = "      ") -> list[str]:
+    key: SettingValue = binding.key.port if binding.key.kind is KeyKind.CCS else binding.key.value
+    lines = [f"{indent}- {binding.key.kind.value}: {scalar(key)}", f"{indent}  mode: {binding.mode}"]
+    if binding.method != "netsh":
+        lines.append(f"{indent}  method: {binding.method}")
+    unset = []
+    for setting in SETTINGS:
+        value = binding.settings.get(setting.name)
+        if value is None:
+            unset.append(setting.name)
+        else:
+            lines.append(f"{indent}  {setting.name}: {scalar(value)}")
+    if binding.mode == "exact" and unset:
+        lines.append(f"{indent}  # not set on the host: {', '.join(unset)}")
+    return lines
+
+
+def connection_lines(connection: Mapping[str, object], indent: str) -> list[str]:
+    if not connection:
+        return []
+    return [f"{indent}connection:"] + [f"{indent}  {k}: {scalar(v)}" for k, v in connection.items()]
+
+
+def non_default_connection(connection: Connection) -> dict[str, object]:
+    """The connection keys whose value differs from the model's default, in field order."""
+    default = Connection()
+    out: dict[str, object] = {}
+    for item in fields(connection):
+        value = getattr(connection, item.name)
+        if value is not None and value != getattr(default, item.name):
+            out[item.name] = value
+    return out
+
+
+def comment_lines(title: str, items: Sequence[object]) -> list[str]:
+    if not items:
+        return []
+    return [f"# {title}:"] + [f"#   {' '.join(str(item).split())}" for item in items]
+
+
+def render_spec(
+    change_id: str, title: str, targets: Sequence[TargetDoc], header: Sequence[str], description: str = ""
+) -> str:
+    lines = [f"# {line}" if line else "#" for line in header]
+    lines += ["version: 1", "change:", f"  id: {scalar(change_id)}", f"  title: {scalar(title)}"]
+    if description:
+        lines.append(f"  description: {scalar(description)}")
+    lines.append("targets:")
+    for target in targets:
+        lines.append(f"  - host: {scalar(target.host)}")
+        lines += connection_lines(target.connection, "    ")
+        lines.append("    bindings:")
+        for binding in target.bindings:
+            lines += binding_lines(binding)
+    return "\n".join(lines) + "\n"
+
+
+def change_id_for(prefix: str, host: str) -> str:
+    """`prefix-host` cut to the spec's change-id shape (letters, digits, . _ -; at most 64)."""
+    text = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{prefix}-{host}").strip("-._")
+    return text[:64].rstrip("-._")
+
+
+def import_spec(result: ImportResult, host: str | None = None) -> str:
+    """The spec (mode: exact, every setting spelled out) for the bindings of one import."""
+    name = host or PLACEHOLDER_HOST
+    bindings = sorted_bindings(result.bindings)
+    source = Path(result.source).name
+    header = [
+        f"Imported by sslbind from {source} ({result.format}, {result.encoding}).",
+        f"Source sha256: {result.sha256}",
+        "mode: exact with every setting spelled out: applying it re-creates each binding as captured.",
+    ]
+    if host is None:
+        header.append(f"The host name is a placeholder: replace {PLACEHOLDER_HOST} before rendering.")
+    if "unverified" in result.format:
+        header.append("The label table used is a constructed translation: check every value below.")
+    body = [
+        *comment_lines("Not imported (review before applying)", result.not_imported),
+        *comment_lines("Inferred, not read from a known label", result.inferred),
+        *comment_lines("Warnings", binding_warnings(bindings)),
+    ]
+    header += [line[2:] for line in body]
+    title = f"Adopt the SSL bindings of {name} as imported from {source}"
+    return render_spec(change_id_for("import", name), title, [TargetDoc(name, bindings)], header)
