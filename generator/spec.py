@@ -101,15 +101,11 @@ def _what(node: Node) -> str:
     """How YAML read a value, with the usual cause when it is not what a person meant."""
     if isinstance(node, Map):
         keys = list(node.entries)
-        if (
-            len(keys) == 1
-            and isinstance(node.entries[keys[0]], Scalar)
-            and not node.key_lines[keys[0]] > node.line
-        ):
+        if node.flow and len(keys) == 1 and _is_null(node.entries[keys[0]]):
             return f'a mapping (YAML reads {{...}} as one); quote the value: "{{{keys[0]}}}"'
         return "a mapping"
     if isinstance(node, Seq):
-        return "a list (YAML reads [...] as one); quote the value if it is text"
+        return "a list (YAML reads [...] as one); quote the value" if node.flow else "a list"
     if node.tag == "null":
         return "nothing"
     if node.tag == "bool":
@@ -159,8 +155,14 @@ def _refuse_secrets(node: Node, key: str, ctx: _Ctx) -> None:
 # --- scalars ---------------------------------------------------------------------------------
 
 
+def _present(node: Node, key: str, ctx: _Ctx) -> None:
+    if _is_null(node):
+        ctx.fail(node.line, key, "has no value; give one or remove the key")
+
+
 def _text(node: Node, key: str, ctx: _Ctx) -> str:
     """A string field takes any scalar's text as written, but not true/false or nothing."""
+    _present(node, key, ctx)
     if isinstance(node, Scalar) and node.tag not in ("null", "bool"):
         return node.text
     if isinstance(node, Scalar) and node.tag == "bool":
@@ -169,6 +171,7 @@ def _text(node: Node, key: str, ctx: _Ctx) -> str:
 
 
 def _int(node: Node, key: str, ctx: _Ctx) -> int:
+    _present(node, key, ctx)
     if isinstance(node, Scalar):
         number = node.as_int()
         if number is not None:
@@ -183,6 +186,7 @@ def _int(node: Node, key: str, ctx: _Ctx) -> int:
 
 
 def _onoff(node: Node, key: str, ctx: _Ctx) -> str:
+    _present(node, key, ctx)
     if isinstance(node, Scalar):
         flag = node.as_bool()
         value: str | bool = flag if flag is not None else node.text
@@ -253,20 +257,21 @@ def _connection_value(name: str, node: Node, key: str, ctx: _Ctx) -> object:
 
 
 def _connection_given(node: Node | None, key: str, ctx: _Ctx) -> dict[str, _Given]:
-    """The connection keys a section sets; a null value means "not set" (the default applies)."""
+    """The connection keys a section sets; null means "the default" (so a target can unset a key)."""
     if node is None or _is_null(node):
         return {}
     section = _mapping(node, key, f.CONNECTION, (), ctx)
     given: dict[str, _Given] = {}
     for name, value in section.entries.items():
-        if not _is_null(value):
-            child = _join(key, name)
-            given[name] = _Given(_connection_value(name, value, child, ctx), section.key_lines[name], child)
+        child = _join(key, name)
+        parsed = None if _is_null(value) else _connection_value(name, value, child, ctx)
+        given[name] = _Given(parsed, section.key_lines[name], child)
     return given
 
 
 def _connection(given: Mapping[str, _Given], host: str, ctx: _Ctx) -> Connection:
-    values = {name: item.value for name, item in given.items()}
+    values = {name: item.value for name, item in given.items() if item.value is not None}
+    given = {name: item for name, item in given.items() if item.value is not None}
     values.setdefault("port", f.CONNECTION_PORT_DEFAULT[values.get("protocol", "https")])
     connection = Connection(**values)
     _check_connection(connection, given, host, ctx)
@@ -284,18 +289,18 @@ def _check_connection(c: Connection, given: Mapping[str, _Given], host: str, ctx
         if c.protocol != "https":
             fail("protocol", "auth: certificate works only over https; set protocol: https")
         if len(pem) < 2:
-            fail("auth", "auth: certificate needs certificate_pem and certificate_key_pem (file paths)")
+            fail("auth", "certificate needs certificate_pem and certificate_key_pem (file paths)")
     elif pem:
         fail(pem[0], "is used only with auth: certificate; remove it or set auth: certificate")
     if c.auth in ("basic", "certificate") and c.message_encryption == "always":
         fail(
             "message_encryption",
-            f"auth: {c.auth} cannot encrypt WinRM messages; use auto (https protects them)",
+            f"{c.auth} cannot encrypt WinRM messages; use auto (https protects them)",
         )
     if c.auth == "basic" and c.protocol == "http" and c.message_encryption != "never":
-        fail("auth", "auth: basic over http would send the password in clear; use protocol: https")
+        fail("auth", "basic over http would send the password in clear; use protocol: https")
     if c.auth in ("basic", "ntlm", "credssp") and not c.username:
-        fail("auth", f"auth: {c.auth} needs a username; add connection.username")
+        fail("auth", f"{c.auth} needs a username; add connection.username")
     if c.read_timeout <= c.operation_timeout:
         fail(
             "read_timeout",

@@ -33,6 +33,8 @@ _TRUE_WORDS = frozenset({"yes", "true", "on"})
 _DECIMAL = re.compile(r"[-+]?[0-9]+")
 _MAX_DIGITS = 30  # far beyond any valid value; keeps int() and messages small
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Characters YAML refuses in a stream (PyYAML's Reader); found here to report their line.
+_NOT_YAML = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class Scalar:
 class Seq:
     line: int
     items: tuple[Node, ...]
+    flow: bool = False  # written inline as [ ... ]
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class Map:
     line: int
     entries: dict[str, Node]
     key_lines: dict[str, int]
+    flow: bool = False  # written inline as { ... }
 
 
 Node = Scalar | Seq | Map
@@ -89,12 +93,17 @@ def decode(data: bytes, path: str) -> str:
 
 def parse(text: str, path: str) -> Node | None:
     """The document's tree, or None for an empty document."""
+    bad = _NOT_YAML.search(text)
+    if bad:
+        line = text.count("\n", 0, bad.start()) + 1
+        char = ord(bad.group())
+        raise SpecError(path, line, "YAML", f"control character U+{char:04X} is not allowed; remove it")
     _refuse_anchors(text, path)
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError as error:
         raise _syntax_error(error, text, path) from None
-    return None if root is None else _convert(root, path)
+    return None if root is None else _convert(root, path, "")
 
 
 def _refuse_anchors(text: str, path: str) -> None:
@@ -120,11 +129,13 @@ def _syntax_error(error: yaml.YAMLError, text: str, path: str) -> SpecError:
     problem = getattr(error, "problem", None) or str(error).splitlines()[0]
     problem = " ".join(str(problem).split())
     source = text.splitlines()[line - 1] if line and line <= len(text.splitlines()) else ""
-    return SpecError(path, line, "YAML syntax", problem + _hint(source))
+    return SpecError(path, line, "YAML syntax", problem + _hint(problem, source))
 
 
-def _hint(source: str) -> str:
+def _hint(problem: str, source: str) -> str:
     """What usually causes the error on this line."""
+    if "document" in problem:
+        return "; a spec is one YAML document: remove the second --- and what follows, or split the file"
     if "*" in source:
         return '; quote values that start with * (e.g. ipport: "*:443"); YAML reads * as an alias'
     if "[" in source and "]:" in source:
@@ -134,7 +145,7 @@ def _hint(source: str) -> str:
     return "; check the indentation and quote values that contain ': ' or start with { [ & * ! | > % @"
 
 
-def _convert(node: yaml.Node, path: str) -> Node:
+def _convert(node: yaml.Node, path: str, key: str) -> Node:
     line = node.start_mark.line + 1
     if isinstance(node, yaml.ScalarNode):
         tag = _SCALAR_TAGS.get(node.tag)
@@ -144,13 +155,14 @@ def _convert(node: yaml.Node, path: str) -> Node:
     if isinstance(node, yaml.SequenceNode):
         if node.tag != _YAML + "seq":
             raise SpecError(path, line, "YAML", f"tag {node.tag} is not allowed; remove it")
-        return Seq(line, tuple(_convert(item, path) for item in node.value))
+        items = tuple(_convert(item, path, f"{key}[{index}]") for index, item in enumerate(node.value))
+        return Seq(line, items, bool(node.flow_style))
     if isinstance(node, yaml.MappingNode) and node.tag == _YAML + "map":
-        return _convert_map(node, path)
+        return _convert_map(node, path, key)
     raise SpecError(path, line, "YAML", f"tag {node.tag} is not allowed; remove it")
 
 
-def _convert_map(node: yaml.MappingNode, path: str) -> Map:
+def _convert_map(node: yaml.MappingNode, path: str, prefix: str) -> Map:
     entries: dict[str, Node] = {}
     key_lines: dict[str, int] = {}
     for key_node, value_node in node.value:
@@ -160,8 +172,11 @@ def _convert_map(node: yaml.MappingNode, path: str) -> Map:
         if not isinstance(key_node, yaml.ScalarNode) or not str(key_node.value):
             raise SpecError(path, line, "YAML", "a key must be a plain name")
         key = str(key_node.value)
+        where = f"{prefix}.{key}" if prefix else key
         if key in entries:
-            raise SpecError(path, line, key, f"duplicate key (first at line {key_lines[key]}); keep only one")
-        entries[key] = _convert(value_node, path)
+            raise SpecError(
+                path, line, where, f"duplicate key (first at line {key_lines[key]}); keep only one"
+            )
+        entries[key] = _convert(value_node, path, where)
         key_lines[key] = line
-    return Map(node.start_mark.line + 1, entries, key_lines)
+    return Map(node.start_mark.line + 1, entries, key_lines, bool(node.flow_style))
