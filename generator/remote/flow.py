@@ -1,0 +1,230 @@
+"""One host's plan, apply, verify and rollback: which recorded script runs, and what its result means.
+
+Every change is one pipeline of a recorded script; the rollback on failure happens on the target,
+inside apply.ps1. When the client loses sight of a change (connection dropped, pwsh died, deadline
+passed) it never guesses: it reconnects, captures the host's actual state read-only and reports
+it; only a host found with neither the desired nor the prior binding is restored from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from generator.errors import EXIT_FAILED, EXIT_MANUAL, EXIT_OK, EXIT_PENDING
+from generator.remote import scriptio
+from generator.remote.connection import Endpoint, Password
+from generator.remote.events import Events
+from generator.remote.fleet import HostOutcome
+from generator.remote.recordio import Record, Script
+from generator.remote.runner import ConnectionFailure, HostSession, RequestCounter, ScriptResult
+from generator.remote.scriptio import Capture
+
+
+@dataclass
+class HostContext:
+    """What one host's work needs; built per host by operations, used on that host's thread only."""
+
+    record: Record
+    endpoint: Endpoint
+    password: Password | None
+    events: Events
+    timeout: float
+    counter: RequestCounter | None = None
+
+    @property
+    def host(self) -> str:
+        return self.endpoint.host
+
+    def session(self) -> HostSession:
+        return HostSession(self.endpoint, self.password, self.counter)
+
+    def emit(self, event: str, **details: Any) -> None:
+        self.events.emit(self.host, event, **details)
+
+
+def _result_details(result: ScriptResult) -> dict[str, Any]:
+    return {
+        "state": result.state,
+        "duration_s": round(result.duration, 3),
+        "errors": result.errors,
+        "messages": result.messages[-50:],
+        "result": result.json_object(),
+    }
+
+
+def run_script(ctx: HostContext, script: Script, parameters: Mapping[str, Any]) -> ScriptResult:
+    """Open, run one recorded script as one pipeline, close; ConnectionFailure propagates."""
+    ctx.emit("script-start", script=script.relpath, sha256=script.sha256)
+    with ctx.session() as session:
+        result = session.run(script.text, parameters, ctx.timeout)
+    ctx.emit("script-end", script=script.relpath, state=result.state, duration_s=round(result.duration, 3))
+    return result
+
+
+def capture(ctx: HostContext) -> Capture:
+    """Read-only: run prepare.ps1 and return the captured state, or raise CaptureError."""
+    script = ctx.record.script(ctx.host, scriptio.PREPARE)
+    target = ctx.record.target(ctx.host)
+    result = run_script(ctx, script, scriptio.prepare_parameters(target))
+    return scriptio.parse_prepare(result)
+
+
+# --- plan ---------------------------------------------------------------------------------------
+
+
+def plan_host(ctx: HostContext) -> HostOutcome:
+    try:
+        state = capture(ctx)
+    except ConnectionFailure as failure:
+        ctx.emit("connection-failed", kind=failure.kind, detail=failure.detail)
+        return HostOutcome(ctx.host, "error", EXIT_FAILED, str(failure), {"failure": failure.kind})
+    except scriptio.ScriptFailed as failed:
+        ctx.emit("prepare-failed", detail=str(failed))
+        return HostOutcome(ctx.host, "error", EXIT_FAILED, str(failed), failed.details)
+    changes = state.changed_bindings()
+    ctx.emit("planned", changes=len(changes))
+    details = {
+        "capture": state.raw,
+        "scripts": {
+            name: ctx.record.script(ctx.host, name).sha256 for name in (scriptio.PREPARE, scriptio.APPLY)
+        },
+    }
+    if not changes:
+        return HostOutcome(ctx.host, "no-change", EXIT_OK, "already as desired", details)
+    summary = "; ".join(b.describe() for b in changes)
+    return HostOutcome(ctx.host, "pending", EXIT_PENDING, summary, details)
+
+
+# --- apply --------------------------------------------------------------------------------------
+
+
+def apply_host(ctx: HostContext, planned: Mapping[str, Any]) -> HostOutcome:
+    """Run apply.ps1 once with the planned prior state; interpret or, if unclear, re-capture."""
+    script = ctx.record.script(ctx.host, scriptio.APPLY)
+    if planned.get("scripts", {}).get(scriptio.APPLY) != script.sha256:
+        return HostOutcome(
+            ctx.host, "refused", EXIT_FAILED, "apply.ps1 differs from the planned one; plan again"
+        )
+    prior = scriptio.Capture.from_raw(planned["capture"])
+    parameters = scriptio.apply_parameters(ctx.record.target(ctx.host), prior)
+    session = ctx.session()
+    try:
+        session.open()
+    except ConnectionFailure as failure:
+        ctx.emit("connection-failed", kind=failure.kind, detail=failure.detail)
+        return HostOutcome(
+            ctx.host, "failed", EXIT_FAILED, f"{failure}; nothing was changed", {"prior": prior.raw}
+        )
+    try:
+        ctx.emit("apply-start", script=script.relpath, sha256=script.sha256)
+        result = session.run(script.text, parameters, ctx.timeout)
+    except ConnectionFailure as failure:
+        ctx.emit("connection-lost", kind=failure.kind, detail=failure.detail)
+        return recover(ctx, prior, f"{failure.kind} during apply")
+    finally:
+        session.close()
+    ctx.emit("apply-end", state=result.state, duration_s=round(result.duration, 3))
+    return interpret_apply(ctx, prior, result)
+
+
+def interpret_apply(ctx: HostContext, prior: Capture, result: ScriptResult) -> HostOutcome:
+    verdict = scriptio.parse_apply(result)
+    details = {"prior": prior.raw, **_result_details(result), "gap_ms": verdict.gap_ms}
+    ctx.emit("apply-result", outcome=verdict.outcome, gap_ms=verdict.gap_ms)
+    if verdict.outcome == scriptio.UNKNOWN:
+        return recover(ctx, prior, f"no result from apply.ps1 (pipeline {result.state})", details)
+    if verdict.outcome == scriptio.APPLIED:
+        return HostOutcome(ctx.host, "applied", EXIT_OK, verdict.summary, details)
+    if verdict.outcome == scriptio.STALE:
+        return HostOutcome(
+            ctx.host, "refused", EXIT_FAILED, f"stale plan: {verdict.summary}; run plan again", details
+        )
+    if verdict.outcome == scriptio.ROLLED_BACK:
+        return HostOutcome(ctx.host, "rolled-back", EXIT_FAILED, verdict.summary, details)
+    return manual(ctx, prior, verdict.summary, details)
+
+
+def recover(ctx: HostContext, prior: Capture, why: str, details: dict[str, Any] | None = None) -> HostOutcome:
+    """After losing sight of a change: capture the actual state, restore only a broken host."""
+    details = {"prior": prior.raw, **(details or {}), "lost_sight": why}
+    ctx.emit("recover-start", reason=why)
+    try:
+        now = capture(ctx)
+    except (ConnectionFailure, scriptio.ScriptFailed) as error:
+        return manual(ctx, prior, f"{why}; state unknown, cannot re-capture ({error})", details)
+    details["after"] = now.raw
+    if not now.changed_bindings():
+        ctx.emit("recovered", state="desired")
+        return HostOutcome(
+            ctx.host, "applied", EXIT_OK, f"{why}; re-captured: desired state in place", details
+        )
+    if now.same_bindings(prior):
+        ctx.emit("recovered", state="prior")
+        return HostOutcome(
+            ctx.host, "rolled-back", EXIT_FAILED, f"{why}; re-captured: prior state in place", details
+        )
+    return restore(ctx, prior, f"{why}; re-captured: neither desired nor prior", details)
+
+
+def restore(ctx: HostContext, prior: Capture, why: str, details: dict[str, Any]) -> HostOutcome:
+    """Re-add the prior binding with rollback.ps1, then confirm by capturing again."""
+    ctx.emit("restore-start", reason=why)
+    try:
+        script = ctx.record.script(ctx.host, scriptio.ROLLBACK)
+        result = run_script(ctx, script, scriptio.rollback_parameters(ctx.record.target(ctx.host), prior))
+        details["restore"] = _result_details(result)
+        now = capture(ctx)
+    except (ConnectionFailure, scriptio.ScriptFailed) as error:
+        return manual(ctx, prior, f"{why}; restoring failed: {error}", details)
+    details["after"] = now.raw
+    if now.same_bindings(prior):
+        ctx.emit("restored")
+        return HostOutcome(ctx.host, "rolled-back", EXIT_FAILED, f"{why}; prior state restored", details)
+    return manual(ctx, prior, f"{why}; restore did not bring back the prior state", details)
+
+
+def manual(ctx: HostContext, prior: Capture, why: str, details: dict[str, Any]) -> HostOutcome:
+    """Exit 4: say exactly which host needs a person and what to run."""
+    instruction = scriptio.manual_instruction(ctx.record, ctx.host, prior)
+    ctx.emit("manual-action-needed", reason=why, instruction=instruction)
+    details = {**details, "instruction": instruction}
+    return HostOutcome(ctx.host, "manual", EXIT_MANUAL, f"NEEDS A PERSON: {why}. {instruction}", details)
+
+
+# --- verify and rollback ------------------------------------------------------------------------
+
+
+def verify_host(ctx: HostContext) -> HostOutcome:
+    try:
+        state = capture(ctx)
+    except ConnectionFailure as failure:
+        return HostOutcome(ctx.host, "error", EXIT_FAILED, str(failure), {"failure": failure.kind})
+    except scriptio.ScriptFailed as failed:
+        return HostOutcome(ctx.host, "error", EXIT_FAILED, str(failed), failed.details)
+    drift = state.changed_bindings()
+    ctx.emit("verified", drift=len(drift))
+    details = {"capture": state.raw}
+    if not drift:
+        return HostOutcome(ctx.host, "compliant", EXIT_OK, "every binding as desired", details)
+    return HostOutcome(ctx.host, "drift", EXIT_PENDING, "; ".join(b.describe() for b in drift), details)
+
+
+def rollback_host(ctx: HostContext, prior: Capture) -> HostOutcome:
+    """Restore the prior state captured by the last apply, confirmed by a fresh capture."""
+    try:
+        now = capture(ctx)
+    except (ConnectionFailure, scriptio.ScriptFailed) as error:
+        return HostOutcome(
+            ctx.host, "failed", EXIT_FAILED, f"{error}; nothing was changed", {"prior": prior.raw}
+        )
+    if now.same_bindings(prior):
+        return HostOutcome(ctx.host, "no-change", EXIT_OK, "already at the prior state", {"after": now.raw})
+    details: dict[str, Any] = {"before": now.raw, "prior": prior.raw}
+    outcome = restore(ctx, prior, "rollback requested", details)
+    if outcome.status == "rolled-back":
+        return HostOutcome(
+            ctx.host, "restored", EXIT_OK, "prior state restored and confirmed", outcome.details
+        )
+    return outcome
