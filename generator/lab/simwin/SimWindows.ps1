@@ -1,0 +1,201 @@
+# The lab's simulated Windows, loaded into every runspace of a lab shell by
+#   pwsh -NoLogo -NoProfile -s -Command ". '<this file>'"
+# (pwsh's server mode runs -Command as the initialization script of each runspace it creates).
+#
+# Functions win over cmdlets in PowerShell's command lookup, so the global functions defined here
+# shadow Test-Path, Get-Item, Get-ChildItem, Get-ItemProperty and Set-ItemProperty. A call on a
+# path of the simulated Windows (the HTTP.sys registry root, Cert:) is answered from the lab state
+# through `python -m generator.lab.simwin.query`; every other call goes to the real cmdlet through
+# a steppable pipeline, with its static and dynamic parameters intact. netsh is not here: it is a
+# real executable (bin/netsh) first on PATH, so $LASTEXITCODE behaves as on Windows.
+
+function global:SslbindLabPathOf {
+    # The single literal path a call names, when it belongs to the simulated Windows; else $null.
+    param($Bound)
+    $paths = $null
+    if ($Bound.ContainsKey('LiteralPath')) { $paths = $Bound['LiteralPath'] }
+    elseif ($Bound.ContainsKey('Path')) { $paths = $Bound['Path'] }
+    if ($null -eq $paths) { return $null }
+    $paths = @($paths)
+    if ($paths.Count -ne 1) { return $null }
+    $path = [string]$paths[0]
+    $registry = '^((Microsoft\.PowerShell\.Core\\)?Registry::)?(HKLM:|HKEY_LOCAL_MACHINE)\\SYSTEM\\CurrentControlSet\\Services\\HTTP\\Parameters(\\|$)'
+    $cert = '^((Microsoft\.PowerShell\.Security\\)?Certificate::|Cert:)'
+    if ($path -match $registry -or $path -match $cert) { return $path }
+    return $null
+}
+
+function global:SslbindLabQuery {
+    # Runs the Python side and returns its JSON answer as an object; keeps the caller's $LASTEXITCODE.
+    param([string[]]$Arguments)
+    $saved = @(Get-Variable -Name LASTEXITCODE -Scope Global -ErrorAction Ignore)
+    try {
+        $text = (& $env:SSLBIND_LAB_PYTHON -S -m generator.lab.simwin.query @Arguments) -join "`n"
+        if ($global:LASTEXITCODE -ne 0) { throw "sslbind lab: the simulated Windows failed on '$($Arguments -join ' ')'" }
+    } finally {
+        if ($saved.Count -eq 1) { $global:LASTEXITCODE = $saved[0].Value }
+        else { Remove-Variable -Name LASTEXITCODE -Scope Global -ErrorAction Ignore }
+    }
+    return ($text | ConvertFrom-Json)
+}
+
+function global:SslbindLabWriteError {
+    param($Cmdlet, [string]$Message, [string]$Category, [string]$Id, $Target)
+    $exception = [System.Management.Automation.ItemNotFoundException]::new($Message)
+    if ($Category -eq 'PermissionDenied') { $exception = [System.UnauthorizedAccessException]::new($Message) }
+    $record = [System.Management.Automation.ErrorRecord]::new(
+        $exception, $Id, [System.Management.Automation.ErrorCategory]$Category, $Target)
+    $Cmdlet.WriteError($record)
+}
+
+function global:SslbindLabMissing {
+    param($Cmdlet, [string]$Path, [string]$Command)
+    SslbindLabWriteError $Cmdlet "Cannot find path '$Path' because it does not exist." 'ObjectNotFound' "PathNotFound,Microsoft.PowerShell.Commands.$Command" $Path
+}
+
+function global:SslbindLabValue {
+    param($Value)
+    if ($Value.kind -eq 'binary') { return ,[byte[]][System.Convert]::FromHexString([string]$Value.value) }
+    if ($Value.kind -eq 'dword') { return [int]$Value.value }
+    return [string]$Value.value
+}
+
+function global:SslbindLabItem {
+    # The object the real provider returns for a registry key, a certificate or a container.
+    param($Node)
+    if ($Node.type -eq 'cert') {
+        $usages = [System.Collections.Generic.List[object]]::new()
+        foreach ($eku in $Node.eku) {
+            $usages.Add([pscustomobject]@{ FriendlyName = [string]$eku.name; ObjectId = [string]$eku.oid })
+        }
+        return [pscustomobject][ordered]@{
+            PSPath = $Node.pspath; PSParentPath = $Node.parent_pspath; PSChildName = $Node.child
+            PSIsContainer = $false
+            Thumbprint = $Node.thumbprint; Subject = $Node.subject; Issuer = $Node.issuer
+            FriendlyName = $Node.friendly_name; HasPrivateKey = [bool]$Node.has_private_key
+            NotBefore = [System.DateTimeOffset]::FromUnixTimeSeconds([long]$Node.not_before).LocalDateTime
+            NotAfter = [System.DateTimeOffset]::FromUnixTimeSeconds([long]$Node.not_after).LocalDateTime
+            EnhancedKeyUsageList = $usages
+        }
+    }
+    if ($Node.type -eq 'regkey') {
+        return [pscustomobject][ordered]@{
+            PSPath = $Node.pspath; PSParentPath = $Node.parent_pspath; PSChildName = $Node.child
+            PSIsContainer = $true; Name = $Node.name
+            Property = [string[]]@($Node.values | ForEach-Object { $_.name })
+            SubKeyCount = [int]$Node.subkeys; ValueCount = @($Node.values).Count
+        }
+    }
+    return [pscustomobject][ordered]@{
+        PSPath = $Node.pspath; PSChildName = $Node.child; PSIsContainer = $true; Name = $Node.name
+    }
+}
+
+function global:SslbindLabTestPath {
+    param([string]$Path, $Bound, $Cmdlet)
+    $answer = SslbindLabQuery @('get', $Path)
+    if (-not $answer.exists) { return $false }
+    $type = 'Any'
+    if ($Bound.ContainsKey('PathType')) { $type = [string]$Bound['PathType'] }
+    if ($type -eq 'Leaf') { return ($answer.item.type -eq 'cert') }
+    if ($type -eq 'Container') { return ($answer.item.type -ne 'cert') }
+    return $true
+}
+
+function global:SslbindLabGetItem {
+    param([string]$Path, $Bound, $Cmdlet)
+    $answer = SslbindLabQuery @('get', $Path)
+    if (-not $answer.exists) { SslbindLabMissing $Cmdlet $Path 'GetItemCommand'; return }
+    SslbindLabItem $answer.item
+}
+
+function global:SslbindLabGetChildItem {
+    param([string]$Path, $Bound, $Cmdlet)
+    $answer = SslbindLabQuery @('get', $Path)
+    if (-not $answer.exists) { SslbindLabMissing $Cmdlet $Path 'GetChildItemCommand'; return }
+    foreach ($child in $answer.children) { SslbindLabItem $child }
+}
+
+function global:SslbindLabGetItemProperty {
+    param([string]$Path, $Bound, $Cmdlet)
+    $answer = SslbindLabQuery @('get', $Path)
+    if (-not $answer.exists) { SslbindLabMissing $Cmdlet $Path 'GetItemPropertyCommand'; return }
+    if ($answer.item.type -ne 'regkey') { SslbindLabItem $answer.item; return }
+    $wanted = $null
+    if ($Bound.ContainsKey('Name')) { $wanted = @($Bound['Name']) }
+    $properties = [ordered]@{}
+    foreach ($value in $answer.item.values) {
+        if ($null -eq $wanted -or $wanted -contains $value.name) { $properties[$value.name] = SslbindLabValue $value }
+    }
+    if ($null -ne $wanted) {
+        foreach ($name in $wanted) {
+            if (-not $properties.Contains($name)) {
+                SslbindLabWriteError $Cmdlet "Property $name does not exist at path $($answer.item.name)." 'InvalidArgument' 'System.Management.Automation.PSArgumentException,Microsoft.PowerShell.Commands.GetItemPropertyCommand' $name
+            }
+        }
+        if ($properties.Count -eq 0) { return }
+    }
+    $properties['PSPath'] = $answer.item.pspath
+    $properties['PSParentPath'] = $answer.item.parent_pspath
+    $properties['PSChildName'] = $answer.item.child
+    $properties['PSProvider'] = 'Microsoft.PowerShell.Core\Registry'
+    [pscustomobject]$properties
+}
+
+function global:SslbindLabSetItemProperty {
+    param([string]$Path, $Bound, $Cmdlet)
+    $value = $Bound['Value']
+    $type = 'String'
+    if ($value -is [byte[]]) { $type = 'Binary'; $value = [System.Convert]::ToHexString($value) }
+    elseif ($value -is [int] -or $value -is [long]) { $type = 'DWord' }
+    if ($Bound.ContainsKey('Type')) { $type = [string]$Bound['Type'] }
+    $answer = SslbindLabQuery @('set', $Path, [string]$Bound['Name'], [string]$value, $type)
+    if ($answer.PSObject.Properties['error']) {
+        SslbindLabWriteError $Cmdlet $answer.error $answer.category 'SetItemPropertyCommand' $Path
+    }
+}
+
+function global:SslbindLabNewProxy {
+    # Defines a global function named like the cmdlet that hands lab paths to $Handler.
+    param([string]$Name, [string]$Module, [string]$Handler, [string]$ExtraParams)
+    $command = Get-Command -Name "$Module\$Name" -CommandType Cmdlet
+    $meta = [System.Management.Automation.CommandMetadata]::new($command)
+    $proxy = [System.Management.Automation.ProxyCommand]
+    $params = $proxy::GetParamBlock($meta)
+    if ($ExtraParams) { $params = $params + ",`n" + $ExtraParams }
+    $body = @"
+$($proxy::GetCmdletBindingAttribute($meta))
+param($params)
+dynamicparam {
+    if (`$null -eq (SslbindLabPathOf `$PSBoundParameters)) {
+$($proxy::GetDynamicParam($meta))
+    }
+}
+begin {
+    `$labPath = SslbindLabPathOf `$PSBoundParameters
+    `$steppablePipeline = `$null
+    if (`$null -eq `$labPath) {
+$($proxy::GetBegin($meta))
+    }
+}
+process {
+    if (`$null -eq `$labPath) {
+$($proxy::GetProcess($meta))
+    } else {
+        $Handler -Path `$labPath -Bound `$PSBoundParameters -Cmdlet `$PSCmdlet
+    }
+}
+end {
+    if (`$null -eq `$labPath) {
+$($proxy::GetEnd($meta))
+    }
+}
+"@
+    Set-Item -LiteralPath "function:global:$Name" -Value ([scriptblock]::Create($body))
+}
+
+SslbindLabNewProxy 'Test-Path' 'Microsoft.PowerShell.Management' 'SslbindLabTestPath'
+SslbindLabNewProxy 'Get-Item' 'Microsoft.PowerShell.Management' 'SslbindLabGetItem'
+SslbindLabNewProxy 'Get-ChildItem' 'Microsoft.PowerShell.Management' 'SslbindLabGetChildItem'
+SslbindLabNewProxy 'Get-ItemProperty' 'Microsoft.PowerShell.Management' 'SslbindLabGetItemProperty'
+SslbindLabNewProxy 'Set-ItemProperty' 'Microsoft.PowerShell.Management' 'SslbindLabSetItemProperty' '[Parameter()] [string] ${Type}'

@@ -1,0 +1,326 @@
+"""`netsh http add|update|delete|show sslcert` over the lab state, with Windows' texts and codes.
+
+Run as `python -m generator.lab.simwin.netsh http add sslcert ...` by the `bin/netsh` shim, which
+is first on the PATH of every lab pwsh. Facts: ../shared/reference/httpsys-sslcert.md §2, §3, §5.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from generator.binding import (
+    DISABLE,
+    ENABLE,
+    PATTERNS,
+    SETTING_NAMES,
+    SETTINGS,
+    SETTINGS_BY_NAME,
+    UINT32_MAX,
+    KeyKind,
+    SettingValue,
+)
+from generator.lab import faults
+from generator.lab.simwin.certs import certificates_in
+from generator.lab.simwin.env import state_file
+from generator.lab.state import State, StateFile, binding_key, same_key
+
+OPERATIONS = ("add", "update", "delete", "show")
+WIN32_MESSAGES = {
+    2: "The system cannot find the file specified.",
+    5: "Access is denied.",
+    87: "The parameter is incorrect.",
+    183: "Cannot create a file when that file already exists.",
+    1312: "A specified logon session does not exist. It may already have been terminated.",
+}
+# netsh's words for each operation in "SSL Certificate <word> failed" / "successfully <past>".
+FAILED_WORD = {"add": "add", "update": "update", "delete": "deletion", "show": "show"}
+DONE_WORD = {"add": "added", "update": "updated", "delete": "deleted"}
+KEY_LABELS = {
+    KeyKind.IPPORT: "IP:port",
+    KeyKind.HOSTNAMEPORT: "Hostname:port",
+    KeyKind.CCS: "Central Certificate Store",
+    KeyKind.SCOPEDCCS: "Scoped Central Certificate Store",  # no real sample known
+}
+# `show sslcert` prints the newer flags in this order (reference §3.2), not in the table's order.
+SHOW_ORDER: tuple[str, ...] = (
+    "certhash",
+    "appid",
+    "certstorename",
+    "verifyclientcertrevocation",
+    "verifyrevocationwithcachedclientcertonly",
+    "usagecheck",
+    "revocationfreshnesstime",
+    "urlretrievaltimeout",
+    "sslctlidentifier",
+    "sslctlstorename",
+    "dsmapperusage",
+    "clientcertnegotiation",
+    "reject",
+    "disablehttp2",
+    "disablequic",
+    "disabletls12",
+    "disabletls13",
+    "disableocspstapling",
+    "enabletokenbinding",
+    "logextendedevents",
+    "disablelegacytls",
+    "enablesessionticket",
+    "disablesessionid",
+)
+# Flags newer than Server 2016 print Set / Not Set instead of Enabled / Disabled.
+SET_STYLE_MIN_BIT = 0x10
+ESSENTIAL = (
+    "One or more essential parameters were not entered.\n"
+    "Verify the required parameters, and reenter them.\n"
+    "The syntax supplied for this command is not valid. Check help for the correct syntax.\n"
+)
+
+
+class NetshError(Exception):
+    """A failure netsh reports as `SSL Certificate <op> failed, Error: <code>`."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class SyntaxFailure(Exception):
+    """A command line netsh rejects before calling HTTP.sys (text printed as is, exit 1)."""
+
+
+@dataclass
+class Command:
+    operation: str
+    kind: KeyKind | None = None
+    key: str | None = None
+    settings: dict[str, SettingValue] = field(default_factory=dict)
+
+
+def _valid_port(text: str) -> bool:
+    return text.isdigit() and 0 < int(text) <= 65535
+
+
+def _valid_key(kind: KeyKind, value: str) -> bool:
+    if kind is KeyKind.CCS:
+        return _valid_port(value)
+    host, sep, port = value.rpartition(":")
+    if not sep or not _valid_port(port) or not host:
+        return False
+    if kind is KeyKind.IPPORT:
+        address = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+        try:
+            parsed = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return (parsed.version == 6) == host.startswith("[")
+    return re.fullmatch(r"[A-Za-z0-9*_.-]+", host) is not None
+
+
+def _setting_value(name: str, raw: str) -> SettingValue:
+    setting = SETTINGS_BY_NAME[name]
+    if setting.kind == "onoff":
+        if raw.lower() not in (ENABLE, DISABLE):
+            raise NetshError(87)
+        return raw.lower()
+    if setting.kind == "uint32":
+        if not raw.isdigit() or int(raw) > UINT32_MAX:
+            raise NetshError(87)
+        return int(raw)
+    if re.fullmatch(PATTERNS[setting.kind], raw) is None:
+        raise NetshError(87)
+    return raw.lower() if setting.kind in ("hash", "guid") else raw
+
+
+def parse(operation: str, args: list[str]) -> Command:
+    allowed = {k.value for k in KeyKind}
+    if operation in ("add", "update"):
+        allowed |= set(SETTING_NAMES)
+    command = Command(operation)
+    seen: set[str] = set()
+    for arg in args:
+        tag, sep, value = arg.partition("=")
+        tag = tag.strip().lower()
+        if not sep or tag not in allowed or tag in seen or not value:
+            raise NetshError(87)
+        seen.add(tag)
+        if tag in {k.value for k in KeyKind}:
+            if command.kind is not None or not _valid_key(KeyKind(tag), value):
+                raise NetshError(87)
+            command.kind, command.key = KeyKind(tag), value
+        else:
+            command.settings[tag] = _setting_value(tag, value)
+    needs_key = operation != "show"
+    if needs_key and command.kind is None:
+        raise SyntaxFailure(ESSENTIAL)
+    if operation in ("add", "update") and command.kind is not None:
+        needs_hash = command.kind in (KeyKind.IPPORT, KeyKind.HOSTNAMEPORT)
+        if "appid" not in command.settings or (needs_hash and "certhash" not in command.settings):
+            raise SyntaxFailure(ESSENTIAL)
+    return command
+
+
+def _find(state: State, kind: KeyKind, key: str) -> int | None:
+    for index, entry in enumerate(state["bindings"]):
+        entry_kind, entry_key = binding_key(entry)
+        if same_key(entry_kind, entry_key, kind, key):
+            return index
+    return None
+
+
+def _check_certificate(state: State, settings: dict[str, SettingValue]) -> None:
+    """HTTP.sys refuses (1312) a certificate it cannot find in the store or use for lack of a key."""
+    thumbprint = settings.get("certhash")
+    if thumbprint is None:
+        return
+    store = str(settings.get("certstorename", "MY"))
+    for cert in certificates_in(state, store):
+        if str(cert["thumbprint"]).lower() == str(thumbprint).lower():
+            if cert.get("has_private_key", True):
+                return
+            break
+    raise NetshError(1312)
+
+
+def _entry(command: Command) -> dict[str, Any]:
+    assert command.kind is not None and command.key is not None
+    return {command.kind.value: command.key, **command.settings}
+
+
+def apply(state: State, command: Command) -> None:
+    """Changes the state as HTTP.sys would; raises NetshError with the Win32 code otherwise."""
+    assert command.kind is not None and command.key is not None
+    index = _find(state, command.kind, command.key)
+    if command.operation == "add":
+        if index is not None:
+            raise NetshError(183)
+        _check_certificate(state, command.settings)
+        state["bindings"].append(_entry(command))
+    elif index is None:
+        raise NetshError(2)
+    elif command.operation == "update":
+        _check_certificate(state, command.settings)
+        state["bindings"][index] = _entry(command)  # the API takes a whole record: full replacement
+    else:
+        del state["bindings"][index]
+
+
+def _display(name: str, entry: dict[str, Any]) -> str:
+    setting = SETTINGS_BY_NAME[name]
+    # Text values HTTP.sys holds as NULL when netsh was not given them (the store too).
+    value = (
+        entry.get(name)
+        if setting.kind in ("hash", "guid", "store", "ctlid")
+        else entry.get(name, setting.default)
+    )
+    if value is None:
+        return "(null)"
+    if setting.kind != "onoff":
+        return str(value)
+    on = value == ENABLE
+    if setting.flag_bit >= SET_STYLE_MIN_BIT:
+        return "Set" if on else "Not Set"
+    return "Enabled" if on else "Disabled"
+
+
+def _line(label: str, value: str) -> str:
+    return f"    {label:<29}: {value}" if len(label) < 29 else f"    {label} : {value}"
+
+
+def show_text(bindings: list[dict[str, Any]]) -> str:
+    lines = ["", "SSL Certificate bindings:", "-" * 25]
+    for entry in bindings:
+        kind, key = binding_key(entry)
+        lines.append("")
+        lines.append(_line(KEY_LABELS[kind], key))
+        lines += [_line(SETTINGS_BY_NAME[name].label, _display(name, entry)) for name in SHOW_ORDER]
+    lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def usage_text(operation: str) -> str:
+    keys = " | ".join(f"[{k.value}=]<{'port' if k is KeyKind.CCS else 'name:port'}>" for k in KeyKind)
+    lines = ["", f"Usage: {operation} sslcert {keys}"]
+    if operation in ("add", "update"):
+        lines += [f"            [{s.name}=]<{s.kind}>" for s in SETTINGS]
+    lines += ["", "Parameters:", "", "    Tag              Value"]
+    lines += [f"    {k.value:<16} - binding key ({KEY_LABELS[k]})." for k in KeyKind]
+    if operation in ("add", "update"):
+        lines += [f"    {s.name:<16} - {s.label}." for s in SETTINGS]
+    lines += ["", f"Remarks: {operation.capitalize()}s an SSL server certificate binding.", ""]
+    return "\n".join(lines) + "\n"
+
+
+def _failure(operation: str, code: int) -> str:
+    message = WIN32_MESSAGES.get(code, f"Win32 error {code}.")
+    return f"SSL Certificate {FAILED_WORD[operation]} failed, Error: {code}\n{message}\n\n"
+
+
+def _run_show(store: StateFile, command: Command) -> tuple[int, str]:
+    state = store.read()
+    if command.kind is None or command.key is None:
+        return 0, show_text(state["bindings"])
+    index = _find(state, command.kind, command.key)
+    if index is None:
+        return 1, show_text([]) + WIN32_MESSAGES[2] + "\n\n"
+    return 0, show_text([state["bindings"][index]])
+
+
+def _run_change(store: StateFile, command: Command, fault: faults.Fault | None) -> tuple[int, str]:
+    if fault is not None and fault.error is not None:
+        return 1, _failure(command.operation, fault.error)
+    try:
+        with store.transaction() as state:
+            apply(state, command)
+    except NetshError as error:
+        return 1, _failure(command.operation, error.code)
+    return 0, f"\nSSL Certificate successfully {DONE_WORD[command.operation]}\n\n"
+
+
+def run(argv: list[str], store: StateFile) -> tuple[int, str]:
+    words = [a.lower() for a in argv[:3]]
+    if len(words) < 3 or words[0] != "http" or words[2] != "sslcert" or words[1] not in OPERATIONS:
+        return 1, f"The following command was not found: {' '.join(argv)}.\n"
+    operation, args = words[1], argv[3:]
+    if any(a.lower() in ("/?", "-?", "?", "help") for a in args):
+        return 0, usage_text(operation)
+    if operation == "update" and not store.read()["netsh"].get("supports_update", True):
+        return 1, f"The following command was not found: {' '.join(argv)}.\n"
+    try:
+        command = parse(operation, args)
+    except NetshError as error:
+        return 1, _failure(operation, error.code)
+    except SyntaxFailure as failure:
+        return 1, str(failure) + usage_text(operation)
+    with store.transaction() as state:
+        fault = faults.take_fault(state, operation, command.kind, command.key)
+    faults.hang(fault)
+    if fault is not None and fault.kill_pwsh and not fault.kill_after:
+        faults.kill_pwsh()
+    if operation == "show":
+        code, text = (
+            (1, _failure(operation, fault.error)) if fault and fault.error else _run_show(store, command)
+        )
+    else:
+        code, text = _run_change(store, command, fault)
+    if fault is not None and fault.drop_connection:
+        faults.drop_connection()
+    if fault is not None and fault.kill_pwsh and fault.kill_after:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        faults.kill_pwsh()
+    return code, text
+
+
+def main() -> None:
+    code, text = run(sys.argv[1:], state_file())
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""The data side of SimWindows.ps1: one call per cmdlet, JSON on stdout.
+
+    python -m generator.lab.simwin.query get PATH                 -> {"exists", "item", "children"}
+    python -m generator.lab.simwin.query set PATH NAME VALUE TYPE -> {"ok"} or {"error", "category"}
+
+PATH is a registry path under HTTP\\Parameters or a `Cert:` path; SimWindows.ps1 decides which
+paths it sends here and turns the JSON into the objects the cmdlets return on Windows.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from generator.lab import faults
+from generator.lab.simwin import certs, registry
+from generator.lab.simwin.env import state_file
+from generator.lab.state import binding_key
+
+
+def get(path: str) -> dict[str, Any]:
+    state = state_file().read()
+    if certs.is_cert_path(path):
+        item, children = certs.lookup(state, path)
+        return {"exists": item is not None, "item": item, "children": children}
+    key, subkeys = registry.lookup(state, path)
+    return {
+        "exists": key is not None,
+        "item": key.to_json() if key else None,
+        "children": [k.to_json() for k in subkeys],
+    }
+
+
+def _typed(value: str, kind: str) -> Any:
+    if kind.lower() in ("dword", "qword"):
+        return int(value, 0)
+    if kind.lower() == "binary":
+        return "hex:" + value.lower()
+    return value
+
+
+def set_value(path: str, name: str, value: str, kind: str) -> dict[str, Any]:
+    store = state_file()
+    state = store.read()
+    key, _ = registry.lookup(state, path)
+    if key is None:
+        return {
+            "error": f"Cannot find path '{path}' because it does not exist.",
+            "category": "ObjectNotFound",
+        }
+    if key.binding is None:
+        return {"error": "Requested registry access is not allowed.", "category": "PermissionDenied"}
+    kind_key = binding_key(key.binding)
+    with store.transaction() as state:
+        fault = faults.take_fault(state, "set", *kind_key)
+    faults.hang(fault)
+    if fault is not None and fault.kill_pwsh and not fault.kill_after:
+        faults.kill_pwsh()
+    if fault is not None and fault.error is not None:
+        return {"error": "Requested registry access is not allowed.", "category": "PermissionDenied"}
+    with store.transaction() as state:
+        current, _ = registry.lookup(state, path)
+        if current is None or current.binding is None:
+            return {
+                "error": f"Cannot find path '{path}' because it does not exist.",
+                "category": "ObjectNotFound",
+            }
+        registry.set_value(current.binding, name, _typed(value, kind))
+    if fault is not None and fault.drop_connection:
+        faults.drop_connection()
+    if fault is not None and fault.kill_pwsh and fault.kill_after:
+        faults.kill_pwsh()
+    return {"ok": True}
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "get":
+        result = get(argv[1])
+    elif len(argv) == 5 and argv[0] == "set":
+        result = set_value(*argv[1:])
+    else:
+        sys.stderr.write("usage: query get PATH | query set PATH NAME VALUE TYPE\n")
+        return 2
+    sys.stdout.write(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,154 @@
+"""The lab's JSON state file: bindings, certificates, netsh behaviour and faults, under a file lock.
+
+Every reader and writer (the server, each shell's netsh and registry shims) goes through
+`StateFile`, so concurrent shells see one consistent HTTP.sys. The lock is a sidecar file
+(`<state>.lock`) because the state itself is replaced atomically on every write.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from generator.binding import SETTING_NAMES, KeyKind
+from generator.errors import UserError
+
+State = dict[str, Any]
+
+KEY_NAMES: tuple[str, ...] = tuple(k.value for k in KeyKind)
+# Binding entries may carry raw registry values that no netsh parameter can produce (for tests of
+# the "unknown bits" refusal); see generator/lab/README.md.
+EXTRA_BINDING_KEYS = ("registry",)
+CERT_KEYS = frozenset(
+    {
+        "store",
+        "thumbprint",
+        "subject",
+        "issuer",
+        "not_before",
+        "not_after",
+        "has_private_key",
+        "server_auth",
+        "eku",
+        "friendly_name",
+    }
+)
+FAULT_KEYS = frozenset({"on", "error", "hang", "drop_connection", "kill_pwsh", "target", "when"})
+
+
+class LabStateError(UserError):
+    """The state file cannot be used; the message names the file and the entry."""
+
+
+def binding_key(entry: dict[str, Any]) -> tuple[KeyKind, str]:
+    """(kind, value) of a binding entry; the entry was validated to hold exactly one key."""
+    for kind in KeyKind:
+        if kind.value in entry:
+            return kind, str(entry[kind.value])
+    raise KeyError("binding has no key")
+
+
+def same_key(kind_a: KeyKind, value_a: str, kind_b: KeyKind, value_b: str) -> bool:
+    """HTTP.sys keys compare case-blind (host names, IPv6 hex digits)."""
+    return kind_a == kind_b and value_a.lower() == value_b.lower()
+
+
+def validate(state: Any, path: str) -> State:
+    """Checks the shape of a state document; returns it with missing sections filled in."""
+    if not isinstance(state, dict):
+        raise LabStateError(f"{path}: the state must be a JSON object")
+    for section in ("bindings", "certificates", "faults"):
+        value = state.setdefault(section, [])
+        if not isinstance(value, list) or not all(isinstance(e, dict) for e in value):
+            raise LabStateError(f"{path}: {section}: must be a list of objects")
+    netsh = state.setdefault("netsh", {"supports_update": True})
+    if not isinstance(netsh, dict):
+        raise LabStateError(f'{path}: netsh: must be an object like {{"supports_update": true}}')
+    for i, entry in enumerate(state["bindings"]):
+        keys = [k for k in KEY_NAMES if k in entry]
+        if len(keys) != 1:
+            raise LabStateError(f"{path}: bindings[{i}]: needs exactly one of {', '.join(KEY_NAMES)}")
+        unknown = set(entry) - set(KEY_NAMES) - set(SETTING_NAMES) - set(EXTRA_BINDING_KEYS)
+        if unknown:
+            raise LabStateError(f"{path}: bindings[{i}]: unknown key {sorted(unknown)[0]!r}")
+    for i, cert in enumerate(state["certificates"]):
+        unknown = set(cert) - CERT_KEYS
+        if unknown or "thumbprint" not in cert:
+            what = f"unknown key {sorted(unknown)[0]!r}" if unknown else "missing thumbprint"
+            raise LabStateError(f"{path}: certificates[{i}]: {what}")
+    for i, fault in enumerate(state["faults"]):
+        unknown = set(fault) - FAULT_KEYS
+        if unknown or "on" not in fault:
+            what = f"unknown key {sorted(unknown)[0]!r}" if unknown else "missing 'on'"
+            raise LabStateError(f"{path}: faults[{i}]: {what}")
+    return state
+
+
+class StateFile:
+    """One state file; `read()` for a snapshot, `transaction()` to change it atomically."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).resolve()
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+
+    @contextmanager
+    def _locked(self, exclusive: bool) -> Iterator[None]:
+        with open(self.lock_path, "a+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def _load(self) -> State:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise LabStateError(
+                f"{self.path}: state file not found; create one with `sslbind lab init`"
+            ) from None
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise LabStateError(f"{self.path}:{error.lineno}: not valid JSON: {error.msg}") from None
+        return validate(document, str(self.path))
+
+    def _store(self, state: State) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(state, out, indent=2)
+                out.write("\n")
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def read(self) -> State:
+        with self._locked(exclusive=False):
+            return self._load()
+
+    @contextmanager
+    def transaction(self) -> Iterator[State]:
+        """Yields the state under an exclusive lock and writes it back if the block succeeds."""
+        with self._locked(exclusive=True):
+            state = self._load()
+            before = json.dumps(state, sort_keys=True)
+            yield state
+            if json.dumps(state, sort_keys=True) != before:
+                self._store(state)
+
+    def create(self, state: State) -> None:
+        """Writes a new state file; refuses to overwrite an existing one."""
+        validate(state, str(self.path))
+        if self.path.exists():
+            raise LabStateError(f"{self.path}: already exists; choose another file or remove it first")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._locked(exclusive=True):
+            self._store(state)
