@@ -1,0 +1,154 @@
+"""The registry importer: reg query and .reg exports, bit decoding, refusals, and the netsh round trip."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from generator.importers.netsh_text import read_netsh
+from generator.importers.reg_text import parse_reg, read_reg
+from generator.importers.result import ImportInputError, ImportResult
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "import"
+ROOT = r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\HTTP\Parameters"
+H1_HEX = "40DB5BB1BF5659A155258D1D007C530FCB8996C2"
+IIS_BYTES = "81E1C34D4BE1214AB02259FC669B0914"
+
+
+def bindings(result: ImportResult) -> list[tuple[str, dict[str, object]]]:
+    return sorted((str(b.key), dict(b.settings)) for b in result.bindings)
+
+
+@pytest.mark.parametrize(
+    ("reg", "netsh"),
+    [("reg-query-2022.txt", "netsh-2022-en.txt"), ("reg-export-2016.reg", "netsh-2016-en.txt")],
+)
+def test_registry_and_netsh_of_one_host_give_the_same_bindings(reg: str, netsh: str) -> None:
+    from_reg, from_netsh = read_reg(FIXTURES / reg), read_netsh(FIXTURES / netsh)
+    assert bindings(from_reg) == bindings(from_netsh)
+    assert len(from_reg.bindings) >= 2
+
+
+def test_fixture_formats_and_ignored_keys() -> None:
+    query = read_reg(FIXTURES / "reg-query-2022.txt")
+    assert (query.format, query.encoding) == ("reg query", "utf-16")
+    assert [str(r) for r in query.not_imported] == ["-: '2 key(s)': outside Ssl*BindingInfo: ignored"]
+    export = read_reg(FIXTURES / "reg-export-2016.reg")
+    assert (export.format, export.encoding) == (".reg export", "utf-16")
+    sni = next(b for b in export.bindings if b.key.kind.value == "hostnameport")
+    assert sni.key.value == "shop.contoso.com:443"  # from HostnamePort, not the opaque subkey name
+
+
+def test_appid_bytes_are_guid_little_endian() -> None:
+    guid = uuid.UUID("12345678-9abc-def0-1122-334455667788")
+    text = query_text({"AppId": ("REG_BINARY", guid.bytes_le.hex().upper())})
+    result = parse_reg(text.encode(), "q.txt")
+    assert result.bindings[0].settings["appid"] == "{12345678-9abc-def0-1122-334455667788}"
+
+
+def query_text(values: dict[str, tuple[str, str]], key: str = r"SslBindingInfo\0.0.0.0:443") -> str:
+    base = {"SslCertHash": ("REG_BINARY", H1_HEX), "AppId": ("REG_BINARY", IIS_BYTES)}
+    lines = ["", f"{ROOT}\\{key}"]
+    for name, (kind, data) in {**base, **values}.items():
+        if kind:
+            lines.append(f"    {name}    {kind}    {data}".rstrip())
+    return "\r\n".join([*lines, "", ""])
+
+
+def test_defaults_when_values_are_absent() -> None:
+    settings = parse_reg(query_text({}).encode(), "q.txt").bindings[0].settings
+    assert settings["certstorename"] == "MY"
+    assert settings["verifyclientcertrevocation"] == "enable"
+    assert settings["usagecheck"] == "enable"
+    assert settings["revocationfreshnesstime"] == 0
+    assert "sslctlidentifier" not in settings
+
+
+def test_value_name_with_spaces_splits_on_the_type_token() -> None:
+    text = query_text({}).replace(
+        "\r\n\r\n", f"\r\n\r\n{ROOT}\\UrlAclInfo\r\n    http://+:80/a b/    REG_BINARY    01\r\n", 1
+    )
+    assert len(parse_reg(text.encode(), "q.txt").bindings) == 1
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            {"DefaultFlags": ("REG_DWORD", "0x2000")},
+            r"q.txt:\d+: ipport=0.0.0.0:443: DefaultFlags 0x2000 has unknown",
+        ),
+        ({"DefaultFlags": ("REG_DWORD", "0x4")}, "DefaultFlags 0x4 has unknown bits"),
+        ({"DefaultSslCertCheckMode": ("REG_DWORD", "0x8")}, "DefaultSslCertCheckMode 0x8 has unknown bits"),
+        (
+            {"DefaultSslCertCheckMode": ("REG_DWORD", "0x4")},
+            "freshness bit 0x4 set with no revocation freshness",
+        ),
+        (
+            {"SslFutureThing": ("REG_DWORD", "0x0")},
+            r"ipport=0.0.0.0:443: unknown registry value 'SslFutureThing'",
+        ),
+        ({"DefaultFlags": ("REG_SZ", "1")}, "DefaultFlags is REG_SZ, expected REG_DWORD"),
+        ({"SslCertHash": ("REG_BINARY", H1_HEX[:-2])}, "SslCertHash: 19 bytes, expected 20"),
+        ({"SslCertHash": ("", "")}, "no SslCertHash value"),
+        ({"AppId": ("", "")}, "no AppId value"),
+        ({"AppId": ("REG_BINARY", "ZZ")}, "REG_BINARY data 'ZZ' is not hex"),
+        ({"SslCertStoreName": ("REG_SZ", "My Store")}, "SslCertStoreName: 'My Store' does not match"),
+        ({"HostnamePort": ("REG_SZ", "a.com:443")}, "HostnamePort under a ipport key"),
+    ],
+)
+def test_unknown_or_malformed_values_are_refused(values: dict[str, tuple[str, str]], message: str) -> None:
+    with pytest.raises(ImportInputError, match=message):
+        parse_reg(query_text(values).encode(), "q.txt")
+
+
+def test_sni_needs_hostnameport_and_ccs_needs_no_hash() -> None:
+    with pytest.raises(ImportInputError, match="hostnameport key '{x}' has no HostnamePort"):
+        parse_reg(query_text({}, r"SslSniBindingInfo\{x}").encode(), "q.txt")
+    ccs = query_text({"SslCertHash": ("", "")}, r"SslCcsBindingInfo\0.0.0.0:8443")
+    result = parse_reg(ccs.encode("cp437"), "q.txt")
+    assert str(result.bindings[0].key) == "ccs=8443" and "certhash" not in result.bindings[0].settings
+
+
+def test_reg_exe_errors_and_empty_input_are_refused() -> None:
+    with pytest.raises(ImportInputError, match="reg.exe reported 'ERROR: The system was unable"):
+        parse_reg(b"ERROR: The system was unable to find the specified registry key or value.\r\n", "q.txt")
+    with pytest.raises(ImportInputError, match="no key under"):
+        parse_reg(f"\r\n{ROOT}\r\n    X    REG_DWORD    0x1\r\n".encode(), "q.txt")
+
+
+EXPORT = f"""Windows Registry Editor Version 5.00
+
+[{ROOT}\\SslBindingInfo\\0.0.0.0:443]
+"SslCertHash"=hex:40,db,5b,b1,bf,56,59,a1,55,25,8d,1d,00,7c,\\
+  53,0f,cb,89,96,c2
+"AppId"=hex:81,e1,c3,4d,4b,e1,21,4a,b0,22,59,fc,66,9b,09,14
+"SslCertStoreName"="My"
+"DefaultSslCtlIdentifier"="Ctl\\\\One"
+"DefaultFlags"=dword:00000403
+"""
+
+
+def test_reg_export_continuations_escapes_and_dwords() -> None:
+    text = EXPORT.replace('"DefaultSslCtlIdentifier"="Ctl\\\\One"\n', "")
+    settings = parse_reg(text.encode("utf-16"), "x.reg").bindings[0].settings
+    assert settings["certhash"] == H1_HEX.lower()
+    assert (
+        settings["dsmapperusage"]
+        == settings["clientcertnegotiation"]
+        == settings["disablelegacytls"]
+        == "enable"
+    )
+    with pytest.raises(
+        ImportInputError, match=r"x.reg:8: ipport=0.0.0.0:443: DefaultSslCtlIdentifier: 'Ctl\\\\One'"
+    ):
+        parse_reg(EXPORT.encode("utf-16"), "x.reg")  # the unescaped value has a backslash: not a CTL id
+
+
+def test_reg_export_deletions_are_refused() -> None:
+    with pytest.raises(ImportInputError, match="a deletion, not an export"):
+        parse_reg(EXPORT.replace('"SslCertStoreName"="My"', '"SslCertStoreName"=-').encode(), "x.reg")
+    with pytest.raises(ImportInputError, match="a deletion, not an export"):
+        parse_reg(EXPORT.replace("[HKEY", "[-HKEY").encode(), "x.reg")
