@@ -105,7 +105,7 @@ def test_unknown_or_malformed_values_are_refused(values: dict[str, tuple[str, st
 
 
 def test_sni_needs_hostnameport_and_ccs_needs_no_hash() -> None:
-    with pytest.raises(ImportInputError, match="hostnameport key '{x}' has no HostnamePort"):
+    with pytest.raises(ImportInputError, match=r"hostnameport key '\{x\}' has no HostnamePort"):
         parse_reg(query_text({}, r"SslSniBindingInfo\{x}").encode(), "q.txt")
     ccs = query_text({"SslCertHash": ("", "")}, r"SslCcsBindingInfo\0.0.0.0:8443")
     result = parse_reg(ccs.encode("cp437"), "q.txt")
@@ -113,7 +113,7 @@ def test_sni_needs_hostnameport_and_ccs_needs_no_hash() -> None:
 
 
 def test_reg_exe_errors_and_empty_input_are_refused() -> None:
-    with pytest.raises(ImportInputError, match="reg.exe reported 'ERROR: The system was unable"):
+    with pytest.raises(ImportInputError, match=r"reg\.exe reported 'ERROR: The system was unable"):
         parse_reg(b"ERROR: The system was unable to find the specified registry key or value.\r\n", "q.txt")
     with pytest.raises(ImportInputError, match="no key under"):
         parse_reg(f"\r\n{ROOT}\r\n    X    REG_DWORD    0x1\r\n".encode(), "q.txt")
