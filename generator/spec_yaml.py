@@ -10,6 +10,7 @@ of YAML 1.1's reading of it as a number or a date.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Literal, NoReturn
@@ -98,12 +99,25 @@ def parse(text: str, path: str) -> Node | None:
         line = text.count("\n", 0, bad.start()) + 1
         char = ord(bad.group())
         raise SpecError(path, line, "YAML", f"control character U+{char:04X} is not allowed; remove it")
+    text = _untab_json(text)
     _refuse_anchors(text, path)
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError as error:
         raise _syntax_error(error, text, path) from None
     return None if root is None else _convert(root, path, "")
+
+
+def _untab_json(text: str) -> str:
+    """JSON indented with tabs: pure-Python PyYAML refuses the tabs, which in valid JSON sit only
+    between tokens (a raw tab inside a JSON string is invalid), so spaces mean the same."""
+    if "\t" not in text or not text.lstrip().startswith("{"):
+        return text
+    try:
+        json.loads(text)
+    except ValueError:
+        return text
+    return text.replace("\t", " ")
 
 
 def _refuse_anchors(text: str, path: str) -> None:
