@@ -1,0 +1,87 @@
+"""Imported bindings -> spec: loads with generator.spec, means the same bindings, byte-deterministic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from generator.binding import KeyKind
+from generator.importers.netsh_text import read_netsh
+from generator.importers.reg_text import read_reg
+from generator.importers.result import ImportResult
+from generator.importers.spec_writer import PLACEHOLDER_HOST, change_id_for, import_spec, scalar
+from generator.model import Binding, BindingKey
+from generator.spec import parse_spec
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "import"
+NETSH = sorted(p.name for p in FIXTURES.glob("netsh-*.txt"))
+REG = ["reg-query-2022.txt", "reg-export-2016.reg"]
+
+
+def read(name: str) -> ImportResult:
+    return read_reg(FIXTURES / name) if name.startswith("reg-") else read_netsh(FIXTURES / name)
+
+
+@pytest.mark.parametrize("name", NETSH + REG)
+def test_spec_loads_and_means_the_imported_bindings(name: str) -> None:
+    result = read(name)
+    text = import_spec(result, "web01.contoso.local")
+    change = parse_spec(text.encode(), "imported.yaml")
+    (target,) = change.targets
+    assert target.host == "web01.contoso.local"
+    loaded = {b.key: (b.mode, dict(b.settings)) for b in target.bindings}
+    imported = {b.key: ("exact", dict(b.settings)) for b in result.bindings}
+    assert loaded == imported
+    assert import_spec(result, "web01.contoso.local") == text  # deterministic
+
+
+def test_netsh_and_reg_of_one_host_write_the_same_spec_body() -> None:
+    def body(text: str) -> list[str]:
+        return [line for line in text.splitlines() if not line.startswith("#") and "title:" not in line]
+
+    netsh = import_spec(read("netsh-2022-en.txt"), "web22")
+    reg = import_spec(read("reg-query-2022.txt"), "web22")
+    assert body(netsh) == body(reg)
+
+
+def test_header_names_source_omissions_and_warnings() -> None:
+    text = import_spec(read("netsh-2022-en.txt"))
+    header = [line for line in text.splitlines() if line.startswith("#")]
+    assert header[0] == "# Imported by sslbind from netsh-2022-en.txt (netsh http show sslcert (en), utf-8)."
+    assert any(line.startswith("# Source sha256: ") for line in header)
+    assert any(PLACEHOLDER_HOST in line for line in header)
+    assert "# Not imported (review before applying):" in header
+    assert any("line 31 [ipport=0.0.0.0:443]" in line and "Receive Window" in line for line in header)
+    assert any("HTTP.sys looks up IP:port bindings first" in line for line in header)
+    assert f'host: "{PLACEHOLDER_HOST}"' in text
+    assert yaml.safe_load(text)["change"]["id"] == f"import-{PLACEHOLDER_HOST}"
+
+
+def test_unverified_language_is_flagged() -> None:
+    assert "constructed translation" in import_spec(read("netsh-de.txt"), "h")
+    assert "constructed translation" not in import_spec(read("netsh-2019-en.txt"), "h")
+
+
+@pytest.mark.parametrize(
+    "value", ["0123456789012345678901234567890123456789", "off", "yes", "1e5", "a: b", "#x"]
+)
+def test_scalars_read_back_as_the_same_string(value: str) -> None:
+    assert yaml.safe_load(f"k: {scalar(value)}") == {"k": value}
+
+
+def test_change_id_is_a_valid_id() -> None:
+    assert change_id_for("import", "Web 01/contoso") == "import-Web-01-contoso"
+    assert len(change_id_for("import", "x" * 100)) == 64
+
+
+def test_scopedccs_binding_round_trips() -> None:
+    binding = Binding(
+        BindingKey(KeyKind.SCOPEDCCS, "www.contoso.com:443"),
+        dict(read("netsh-2022-en.txt").bindings[3].settings),
+        mode="exact",
+    )
+    result = ImportResult("s.txt", "0" * 64, "test", "utf-8", (binding,))
+    change = parse_spec(import_spec(result, "h").encode(), "s.yaml")
+    assert change.targets[0].bindings[0].key == binding.key
