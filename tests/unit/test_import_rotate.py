@@ -95,7 +95,7 @@ def test_hostname_binding_store_comes_from_defaults_or_is_refused() -> None:
     assert 'certstorename: "My"' in rotation_spec(spec, plan_rotation(spec.targets, OLD, NEW), "c")
     sni = Binding(BindingKey(KeyKind.HOSTNAMEPORT, "a.com:443"), {"certhash": OLD})
     bare = Change("C", "t", (Target("h", Connection(), (sni,)),))
-    with pytest.raises(RotationError, match="c.yaml: h hostnameport=a.com:443: hostname bindings need"):
+    with pytest.raises(RotationError, match=r"c\.yaml: h hostnameport=a\.com:443: hostname bindings need"):
         rotation_spec(bare, plan_rotation(bare.targets, OLD, NEW), "c.yaml")
 
 
