@@ -82,7 +82,9 @@ def read_reg_query(text: str, source: str) -> _Read:
             continue
         if line.startswith((" ", "\t")):
             if not read.keys:
-                _refuse(source, number, "value line before any key line")
+                _refuse(
+                    source, number, "indented line before any key line; is this `reg query ... /s` output?"
+                )
             name, kind, data = _split_value(source, number, line)
             _add_value(source, read.keys[-1], number, name, kind, data)
         elif line.upper().startswith(("HKEY_", "HKLM\\")):

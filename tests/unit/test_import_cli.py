@@ -1,0 +1,141 @@
+"""`sslbind import` and `sslbind rotate` through click's CliRunner: exit codes, stdout, stderr, files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from generator.cli import cli
+from generator.spec import load_spec
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "import"
+OLD, NEW = "40db5bb1bf5659a155258d1d007c530fcb8996c2", "c" * 40
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args))
+
+
+def one_line_error(result: Result) -> str:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith(("sslbind: ", "Error: ")), result.stderr
+    return lines[-1]
+
+
+def test_import_netsh_to_stdout() -> None:
+    result = run("import", "--from-netsh", str(FIXTURES / "netsh-2022-en.txt"), "--host", "web22")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("# Imported by sslbind from netsh-2022-en.txt")
+    assert "imported 4 binding(s)" in result.stderr
+    assert "warning: ipport=0.0.0.0:443: HTTP.sys looks up IP:port bindings first" in result.stderr
+    assert "not imported: line 31 [ipport=0.0.0.0:443]" in result.stderr
+
+
+def test_import_reg_to_new_file_then_never_overwrites(tmp_path: Path) -> None:
+    out = tmp_path / "web22.yaml"
+    first = run(
+        "import", "--from-reg", str(FIXTURES / "reg-query-2022.txt"), "--host", "web22", "-o", str(out)
+    )
+    assert first.exit_code == 0, first.output
+    assert first.stdout == "" and f"wrote {out}" in first.stderr
+    change = load_spec(out)
+    assert len(change.targets[0].bindings) == 4
+    before = out.read_bytes()
+    again = run("import", "--from-reg", str(FIXTURES / "reg-query-2022.txt"), "-o", str(out))
+    assert "already exists" in one_line_error(again)
+    assert out.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        ([], "nothing to import"),
+        (["--host", "web01"], "live import (--host without --from-reg FILE) needs the remote capture"),
+        (
+            [
+                "--from-netsh",
+                str(FIXTURES / "netsh-2016-en.txt"),
+                "--from-reg",
+                str(FIXTURES / "reg-export-2016.reg"),
+            ],
+            "not both",
+        ),
+        (["--from-netsh", str(FIXTURES / "reg-query-2022.txt")], "no SSL binding found"),
+        (["--from-reg", str(FIXTURES / "netsh-2016-en.txt")], "is this `reg query"),
+        (["--from-netsh", str(FIXTURES / "netsh-de.txt"), "--encoding", "utf-8"], "not readable as utf-8"),
+        (["--from-netsh", "missing.txt"], "does not exist"),
+    ],
+)
+def test_import_bad_usage_or_input_exits_2(args: list[str], reason: str) -> None:
+    assert reason in one_line_error(run("import", *args))
+
+
+def test_import_ambiguous_netsh_names_file_line_binding_setting(tmp_path: Path) -> None:
+    text = (FIXTURES / "netsh-2016-en.txt").read_bytes().decode("ascii")
+    bad = tmp_path / "bad.txt"
+    bad.write_text(
+        text.replace("Negotiate Client Certificate : Enabled", "Negotiate Client Certificate : Ja")
+    )
+    line = one_line_error(run("import", "--from-netsh", str(bad)))
+    assert line == (
+        f"sslbind: {bad}:32: hostnameport=shop.contoso.com:443: clientcertnegotiation: "
+        "value 'Ja' is not a known on/off word"
+    )
+
+
+def test_import_unknown_registry_bit_exits_2(tmp_path: Path) -> None:
+    text = (FIXTURES / "reg-query-2022.txt").read_bytes().decode("utf-16")
+    bad = tmp_path / "bad.txt"
+    bad.write_text(text.replace("DefaultFlags    REG_DWORD    0x410", "DefaultFlags    REG_DWORD    0x2410"))
+    line = one_line_error(run("import", "--from-reg", str(bad)))
+    assert "ipport=0.0.0.0:443: DefaultFlags 0x2410 has unknown bits 0x2000" in line
+
+
+def test_rotate_writes_spec_and_report(tmp_path: Path) -> None:
+    spec = tmp_path / "current.yaml"
+    run("import", "--from-netsh", str(FIXTURES / "netsh-2022-en.txt"), "--host", "web22", "-o", str(spec))
+    out = tmp_path / "rotate.yaml"
+    result = run("rotate", "--from", OLD.upper(), "--to", NEW, "--spec", str(spec), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert f"change web22 ipport=0.0.0.0:443: certhash {OLD} -> {NEW}" in result.stderr
+    assert f"change web22 hostnameport=api.contoso.com:443: certhash {OLD} -> {NEW}" in result.stderr
+    assert "keep   web22 ipport=[::]:8443" in result.stderr
+    assert "preflight" in result.stderr
+    rotated = load_spec(out)
+    assert {str(b.key): b.mode for b in rotated.targets[0].bindings} == {
+        "ipport=0.0.0.0:443": "preserve",
+        "hostnameport=api.contoso.com:443": "preserve",
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--from", OLD, "--to", NEW], "give --spec FILE"),
+        (["--from", OLD, "--to", NEW, "--host", "web01"], "live rotate (--host without --spec FILE)"),
+        (["--from", OLD, "--to", OLD, "--spec", "SPEC"], "the same certificate"),
+        (["--from", "xyz", "--to", NEW, "--spec", "SPEC"], "--from: 'xyz' is not a SHA-1 thumbprint"),
+        (["--from", "d" * 40, "--to", NEW, "--spec", "SPEC"], "no binding uses this certificate"),
+        (
+            ["--from", OLD, "--to", NEW, "--spec", "SPEC", "--min-days", "-1"],
+            "Invalid value for '--min-days'",
+        ),
+    ],
+)
+def test_rotate_bad_usage_exits_2(tmp_path: Path, args: list[str], reason: str) -> None:
+    spec = tmp_path / "current.yaml"
+    run("import", "--from-netsh", str(FIXTURES / "netsh-2019-en.txt"), "--host", "h", "-o", str(spec))
+    args = [str(spec) if a == "SPEC" else a for a in args]
+    assert reason in one_line_error(run("rotate", *args))
+
+
+def test_rotate_bad_spec_exits_2(tmp_path: Path) -> None:
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("version: 1\nchange: {id: X}\n")
+    assert one_line_error(run("rotate", "--from", OLD, "--to", NEW, "--spec", str(spec))).startswith(
+        "sslbind: "
+    )
