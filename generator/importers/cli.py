@@ -15,6 +15,7 @@ from generator.importers.reg_text import read_reg
 from generator.importers.rotate import MIN_DAYS, plan_rotation, rotation_report, rotation_spec
 from generator.importers.spec_writer import import_spec, sorted_bindings
 from generator.importers.warnings import binding_warnings
+from generator.record import write_new_file
 
 _LIVE_NOT_YET = (
     "live {what} (--host without {alt}) needs the remote capture, which is not wired in yet; save "
@@ -27,17 +28,14 @@ _OUT = click.Path(dir_okay=False, path_type=Path)
 
 
 def write_new(text: str, output: Path | None) -> None:
-    """Write to stdout, or to `output` only if it does not exist yet (exclusive create)."""
+    """Write to stdout, or atomically to `output` only if it does not exist yet."""
     if output is None:
         click.echo(text, nl=False)
         return
+    if output.exists():
+        raise UserError(f"{output}: already exists; sslbind never overwrites a file, choose another -o")
     try:
-        with output.open("x", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-    except FileExistsError:
-        raise UserError(
-            f"{output}: already exists; sslbind never overwrites a file, choose another -o"
-        ) from None
+        write_new_file(output, text.encode("utf-8"))  # link(2) refuses an existing file, even in a race
     except OSError as error:
         raise UserError(f"{output}: cannot write: {error.strerror}") from None
     click.echo(f"wrote {output}", err=True)
