@@ -85,8 +85,9 @@ def read_reg_query(text: str, source: str) -> _Read:
                 _refuse(
                     source, number, "indented line before any key line; is this `reg query ... /s` output?"
                 )
-            name, kind, data = _split_value(source, number, line)
-            _add_value(source, read.keys[-1], number, name, kind, data)
+            if _holds_binding(read.keys[-1]):  # values of other keys are not read, so cannot fail
+                name, kind, data = _split_value(source, number, line)
+                _add_value(source, read.keys[-1], number, name, kind, data)
         elif line.upper().startswith(("HKEY_", "HKLM\\")):
             read.keys.append(RegKey(line.strip(), number))
         elif line.startswith("ERROR:"):
@@ -140,6 +141,8 @@ def read_reg_export(text: str, source: str) -> _Read:
         found = _REG_VALUE.match(line)
         if found is None or not read.keys:
             read.remarks.append(Remark(number, None, line, "not a key or value line, not imported"))
+            continue
+        if not _holds_binding(read.keys[-1]):
             continue
         name = "(Default)" if found.group("default") else _unescape(found.group("name"))
         kind, data = _export_data(source, number, name, found.group("data"))
@@ -214,10 +217,21 @@ def _binding_place(path: str) -> Place:
     return kind, parts[1]
 
 
+def _holds_binding(key: RegKey) -> bool:
+    return isinstance(_binding_place(key.path), tuple)
+
+
+def _is_empty_default(name: str, data: RegData) -> bool:
+    """The key's unnamed value, `(Default)` (localized by reg.exe), when it holds nothing."""
+    return name.startswith("(") and name.endswith(")") and (data in ("", b"") or str(data).startswith("("))
+
+
 def _binding(source: str, key: RegKey, kind: KeyKind, child: str) -> Binding:
     ident = _identity(source, key, kind, child)
     name = f"{kind.value}={ident}"
-    for value, (line, reg_type, _) in key.values.items():
+    for value, (line, reg_type, data) in key.values.items():
+        if _is_empty_default(value, data):
+            continue
         expected = _EXPECTED_TYPE.get(value)
         if expected is None:
             _refuse(source, line, f"unknown registry value {value!r}; cannot say what it does", name)

@@ -67,10 +67,22 @@ def test_defaults_when_values_are_absent() -> None:
 
 
 def test_value_name_with_spaces_splits_on_the_type_token() -> None:
-    text = query_text({}).replace(
-        "\r\n\r\n", f"\r\n\r\n{ROOT}\\UrlAclInfo\r\n    http://+:80/a b/    REG_BINARY    01\r\n", 1
+    text = query_text({"My Odd Value": ("REG_SZ", "a  b")})
+    with pytest.raises(ImportInputError, match="unknown registry value 'My Odd Value'"):
+        parse_reg(text.encode(), "q.txt")
+    with pytest.raises(ImportInputError, match="more than one REG_ type token"):
+        parse_reg(query_text({"Odd    REG_SZ    x": ("REG_SZ", "y")}).encode(), "q.txt")
+
+
+def test_other_keys_are_not_read_and_empty_default_is_skipped() -> None:
+    other = (
+        f"{ROOT}\\UrlAclInfo\r\n    http://+:80/a b/    REG_FUNNY    \r\n    x    REG_SZ    REG_SZ    y\r\n"
     )
-    assert len(parse_reg(text.encode(), "q.txt").bindings) == 1
+    text = query_text({"(Default)": ("REG_SZ", "")}).replace("\r\n\r\n", "\r\n\r\n" + other, 1)
+    result = parse_reg(text.encode(), "q.txt")
+    assert len(result.bindings) == 1
+    with pytest.raises(ImportInputError, match=r"unknown registry value '\(Default\)'"):
+        parse_reg(query_text({"(Default)": ("REG_SZ", "set")}).encode(), "q.txt")
 
 
 @pytest.mark.parametrize(
