@@ -85,3 +85,13 @@ def test_scopedccs_binding_round_trips() -> None:
     result = ImportResult("s.txt", "0" * 64, "test", "utf-8", (binding,))
     change = parse_spec(import_spec(result, "h").encode(), "s.yaml")
     assert change.targets[0].bindings[0].key == binding.key
+
+
+@pytest.mark.parametrize("name", ["netsh-2022-en.txt", "reg-export-2016.reg"])
+def test_imported_spec_renders_a_change_record(tmp_path: Path, name: str) -> None:
+    from generator.workflow import render_record
+
+    spec = tmp_path / "imported.yaml"
+    spec.write_text(import_spec(read(name), "web01.contoso.local"), encoding="utf-8")
+    record = render_record(spec, tmp_path / "out")
+    assert (record / "hosts" / "web01.contoso.local" / "apply.ps1").is_file()
