@@ -1,0 +1,410 @@
+"""Render a Change into its per-host PowerShell scripts and the reviewer README.
+
+`render_change(change)` returns the record's relative paths and bytes (the lead's record.py writes
+them): `hosts/<host>/{prepare,delete,add,verify,rollback,apply}.ps1` and `README.md`. Output is
+deterministic (no clock, settings in netsh order, bindings and hosts in spec order), ASCII with LF
+line endings (Windows PowerShell 5.1 reads LF scripts fine, and LF keeps hashes equal across git
+checkouts). Every value reaching a script is checked here first and written through one quoting
+filter; the settings table is rendered from `generator.binding`, never retyped.
+
+Script interface (all six scripts; the remote executor passes values as PSRP parameters, see
+`script_parameters`):
+
+- `-Binding [hashtable[]]`: one hashtable per binding, keys `Kind` (ipport|hostnameport|ccs|
+  scopedccs), `Key` (netsh value), `Mode` (preserve|exact), `Method` (netsh|registry), `Settings`
+  (hashtable netsh parameter -> value: str, or int for the two timers; only what the spec names).
+  Re-validated in the script against the rendered table and patterns.
+- `-TargetHost [string]`: the spec's host name, echoed as `host` in the result.
+- prepare.ps1: nothing else. add.ps1 / verify.ps1: `-Prepared [string]` (prepare.ps1's JSON,
+  optional). rollback.ps1: `-Prior [string]` (mandatory; JSON of a prepare/apply/delete result or
+  its `before` list). apply.ps1: `-ExpectedPrior [string]` (optional; same shapes as -Prior; a
+  mismatch refuses before anything changes).
+- Common parameters: `-WhatIf` (changes nothing) and `-Confirm:$false` (ConfirmImpact is High, so
+  a host without a UI must pass it). Progress goes to the information stream.
+
+Output: exactly one JSON string on the output stream (`ConvertTo-Json -Depth 10 -Compress`), then
+a thrown error when the outcome is a failure (pipeline Failed). Fields:
+`change_id, title, host, phase, tool_version, spec_sha256, outcome, whatif, before, after,
+bindings, differences, actions, timings{total_ms, gaps[{binding, gap_ms}]}, notes, error`.
+- outcome: prepare `changes_pending|unchanged|refused`; delete `deleted|unchanged|failed`;
+  add `added|unchanged|failed`; verify `compliant|drift|refused`; rollback
+  `rolled_back|unchanged|refused|rollback_failed`; apply `applied|unchanged|rolled_back|
+  rollback_failed|refused`. Failures (thrown): refused, failed, drift, rolled_back (apply),
+  rollback_failed.
+- before/after: captured bindings `{kind, key, exists, settings{every setting in netsh order},
+  registry{path, DefaultSslCertCheckMode, DefaultFlags}}` (settings/registry null when absent;
+  an unreadable after-state is `{kind, key, error}`).
+- bindings (prepare/add/apply): `{binding, kind, key, mode, method, exists, change
+  (none|add|replace|set-registry), desired{...}, differences[{setting, expected, actual}],
+  arguments[], command_line, registry_value, certificate{store, thumbprint, subject, not_before,
+  not_after, has_private_key, server_auth, problems[]}, restart_required}`.
+- actions: ordered `{step, binding, command, result (ok|absent|failed|whatif|present), code,
+  output, ms}`; steps delete, add, set-registry, verify, rollback-delete, rollback-add,
+  rollback-set-registry, rollback-verify.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from generator import __version__
+from generator.binding import (
+    CHECK_MODE_FRESHNESS,
+    CHECK_MODE_VALUE,
+    FLAGS_VALUE,
+    KNOWN_CHECK_MODE_BITS,
+    KNOWN_FLAG_BITS,
+    PATTERNS,
+    REGISTRY_ROOT,
+    REGISTRY_SUBKEY,
+    SETTINGS,
+    SETTINGS_BY_NAME,
+    UINT32_MAX,
+    KeyKind,
+    SettingValue,
+    default_settings,
+    netsh_add_arguments,
+    powershell_command_line,
+)
+from generator.errors import UserError
+from generator.model import Binding, Change, Target
+
+PHASES = ("prepare", "delete", "add", "verify", "rollback", "apply")
+
+# Binding key shapes per kind; the scripts check the same patterns (rendered into the library).
+_HOSTNAME_PORT = r"^[A-Za-z0-9_*][A-Za-z0-9_.*-]{0,253}:[0-9]{1,5}$"
+KEY_PATTERNS: dict[KeyKind, str] = {
+    KeyKind.IPPORT: (
+        r"^(?:(?:25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])){3}"
+        r"|\[[0-9A-Fa-f:.]{2,45}\]):[0-9]{1,5}$"
+    ),
+    KeyKind.HOSTNAMEPORT: _HOSTNAME_PORT,
+    KeyKind.CCS: r"^[0-9]{1,5}$",
+    KeyKind.SCOPEDCCS: _HOSTNAME_PORT,
+}
+# Host names also name a record folder: no path separators, never "." or "..".
+HOST_PATTERN = r"^[A-Za-z0-9\[][A-Za-z0-9._:\[\]-]{0,254}$"
+CHANGE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_VERSION_PATTERN = r"^[A-Za-z0-9.+_-]{1,64}$"
+_SHA256_PATTERN = r"^(?:[0-9a-f]{64})?$"
+FRESHNESS_SETTING = "revocationfreshnesstime"  # its value > 0 sets check-mode bit 0x4
+
+# PowerShell treats these as single quotes too; inside a single-quoted string each is doubled.
+_SINGLE_QUOTES = ("'", "\u2018", "\u2019", "\u201a", "\u201b")
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*")
+_COMMENT_UNSAFE = re.compile(r"[#<>`]")
+
+
+class RenderError(UserError):
+    """A value the scripts cannot carry safely; names the change field and the fix."""
+
+
+def escape_single_quoted(text: str) -> str:
+    """Content for a PowerShell single-quoted string: every kind of single quote doubled."""
+    for quote in _SINGLE_QUOTES:
+        text = text.replace(quote, quote * 2)
+    return text
+
+
+def _require_printable(value: str, what: str) -> None:
+    if not _PRINTABLE_ASCII.fullmatch(value):
+        raise RenderError(
+            f"{what}: contains a control or non-ASCII character; the scripts are ASCII for "
+            "Windows PowerShell 5.1 - use plain ASCII text"
+        )
+
+
+def ps_squote(value: object) -> str:
+    """A PowerShell single-quoted literal of an already validated string; anything else raises."""
+    if not isinstance(value, str):
+        raise RenderError(f"value {value!r}: only text can be quoted for PowerShell")
+    _require_printable(value, f"value {value[:40]!r}")
+    return "'" + escape_single_quoted(value) + "'"
+
+
+def ps_value(value: object) -> str:
+    """A PowerShell literal for a setting value, default or name: $null, an integer or text."""
+    if value is None:
+        return "$null"
+    if isinstance(value, bool):
+        return ps_bool(value)
+    if isinstance(value, int):
+        return str(value)
+    return ps_squote(value)
+
+
+def ps_bool(value: object) -> str:
+    if not isinstance(value, bool):
+        raise RenderError(f"value {value!r}: expected true or false")
+    return "$true" if value else "$false"
+
+
+def ps_hex(value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise RenderError(f"value {value!r}: expected a non-negative integer")
+    return f"0x{value:X}"
+
+
+def ps_comment(value: object) -> str:
+    """Text for the comment-based help: printable ASCII that cannot close the comment block."""
+    text = str(value)
+    _require_printable(text, f"help text {text[:40]!r}")
+    if _COMMENT_UNSAFE.search(text):
+        raise RenderError(f"help text {text[:40]!r}: must not contain #, <, > or a backtick")
+    return text
+
+
+def template_dir() -> Path:
+    """`generator/templates` in an installed wheel, else the source checkout's `templates/`."""
+    packaged = Path(__file__).resolve().parent / "templates"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "templates"
+
+
+@cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir())),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        ps_squote=ps_squote, ps_value=ps_value, ps_bool=ps_bool, ps_hex=ps_hex, ps_comment=ps_comment
+    )
+    return env
+
+
+# --- validation: the renderer trusts nothing it writes into a script ----------------------------
+
+
+def _check(pattern: str, value: object, what: str, fix: str) -> None:
+    if not isinstance(value, str):
+        raise RenderError(f"{what}: expected text; {fix}")
+    _require_printable(value, what)
+    if not re.fullmatch(pattern, value):
+        raise RenderError(f"{what}: {value!r} is not valid; {fix}")
+
+
+def _check_setting(name: str, value: SettingValue, what: str) -> None:
+    setting = SETTINGS_BY_NAME.get(name)
+    if setting is None:
+        raise RenderError(f"{what}: unknown setting {name!r}")
+    where = f"{what}.{name}"
+    if setting.kind == "onoff":
+        if value not in ("enable", "disable"):
+            raise RenderError(f"{where}: expected enable or disable")
+    elif setting.kind == "uint32":
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= UINT32_MAX:
+            raise RenderError(f"{where}: expected a whole number from 0 to {UINT32_MAX}")
+    else:
+        _check(PATTERNS[setting.kind], value, where, f"expected a {setting.kind} value")
+
+
+def _check_binding(binding: Binding, what: str) -> None:
+    kind = binding.key.kind
+    if kind not in KEY_PATTERNS:
+        raise RenderError(f"{what}: unknown binding kind {kind!r}")
+    _check(KEY_PATTERNS[kind], binding.key.value, f"{what}.{kind.value}", "check the address and port")
+    if not 1 <= binding.key.port <= 65535:
+        raise RenderError(f"{what}.{kind.value}: port must be from 1 to 65535")
+    if binding.mode not in ("preserve", "exact") or binding.method not in ("netsh", "registry"):
+        raise RenderError(f"{what}: mode must be preserve|exact and method netsh|registry")
+    for name, value in binding.settings.items():
+        _check_setting(name, value, what)
+        if binding.method == "registry" and not SETTINGS_BY_NAME[name].check_mode_bit:
+            raise RenderError(f"{what}.{name}: method registry sets only revocation-check settings")
+
+
+def validate_change(change: Change) -> None:
+    """Raise RenderError (naming the field) for anything the scripts could not carry as data."""
+    _check(CHANGE_ID_PATTERN, change.id, "change.id", "use letters, digits, '.', '_' and '-'")
+    _require_printable(change.title, "change.title")
+    _check(_SHA256_PATTERN, change.spec_sha256, "spec_sha256", "expected 64 lowercase hex digits")
+    _check(_VERSION_PATTERN, __version__, "tool version", "reinstall sslbind")
+    hosts: set[str] = set()
+    for t_index, target in enumerate(change.targets):
+        where = f"targets[{t_index}]"
+        _check(HOST_PATTERN, target.host, f"{where}.host", "use a DNS name or an IP address")
+        if target.host.lower() in hosts:
+            raise RenderError(f"{where}.host: {target.host} is listed twice")
+        hosts.add(target.host.lower())
+        if not target.bindings:
+            raise RenderError(f"{where}: a target needs at least one binding")
+        keys: set[str] = set()
+        for b_index, binding in enumerate(target.bindings):
+            _check_binding(binding, f"{where}.bindings[{b_index}]")
+            identity = str(binding.key).lower()
+            if identity in keys:
+                raise RenderError(f"{where}.bindings[{b_index}]: {binding.key} is listed twice")
+            keys.add(identity)
+
+
+# --- template context ---------------------------------------------------------------------------
+
+
+def _ordered_settings(settings: Mapping[str, SettingValue]) -> list[tuple[str, SettingValue]]:
+    """The spec's settings in netsh order (the table order), so output never depends on dict order."""
+    return [(s.name, settings[s.name]) for s in SETTINGS if s.name in settings]
+
+
+def exact_command_line(binding: Binding) -> str | None:
+    """The literal add command an exact binding runs, or None when the host decides part of it."""
+    if binding.mode != "exact" or binding.method != "netsh" or "appid" not in binding.settings:
+        return None
+    if binding.key.kind != KeyKind.CCS and "certhash" not in binding.settings:
+        return None
+    merged = {**default_settings(), **binding.settings}
+    return powershell_command_line(netsh_add_arguments(binding.key.kind, binding.key.value, merged))
+
+
+@dataclass(frozen=True)
+class _BindingView:
+    subject: str
+    kind: str
+    key: str
+    mode: str
+    method: str
+    settings: list[tuple[str, SettingValue]]
+    exact_line: str | None
+
+
+def _binding_view(binding: Binding) -> _BindingView:
+    return _BindingView(
+        subject=str(binding.key),
+        kind=binding.key.kind.value,
+        key=binding.key.value,
+        mode=binding.mode,
+        method=binding.method,
+        settings=_ordered_settings(binding.settings),
+        exact_line=exact_command_line(binding),
+    )
+
+
+def _table_context() -> dict[str, Any]:
+    return {
+        "registry_root": REGISTRY_ROOT,
+        "registry_subkeys": [(kind.value, REGISTRY_SUBKEY[kind]) for kind in KeyKind],
+        "key_patterns": [(kind.value, KEY_PATTERNS[kind]) for kind in KeyKind],
+        "value_patterns": sorted(PATTERNS.items()),
+        "check_mode_value": CHECK_MODE_VALUE,
+        "flags_value": FLAGS_VALUE,
+        "check_mode_freshness": CHECK_MODE_FRESHNESS,
+        "freshness_setting": FRESHNESS_SETTING,
+        "known_check_mode_bits": KNOWN_CHECK_MODE_BITS,
+        "known_flag_bits": KNOWN_FLAG_BITS,
+        "uint32_max": UINT32_MAX,
+        "settings": SETTINGS,
+    }
+
+
+@cache
+def render_library() -> str:
+    """The shared PowerShell library every script includes: settings table, touchpoints, logic."""
+    env = environment()
+    parts = [env.get_template("lib/table.ps1.j2").render(_table_context())]
+    for name in ("lib/windows.ps1", "lib/core.ps1", "lib/phases.ps1"):
+        source = env.loader.get_source(env, name)[0] if env.loader else ""
+        parts.append(source)
+    return "\n".join(part.rstrip("\n") + "\n" for part in parts)
+
+
+def _change_context(change: Change) -> dict[str, Any]:
+    return {
+        "change_id": change.id,
+        "title": change.title,
+        "spec_sha256": change.spec_sha256,
+        "tool_version": __version__,
+        "registry_root": REGISTRY_ROOT,
+        "host_pattern": HOST_PATTERN,
+    }
+
+
+def _target_context(change: Change, target: Target) -> dict[str, Any]:
+    views = [_binding_view(b) for b in target.bindings]
+    return {
+        **_change_context(change),
+        "host": target.host,
+        "bindings": views,
+        "has_registry": any(v.method == "registry" for v in views),
+        "library": render_library(),
+    }
+
+
+def _encode(text: str, name: str) -> bytes:
+    text = text.replace("\r\n", "\n")
+    try:
+        return text.encode("ascii")
+    except UnicodeEncodeError as error:  # a template bug: values are checked before rendering
+        raise RenderError(f"{name}: rendered text is not ASCII ({error.reason})") from error
+
+
+def render_target(change: Change, target: Target) -> dict[str, bytes]:
+    """The six scripts of one host, keyed by record path."""
+    env = environment()
+    context = _target_context(change, target)
+    out: dict[str, bytes] = {}
+    for phase in PHASES:
+        path = f"hosts/{target.host}/{phase}.ps1"
+        text = env.get_template(f"{phase}.ps1.j2").render(context, phase=phase)
+        out[path] = _encode(text, path)
+    return out
+
+
+def render_readme(change: Change) -> bytes:
+    env = environment()
+    hosts = [(t.host, [_binding_view(b) for b in t.bindings]) for t in change.targets]
+    text = env.get_template("record-README.md.j2").render(
+        _change_context(change),
+        description=_readme_text(change.description),
+        hosts=hosts,
+        phases=PHASES,
+    )
+    return text.replace("\r\n", "\n").encode("utf-8")
+
+
+def _readme_text(text: str) -> str:
+    """Free text for the README: no control characters but newline and tab."""
+    return "".join(ch for ch in text.replace("\r\n", "\n") if ch in "\n\t" or ord(ch) >= 0x20)
+
+
+def render_change(change: Change) -> dict[str, bytes]:
+    """Every rendered file of the record: relative path -> bytes. Raises RenderError on bad values."""
+    validate_change(change)
+    files: dict[str, bytes] = {}
+    for target in change.targets:
+        files.update(render_target(change, target))
+    files["README.md"] = render_readme(change)
+    return dict(sorted(files.items()))
+
+
+def _parameter_binding(binding: Binding) -> dict[str, object]:
+    return {
+        "Kind": binding.key.kind.value,
+        "Key": binding.key.value,
+        "Mode": binding.mode,
+        "Method": binding.method,
+        "Settings": dict(_ordered_settings(binding.settings)),
+    }
+
+
+def script_parameters(target: Target) -> dict[str, object]:
+    """The values the scripts' param() defaults hold, to pass as PSRP parameters (add_parameter).
+
+    Same for all six scripts; add the phase's own (Prepared, Prior, ExpectedPrior) and
+    `Confirm=False` as needed.
+    """
+    return {
+        "Binding": [_parameter_binding(b) for b in target.bindings],
+        "TargetHost": target.host,
+    }

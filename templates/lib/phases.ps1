@@ -1,0 +1,591 @@
+# ---------------------------------------------------------------------------------------------
+# The phases. Each takes the validated bindings and fills the result object; the script's last
+# lines emit it as JSON and throw on failure.
+# ---------------------------------------------------------------------------------------------
+
+function Invoke-SslNetshStep {
+    # One netsh call recorded as an action (also when it fails, then rethrown).
+    param(
+        [Parameter(Mandatory = $true)]$Result,
+        [Parameter(Mandatory = $true)][string]$Step,
+        [Parameter(Mandatory = $true)][ValidateSet('add', 'delete')][string]$Operation,
+        [Parameter(Mandatory = $true)][string]$Subject,
+        [Parameter(Mandatory = $true)][string[]]$Arguments,
+        [int[]]$AcceptCode = @()
+    )
+    $line = Format-SslCommandLine -Verb $Operation -Arguments $Arguments
+    $all = @('http', $Operation, 'sslcert') + $Arguments
+    $watch = [Diagnostics.Stopwatch]::StartNew()
+    try {
+        $run = Invoke-SslNetsh -Operation $Operation -Subject $Subject -Arguments $all -CommandLine $line -AcceptCode $AcceptCode
+    }
+    catch {
+        Add-SslAction -Result $Result -Step $Step -Subject $Subject -Command $line -Outcome 'failed' -Milliseconds $watch.ElapsedMilliseconds -Output $_.Exception.Message
+        throw
+    }
+    $outcome = 'ok'
+    if ($run.Code -ne 0) {
+        $outcome = 'absent'
+    }
+    Add-SslAction -Result $Result -Step $Step -Subject $Subject -Command $line -Outcome $outcome -Code $run.Code -Output $run.Output -Milliseconds $watch.ElapsedMilliseconds
+    return $run
+}
+
+function Get-SslRegistryCommandLine {
+    param([Parameter(Mandatory = $true)][string]$Path, [Parameter(Mandatory = $true)][long]$Value)
+    return ('Set-ItemProperty -LiteralPath ''' + $Path + ''' -Name ' + $script:SslCheckModeValue + ' -Value ' + $Value + ' -Type DWord')
+}
+
+function Set-SslCheckMode {
+    # method registry: writes DefaultSslCertCheckMode under the binding's key and reads it back.
+    param(
+        [Parameter(Mandatory = $true)]$Result,
+        [Parameter(Mandatory = $true)][string]$Step,
+        [Parameter(Mandatory = $true)]$Spec,
+        [Parameter(Mandatory = $true)][long]$Value
+    )
+    $path = Find-SslBindingPath -Spec $Spec
+    if ($null -eq $path) {
+        throw ($Spec.Subject + ': the binding does not exist, so its registry value cannot be set')
+    }
+    $line = Get-SslRegistryCommandLine -Path $path -Value $Value
+    Write-SslLog -Message ('run: ' + $line)
+    $watch = [Diagnostics.Stopwatch]::StartNew()
+    try {
+        Set-SslRegistryDword -Path $path -Name $script:SslCheckModeValue -Value ([int]$Value)
+    }
+    catch {
+        Add-SslAction -Result $Result -Step $Step -Subject $Spec.Subject -Command $line -Outcome 'failed' -Output $_.Exception.Message -Milliseconds $watch.ElapsedMilliseconds
+        throw
+    }
+    Add-SslAction -Result $Result -Step $Step -Subject $Spec.Subject -Command $line -Outcome 'ok' -Milliseconds $watch.ElapsedMilliseconds
+    Add-SslNote -Result $Result -Note ($Spec.Subject + ': ' + $script:SslRestartNote)
+}
+
+function Get-SslBindingPlan {
+    # What this binding needs: desired settings, the exact add command (or registry write), the
+    # differences from the captured binding and the certificate check.
+    param(
+        [Parameter(Mandatory = $true)]$Spec,
+        [Parameter(Mandatory = $true)]$Captured,
+        [AllowNull()]$Desired
+    )
+    if ($null -eq $Desired) {
+        $Desired = Resolve-SslDesired -Spec $Spec -Captured $Captured
+    }
+    $plan = [ordered]@{
+        binding = $Spec.Subject; kind = $Spec.Kind; key = $Spec.Key; mode = $Spec.Mode; method = $Spec.Method
+        exists = $Captured.exists; change = 'none'; desired = $Desired; differences = @(); arguments = @()
+        command_line = $null; registry_value = $null; certificate = $null; restart_required = $false
+    }
+    if ($Spec.Method -eq 'registry') {
+        if (-not $Captured.exists) {
+            throw ($Spec.Subject + ': method registry needs an existing binding, and there is none')
+        }
+        $value = Get-SslCheckModeValue -Settings $Desired
+        $plan.registry_value = $value
+        $plan.command_line = Get-SslRegistryCommandLine -Path $Captured.registry.path -Value $value
+        $plan.differences = @(Compare-SslSetting -Expected $Desired -Actual $Captured.settings)
+        if ($value -ne $Captured.registry.DefaultSslCertCheckMode) {
+            $plan.change = 'set-registry'
+            $plan.restart_required = $true
+        }
+        return $plan
+    }
+    $plan.arguments = @(Get-SslAddArgument -Kind $Spec.Kind -Key $Spec.Key -Settings $Desired)
+    $plan.command_line = Format-SslCommandLine -Verb 'add' -Arguments $plan.arguments
+    if ($Captured.exists) {
+        $plan.differences = @(Compare-SslSetting -Expected $Desired -Actual $Captured.settings)
+        if ($plan.differences.Count -gt 0) {
+            $plan.change = 'replace'
+        }
+    }
+    else {
+        $plan.differences = @(Compare-SslSetting -Expected $Desired -Actual $null)
+        $plan.change = 'add'
+    }
+    if ($plan.change -ne 'none') {
+        $plan.certificate = Get-SslCertificateCheck -Settings $Desired
+        if ($null -ne $plan.certificate -and $plan.certificate.problems.Count -gt 0) {
+            throw ($Spec.Subject + ': ' + ($plan.certificate.problems -join '; ') + '; nothing is changed')
+        }
+    }
+    return $plan
+}
+
+function New-SslPlan {
+    # Capture and prepare every binding before anything changes (short downtime, early refusal).
+    param([Parameter(Mandatory = $true)][object[]]$Specs, [Parameter(Mandatory = $true)]$Result, [AllowNull()]$Prepared)
+    $items = New-Object -TypeName 'System.Collections.Generic.List[object]'
+    foreach ($spec in $Specs) {
+        $captured = Get-SslCapturedBinding -Spec $spec
+        $Result.before.Add($captured)
+        $desired = $null
+        if ($null -ne $Prepared) {
+            $desired = $Prepared[$spec.Subject.ToLowerInvariant()]
+            if ($null -eq $desired) {
+                throw ('Prepared: no desired settings for ' + $spec.Subject)
+            }
+        }
+        $plan = Get-SslBindingPlan -Spec $spec -Captured $captured -Desired $desired
+        $Result.bindings.Add($plan)
+        $items.Add([pscustomobject]@{ Spec = $spec; Captured = $captured; Plan = $plan })
+    }
+    $names = @($items | Where-Object { $_.Plan.change -eq 'add' -or $_.Plan.change -eq 'replace' } |
+            ForEach-Object { Get-SslArgumentName -Arguments $_.Plan.arguments })
+    if ($names.Count -gt 0) {
+        Assert-SslNetshParameter -Name $names
+    }
+    foreach ($item in $items) {
+        if ($item.Plan.change -eq 'none') {
+            Write-SslLog -Message ($item.Spec.Subject + ': already as desired')
+        }
+        else {
+            Write-SslLog -Message ($item.Spec.Subject + ': ' + $item.Plan.change + ': ' + $item.Plan.command_line)
+        }
+        if ($item.Plan.restart_required) {
+            Add-SslNote -Result $Result -Note ($item.Spec.Subject + ': ' + $script:SslRestartNote)
+        }
+    }
+    return $items.ToArray()
+}
+
+function Assert-SslBindingState {
+    # verify: re-read from the registry and compare every setting (or the check-mode value).
+    param(
+        [Parameter(Mandatory = $true)]$Result,
+        [Parameter(Mandatory = $true)][string]$Step,
+        [Parameter(Mandatory = $true)]$Spec,
+        [AllowNull()]$Expected,
+        [switch]$Absent,
+        [AllowNull()][string[]]$Name = $null
+    )
+    $watch = [Diagnostics.Stopwatch]::StartNew()
+    $current = Get-SslCapturedBinding -Spec $Spec
+    $message = $null
+    if ($Absent) {
+        if ($current.exists) {
+            $message = $Spec.Subject + ': the binding still exists'
+        }
+    }
+    elseif (-not $current.exists) {
+        $message = $Spec.Subject + ': the binding does not exist'
+    }
+    else {
+        if ($Spec.Method -eq 'registry') {
+            # method registry: the registry value is the state (HTTP.sys reads it after a restart)
+            $want = Get-SslCheckModeValue -Settings $Expected
+            $difference = @()
+            if ($want -ne $current.registry.DefaultSslCertCheckMode) {
+                $difference = @([ordered]@{
+                        setting = $script:SslCheckModeValue; expected = $want; actual = $current.registry.DefaultSslCertCheckMode
+                    })
+            }
+        }
+        else {
+            $difference = @(Compare-SslSetting -Expected $Expected -Actual $current.settings -Name $Name)
+        }
+        foreach ($item in $difference) {
+            $Result.differences.Add([ordered]@{
+                    binding = $Spec.Subject; setting = $item.setting; expected = $item.expected; actual = $item.actual
+                })
+        }
+        if ($difference.Count -gt 0) {
+            $message = Format-SslDifference -Subject $Spec.Subject -Difference $difference
+        }
+    }
+    if ($null -ne $message) {
+        Add-SslAction -Result $Result -Step $Step -Subject $Spec.Subject -Outcome 'failed' -Output $message -Milliseconds $watch.ElapsedMilliseconds
+        throw ('verify failed: ' + $message)
+    }
+    Add-SslAction -Result $Result -Step $Step -Subject $Spec.Subject -Outcome 'ok' -Milliseconds $watch.ElapsedMilliseconds
+    return $current
+}
+
+function Invoke-SslBindingChange {
+    # apply: delete and add back to back, timing the gap without a binding; or the registry write.
+    param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)]$Item)
+    $spec = $Item.Spec
+    if ($spec.Method -eq 'registry') {
+        Set-SslCheckMode -Result $Result -Step 'set-registry' -Spec $spec -Value $Item.Plan.registry_value
+        return
+    }
+    $watch = [Diagnostics.Stopwatch]::StartNew()
+    try {
+        if ($Item.Captured.exists) {
+            $null = Invoke-SslNetshStep -Result $Result -Step 'delete' -Operation delete -Subject $spec.Subject -Arguments @($spec.Kind + '=' + $spec.Key) -AcceptCode @(2)
+        }
+        $null = Invoke-SslNetshStep -Result $Result -Step 'add' -Operation add -Subject $spec.Subject -Arguments $Item.Plan.arguments
+    }
+    finally {
+        $watch.Stop()
+        $Result.timings.gaps.Add([ordered]@{ binding = $spec.Subject; gap_ms = [long]$watch.ElapsedMilliseconds })
+    }
+}
+
+function Restore-SslBinding {
+    # Puts one binding back as captured (re-add with every setting, or delete one that did not
+    # exist) and verifies it. Returns $true when something had to change.
+    param(
+        [Parameter(Mandatory = $true)]$Result,
+        [Parameter(Mandatory = $true)]$Spec,
+        [Parameter(Mandatory = $true)]$Prior
+    )
+    if ($Spec.Method -eq 'registry') {
+        if (-not $Prior.exists) {
+            return $false
+        }
+        $current = Get-SslCapturedBinding -Spec $Spec
+        $value = [long]$Prior.registry.DefaultSslCertCheckMode
+        if ($current.exists -and $current.registry.DefaultSslCertCheckMode -eq $value) {
+            return $false
+        }
+        Set-SslCheckMode -Result $Result -Step 'rollback-set-registry' -Spec $Spec -Value $value
+        $after = Get-SslCapturedBinding -Spec $Spec
+        if (-not $after.exists -or $after.registry.DefaultSslCertCheckMode -ne $value) {
+            throw ($Spec.Subject + ': ' + $script:SslCheckModeValue + ' is not back to ' + $value)
+        }
+        Add-SslAction -Result $Result -Step 'rollback-verify' -Subject $Spec.Subject -Outcome 'ok'
+        return $true
+    }
+    $current = $null
+    try {
+        $current = Get-SslCapturedBinding -Spec $Spec
+    }
+    catch {
+        Write-SslLog -Message ($Spec.Subject + ': current binding unreadable (' + $_.Exception.Message + '); replacing it')
+    }
+    if ($Prior.exists) {
+        if ($null -ne $current -and $current.exists -and @(Compare-SslSetting -Expected $Prior.settings -Actual $current.settings).Count -eq 0) {
+            return $false
+        }
+        if ($null -eq $current -or $current.exists) {
+            $null = Invoke-SslNetshStep -Result $Result -Step 'rollback-delete' -Operation delete -Subject $Spec.Subject -Arguments @($Spec.Kind + '=' + $Spec.Key) -AcceptCode @(2)
+        }
+        $arguments = @(Get-SslAddArgument -Kind $Spec.Kind -Key $Spec.Key -Settings $Prior.settings)
+        $null = Invoke-SslNetshStep -Result $Result -Step 'rollback-add' -Operation add -Subject $Spec.Subject -Arguments $arguments
+        $null = Assert-SslBindingState -Result $Result -Step 'rollback-verify' -Spec $Spec -Expected $Prior.settings
+        return $true
+    }
+    if ($null -ne $current -and -not $current.exists) {
+        return $false
+    }
+    $null = Invoke-SslNetshStep -Result $Result -Step 'rollback-delete' -Operation delete -Subject $Spec.Subject -Arguments @($Spec.Kind + '=' + $Spec.Key) -AcceptCode @(2)
+    $null = Assert-SslBindingState -Result $Result -Step 'rollback-verify' -Spec $Spec -Expected $null -Absent
+    return $true
+}
+
+function Add-SslAfterState {
+    # The bindings as they are now, for the result; an unreadable one is reported, not thrown.
+    param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][object[]]$Specs)
+    foreach ($spec in $Specs) {
+        try {
+            $Result.after.Add((Get-SslCapturedBinding -Spec $spec))
+        }
+        catch {
+            $Result.after.Add([ordered]@{ kind = $spec.Kind; key = $spec.Key; error = $_.Exception.Message })
+        }
+    }
+}
+
+function Invoke-SslPreparePhase {
+    param([Parameter(Mandatory = $true)]$Result, [AllowNull()][hashtable[]]$Binding)
+    try {
+        $specs = @(ConvertTo-SslBindingSpec -Binding $Binding)
+        $items = @(New-SslPlan -Specs $specs -Result $Result -Prepared $null)
+        $Result.outcome = 'unchanged'
+        if (@($items | Where-Object { $_.Plan.change -ne 'none' }).Count -gt 0) {
+            $Result.outcome = 'changes_pending'
+        }
+    }
+    catch {
+        $Result.outcome = 'refused'
+        $Result.error = $_.Exception.Message
+    }
+}
+
+function Invoke-SslDeletePhase {
+    param([Parameter(Mandatory = $true)]$Cmdlet, [Parameter(Mandatory = $true)]$Result, [AllowNull()][hashtable[]]$Binding)
+    $Result.outcome = 'unchanged'
+    try {
+        $specs = @(ConvertTo-SslBindingSpec -Binding $Binding)
+        foreach ($spec in $specs) {
+            if ($spec.Method -eq 'registry') {
+                Add-SslNote -Result $Result -Note ($spec.Subject + ': method registry; delete.ps1 leaves it alone (add.ps1 writes ' + $script:SslCheckModeValue + ')')
+                continue
+            }
+            $captured = Get-SslCapturedBinding -Spec $spec
+            $Result.before.Add($captured)
+            $arguments = @($spec.Kind + '=' + $spec.Key)
+            if (-not $captured.exists) {
+                Add-SslAction -Result $Result -Step 'delete' -Subject $spec.Subject -Command (Format-SslCommandLine -Verb delete -Arguments $arguments) -Outcome 'absent'
+                continue
+            }
+            if (-not $Cmdlet.ShouldProcess($spec.Subject, 'Delete the SSL binding (netsh http delete sslcert)')) {
+                Add-SslAction -Result $Result -Step 'delete' -Subject $spec.Subject -Command (Format-SslCommandLine -Verb delete -Arguments $arguments) -Outcome 'whatif'
+                continue
+            }
+            $run = Invoke-SslNetshStep -Result $Result -Step 'delete' -Operation delete -Subject $spec.Subject -Arguments $arguments -AcceptCode @(2)
+            if ($run.Code -eq 0) {
+                $Result.outcome = 'deleted'
+            }
+        }
+        Add-SslAfterState -Result $Result -Specs $specs
+    }
+    catch {
+        $Result.outcome = 'failed'
+        $Result.error = $_.Exception.Message
+    }
+}
+
+function Invoke-SslAddPhase {
+    param(
+        [Parameter(Mandatory = $true)]$Cmdlet,
+        [Parameter(Mandatory = $true)]$Result,
+        [AllowNull()][hashtable[]]$Binding,
+        [AllowEmptyString()][string]$Prepared
+    )
+    $Result.outcome = 'unchanged'
+    try {
+        $specs = @(ConvertTo-SslBindingSpec -Binding $Binding)
+        $desiredBySubject = $null
+        if ($Prepared.Length -gt 0) {
+            $desiredBySubject = ConvertFrom-SslPreparedJson -Json $Prepared -Parameter 'Prepared'
+        }
+        foreach ($spec in $specs) {
+            $captured = Get-SslCapturedBinding -Spec $spec
+            if ($null -eq $desiredBySubject -and $spec.Method -eq 'netsh' -and $spec.Mode -eq 'preserve' -and -not $captured.exists) {
+                throw ($spec.Subject + ': the binding is absent and mode is preserve; pass -Prepared with the output of prepare.ps1 (run before delete.ps1) so the preserved settings are kept')
+            }
+        }
+        $items = @(New-SslPlan -Specs $specs -Result $Result -Prepared $desiredBySubject)
+        foreach ($item in $items) {
+            $spec = $item.Spec
+            if ($item.Plan.change -eq 'none') {
+                Add-SslAction -Result $Result -Step 'add' -Subject $spec.Subject -Command $item.Plan.command_line -Outcome 'present'
+                continue
+            }
+            if ($item.Plan.change -eq 'replace') {
+                throw ((Format-SslDifference -Subject $spec.Subject -Difference $item.Plan.differences) +
+                    '; the binding exists with other settings: run delete.ps1 first (add never overwrites)')
+            }
+            if (-not $Cmdlet.ShouldProcess($spec.Subject, $item.Plan.command_line)) {
+                Add-SslAction -Result $Result -Step $item.Plan.change -Subject $spec.Subject -Command $item.Plan.command_line -Outcome 'whatif'
+                continue
+            }
+            if ($spec.Method -eq 'registry') {
+                Set-SslCheckMode -Result $Result -Step 'set-registry' -Spec $spec -Value $item.Plan.registry_value
+            }
+            else {
+                $null = Invoke-SslNetshStep -Result $Result -Step 'add' -Operation add -Subject $spec.Subject -Arguments $item.Plan.arguments
+            }
+            $null = Assert-SslBindingState -Result $Result -Step 'verify' -Spec $spec -Expected $item.Plan.desired
+            $Result.outcome = 'added'
+        }
+        Add-SslAfterState -Result $Result -Specs $specs
+    }
+    catch {
+        $Result.outcome = 'failed'
+        $Result.error = $_.Exception.Message
+    }
+}
+
+function Invoke-SslVerifyPhase {
+    param([Parameter(Mandatory = $true)]$Result, [AllowNull()][hashtable[]]$Binding, [AllowEmptyString()][string]$Prepared)
+    try {
+        $specs = @(ConvertTo-SslBindingSpec -Binding $Binding)
+        $desiredBySubject = $null
+        if ($Prepared.Length -gt 0) {
+            $desiredBySubject = ConvertFrom-SslPreparedJson -Json $Prepared -Parameter 'Prepared'
+        }
+    }
+    catch {
+        $Result.outcome = 'refused'
+        $Result.error = $_.Exception.Message
+        return
+    }
+    $failures = New-Object -TypeName 'System.Collections.Generic.List[string]'
+    foreach ($spec in $specs) {
+        try {
+            $captured = Get-SslCapturedBinding -Spec $spec
+            $Result.after.Add($captured)
+            $expected = $null
+            $names = $null
+            if ($null -ne $desiredBySubject) {
+                $expected = $desiredBySubject[$spec.Subject.ToLowerInvariant()]
+                if ($null -eq $expected) {
+                    throw ('Prepared: no desired settings for ' + $spec.Subject)
+                }
+            }
+            elseif ($captured.exists) {
+                $expected = Resolve-SslDesired -Spec $spec -Captured $captured
+                if ($spec.Mode -eq 'preserve') {
+                    $names = @($spec.Settings.Keys)
+                }
+            }
+            $null = Assert-SslBindingState -Result $Result -Step 'verify' -Spec $spec -Expected $expected -Name $names
+        }
+        catch {
+            $failures.Add($_.Exception.Message)
+        }
+    }
+    $Result.outcome = 'compliant'
+    if ($failures.Count -gt 0) {
+        $Result.outcome = 'drift'
+        $Result.error = $failures -join ' | '
+    }
+}
+
+function Invoke-SslRollbackPhase {
+    param(
+        [Parameter(Mandatory = $true)]$Cmdlet,
+        [Parameter(Mandatory = $true)]$Result,
+        [AllowNull()][hashtable[]]$Binding,
+        [AllowEmptyString()][string]$Prior
+    )
+    try {
+        $specs = @(ConvertTo-SslBindingSpec -Binding $Binding)
+        $state = ConvertFrom-SslStateJson -Json $Prior -Parameter 'Prior'
+        foreach ($spec in $specs) {
+            if (-not $state.ContainsKey($spec.Subject.ToLowerInvariant())) {
+                throw ('Prior: the captured state does not include ' + $spec.Subject)
+            }
+            $Result.before.Add($state[$spec.Subject.ToLowerInvariant()])
+        }
+    }
+    catch {
+        $Result.outcome = 'refused'
+        $Result.error = $_.Exception.Message
+        return
+    }
+    $Result.outcome = 'unchanged'
+    $what = ($specs | ForEach-Object { $_.Subject }) -join ', '
+    if (-not $Cmdlet.ShouldProcess($Result.host + ': ' + $what, 'Restore the captured SSL bindings (netsh http delete sslcert, then add sslcert)')) {
+        foreach ($spec in $specs) {
+            $prior = $state[$spec.Subject.ToLowerInvariant()]
+            $command = $null
+            if ($prior.exists -and $spec.Method -eq 'netsh') {
+                $command = Format-SslCommandLine -Verb add -Arguments @(Get-SslAddArgument -Kind $spec.Kind -Key $spec.Key -Settings $prior.settings)
+            }
+            Add-SslAction -Result $Result -Step 'rollback' -Subject $spec.Subject -Command $command -Outcome 'whatif'
+        }
+        return
+    }
+    $errors = New-Object -TypeName 'System.Collections.Generic.List[string]'
+    foreach ($spec in $specs) {
+        try {
+            if (Restore-SslBinding -Result $Result -Spec $spec -Prior $state[$spec.Subject.ToLowerInvariant()]) {
+                $Result.outcome = 'rolled_back'
+            }
+        }
+        catch {
+            $errors.Add($_.Exception.Message)
+        }
+    }
+    if ($errors.Count -gt 0) {
+        $Result.outcome = 'rollback_failed'
+        $Result.error = $errors -join ' | '
+    }
+    Add-SslAfterState -Result $Result -Specs $specs
+}
+
+function Assert-SslExpectedPrior {
+    # apply -ExpectedPrior: the planned prior state must still hold, or nothing is touched.
+    param([Parameter(Mandatory = $true)][object[]]$Items, [Parameter(Mandatory = $true)][string]$Json)
+    $expected = ConvertFrom-SslStateJson -Json $Json -Parameter 'ExpectedPrior'
+    $moved = New-Object -TypeName 'System.Collections.Generic.List[string]'
+    foreach ($item in $Items) {
+        $subject = $item.Spec.Subject
+        $want = $expected[$subject.ToLowerInvariant()]
+        if ($null -eq $want) {
+            $moved.Add($subject + ': not in the expected prior state')
+            continue
+        }
+        if ($want.exists -ne $item.Captured.exists) {
+            $moved.Add($subject + ': expected ' + @('absent', 'present')[[int]$want.exists] + ', found ' + @('absent', 'present')[[int]$item.Captured.exists])
+            continue
+        }
+        if ($want.exists) {
+            $difference = @(Compare-SslSetting -Expected $want.settings -Actual $item.Captured.settings)
+            if ($difference.Count -gt 0) {
+                $moved.Add((Format-SslDifference -Subject $subject -Difference $difference))
+            }
+        }
+    }
+    if ($moved.Count -gt 0) {
+        throw ('the host changed since the plan, nothing is touched: ' + ($moved -join ' | '))
+    }
+}
+
+function Invoke-SslApplyPhase {
+    # One transaction per host: capture, check the expected prior state, prepare every binding,
+    # delete+add each, verify; on any failure restore the captured bindings here and verify them.
+    param(
+        [Parameter(Mandatory = $true)]$Cmdlet,
+        [Parameter(Mandatory = $true)]$Result,
+        [AllowNull()][hashtable[]]$Binding,
+        [AllowEmptyString()][string]$ExpectedPrior
+    )
+    $specs = @()
+    try {
+        $specs = @(ConvertTo-SslBindingSpec -Binding $Binding)
+        $items = @(New-SslPlan -Specs $specs -Result $Result -Prepared $null)
+        if ($ExpectedPrior.Length -gt 0) {
+            Assert-SslExpectedPrior -Items $items -Json $ExpectedPrior
+        }
+    }
+    catch {
+        $Result.outcome = 'refused'
+        $Result.error = $_.Exception.Message
+        return
+    }
+    $pending = @($items | Where-Object { $_.Plan.change -ne 'none' })
+    if ($pending.Count -eq 0) {
+        $Result.outcome = 'unchanged'
+        foreach ($captured in $Result.before) {
+            $Result.after.Add($captured)
+        }
+        return
+    }
+    $what = ($pending | ForEach-Object { $_.Spec.Subject }) -join ', '
+    if (-not $Cmdlet.ShouldProcess($Result.host + ': ' + $what, 'Replace the SSL bindings (netsh http delete sslcert, then add sslcert)')) {
+        foreach ($item in $pending) {
+            if ($item.Spec.Method -eq 'netsh' -and $item.Captured.exists) {
+                Add-SslAction -Result $Result -Step 'delete' -Subject $item.Spec.Subject -Command (Format-SslCommandLine -Verb delete -Arguments @($item.Spec.Kind + '=' + $item.Spec.Key)) -Outcome 'whatif'
+            }
+            Add-SslAction -Result $Result -Step $item.Plan.change -Subject $item.Spec.Subject -Command $item.Plan.command_line -Outcome 'whatif'
+        }
+        $Result.outcome = 'unchanged'
+        foreach ($captured in $Result.before) {
+            $Result.after.Add($captured)
+        }
+        return
+    }
+    $touched = New-Object -TypeName 'System.Collections.Generic.List[object]'
+    try {
+        foreach ($item in $pending) {
+            $touched.Add($item)
+            Invoke-SslBindingChange -Result $Result -Item $item
+        }
+        foreach ($item in $pending) {
+            $null = Assert-SslBindingState -Result $Result -Step 'verify' -Spec $item.Spec -Expected $item.Plan.desired
+        }
+        $Result.outcome = 'applied'
+    }
+    catch {
+        $Result.error = $_.Exception.Message
+        Write-SslLog -Message ('failed: ' + $Result.error + '; restoring the captured bindings')
+        $Result.outcome = 'rolled_back'
+        for ($index = $touched.Count - 1; $index -ge 0; $index--) {
+            $item = $touched[$index]
+            try {
+                $null = Restore-SslBinding -Result $Result -Spec $item.Spec -Prior $item.Captured
+            }
+            catch {
+                $Result.outcome = 'rollback_failed'
+                $Result.error = $Result.error + ' | rollback of ' + $item.Spec.Subject + ' failed: ' + $_.Exception.Message
+            }
+        }
+    }
+    Add-SslAfterState -Result $Result -Specs $specs
+}
