@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NoReturn
@@ -355,6 +356,31 @@ def parse_reg(data: bytes, source: str, encoding: str | None = None) -> ImportRe
         bindings=bindings,
         not_imported=tuple(remarks),
     )
+
+
+def parse_registry_values(
+    keys: Mapping[str, Mapping[str, RegData]], source: str, describe: str = "registry values"
+) -> ImportResult:
+    """Bindings from typed registry values as a live capture returns them (the hook for `--host`).
+
+    `keys` maps a full key path (`HKLM\\SYSTEM\\...\\SslBindingInfo\\0.0.0.0:443`) to its values:
+    bytes for REG_BINARY, int for REG_DWORD, str for REG_SZ, exactly as Get-ItemProperty gives them.
+    """
+    read = _Read()
+    for index, (path, given) in enumerate(keys.items(), start=1):
+        key = RegKey(path, index)
+        for name, data in given.items():
+            kind = (
+                "REG_BINARY"
+                if isinstance(data, bytes)
+                else "REG_DWORD"
+                if isinstance(data, int)
+                else "REG_SZ"
+            )
+            key.values[name] = (index, kind, data)
+        read.keys.append(key)
+    bindings, remarks = bindings_from_keys(source, read)
+    return ImportResult(source, "", describe, "-", bindings, tuple(remarks))
 
 
 def read_reg(path: Path, encoding: str | None = None) -> ImportResult:

@@ -164,3 +164,27 @@ def test_reg_export_deletions_are_refused() -> None:
         parse_reg(EXPORT.replace('"SslCertStoreName"="My"', '"SslCertStoreName"=-').encode(), "x.reg")
     with pytest.raises(ImportInputError, match="a deletion, not an export"):
         parse_reg(EXPORT.replace("[HKEY", "[-HKEY").encode(), "x.reg")
+
+
+def test_typed_values_from_a_live_capture_decode_like_reg_query() -> None:
+    from generator.importers.reg_text import parse_registry_values
+
+    base = f"{ROOT}\\SslSniBindingInfo\\opaque"
+    keys = {
+        base: {
+            "HostnamePort": "api.contoso.com:443",
+            "SslCertHash": bytes.fromhex(H1_HEX),
+            "AppId": bytes.fromhex(IIS_BYTES),
+            "SslCertStoreName": "WebHosting",
+            "DefaultFlags": 0x2,
+        }
+    }
+    result = parse_registry_values(keys, "web01")
+    (binding,) = result.bindings
+    assert str(binding.key) == "hostnameport=api.contoso.com:443"
+    assert binding.settings["clientcertnegotiation"] == "enable"
+    keys[base]["DefaultFlags"] = 0x2002
+    with pytest.raises(
+        ImportInputError, match=r"web01:1: hostnameport=api\.contoso\.com:443: DefaultFlags 0x2002"
+    ):
+        parse_registry_values(keys, "web01")
