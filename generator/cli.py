@@ -77,3 +77,7 @@ from generator.importers.cli import import_command, rotate_command  # noqa: E402
 
 cli.add_command(import_command)
 cli.add_command(rotate_command)
+
+from generator.lab.cli import lab  # noqa: E402
+
+cli.add_command(lab)

@@ -120,15 +120,15 @@ def _spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 def surviving_processes() -> list[psutil.Process]:
-    """pwsh processes this Python process started for the lab that are still running."""
+    """Processes of the pwsh process groups this Python process started that are still running.
+
+    The pwsh launcher starts the real PowerShell as a child, so the whole group counts.
+    """
     alive = []
-    for pid, created in list(_spawned.items()):
-        try:
-            process = psutil.Process(pid)
-            if process.create_time() == created and process.status() != psutil.STATUS_ZOMBIE:
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if os.getpgid(process.pid) in _spawned and process.status() != psutil.STATUS_ZOMBIE:
                 alive.append(process)
-        except psutil.Error:
-            pass
     return alive
 
 
@@ -142,6 +142,7 @@ class _Target:
     expected: str | None = None  # the ack the outstanding packet waits for
     output: collections.deque[bytes] = field(default_factory=collections.deque)
     finished: bool = False  # a terminal PIPELINE_STATE went out to the client
+    ended: bool = False  # pwsh has sent a terminal PIPELINE_STATE (delivered or not)
     open: bool = True
 
 
@@ -204,6 +205,8 @@ class PwshShell:
             if kind == "Data":
                 for piece in fragments.split(base64.b64decode(payload or "")):
                     target.output.append(piece)
+                    if fragments.pipeline_state(piece) in fragments.TERMINAL_STATES:
+                        target.ended = True
             elif target.expected == kind:
                 target.expected = None
             self._cond.notify_all()
@@ -318,7 +321,7 @@ class PwshShell:
 
     def running_commands(self) -> int:
         with self._cond:
-            return sum(1 for g, t in self._targets.items() if g != SESSION and t.open and not t.finished)
+            return sum(1 for g, t in self._targets.items() if g != SESSION and t.open and not t.ended)
 
     def close(self) -> None:
         """Closes every command, then the session, then makes sure the process group is gone."""

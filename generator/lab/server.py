@@ -109,14 +109,19 @@ class ShellRegistry:
         record = ShellRecord(shell_id, pwsh, resource_uri, owner, client_ip, self.idle_timeout, marker)
         with self._lock:
             self._shells[shell_id.lower()] = record
+        # Windows answers Create before the plugin has digested creationXml; so does the lab, since
+        # a pwsh starting on a busy machine can take longer than the client's read timeout. The
+        # pool's Receive then waits for the answer, and any later packet waits for this one's ack.
+        threading.Thread(target=self._open_session, args=(pwsh, creation), daemon=True).start()
+        return record
+
+    @staticmethod
+    def _open_session(pwsh: PwshShell, creation: bytes) -> None:
         try:
             pwsh.send(SESSION, creation)
         except ShellGone as error:
-            self.delete(shell_id)
-            raise WsmanFault(
-                "w:InternalError", wsman.INTERNAL_ERROR, f"the shell could not start: {error}"
-            ) from None
-        return record
+            log.warning("shell %s did not start: %s", pwsh.shell_id, error)
+            pwsh.kill()
 
     def get(self, shell_id: str | None) -> ShellRecord:
         with self._lock:
@@ -198,6 +203,9 @@ class _HTTPServer(ThreadingHTTPServer):
             with self.connections_lock:
                 self.connections.discard(request)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("connection from %s failed", client_address, exc_info=True)
+
     def drop_connections(self) -> None:
         with self.connections_lock:
             open_sockets = list(self.connections)
@@ -222,7 +230,10 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in (extra or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting; nothing to tell
+            self.close_connection = True
 
     def _authorized(self) -> str | None:
         """The user name when the Basic credentials match (or any when the lab has none set)."""

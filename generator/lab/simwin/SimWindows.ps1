@@ -155,15 +155,17 @@ function global:SslbindLabSetItemProperty {
     }
 }
 
-function global:SslbindLabNewProxy {
-    # Defines a global function named like the cmdlet that hands lab paths to $Handler.
+function global:SslbindLabProxyText {
+    # A global function named like the cmdlet that hands lab paths to $Handler and every other call
+    # to the real cmdlet (ProxyCommand's own begin/process/end, dynamic parameters included).
     param([string]$Name, [string]$Module, [string]$Handler, [string]$ExtraParams)
     $command = Get-Command -Name "$Module\$Name" -CommandType Cmdlet
     $meta = [System.Management.Automation.CommandMetadata]::new($command)
     $proxy = [System.Management.Automation.ProxyCommand]
     $params = $proxy::GetParamBlock($meta)
     if ($ExtraParams) { $params = $params + ",`n" + $ExtraParams }
-    $body = @"
+    return @"
+function global:$Name {
 $($proxy::GetCmdletBindingAttribute($meta))
 param($params)
 dynamicparam {
@@ -190,12 +192,14 @@ end {
 $($proxy::GetEnd($meta))
     }
 }
+}
 "@
-    Set-Item -LiteralPath "function:global:$Name" -Value ([scriptblock]::Create($body))
 }
 
-SslbindLabNewProxy 'Test-Path' 'Microsoft.PowerShell.Management' 'SslbindLabTestPath'
-SslbindLabNewProxy 'Get-Item' 'Microsoft.PowerShell.Management' 'SslbindLabGetItem'
-SslbindLabNewProxy 'Get-ChildItem' 'Microsoft.PowerShell.Management' 'SslbindLabGetChildItem'
-SslbindLabNewProxy 'Get-ItemProperty' 'Microsoft.PowerShell.Management' 'SslbindLabGetItemProperty'
-SslbindLabNewProxy 'Set-ItemProperty' 'Microsoft.PowerShell.Management' 'SslbindLabSetItemProperty' '[Parameter()] [string] ${Type}'
+. ([scriptblock]::Create((@(
+    SslbindLabProxyText 'Test-Path' 'Microsoft.PowerShell.Management' 'SslbindLabTestPath'
+    SslbindLabProxyText 'Get-Item' 'Microsoft.PowerShell.Management' 'SslbindLabGetItem'
+    SslbindLabProxyText 'Get-ChildItem' 'Microsoft.PowerShell.Management' 'SslbindLabGetChildItem'
+    SslbindLabProxyText 'Get-ItemProperty' 'Microsoft.PowerShell.Management' 'SslbindLabGetItemProperty'
+    SslbindLabProxyText 'Set-ItemProperty' 'Microsoft.PowerShell.Management' 'SslbindLabSetItemProperty' '[Parameter()] [string] ${Type}'
+) -join "`n")))

@@ -1,0 +1,75 @@
+"""`sslbind lab init|serve`: parse options and call the lab library; no logic of its own."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from generator.lab.sample import sample_state
+from generator.lab.server import LabError, LabServer, check_loopback
+from generator.lab.state import StateFile
+
+PASSWORD_ENV = "SSLBIND_LAB_PASSWORD"
+
+
+@click.group("lab")
+def lab() -> None:
+    """A local WinRM target running real PowerShell on a simulated Windows HTTP.sys."""
+
+
+@lab.command("init")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def init(file: Path) -> None:
+    """Write a sample lab state to FILE (refuses to overwrite)."""
+    StateFile(file).create(sample_state())
+    click.echo(f"wrote {file}")
+
+
+@lab.command("serve")
+@click.option("--state", "state", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to listen on.")
+@click.option(
+    "--port", default=5985, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port."
+)
+@click.option("--username", default=None, help="Basic auth user; without it any credentials are accepted.")
+@click.option("--password", default=None, help=f"Basic auth password (or env {PASSWORD_ENV}).")
+@click.option("--https", is_flag=True, help="Serve HTTPS with a generated self-signed certificate.")
+@click.option(
+    "--idle-timeout", default=600.0, show_default=True, help="Seconds before an idle shell is closed."
+)
+def serve(
+    state: Path,
+    host: str,
+    port: int,
+    username: str | None,
+    password: str | None,
+    https: bool,
+    idle_timeout: float,
+) -> None:
+    """Serve the lab's WinRM endpoint until Ctrl-C or SIGTERM."""
+    check_loopback(host)
+    password = password if password is not None else os.environ.get(PASSWORD_ENV)
+    if username is not None and not password:
+        raise LabError(f"--username {username} needs --password or env {PASSWORD_ENV}")
+    server = LabServer(
+        state, username, password, host=host, port=port, https=https, idle_timeout=idle_timeout
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    with server:
+        if server.ca_cert is not None:
+            click.echo(f"tls certificate {server.ca_cert} (pass it to the client as ca_cert)")
+        click.echo(f"listening on {server.url}")
+        while not stop.wait(0.5):
+            pass
+    click.echo("stopped", err=True)
