@@ -8,8 +8,10 @@ it; only a host found with neither the desired nor the prior binding is restored
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from generator.errors import EXIT_FAILED, EXIT_MANUAL, EXIT_OK, EXIT_PENDING
@@ -20,6 +22,8 @@ from generator.remote.fleet import HostOutcome
 from generator.remote.recordio import Record, Script
 from generator.remote.runner import ConnectionFailure, HostSession, RequestCounter, ScriptResult
 from generator.remote.scriptio import Capture
+
+SETTLE_INTERVAL = 2.0
 
 
 @dataclass
@@ -32,6 +36,8 @@ class HostContext:
     events: Events
     timeout: float
     counter: RequestCounter | None = None
+    settle: float = 30.0  # how long a lost change may take to finish on the target
+    prior_file: Callable[[str], Path] | None = None  # where the run keeps a host's prior state
 
     @property
     def host(self) -> str:
@@ -93,7 +99,7 @@ def plan_host(ctx: HostContext) -> HostOutcome:
     }
     if not changes:
         return HostOutcome(ctx.host, "no-change", EXIT_OK, "already as desired", details)
-    summary = "; ".join(b.describe() for b in changes)
+    summary = "; ".join(scriptio.describe_change(b) for b in changes)
     return HostOutcome(ctx.host, "pending", EXIT_PENDING, summary, details)
 
 
@@ -130,20 +136,24 @@ def apply_host(ctx: HostContext, planned: Mapping[str, Any]) -> HostOutcome:
 
 
 def interpret_apply(ctx: HostContext, prior: Capture, result: ScriptResult) -> HostOutcome:
-    verdict = scriptio.parse_apply(result)
-    details = {"prior": prior.raw, **_result_details(result), "gap_ms": verdict.gap_ms}
+    verdict = scriptio.parse_change(scriptio.APPLY, result)
+    captured = verdict.before or prior
+    details = {"prior": captured.raw, **_result_details(result), "gap_ms": verdict.gap_ms}
     ctx.emit("apply-result", outcome=verdict.outcome, gap_ms=verdict.gap_ms)
-    if verdict.outcome == scriptio.UNKNOWN:
-        return recover(ctx, prior, f"no result from apply.ps1 (pipeline {result.state})", details)
-    if verdict.outcome == scriptio.APPLIED:
+    if verdict.outcome == scriptio.APPLIED and result.succeeded:
         return HostOutcome(ctx.host, "applied", EXIT_OK, verdict.summary, details)
-    if verdict.outcome == scriptio.STALE:
+    if verdict.outcome == scriptio.UNCHANGED and result.succeeded:
+        return HostOutcome(ctx.host, "no-change", EXIT_OK, "already as desired", details)
+    if verdict.outcome == scriptio.REFUSED:
         return HostOutcome(
-            ctx.host, "refused", EXIT_FAILED, f"stale plan: {verdict.summary}; run plan again", details
+            ctx.host, "refused", EXIT_FAILED, f"{verdict.summary}; nothing was changed", details
         )
     if verdict.outcome == scriptio.ROLLED_BACK:
-        return HostOutcome(ctx.host, "rolled-back", EXIT_FAILED, verdict.summary, details)
-    return manual(ctx, prior, verdict.summary, details)
+        return HostOutcome(
+            ctx.host, "rolled-back", EXIT_FAILED, f"{verdict.summary}; prior state restored", details
+        )
+    # rollback_failed, no result at all, or an outcome this client does not know: look, don't guess.
+    return recover(ctx, captured, verdict.summary, details)
 
 
 def recover(ctx: HostContext, prior: Capture, why: str, details: dict[str, Any] | None = None) -> HostOutcome:
@@ -151,7 +161,7 @@ def recover(ctx: HostContext, prior: Capture, why: str, details: dict[str, Any] 
     details = {"prior": prior.raw, **(details or {}), "lost_sight": why}
     ctx.emit("recover-start", reason=why)
     try:
-        now = capture(ctx)
+        now = settle(ctx, prior)
     except (ConnectionFailure, scriptio.ScriptFailed) as error:
         return manual(ctx, prior, f"{why}; state unknown, cannot re-capture ({error})", details)
     details["after"] = now.raw
@@ -168,6 +178,23 @@ def recover(ctx: HostContext, prior: Capture, why: str, details: dict[str, Any] 
     return restore(ctx, prior, f"{why}; re-captured: neither desired nor prior", details)
 
 
+def settle(ctx: HostContext, prior: Capture) -> Capture:
+    """Capture until the host shows the desired or the prior state, or `ctx.settle` seconds pass.
+
+    After a dropped connection the target's own apply.ps1 may still be running (finishing, or
+    rolling back), so a binding seen missing at first is only acted on once it stays missing.
+    """
+    deadline = time.monotonic() + ctx.settle
+    while True:
+        now = capture(ctx)
+        if not now.changed_bindings() or now.same_bindings(prior) or time.monotonic() >= deadline:
+            return now
+        ctx.emit(
+            "waiting-for-target", detail="neither desired nor prior yet; the target may still be working"
+        )
+        time.sleep(SETTLE_INTERVAL)
+
+
 def restore(ctx: HostContext, prior: Capture, why: str, details: dict[str, Any]) -> HostOutcome:
     """Re-add the prior binding with rollback.ps1, then confirm by capturing again."""
     ctx.emit("restore-start", reason=why)
@@ -175,6 +202,7 @@ def restore(ctx: HostContext, prior: Capture, why: str, details: dict[str, Any])
         script = ctx.record.script(ctx.host, scriptio.ROLLBACK)
         result = run_script(ctx, script, scriptio.rollback_parameters(ctx.record.target(ctx.host), prior))
         details["restore"] = _result_details(result)
+        ctx.emit("restore-result", outcome=scriptio.parse_change(scriptio.ROLLBACK, result).outcome)
         now = capture(ctx)
     except (ConnectionFailure, scriptio.ScriptFailed) as error:
         return manual(ctx, prior, f"{why}; restoring failed: {error}", details)
@@ -187,9 +215,11 @@ def restore(ctx: HostContext, prior: Capture, why: str, details: dict[str, Any])
 
 def manual(ctx: HostContext, prior: Capture, why: str, details: dict[str, Any]) -> HostOutcome:
     """Exit 4: say exactly which host needs a person and what to run."""
-    instruction = scriptio.manual_instruction(ctx.record, ctx.host, prior)
+    prior_file = ctx.prior_file(ctx.host) if ctx.prior_file is not None else None
+    script = ctx.record.script_path(ctx.host, scriptio.ROLLBACK)
+    instruction = scriptio.manual_instruction(ctx.record.path, script, ctx.host, prior_file)
     ctx.emit("manual-action-needed", reason=why, instruction=instruction)
-    details = {**details, "instruction": instruction}
+    details = {"prior": prior.raw, **details, "instruction": instruction}
     return HostOutcome(ctx.host, "manual", EXIT_MANUAL, f"NEEDS A PERSON: {why}. {instruction}", details)
 
 
@@ -197,18 +227,19 @@ def manual(ctx: HostContext, prior: Capture, why: str, details: dict[str, Any]) 
 
 
 def verify_host(ctx: HostContext) -> HostOutcome:
+    script = ctx.record.script(ctx.host, scriptio.VERIFY)
     try:
-        state = capture(ctx)
+        result = run_script(ctx, script, scriptio.verify_parameters(ctx.record.target(ctx.host)))
     except ConnectionFailure as failure:
         return HostOutcome(ctx.host, "error", EXIT_FAILED, str(failure), {"failure": failure.kind})
-    except scriptio.ScriptFailed as failed:
-        return HostOutcome(ctx.host, "error", EXIT_FAILED, str(failed), failed.details)
-    drift = state.changed_bindings()
-    ctx.emit("verified", drift=len(drift))
-    details = {"capture": state.raw}
-    if not drift:
-        return HostOutcome(ctx.host, "compliant", EXIT_OK, "every binding as desired", details)
-    return HostOutcome(ctx.host, "drift", EXIT_PENDING, "; ".join(b.describe() for b in drift), details)
+    outcome, obj, summary = scriptio.parse_verify(result)
+    ctx.emit("verified", outcome=outcome)
+    details = {"result": obj}
+    if outcome == scriptio.COMPLIANT:
+        return HostOutcome(ctx.host, "compliant", EXIT_OK, summary, details)
+    if outcome == scriptio.DRIFT:
+        return HostOutcome(ctx.host, "drift", EXIT_PENDING, summary, details)
+    return HostOutcome(ctx.host, "error", EXIT_FAILED, summary, {**details, **_result_details(result)})
 
 
 def rollback_host(ctx: HostContext, prior: Capture) -> HostOutcome:

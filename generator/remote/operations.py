@@ -48,6 +48,7 @@ class RunOptions:
     timeout: float = 600.0
     hosts: tuple[str, ...] = ()
     counter: RequestCounter | None = None
+    settle: float = 30.0
 
 
 @dataclass
@@ -136,6 +137,7 @@ class _Run:
         credentials.collect(self.endpoints.values())  # ask before any host is touched
         self.credentials = credentials
         self.events = Events()
+        self.prior_file: Callable[[str], Path] | None = None
 
     def context(self, host: str) -> flow.HostContext:
         endpoint = self.endpoints[host]
@@ -146,6 +148,8 @@ class _Run:
             self.events,
             self.options.timeout,
             self.options.counter,
+            self.options.settle,
+            self.prior_file,
         )
 
     def run(
@@ -154,9 +158,12 @@ class _Run:
         fleet = Fleet(self.events, self.options.forks, crash_exit)
         with Progress(progress, self.hosts, title) as display:
             self.events.add_listener(display)
-            result = fleet.run(self.hosts, lambda host: work(self.context(host)))
+            return fleet.run(self.hosts, lambda host: work(self.context(host)))
+
+    def summarize(self, title: str, result: FleetResult) -> None:
         self.console.print(summary_table(f"{title}: {self.record.change.id}", result.outcomes))
-        return result
+        if result.interrupted:
+            self.console.print("interrupted: hosts not started are listed as not-started", highlight=False)
 
 
 def _document(kind: str, record: Record, result: FleetResult, **extra: Any) -> dict[str, Any]:
@@ -183,6 +190,7 @@ def plan(
     run = _Run(record, options, credentials, console, _selected(record, options.hosts))
     started = now_iso()
     result = run.run("plan", flow.plan_host, progress, EXIT_FAILED)
+    run.summarize("plan", result)
     document = _document(
         "plan",
         record,
@@ -205,6 +213,7 @@ def verify(
     record = open_record(record_path)
     run = _Run(record, options, credentials, console, _selected(record, options.hosts))
     result = run.run("verify", flow.verify_host, progress, EXIT_FAILED)
+    run.summarize("verify", result)
     return Report(_document("verify", record, result), result.exit_code)
 
 
@@ -254,6 +263,7 @@ def _run_folder(record: Record, run: _Run, kind: str, header: Mapping[str, Any])
         _write_json(folder / RUN_FILE, {"kind": kind, "change_id": record.change.id, **header})
         sink = JsonlSink(folder / "events.jsonl")
         run.events.add_listener(sink)
+        run.prior_file = lambda host: _host_file(folder, host, PRIOR_FILE)
         try:
             yield folder
         finally:
@@ -282,7 +292,9 @@ def apply(
     header = {"plan": plan_path.name, "hosts": todo, "started_at": now_iso(), "forks": options.forks}
     with _run_folder(record, run, "apply", header) as folder:
         result = run.run("apply", lambda ctx: flow.apply_host(ctx, planned[ctx.host]), progress, EXIT_MANUAL)
-        result = FleetResult(skipped + result.outcomes, result.interrupted)
+        by_host = {o.host: o for o in [*skipped, *result.outcomes]}
+        result = FleetResult([by_host[h] for h in hosts], result.interrupted)
+        run.summarize("apply", result)
         _record_outcomes(folder, result.outcomes)
         document = _document(
             "apply", record, result, plan=plan_path.name, run=folder.name, finished_at=now_iso()
@@ -345,6 +357,7 @@ def rollback(
         result = run.run(
             "rollback", lambda ctx: flow.rollback_host(ctx, priors[ctx.host]), progress, EXIT_MANUAL
         )
+        run.summarize("rollback", result)
         _record_outcomes(folder, result.outcomes)
         document = _document(
             "rollback", record, result, source_run=source.name, run=folder.name, finished_at=now_iso()

@@ -1,124 +1,200 @@
 """The contract with the rendered scripts: which parameters they take and what their JSON result means.
 
 Everything the remote side knows about prepare.ps1, apply.ps1, verify.ps1 and rollback.ps1 lives
-here, so a change in the templates touches one module. The scripts' parameters and result objects
-are documented in generator/render.py.
+here, so a change in the templates touches one module. The scripts' parameters and their one JSON
+result object are documented in generator/render.py's module docstring.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from generator.binding import diff_settings
 from generator.model import Target
 from generator.remote.runner import ScriptResult
+from generator.render import script_parameters
 
 PREPARE, APPLY, VERIFY, ROLLBACK = "prepare", "apply", "verify", "rollback"
 
-# Outcomes of apply.ps1 as the client understands them.
-APPLIED = "applied"
-STALE = "stale"
-ROLLED_BACK = "rolled_back"
-NOT_RESTORED = "not_restored"
-UNKNOWN = "unknown"
+# apply.ps1 outcomes (render.py): applied and unchanged succeed; the rest throw.
+APPLIED, UNCHANGED, REFUSED, ROLLED_BACK, ROLLBACK_FAILED = (
+    "applied",
+    "unchanged",
+    "refused",
+    "rolled_back",
+    "rollback_failed",
+)
+UNKNOWN = "unknown"  # no result object came back (connection lost, pwsh died, deadline)
+COMPLIANT, DRIFT = "compliant", "drift"  # verify.ps1
+CHANGES_PENDING = "changes_pending"  # prepare.ps1, besides unchanged and refused
 
 
 class ScriptFailed(Exception):
-    """A read-only script failed on the host (no result, or it threw)."""
+    """A script ended without a usable result (it refused, or returned no JSON)."""
 
     def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.details = details or {}
 
 
-@dataclass(frozen=True)
-class BindingState:
-    key: str
-    current: dict[str, Any] | None  # None: no such binding on the host
-    desired: dict[str, Any]
-    diff: dict[str, Any]
-
-    def describe(self) -> str:
-        if self.current is None:
-            return f"{self.key}: create"
-        names = ", ".join(sorted(self.diff))
-        return f"{self.key}: change {names}"
+def _subject(item: dict[str, Any]) -> str:
+    return f"{item.get('kind')}={item.get('key')}".lower()
 
 
 @dataclass(frozen=True)
 class Capture:
-    """A host's captured bindings as prepare.ps1 reports them (`raw` is stored in plans and runs)."""
+    """A captured state: a prepare.ps1 result (or any result with a 'before' list). `raw` is stored
+    as it came and passed back to apply.ps1 -ExpectedPrior and rollback.ps1 -Prior unchanged."""
 
     raw: dict[str, Any]
-    bindings: tuple[BindingState, ...] = field(default=())
 
     @classmethod
     def from_raw(cls, raw: dict[str, Any]) -> Capture:
-        return cls(raw, tuple(_binding_state(b) for b in raw.get("bindings", [])))
+        return cls(raw)
 
-    def changed_bindings(self) -> list[BindingState]:
-        return [b for b in self.bindings if b.current is None or b.diff]
+    @property
+    def before(self) -> list[dict[str, Any]]:
+        return [b for b in self.raw.get("before") or [] if isinstance(b, dict)]
 
-    def current_by_key(self) -> dict[str, dict[str, Any] | None]:
-        return {b.key: b.current for b in self.bindings}
+    def changed_bindings(self) -> list[dict[str, Any]]:
+        """prepare.ps1's bindings that need a change (change != none)."""
+        return [
+            b for b in self.raw.get("bindings") or [] if isinstance(b, dict) and b.get("change") != "none"
+        ]
 
     def same_bindings(self, other: Capture) -> bool:
-        """Every binding's current settings equal in both captures (missing equals missing)."""
-        mine, theirs = self.current_by_key(), other.current_by_key()
-        if mine.keys() != theirs.keys():
+        """Every captured binding equal in both (absent equals absent; stores/hashes case-blind)."""
+        mine = {_subject(b): b for b in self.before}
+        theirs = {_subject(b): b for b in other.before}
+        if not mine or mine.keys() != theirs.keys():
             return False
-        for key, current in mine.items():
-            before = theirs[key]
-            if (current is None) != (before is None):
-                return False
-            if current is not None and before is not None and diff_settings(before, current):
-                return False
+        return all(_same_binding(mine[k], theirs[k]) for k in mine)
+
+    def to_json(self) -> str:
+        return json.dumps(self.raw, separators=(",", ":"))
+
+
+def _same_binding(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    if "error" in a or "error" in b or bool(a.get("exists")) != bool(b.get("exists")):
+        return False
+    if not a.get("exists"):
         return True
+    return not diff_settings(a.get("settings") or {}, b.get("settings") or {})
 
 
-def _binding_state(raw: dict[str, Any]) -> BindingState:
-    return BindingState(
-        key=str(raw.get("key")),
-        current=raw.get("current"),
-        desired=raw.get("desired") or {},
-        diff=raw.get("diff") or {},
-    )
+def describe_change(binding: dict[str, Any]) -> str:
+    """One binding of prepare.ps1's result for people: `ipport=0.0.0.0:443: replace certhash a -> b`."""
+    subject = binding.get("binding") or _subject(binding)
+    parts = [
+        f"{d.get('setting')} {d.get('actual')} -> {d.get('expected')}"
+        for d in binding.get("differences") or []
+        if isinstance(d, dict)
+    ]
+    return f"{subject}: {binding.get('change')}" + (f" ({'; '.join(parts)})" if parts else "")
+
+
+def describe_differences(result: dict[str, Any]) -> str:
+    """verify.ps1's differences for people."""
+    parts = [
+        f"{d.get('binding')} {d.get('setting')}: {d.get('actual')} (want {d.get('expected')})"
+        for d in result.get("differences") or []
+        if isinstance(d, dict)
+    ]
+    return "; ".join(parts) or str(result.get("error") or "drift")
+
+
+def _failure_text(name: str, result: ScriptResult, obj: dict[str, Any] | None) -> str:
+    if obj is not None and obj.get("error"):
+        return f"{name}.ps1 {obj.get('outcome')}: {obj['error']}"
+    reason = "; ".join(result.errors[:2]) or "no result object"
+    return f"{name}.ps1 failed (pipeline {result.state}): {reason}"
+
+
+# --- parameters ---------------------------------------------------------------------------------
 
 
 def prepare_parameters(target: Target) -> dict[str, Any]:
-    return {}
+    return dict(script_parameters(target))
+
+
+def verify_parameters(target: Target) -> dict[str, Any]:
+    return dict(script_parameters(target))
+
+
+def apply_parameters(target: Target, prior: Capture) -> dict[str, Any]:
+    """The spec's values plus the planned prior state (a mismatch makes apply.ps1 refuse)."""
+    return {**script_parameters(target), "ExpectedPrior": prior.to_json(), "Confirm": False}
+
+
+def rollback_parameters(target: Target, prior: Capture) -> dict[str, Any]:
+    return {**script_parameters(target), "Prior": prior.to_json(), "Confirm": False}
+
+
+# --- results ------------------------------------------------------------------------------------
 
 
 def parse_prepare(result: ScriptResult) -> Capture:
     obj = result.json_object()
-    if not result.succeeded or obj is None:
-        reason = "; ".join(result.errors) or f"pipeline {result.state}, no result object"
-        raise ScriptFailed(f"prepare.ps1 failed: {reason}", {"state": result.state, "errors": result.errors})
-    return Capture.from_raw(obj)
-
-
-def apply_parameters(target: Target, prior: Capture) -> dict[str, Any]:
-    return {}
-
-
-def rollback_parameters(target: Target, prior: Capture) -> dict[str, Any]:
-    return {}
+    if obj is None or obj.get("outcome") not in (CHANGES_PENDING, UNCHANGED):
+        raise ScriptFailed(_failure_text(PREPARE, result, obj), {"state": result.state, "result": obj})
+    return Capture(obj)
 
 
 @dataclass(frozen=True)
-class ApplyVerdict:
+class Verdict:
+    """What a changing script's result means to the client."""
+
     outcome: str
     summary: str
-    gap_ms: float | None
+    result: dict[str, Any] | None
+    gap_ms: float | None = None
+
+    @property
+    def before(self) -> Capture | None:
+        return Capture(self.result) if self.result and self.result.get("before") else None
 
 
-def parse_apply(result: ScriptResult) -> ApplyVerdict:
+def _max_gap(obj: dict[str, Any]) -> float | None:
+    gaps = [g.get("gap_ms") for g in (obj.get("timings") or {}).get("gaps") or [] if isinstance(g, dict)]
+    numbers = [float(g) for g in gaps if isinstance(g, int | float)]
+    return max(numbers) if numbers else None
+
+
+def parse_change(name: str, result: ScriptResult) -> Verdict:
+    """apply.ps1 / rollback.ps1: the outcome word, or UNKNOWN when there is no result object."""
+    obj = result.json_object()
+    if obj is None or not isinstance(obj.get("outcome"), str):
+        return Verdict(UNKNOWN, _failure_text(name, result, None), None)
+    outcome = str(obj["outcome"])
+    if outcome in (APPLIED, UNCHANGED, "rolled_back") and result.succeeded:
+        summary = "; ".join(
+            describe_change(b) for b in obj.get("bindings") or [] if b.get("change") != "none"
+        )
+        return Verdict(outcome, summary or outcome, obj, _max_gap(obj))
+    return Verdict(outcome, _failure_text(name, result, obj), obj, _max_gap(obj))
+
+
+def parse_verify(result: ScriptResult) -> tuple[str, dict[str, Any] | None, str]:
+    """(compliant | drift | refused | unknown, result object, one line)."""
     obj = result.json_object()
     if obj is None:
-        return ApplyVerdict(UNKNOWN, "no result", None)
-    return ApplyVerdict(str(obj.get("outcome", UNKNOWN)), str(obj.get("summary", "")), obj.get("gap_ms"))
+        return UNKNOWN, None, _failure_text(VERIFY, result, None)
+    outcome = str(obj.get("outcome"))
+    if outcome == COMPLIANT and result.succeeded:
+        return COMPLIANT, obj, "every binding as desired"
+    if outcome == DRIFT:
+        return DRIFT, obj, describe_differences(obj)
+    return outcome, obj, _failure_text(VERIFY, result, obj)
 
 
-def manual_instruction(record: Any, host: str, prior: Capture) -> str:
-    return f"on {host}, run {record.script_path(host, ROLLBACK)} with the prior state"
+def manual_instruction(record: Path, script_path: str, host: str, prior_file: Path | None) -> str:
+    """What a person runs on the host to put the prior bindings back."""
+    where = str(prior_file) if prior_file is not None else "the prior state JSON"
+    return (
+        f"on {host}, in an elevated PowerShell, copy {record / script_path} and {where} over and run: "
+        f".\\rollback.ps1 -Prior (Get-Content -Raw .\\{Path(where).name}) -Confirm:$false "
+        "(it restores the captured bindings and verifies them)"
+    )
