@@ -26,6 +26,8 @@ from generator.spec_yaml import Map, Node, Scalar, Seq, decode, parse
 
 BINDING_KEYS: tuple[str, ...] = f.SELECTOR_NAMES + tuple(f.OPTIONS) + SETTING_NAMES
 DEFAULTS_KEYS: tuple[str, ...] = tuple(f.OPTIONS) + SETTING_NAMES
+# A CCS binding's certificate comes from the Central Certificate Store: no hash, no local store.
+_CCS_NOT_DEFAULTED = ("certhash", "certstorename")
 _KNOWN_KEYS = frozenset([*f.TOP, *f.CHANGE, *f.CONNECTION, *f.TARGET, *BINDING_KEYS])
 T = TypeVar("T")
 R = TypeVar("R")
@@ -398,7 +400,7 @@ def _applicable(defaults: Mapping[str, _Given], kind: KeyKind, method: str) -> d
     """The default settings this binding can take (see `spec_fields.TOP["defaults"]`)."""
     names = [name for name in defaults if name in SETTINGS_BY_NAME]
     if kind in (KeyKind.CCS, KeyKind.SCOPEDCCS):
-        names = [name for name in names if name != "certhash"]
+        names = [name for name in names if name not in _CCS_NOT_DEFAULTED]
     if method == "registry":
         names = [name for name in names if name in f.REGISTRY_SETTINGS]
     return {name: defaults[name] for name in names}
@@ -544,7 +546,7 @@ def _bindings(node: Seq, key: str, defaults: Mapping[str, _Given], ctx: _Ctx) ->
 # --- normalized YAML -------------------------------------------------------------------------
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
     """Block style, no anchors even where two values are the same object."""
 
     def ignore_aliases(self, data: Any) -> bool:

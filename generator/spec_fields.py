@@ -5,6 +5,7 @@ Binding settings are not listed here; they come from `generator.binding.SETTINGS
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Literal, get_args, get_origin, get_type_hints
 
 from generator.binding import REGISTRY_SUBKEY, SETTINGS, KeyKind, Setting
@@ -16,8 +17,9 @@ TOP: dict[str, str] = {
     "connection": "How to reach every target over PowerShell Remoting; a target's own `connection` "
     "overrides any key. Names follow Ansible's psrp connection plugin.",
     "defaults": "Binding settings (and mode, method) applied to every binding that does not set its "
-    "own, where the binding can take them: certhash is not applied to ccs/scopedccs bindings, and "
-    "registry-method bindings take only the revocation-check settings.",
+    "own, where the binding can take them: certhash and certstorename are not applied to ccs/scopedccs "
+    "bindings (their certificate comes from the Central Certificate Store), and registry-method "
+    "bindings take only the revocation-check settings.",
     "targets": "The hosts to change, each with its bindings.",
 }
 REQUIRED_TOP = ("version", "change", "targets")
@@ -111,6 +113,7 @@ def setting_description(setting: Setting) -> str:
     return text + "."
 
 
+@cache
 def connection_choices() -> dict[str, tuple[str, ...]]:
     """The allowed words of each Literal-typed connection key, read from the model."""
     hints = get_type_hints(Connection)

@@ -20,6 +20,9 @@ URL_PATH_PATTERN = r"^[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$"
 _LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _PORT_TEXT = re.compile(r"[0-9]{1,5}")
 MAX_TITLE = 200
+_WINDOWS_DEVICES = frozenset(
+    ["CON", "PRN", "AUX", "NUL"] + [f"{name}{n}" for name in ("COM", "LPT") for n in range(1, 10)]
+)
 MAX_SHOWN = 60  # longest value quoted back in a message
 
 
@@ -110,6 +113,8 @@ def name_port(text: str) -> str:
 
 def host(text: str) -> str:
     """A target host: DNS name (lowercase), IPv4 or IPv6 literal (compressed, brackets dropped)."""
+    if not text:
+        raise Invalid("is empty; give the host's DNS name or IP address")
     bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
     try:
         return ipaddress.ip_address(bare).compressed
@@ -187,11 +192,14 @@ def uint32(value: int) -> int:
 
 
 def change_id(text: str) -> str:
+    """The record folder's name, so also valid as a folder name on Windows."""
     if not re.fullmatch(CHANGE_ID_PATTERN, text):
         raise Invalid(
             "must start with a letter or digit and hold only letters, digits, . _ - "
             f"(at most 64; it names the record folder), got {shown(text)}"
         )
+    if text.endswith(".") or text.split(".")[0].upper() in _WINDOWS_DEVICES:
+        raise Invalid(f"{shown(text)} cannot name a folder on Windows; choose another id")
     return text
 
 

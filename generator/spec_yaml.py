@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal, NoReturn
 
@@ -32,6 +33,7 @@ _SCALAR_TAGS: dict[str, ScalarTag] = {
 }
 _TRUE_WORDS = frozenset({"yes", "true", "on"})
 _DECIMAL = re.compile(r"[-+]?[0-9]+")
+_MAX_DEPTH = 64  # a spec is about 6 levels deep
 _MAX_DIGITS = 30  # far beyond any valid value; keeps int() and messages small
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Characters YAML refuses in a stream (PyYAML's Reader); found here to report their line.
@@ -100,12 +102,10 @@ def parse(text: str, path: str) -> Node | None:
         char = ord(bad.group())
         raise SpecError(path, line, "YAML", f"control character U+{char:04X} is not allowed; remove it")
     text = _untab_json(text)
-    _refuse_anchors(text, path)
     try:
-        root = yaml.compose(text, Loader=_Loader)
+        return _Builder(yaml.parse(text, Loader=_Loader), path).document()
     except yaml.YAMLError as error:
         raise _syntax_error(error, text, path) from None
-    return None if root is None else _convert(root, path, "")
 
 
 def _untab_json(text: str) -> str:
@@ -120,77 +120,121 @@ def _untab_json(text: str) -> str:
     return text.replace("\t", " ")
 
 
-def _refuse_anchors(text: str, path: str) -> None:
-    try:
-        for event in yaml.parse(text, Loader=_Loader):
-            if isinstance(event, yaml.AliasEvent):
-                _fail(path, event, f"alias *{event.anchor} is not allowed; write the value out in full")
-            anchor = getattr(event, "anchor", None)
-            if anchor is not None:
-                _fail(path, event, f"anchor &{anchor} is not allowed; write values out, use `defaults`")
-    except yaml.YAMLError as error:
-        raise _syntax_error(error, text, path) from None
-
-
-def _fail(path: str, event: yaml.Event, problem: str) -> NoReturn:
-    line = event.start_mark.line + 1 if event.start_mark is not None else None
-    raise SpecError(path, line, "YAML", problem)
-
-
 def _syntax_error(error: yaml.YAMLError, text: str, path: str) -> SpecError:
-    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    problem = " ".join(str(getattr(error, "problem", None) or str(error).splitlines()[0]).split())
+    # An unclosed quote or bracket is found at the end of the file; its opening is more useful.
+    first = "end of stream" in problem
+    marks = ("context_mark", "problem_mark") if first else ("problem_mark", "context_mark")
+    mark = getattr(error, marks[0], None) or getattr(error, marks[1], None)
     line = mark.line + 1 if mark is not None else None
-    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-    problem = " ".join(str(problem).split())
-    source = text.splitlines()[line - 1] if line and line <= len(text.splitlines()) else ""
+    lines = text.splitlines()
+    source = lines[line - 1] if line and line <= len(lines) else ""
     return SpecError(path, line, "YAML syntax", problem + _hint(problem, source))
+
+
+_PROBLEM_HINTS = (
+    ("end of stream", "; a quote or bracket opened here is never closed"),
+    ("<document start>", "; this line is indented less than the first one, or a bracket is closed twice"),
+    ("mapping values are not allowed", "; quote a value that contains ': ' (e.g. title: \"a: b\")"),
+)
 
 
 def _hint(problem: str, source: str) -> str:
     """What usually causes the error on this line."""
-    if "document" in problem:
-        return "; a spec is one YAML document: remove the second --- and what follows, or split the file"
+    for words, hint in _PROBLEM_HINTS:
+        if words in problem:
+            return hint
     if "*" in source:
         return '; quote values that start with * (e.g. ipport: "*:443"); YAML reads * as an alias'
     if "[" in source and "]:" in source:
         return '; quote IPv6 keys (e.g. ipport: "[::]:443"); YAML reads [ ] as a list'
     if "\t" in source:
         return "; indent with spaces, not tabs"
-    return "; check the indentation and quote values that contain ': ' or start with { [ & * ! | > % @"
+    return "; check the indentation and quote values that start with { [ & * ! | > % @"
 
 
-def _convert(node: yaml.Node, path: str, key: str) -> Node:
-    line = node.start_mark.line + 1
-    if isinstance(node, yaml.ScalarNode):
-        tag = _SCALAR_TAGS.get(node.tag)
-        if tag is None:
-            raise SpecError(path, line, "YAML", f"tag {node.tag} is not allowed; remove it")
-        return Scalar(line, tag, str(node.value), node.style is None)
-    if isinstance(node, yaml.SequenceNode):
-        if node.tag != _YAML + "seq":
-            raise SpecError(path, line, "YAML", f"tag {node.tag} is not allowed; remove it")
-        items = tuple(_convert(item, path, f"{key}[{index}]") for index, item in enumerate(node.value))
-        return Seq(line, items, bool(node.flow_style))
-    if isinstance(node, yaml.MappingNode) and node.tag == _YAML + "map":
-        return _convert_map(node, path, key)
-    raise SpecError(path, line, "YAML", f"tag {node.tag} is not allowed; remove it")
+class _Builder:
+    """Builds the tree straight from the parser's events (libyaml's when available): one pass, with
+    the line of every node, and a refusal at the first anchor, alias, tag or duplicate key."""
 
+    def __init__(self, events: Iterator[yaml.Event], path: str) -> None:
+        self.events = events
+        self.path = path
+        self.resolver = yaml.resolver.Resolver()
 
-def _convert_map(node: yaml.MappingNode, path: str, prefix: str) -> Map:
-    entries: dict[str, Node] = {}
-    key_lines: dict[str, int] = {}
-    for key_node, value_node in node.value:
-        line = key_node.start_mark.line + 1
-        if key_node.tag == _YAML + "merge":
-            raise SpecError(path, line, "YAML", "merge keys (<<) are not allowed; write the keys out")
-        if not isinstance(key_node, yaml.ScalarNode) or not str(key_node.value):
-            raise SpecError(path, line, "YAML", "a key must be a plain name")
-        key = str(key_node.value)
-        where = f"{prefix}.{key}" if prefix else key
-        if key in entries:
-            raise SpecError(
-                path, line, where, f"duplicate key (first at line {key_lines[key]}); keep only one"
+    def fail(self, event: yaml.Event, key: str, problem: str) -> NoReturn:
+        raise SpecError(self.path, _line(event) or None, key, problem)
+
+    def resolve(self, event: yaml.ScalarEvent) -> str:
+        """The tag YAML gives an untagged scalar (str, int, bool...), as PyYAML's composer does."""
+        tag: str = self.resolver.resolve(yaml.ScalarNode, event.value, event.implicit)  # type: ignore[no-untyped-call]
+        return tag
+
+    def document(self) -> Node | None:
+        next(self.events)  # stream start
+        if isinstance(next(self.events), yaml.StreamEndEvent):
+            return None
+        root = self.node(next(self.events), "", 0)
+        next(self.events)  # document end
+        extra = next(self.events)
+        if isinstance(extra, yaml.DocumentStartEvent):
+            self.fail(extra, "YAML", "a spec is one YAML document; remove the second --- and what follows")
+        return root
+
+    def node(self, event: yaml.Event, key: str, depth: int) -> Node:
+        if isinstance(event, yaml.AliasEvent):
+            self.fail(event, "YAML", f"alias *{event.anchor} is not allowed; write the value out in full")
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            self.fail(event, "YAML", f"anchor &{anchor} is not allowed; write values out, use `defaults`")
+        if depth > _MAX_DEPTH:
+            self.fail(
+                event, "YAML", f"values are nested more than {_MAX_DEPTH} levels deep; a spec needs about 6"
             )
-        entries[key] = _convert(value_node, path, where)
-        key_lines[key] = line
-    return Map(node.start_mark.line + 1, entries, key_lines, bool(node.flow_style))
+        line = _line(event)
+        if isinstance(event, yaml.ScalarEvent):
+            tag = self.scalar_tag(event)
+            return Scalar(line, tag, str(event.value), event.style is None)
+        if isinstance(event, yaml.SequenceStartEvent):
+            self.collection_tag(event, "seq")
+            items: list[Node] = []
+            while not isinstance(item := next(self.events), yaml.SequenceEndEvent):
+                items.append(self.node(item, f"{key}[{len(items)}]", depth + 1))
+            return Seq(line, tuple(items), bool(event.flow_style))
+        if isinstance(event, yaml.MappingStartEvent):
+            self.collection_tag(event, "map")
+            return self.mapping(event, key, depth)
+        self.fail(event, "YAML", "unexpected content")
+
+    def scalar_tag(self, event: yaml.ScalarEvent) -> ScalarTag:
+        full = event.tag
+        if full is None or full == "!":
+            full = self.resolve(event)
+        tag = _SCALAR_TAGS.get(full)
+        if tag is None:
+            self.fail(event, "YAML", f"tag {full} is not allowed; remove it")
+        return tag
+
+    def collection_tag(self, event: yaml.CollectionStartEvent, kind: str) -> None:
+        if event.tag not in (None, "!", _YAML + kind):
+            self.fail(event, "YAML", f"tag {event.tag} is not allowed; remove it")
+
+    def mapping(self, start: yaml.MappingStartEvent, prefix: str, depth: int) -> Map:
+        entries: dict[str, Node] = {}
+        key_lines: dict[str, int] = {}
+        while not isinstance(event := next(self.events), yaml.MappingEndEvent):
+            if not isinstance(event, yaml.ScalarEvent) or not event.value:
+                self.fail(event, "YAML", "a key must be a plain name")
+            if event.tag is None and self.resolve(event) == _YAML + "merge":
+                self.fail(event, "YAML", "merge keys (<<) are not allowed; write the keys out")
+            key = str(event.value)
+            where = f"{prefix}.{key}" if prefix else key
+            if key in entries:
+                self.fail(event, where, f"duplicate key (first at line {key_lines[key]}); keep only one")
+            key_lines[key] = _line(event)
+            entries[key] = self.node(next(self.events), where, depth + 1)
+        return Map(_line(start), entries, key_lines, bool(start.flow_style))
+
+
+def _line(event: yaml.Event) -> int:
+    return event.start_mark.line + 1 if event.start_mark is not None else 0
