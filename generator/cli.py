@@ -81,3 +81,8 @@ cli.add_command(rotate_command)
 from generator.lab.cli import lab  # noqa: E402
 
 cli.add_command(lab)
+
+from generator.remote.cli import COMMANDS as remote_commands  # noqa: E402
+
+for remote_command in remote_commands:
+    cli.add_command(remote_command)
