@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NoReturn
@@ -49,6 +50,8 @@ CORE_SETTINGS = (
     "clientcertnegotiation",
 )
 HASHLESS_KINDS = (KeyKind.CCS, KeyKind.SCOPEDCCS)  # certificates chosen at handshake time
+LANGUAGE_SAMPLE_LINES = 500
+_PREFIX = 4  # every label is longer
 _DASHES = re.compile(r"^\s*-{3,}\s*$")
 _NOT_IMPORTABLE = "not importable: `netsh http add sslcert` cannot set it"
 
@@ -60,7 +63,9 @@ _Kind = tuple[str, object]
 @dataclass(frozen=True)
 class _Matcher:
     table: LabelTable
-    patterns: tuple[tuple[re.Pattern[str], _Kind], ...]
+    # (folded label, its line pattern, what it is), longest label first, grouped by the label's first
+    # characters so a line is tried against a handful of labels, not all of them
+    by_prefix: Mapping[str, tuple[tuple[str, re.Pattern[str], _Kind], ...]]
 
     @classmethod
     def build(cls, table: LabelTable) -> _Matcher:
@@ -70,17 +75,27 @@ class _Matcher:
         entries += [(table.extended, ("extended", table.extended))]
         entries += [(lab, ("header", lab)) for lab in table.header]
         entries.sort(key=lambda e: -len(e[0]))  # longest label first: no label shadows a longer one
-        return cls(table, tuple((label_pattern(lab), kind) for lab, kind in entries))
+        groups: dict[str, list[tuple[str, re.Pattern[str], _Kind]]] = {}
+        for label, kind in entries:
+            folded = fold(label)
+            groups.setdefault(folded[:_PREFIX], []).append((folded, label_pattern(label), kind))
+        return cls(table, {prefix: tuple(group) for prefix, group in groups.items()})
 
     def match(self, line: str) -> tuple[_Kind, str] | None:
-        for pattern, kind in self.patterns:
-            found = pattern.match(line.replace("\u2019", "'"))
-            if found:
-                return kind, found.group("value").strip()
+        if ":" not in line:  # every recognized line has a colon after its label
+            return None
+        folded = fold(line)
+        for label, pattern, kind in self.by_prefix.get(folded[:_PREFIX], ()):
+            if folded.startswith(label):
+                found = pattern.match(line.replace("\u2019", "'"))
+                if found:
+                    return kind, found.group("value").strip()
         return None
 
     def count(self, text: str) -> int:
-        return sum(1 for line in text.splitlines() if self.match(line))
+        """Recognized lines among the first ones: enough to tell the language, cheap on big files."""
+        lines = text.splitlines()[:LANGUAGE_SAMPLE_LINES]
+        return sum(1 for line in lines if self.match(line))
 
 
 MATCHERS = tuple(_Matcher.build(t) for t in TABLES)
@@ -104,6 +119,7 @@ class _Parser:
         self.source, self.matcher = source, matcher
         self.words = onoff_words()
         self.blocks: list[_Block] = []
+        self.seen: dict[str, int] = {}  # binding -> line of its key
         self.not_imported: list[Remark] = []
         self.inferred: list[Remark] = []
 
@@ -141,8 +157,11 @@ class _Parser:
         except ValueError as error:
             self.refuse(number, f"binding key: {error}")
         block = _Block(kind, key, number)
-        if any(b.name == block.name for b in self.blocks):
-            self.refuse(number, "the same binding appears twice in the file", block)
+        if block.name in self.seen:
+            self.refuse(
+                number, f"the same binding appears twice (first on line {self.seen[block.name]})", block
+            )
+        self.seen[block.name] = number
         self.blocks.append(block)
         if inferred:
             self.inferred.append(Remark(number, block.name, line, "binding kind inferred from its label"))

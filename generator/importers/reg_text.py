@@ -312,6 +312,7 @@ def _check_freshness(source: str, key: RegKey, name: str, out: dict[str, Setting
 
 def bindings_from_keys(source: str, read: _Read) -> tuple[tuple[Binding, ...], list[Remark]]:
     bindings: list[Binding] = []
+    seen: dict[BindingKey, int] = {}
     remarks = list(read.remarks)
     ignored = 0
     for key in read.keys:
@@ -324,8 +325,10 @@ def bindings_from_keys(source: str, read: _Read) -> tuple[tuple[Binding, ...], l
             continue
         else:
             binding = _binding(source, key, *place)
-            if any(b.key == binding.key for b in bindings):
-                _refuse(source, key.line, "the same binding appears twice", str(binding.key))
+            if binding.key in seen:
+                problem = f"the same binding appears twice (first at line {seen[binding.key]})"
+                _refuse(source, key.line, problem, str(binding.key))
+            seen[binding.key] = key.line
             bindings.append(binding)
     if ignored:
         remarks.append(Remark(None, None, f"{ignored} key(s)", "outside Ssl*BindingInfo: ignored"))

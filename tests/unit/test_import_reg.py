@@ -188,3 +188,14 @@ def test_typed_values_from_a_live_capture_decode_like_reg_query() -> None:
         ImportInputError, match=r"web01:1: hostnameport=api\.contoso\.com:443: DefaultFlags 0x2002"
     ):
         parse_registry_values(keys, "web01")
+
+
+def test_duplicate_keys_and_values_are_refused() -> None:
+    text = query_text({})
+    with pytest.raises(
+        ImportInputError, match=r"q.txt:\d+: ipport=0.0.0.0:443: the same binding appears twice"
+    ):
+        parse_reg((text + text).encode(), "q.txt")
+    twice = text.replace("    AppId", f"    SslCertHash    REG_BINARY    {H1_HEX}\r\n    AppId")
+    with pytest.raises(ImportInputError, match="value 'SslCertHash' twice"):
+        parse_reg(twice.encode(), "q.txt")
