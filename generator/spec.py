@@ -120,7 +120,7 @@ def _mapping(
 ) -> Map:
     where = key or "top level"
     if node is None or (isinstance(node, Scalar) and node.tag == "null"):
-        ctx.fail(node.line if node else None, where, "is empty; fill it in or remove the key")
+        ctx.fail(node.line if node else None, where, "is empty; fill it in")
     if not isinstance(node, Map):
         ctx.fail(node.line, where, f"must be a mapping of keys, got {_what(node)}")
     for name, line in node.key_lines.items():
@@ -306,7 +306,8 @@ def _check_connection(c: Connection, given: Mapping[str, _Given], host: str, ctx
     if c.read_timeout <= c.operation_timeout:
         fail(
             "read_timeout",
-            f"must exceed operation_timeout ({c.operation_timeout}); the server answers within that",
+            f"read_timeout ({c.read_timeout}) must exceed operation_timeout ({c.operation_timeout}), "
+            "the time the server has to answer; raise read_timeout",
         )
     if c.ca_cert and (c.cert_validation == "ignore" or c.protocol == "http"):
         fail("ca_cert", "is used only with protocol: https and cert_validation: validate; remove it")

@@ -292,3 +292,18 @@ def test_any_text_in_a_binding_setting_is_refused_or_valid(value: str) -> None:
         return
     assert change.targets[0].bindings[0].settings["sslctlidentifier"] == value
     assert value.isascii() and value.isprintable() and " " not in value
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=200))
+def test_any_accepted_description_survives_the_normalized_yaml(description: str) -> None:
+    text = (SPECS / "good" / "contract-example.yaml").read_text(encoding="utf-8")
+    document = yaml.safe_load(text)
+    document["change"]["description"] = description
+    try:
+        change = parse_spec(yaml.safe_dump(document, allow_unicode=True).encode("utf-8"), "spec.yaml")
+    except SpecError as error:
+        assert error.key == "change.description"
+        return
+    again = parse_spec(normalized_yaml(change).encode("utf-8"), "change.yaml")
+    assert again.description == change.description == description.rstrip()
