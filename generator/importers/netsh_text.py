@@ -191,11 +191,17 @@ class _Parser:
     def unknown(self, number: int, line: str) -> None:
         block = self.block
         owner = block.name if block else None
+        _label, value = split_label(line)
+        if value is not None and values.looks_like_ipport(value):  # a binding under an unknown label
+            self.start(number, KeyKind.IPPORT, value, line, inferred=False)
+            self.inferred.append(
+                Remark(number, self.blocks[-1].name, line, "ip:port key recognized by shape")
+            )
+            return
         if block is not None and block.in_extended:  # one remark per Extended Properties block
             last = self.not_imported[-1]
             self.not_imported[-1] = replace(last, text=f"{last.text.strip()} {' '.join(line.split())};")
             return
-        _label, value = split_label(line)
         if value is not None and self.by_shape(number, line, value):
             return
         if block is not None and value is not None and self.words.get(fold(value)) not in (None, DISABLE):
@@ -205,14 +211,8 @@ class _Parser:
         self.not_imported.append(Remark(number, owner, line, "unknown line, not imported"))
 
     def by_shape(self, number: int, line: str, value: str) -> bool:
-        """Identity lines under a label we do not know, recognized by the shape of their value."""
+        """Hash and appid lines under a label we do not know, recognized by the shape of their value."""
         block = self.block
-        if values.looks_like_ipport(value):
-            self.start(number, KeyKind.IPPORT, value, line, inferred=False)
-            self.inferred.append(
-                Remark(number, self.blocks[-1].name, line, "ip:port key recognized by shape")
-            )
-            return True
         if block is None:
             return False
         if values.looks_like_hostport(value):

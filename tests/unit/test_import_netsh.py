@@ -360,3 +360,14 @@ def test_french_typographic_apostrophe_and_mixed_english_values() -> None:
 def test_undecodable_forced_encoding_is_refused() -> None:
     with pytest.raises(ImportInputError, match="not readable as utf-8"):
         parse_netsh(codecs.BOM_UTF16_LE + "x".encode("utf-16-le") + b"\xff", "x.txt", encoding="utf-8")
+
+
+def test_unknown_key_label_after_extended_properties_still_starts_a_binding() -> None:
+    text = (FIXTURES / "netsh-2022-en.txt").read_text(encoding="utf-8")
+    renamed = text.replace("    IP:port                      : [::]:8443", "    Adresse IP:port : [::]:8443")
+    assert renamed != text
+    result = parse_text(renamed)
+    assert settings_of(result) == settings_of(read_netsh(FIXTURES / "netsh-2022-en.txt"))
+    assert [(r.binding, r.reason) for r in result.inferred] == [
+        ("ipport=[::]:8443", "ip:port key recognized by shape")
+    ]
