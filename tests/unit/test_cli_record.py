@@ -11,7 +11,7 @@ from generator.record import write_record
 
 
 def test_record_check_intact_then_tampered(tmp_path: Path) -> None:
-    record = write_record(tmp_path, "CHG9", "", {"hosts/h/apply.ps1": b"1\n"})
+    record = write_record(tmp_path, "CHG9", "", [("hosts/h/apply.ps1", b"1\n")])
     runner = CliRunner()
     ok = runner.invoke(cli, ["record", "check", str(record)])
     assert ok.exit_code == 0, ok.output

@@ -26,7 +26,7 @@ FILES = {
 
 
 def make(tmp_path: Path) -> Path:
-    return write_record(tmp_path, "CHG1", "ab" * 32, FILES)
+    return write_record(tmp_path, "CHG1", "ab" * 32, FILES.items())
 
 
 def test_written_record_is_intact_and_listed(tmp_path: Path) -> None:
@@ -46,7 +46,7 @@ def test_never_overwrites(tmp_path: Path) -> None:
 
 def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unsafe"):
-        write_record(tmp_path, "CHG1", "", {"../escape": b"x"})
+        write_record(tmp_path, "CHG1", "", [("a", b"1"), ("../escape", b"x")])
     assert not (tmp_path / "CHG1").exists()
     assert not any(tmp_path.iterdir())
 

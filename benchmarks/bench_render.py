@@ -1,0 +1,71 @@
+"""Benchmark: render a spec of HOSTS hosts x BINDINGS bindings into a change record.
+
+Prints wall time, peak memory (RSS high-water mark of this process) and bytes written, for several
+sizes so growth with the number of bindings can be read off. Not a test: run it by hand,
+`.venv/bin/python benchmarks/bench_render.py [--hosts 1000] [--bindings 10]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from generator.workflow import render_record
+
+APPID = "{4dc3e181-e14b-4a21-b022-59fc669b0914}"
+
+
+def spec_text(hosts: int, bindings: int) -> str:
+    lines = [
+        "version: 1",
+        "change: {id: BENCH1, title: Render benchmark}",
+        "connection: {auth: negotiate}",
+        "defaults: {certstorename: My}",
+        "targets:",
+    ]
+    for h in range(hosts):
+        lines.append(f"  - host: web{h:05d}.bench.example")
+        lines.append("    bindings:")
+        for b in range(bindings):
+            thumb = f"{h:020x}{b:020x}"
+            lines.append(f"      - ipport: 10.{h // 256 % 256}.{h % 256}.{b + 1}:443")
+            lines.append(f"        certhash: {thumb}")
+            lines.append(f'        appid: "{APPID}"')
+            lines.append("        verifyclientcertrevocation: disable")
+            lines.append("        mode: exact" if b % 2 else "        mode: preserve")
+    return "\n".join(lines) + "\n"
+
+
+def measure(hosts: int, bindings: int) -> tuple[float, int]:
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = Path(tmp) / "spec.yaml"
+        spec.write_text(spec_text(hosts, bindings))
+        start = time.perf_counter()
+        record = render_record(spec, Path(tmp) / "out")
+        elapsed = time.perf_counter() - start
+        written = sum(p.stat().st_size for p in record.rglob("*") if p.is_file())
+    return elapsed, written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--hosts", type=int, default=1000)
+    parser.add_argument("--bindings", type=int, default=10)
+    args = parser.parse_args()
+    print(f"{'hosts':>6} {'bindings':>8} {'wall s':>8} {'MB written':>10} {'us/binding':>10}")
+    sizes = [(args.hosts // 10, args.bindings), (args.hosts, args.bindings // 2), (args.hosts, args.bindings)]
+    for hosts, per_host in sizes:
+        elapsed, written = measure(hosts, per_host)
+        per_binding = elapsed / (hosts * per_host) * 1e6
+        print(f"{hosts:>6} {per_host:>8} {elapsed:>8.2f} {written / 1e6:>10.1f} {per_binding:>10.0f}")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of the whole run: {peak_mb:.0f} MB (target: < 500 MB; wall < 10 s at 1000 x 10)")
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
