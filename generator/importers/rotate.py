@@ -10,7 +10,7 @@ since then, or one the capture could not see, would be reset: the very loss rota
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -147,4 +147,24 @@ def preflight_problems(
             f"certificate expires on {cert.not_after:%Y-%m-%d}, within --min-days {min_days} "
             f"({int(days_left)} day(s) left)"
         )
+    return problems
+
+
+CertLookup = Callable[[str, str, str], CertFacts | None]  # (host, store, thumbprint) -> facts
+
+
+def preflight_rotation(
+    plan: RotationPlan, lookup: CertLookup, now: datetime, min_days: int = MIN_DAYS
+) -> dict[str, list[str]]:
+    """Problems per changing binding (`host key` -> problems), NEW looked up in that binding's store.
+
+    The live layer supplies `lookup` (one certificate query per host and store); an empty result
+    means every binding may take NEW.
+    """
+    problems: dict[str, list[str]] = {}
+    for item in plan.changes:
+        store = str(item.binding.settings.get("certstorename", "MY"))
+        found = preflight_problems(lookup(item.host, store, plan.new), store, now, min_days)
+        if found:
+            problems[str(item)] = found
     return problems

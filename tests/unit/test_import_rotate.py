@@ -12,6 +12,7 @@ from generator.importers.rotate import (
     RotationError,
     plan_rotation,
     preflight_problems,
+    preflight_rotation,
     rotation_report,
     rotation_spec,
 )
@@ -141,3 +142,21 @@ def test_preflight_min_days_is_a_parameter() -> None:
     cert = facts(not_after=NOW + timedelta(days=20))
     assert preflight_problems(cert, "My", NOW, min_days=14) == []
     assert preflight_problems(cert, "My", NOW, min_days=30) != []
+
+
+def test_preflight_rotation_checks_new_in_each_bindings_store() -> None:
+    spec = parse_spec(SPEC.encode(), "current.yaml")
+    plan = plan_rotation(spec.targets, OLD, NEW)
+    calls: list[tuple[str, str, str]] = []
+
+    def lookup(host: str, store: str, thumb: str) -> CertFacts | None:
+        calls.append((host, store, thumb))
+        return facts(store=store) if store == "My" else None
+
+    problems = preflight_rotation(plan, lookup, NOW)
+    assert calls == [("web01.contoso.local", "My", NEW), ("web01.contoso.local", "WebHosting", NEW)]
+    assert problems == {
+        "web01.contoso.local hostnameport=api.contoso.com:443": [
+            "certificate not found in LocalMachine\\WebHosting"
+        ]
+    }
