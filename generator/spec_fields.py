@@ -75,11 +75,9 @@ OPTIONS: dict[str, str] = {
 MODES: tuple[str, ...] = get_args(Mode)
 METHODS: tuple[str, ...] = get_args(Method)
 
-# What `method: registry` can change: the DefaultSslCertCheckMode bits and the freshness time whose
-# non-zero value sets bit 0x4 (reference §4.3).
-REGISTRY_SETTINGS: tuple[str, ...] = tuple(
-    s.name for s in SETTINGS if s.check_mode_bit or s.name == "revocationfreshnesstime"
-)
+# What `method: registry` can change: the DefaultSslCertCheckMode bits, the one value the registry
+# touchpoint writes (docs/windows-touchpoints.md §3). The freshness time lives in a value of its own.
+REGISTRY_SETTINGS: tuple[str, ...] = tuple(s.name for s in SETTINGS if s.check_mode_bit)
 # The scoped-CCS registry key is a guess (reference §10); a registry write there could miss.
 REGISTRY_UNVERIFIED: frozenset[KeyKind] = frozenset({KeyKind.SCOPEDCCS})
 REGISTRY_KINDS: tuple[KeyKind, ...] = tuple(k for k in REGISTRY_SUBKEY if k not in REGISTRY_UNVERIFIED)

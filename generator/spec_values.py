@@ -209,6 +209,12 @@ def title(text: str) -> str:
         raise Invalid("is empty; say in one line what the change does")
     if not text.isprintable():
         raise Invalid("must be one line of printable text; move details to description")
+    for position, char in enumerate(text, 1):
+        if not char.isascii():
+            raise Invalid(
+                f"{char!r} at position {position} is not ASCII; the scripts carry the title and are ASCII "
+                "for Windows PowerShell 5.1, so write it in ASCII (description may hold any text)"
+            )
     if len(text) > MAX_TITLE:
         raise Invalid(f"is {len(text)} characters; keep it to {MAX_TITLE} and move details to description")
     return text

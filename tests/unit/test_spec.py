@@ -126,7 +126,7 @@ def test_registry_bindings_take_only_revocation_defaults() -> None:
     assert dict(bindings[0].settings) == {"verifyclientcertrevocation": "disable"}
     assert dict(bindings[1].settings) == {
         "verifyrevocationwithcachedclientcertonly": "enable",
-        "revocationfreshnesstime": 600,
+        "usagecheck": "enable",
     }
     assert bindings[2].key == BindingKey(KeyKind.CCS, "8443")
     assert dict(bindings[3].settings) == {"certhash": HASH, "certstorename": "My"}
@@ -149,7 +149,8 @@ def test_target_connection_overrides_key_by_key() -> None:
 def test_odd_values_are_kept_as_written() -> None:
     change = load("odd-values.yaml")
     assert change.id == "2026-11-27"  # YAML would read a date; the spec keeps the text
-    assert change.title.startswith("Zertifikat für api erneuern")
+    assert change.title.startswith("Renew api: \"quotes\", $dollar")
+    assert change.description.startswith("Zertifikat für api erneuern, \u2018curly\u2019. Tabs\t")
     first, _, third, ccs, scoped = change.targets[0].bindings
     assert first.settings["certhash"] == "0123456789012345678901234567890123456789"
     assert first.settings["appid"] == IIS_APPID  # bare GUID gets its braces
@@ -267,7 +268,7 @@ def test_any_title_is_refused_or_kept_verbatim(title: str) -> None:
         assert "\n" not in str(error)
         return
     assert change.title == title.strip()
-    assert change.title.isprintable() and change.title
+    assert change.title.isprintable() and change.title.isascii() and change.title
 
 
 @settings(max_examples=300, deadline=None)
