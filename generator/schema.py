@@ -25,7 +25,7 @@ _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 IPPORT_PATTERN = rf"^(\*|{_OCTET}(\.{_OCTET}){{3}}|\[[0-9A-Fa-f:.]+\]):{_PORT}$"
 NAMEPORT_PATTERN = rf"^(\*\.)?{_LABEL}(\.{_LABEL})*:{_PORT}$"
 HOST_PATTERN = rf"^({_LABEL}(\.{_LABEL})*|\[?[0-9A-Fa-f:.]+\]?)$"
-_PRINTABLE_LINE = r"^[^\x00-\x1f\x7f]+$"
+_PRINTABLE_ASCII_LINE = r"^[\x20-\x7e]+$"
 
 
 def _port(description: str) -> JsonObject:
@@ -123,7 +123,7 @@ def _change_schema() -> JsonObject:
             "id": {"type": "string", "pattern": sv.CHANGE_ID_PATTERN, "description": f.CHANGE["id"]},
             "title": {
                 "type": "string",
-                "pattern": _PRINTABLE_LINE,
+                "pattern": _PRINTABLE_ASCII_LINE,
                 "maxLength": sv.MAX_TITLE,
                 "description": f.CHANGE["title"],
             },

@@ -28,6 +28,8 @@ SCHEMA_BAD = [
     "unknown-top-key.yaml",
     "title-missing.yaml",
     "title-two-lines.yaml",
+    "title-non-ascii.yaml",
+    "registry-freshness.yaml",
     "change-id-space.yaml",
     "targets-empty.yaml",
     "bindings-empty.yaml",
