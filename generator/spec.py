@@ -133,6 +133,8 @@ def _mapping(
 
 
 def _unknown(name: str, allowed: Collection[str]) -> str:
+    if not name.isprintable() or not name.isascii():
+        return f"unknown key {name!r}: it has an invisible or non-ASCII character; retype it"
     close = difflib.get_close_matches(name.lower(), list(allowed), n=1, cutoff=0.75)
     if close:
         return f"unknown key; did you mean {close[0]}?"
