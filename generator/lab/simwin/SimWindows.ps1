@@ -28,12 +28,13 @@ function global:SslbindLabPathOf {
 function global:SslbindLabQuery {
     # Runs the Python side and returns its JSON answer as an object; keeps the caller's $LASTEXITCODE.
     param([string[]]$Arguments)
-    $saved = @(Get-Variable -Name LASTEXITCODE -Scope Global -ErrorAction Ignore)
+    # Copy the value: a PSVariable is live and would follow the python call's exit code.
+    $saved = @(Get-Variable -Name LASTEXITCODE -Scope Global -ErrorAction Ignore | ForEach-Object { $_.Value })
     try {
         $text = (& $env:SSLBIND_LAB_PYTHON -S -m generator.lab.simwin.query @Arguments) -join "`n"
         if ($global:LASTEXITCODE -ne 0) { throw "sslbind lab: the simulated Windows failed on '$($Arguments -join ' ')'" }
     } finally {
-        if ($saved.Count -eq 1) { $global:LASTEXITCODE = $saved[0].Value }
+        if ($saved.Count -eq 1) { $global:LASTEXITCODE = $saved[0] }
         else { Remove-Variable -Name LASTEXITCODE -Scope Global -ErrorAction Ignore }
     }
     return ($text | ConvertFrom-Json)
