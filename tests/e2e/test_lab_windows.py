@@ -16,7 +16,7 @@ from pypsrp.powershell import PowerShell, PSInvocationState, RunspacePool
 from generator.binding import REGISTRY_ROOT, SETTING_NAMES
 from generator.lab.sample import CLIENT_AUTH_CERT, EXPIRED_CERT, IIS_APPID, NEW_CERT, NO_KEY_CERT, OLD_CERT
 from generator.lab.server import LabServer
-from tests.e2e.conftest import read_state, wsman, write_state
+from tests.e2e.conftest import read_state, write_state, wsman
 
 pytestmark = [pytest.mark.lab, pytest.mark.pwsh]
 
@@ -252,7 +252,8 @@ def test_registry_values_have_windows_types(pool: RunspacePool) -> None:
 def test_set_itemproperty_writes_the_binding(pool: RunspacePool, lab: LabServer) -> None:
     script = r"""param([string]$Key)
 Set-ItemProperty -LiteralPath $Key -Name DefaultSslCertCheckMode -Value 0 -Type DWord
-ConvertTo-Json -Compress @{ present = $null -ne (Get-ItemProperty -LiteralPath $Key).PSObject.Properties['DefaultSslCertCheckMode'] }"""
+$values = Get-ItemProperty -LiteralPath $Key
+ConvertTo-Json -Compress @{ present = $null -ne $values.PSObject.Properties['DefaultSslCertCheckMode'] }"""
     assert run(pool, script, Key=IP_KEY + r"\0.0.0.0:443") == {"present": False}
     assert "verifyclientcertrevocation" not in read_state(lab.state.path)["bindings"][0]
 
