@@ -115,16 +115,24 @@ def host(text: str) -> str:
     """A target host: DNS name (lowercase), IPv4 or IPv6 literal (compressed, brackets dropped)."""
     if not text:
         raise Invalid("is empty; give the host's DNS name or IP address")
-    bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    if "%" in text:
+        raise Invalid(
+            f"{shown(text)}: a zone index (%...) is not supported; use a host name or a global address"
+        )
+    if text.startswith("[") and text.endswith("]"):
+        try:
+            return ipaddress.IPv6Address(text[1:-1]).compressed
+        except ValueError:
+            raise Invalid(f"{shown(text)}: brackets hold an IPv6 address, and this is none") from None
     try:
-        return ipaddress.ip_address(bare).compressed
+        return ipaddress.ip_address(text).compressed
     except ValueError:
         pass
-    if ":" in bare:
+    if ":" in text:
         raise Invalid(
             f"{shown(text)} is not a host; give the name or address alone, the port goes in connection.port"
         )
-    return dns_name(bare, wildcard=False)
+    return dns_name(text, wildcard=False)
 
 
 def certhash(text: str) -> str:
