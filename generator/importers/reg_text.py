@@ -370,8 +370,8 @@ def parse_registry_values(
     bytes for REG_BINARY, int for REG_DWORD, str for REG_SZ, exactly as Get-ItemProperty gives them.
     """
     read = _Read()
-    for index, (path, given) in enumerate(keys.items(), start=1):
-        key = RegKey(path, index)
+    for path, given in keys.items():
+        key = RegKey(path, 0)  # no lines: messages name the host, key and value instead
         for name, data in given.items():
             kind = (
                 "REG_BINARY"
@@ -380,7 +380,7 @@ def parse_registry_values(
                 if isinstance(data, int)
                 else "REG_SZ"
             )
-            key.values[name] = (index, kind, data)
+            key.values[name] = (0, kind, data)
         read.keys.append(key)
     bindings, remarks = bindings_from_keys(source, read)
     return ImportResult(source, "", describe, "-", bindings, tuple(remarks))

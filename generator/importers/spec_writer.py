@@ -108,16 +108,23 @@ def change_id_for(prefix: str, host: str) -> str:
     return text[:64].rstrip("-._")
 
 
-def import_spec(result: ImportResult, host: str | None = None) -> str:
+def import_spec(
+    result: ImportResult, host: str | None = None, connection: Mapping[str, object] | None = None
+) -> str:
     """The spec (mode: exact, every setting spelled out) for the bindings of one import."""
     name = host or PLACEHOLDER_HOST
     bindings = sorted_bindings(result.bindings)
     source = Path(result.source).name
-    header = [
-        f"Imported by sslbind from {source} ({result.format}, {result.encoding}).",
-        f"Source sha256: {result.sha256}",
-        "mode: exact with every setting spelled out: applying it re-creates each binding as captured.",
-    ]
+    if result.sha256:
+        header = [
+            f"Imported by sslbind from {source} ({result.format}, {result.encoding}).",
+            f"Source sha256: {result.sha256}",
+        ]
+    else:
+        header = [f"Imported by sslbind from host {name} over PowerShell Remoting ({result.format})."]
+    header.append(
+        "mode: exact with every setting spelled out: applying it re-creates each binding as captured."
+    )
     if host is None:
         header.append(f"The host name is a placeholder: replace {PLACEHOLDER_HOST} before rendering.")
     if "unverified" in result.format:
@@ -129,4 +136,5 @@ def import_spec(result: ImportResult, host: str | None = None) -> str:
     ]
     header += [line[2:] for line in body]
     title = f"Adopt the SSL bindings of {name} as imported from {source}"
-    return render_spec(change_id_for("import", name), title, [TargetDoc(name, bindings)], header)
+    target = TargetDoc(name, bindings, connection or {})
+    return render_spec(change_id_for("import", name), title, [target], header)

@@ -54,7 +54,6 @@ def test_import_reg_to_new_file_then_never_overwrites(tmp_path: Path) -> None:
     ("args", "reason"),
     [
         ([], "nothing to import"),
-        (["--host", "web01"], "live import (--host without --from-reg FILE) needs the remote capture"),
         (
             [
                 "--from-netsh",
@@ -72,6 +71,16 @@ def test_import_reg_to_new_file_then_never_overwrites(tmp_path: Path) -> None:
 )
 def test_import_bad_usage_or_input_exits_2(args: list[str], reason: str) -> None:
     assert reason in one_line_error(run("import", *args))
+
+
+def test_live_import_of_an_unreachable_host_exits_1() -> None:
+    args = ["--host", "127.0.0.1", "--port", "1", "--protocol", "http", "--auth", "basic", "--username", "u"]
+    result = CliRunner().invoke(
+        cli, ["import", *args, "--connection-timeout", "2"], env={"SSLBIND_PASSWORD": "x"}
+    )
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("sslbind: 127.0.0.1: unreachable")
+    assert result.stdout == ""
 
 
 def test_import_ambiguous_netsh_names_file_line_binding_setting(tmp_path: Path) -> None:

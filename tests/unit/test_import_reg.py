@@ -185,7 +185,7 @@ def test_typed_values_from_a_live_capture_decode_like_reg_query() -> None:
     assert binding.settings["clientcertnegotiation"] == "enable"
     keys[base]["DefaultFlags"] = 0x2002
     with pytest.raises(
-        ImportInputError, match=r"web01:1: hostnameport=api\.contoso\.com:443: DefaultFlags 0x2002"
+        ImportInputError, match=r"web01: hostnameport=api\.contoso\.com:443: DefaultFlags 0x2002"
     ):
         parse_registry_values(keys, "web01")
 
