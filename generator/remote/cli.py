@@ -77,6 +77,13 @@ RUN_OPTIONS: list[Callable[[F], F]] = [
     click.option(
         "--json", "as_json", is_flag=True, help="One JSON document on stdout; human text on stderr."
     ),
+    click.option(
+        "--settle",
+        type=click.FloatRange(0),
+        default=30.0,
+        show_default=True,
+        help="Seconds a host that lost its connection mid-change may take to finish before sslbind acts.",
+    ),
 ]
 
 
@@ -140,7 +147,7 @@ def _confirm(text: str) -> bool:
 def _finish(document: dict[str, Any], exit_code: int, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(document, indent=2, sort_keys=True, default=str))
-    sys.exit(exit_code)
+    click.get_current_context().exit(exit_code)
 
 
 @click.command()
@@ -157,7 +164,14 @@ def _finish(document: dict[str, Any], exit_code: int, as_json: bool) -> None:
 @_apply_options(RUN_OPTIONS)
 @_apply_options(CONNECTION_OPTIONS)
 def plan(
-    source: Path, out_dir: Path, hosts: tuple[str, ...], forks: int, timeout: float, as_json: bool, **kw: Any
+    source: Path,
+    out_dir: Path,
+    hosts: tuple[str, ...],
+    forks: int,
+    timeout: float,
+    as_json: bool,
+    settle: float,
+    **kw: Any,
 ) -> None:
     """Read-only: capture each binding, prepare the add command, show the difference; store the plan.
 
@@ -166,7 +180,7 @@ def plan(
     from generator.remote import operations
 
     human, progress = _consoles(as_json)
-    options = operations.RunOptions(overrides_from(kw), forks, timeout, hosts)
+    options = operations.RunOptions(overrides_from(kw), forks, timeout, hosts, settle=settle)
     record = operations.record_for(source, out_dir, human)
     report = operations.plan(record, options, _credentials(), human, progress)
     _finish(report.document, report.exit_code, as_json)
@@ -178,7 +192,14 @@ def plan(
 @_apply_options(RUN_OPTIONS)
 @_apply_options(CONNECTION_OPTIONS)
 def apply(
-    record_dir: Path, yes: bool, hosts: tuple[str, ...], forks: int, timeout: float, as_json: bool, **kw: Any
+    record_dir: Path,
+    yes: bool,
+    hosts: tuple[str, ...],
+    forks: int,
+    timeout: float,
+    as_json: bool,
+    settle: float,
+    **kw: Any,
 ) -> None:
     """Run the recorded change on every host; roll back on the target on any failure.
 
@@ -188,7 +209,7 @@ def apply(
     from generator.remote import operations
 
     human, progress = _consoles(as_json)
-    options = operations.RunOptions(overrides_from(kw), forks, timeout, hosts)
+    options = operations.RunOptions(overrides_from(kw), forks, timeout, hosts, settle=settle)
     report = operations.apply(record_dir, options, _credentials(), human, progress, None if yes else _confirm)
     _finish(report.document, report.exit_code, as_json)
 
@@ -198,13 +219,13 @@ def apply(
 @_apply_options(RUN_OPTIONS)
 @_apply_options(CONNECTION_OPTIONS)
 def verify(
-    source: Path, hosts: tuple[str, ...], forks: int, timeout: float, as_json: bool, **kw: Any
+    source: Path, hosts: tuple[str, ...], forks: int, timeout: float, as_json: bool, settle: float, **kw: Any
 ) -> None:
     """Read-only drift check against the desired state. Exit 0 compliant, 3 drift, 1 error."""
     from generator.remote import operations
 
     human, progress = _consoles(as_json)
-    options = operations.RunOptions(overrides_from(kw), forks, timeout, hosts)
+    options = operations.RunOptions(overrides_from(kw), forks, timeout, hosts, settle=settle)
     with operations.readable_record(source) as record:
         report = operations.verify(record, options, _credentials(), human, progress)
     _finish(report.document, report.exit_code, as_json)
@@ -216,13 +237,20 @@ def verify(
 @_apply_options(RUN_OPTIONS)
 @_apply_options(CONNECTION_OPTIONS)
 def rollback(
-    record_dir: Path, yes: bool, hosts: tuple[str, ...], forks: int, timeout: float, as_json: bool, **kw: Any
+    record_dir: Path,
+    yes: bool,
+    hosts: tuple[str, ...],
+    forks: int,
+    timeout: float,
+    as_json: bool,
+    settle: float,
+    **kw: Any,
 ) -> None:
     """Restore the prior bindings captured by the last apply. Exit 0, 1 or 4 as apply."""
     from generator.remote import operations
 
     human, progress = _consoles(as_json)
-    options = operations.RunOptions(overrides_from(kw), forks, timeout, hosts)
+    options = operations.RunOptions(overrides_from(kw), forks, timeout, hosts, settle=settle)
     report = operations.rollback(
         record_dir, options, _credentials(), human, progress, None if yes else _confirm
     )

@@ -270,6 +270,28 @@ def _run_folder(record: Record, run: _Run, kind: str, header: Mapping[str, Any])
             sink.close()
 
 
+@contextlib.contextmanager
+def _refusal_recorded(record_path: Path, kind: str) -> Iterator[None]:
+    """A refusal with exit 1 (tampered record, plan for another manifest) leaves a run saying so.
+
+    Usage errors (exit 2) change nothing anywhere, as the contract says, so they are not recorded.
+    """
+    try:
+        yield
+    except UserError as error:
+        if error.exit_code != EXIT_USAGE and (record_path / "manifest.json").is_file():
+            with new_run(record_path, utc_stamp()) as folder:
+                document = {
+                    "kind": kind,
+                    "refused": str(error),
+                    "exit_code": error.exit_code,
+                    "at": now_iso(),
+                }
+                _write_json(folder / RUN_FILE, document)
+                _write_json(folder / RESULT_FILE, document)
+        raise
+
+
 def apply(
     record_path: Path,
     options: RunOptions,
@@ -278,10 +300,11 @@ def apply(
     progress: Console,
     confirm: Confirm | None,
 ) -> Report:
-    refuse_if_tampered(record_path)
-    record = open_record(record_path)
-    hosts = _selected(record, options.hosts)
-    plan_path, planned = _planned_hosts(record, hosts)
+    with _refusal_recorded(record_path, "apply"):
+        refuse_if_tampered(record_path)
+        record = open_record(record_path)
+        hosts = _selected(record, options.hosts)
+        plan_path, planned = _planned_hosts(record, hosts)
     todo = [h for h in hosts if planned.get(h, {}).get("status") == "pending"]
     skipped = [_skip(h, planned.get(h)) for h in hosts if h not in todo]
     run = _Run(record, options, credentials, console, todo)
@@ -342,9 +365,10 @@ def rollback(
     progress: Console,
     confirm: Confirm | None,
 ) -> Report:
-    refuse_if_tampered(record_path)
-    record = open_record(record_path)
-    source, priors = _priors(record, _selected(record, options.hosts))
+    with _refusal_recorded(record_path, "rollback"):
+        refuse_if_tampered(record_path)
+        record = open_record(record_path)
+        source, priors = _priors(record, _selected(record, options.hosts))
     todo = list(priors)
     run = _Run(record, options, credentials, console, todo)
     _confirm_or_stop(
