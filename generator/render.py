@@ -89,8 +89,8 @@ KEY_PATTERNS: dict[KeyKind, str] = {
     KeyKind.CCS: r"^[0-9]{1,5}$",
     KeyKind.SCOPEDCCS: _HOSTNAME_PORT,
 }
-# Host names also name a record folder: no path separators, never "." or "..".
-HOST_PATTERN = r"^[A-Za-z0-9\[][A-Za-z0-9._:\[\]-]{0,254}$"
+# Host names also name a record folder (hosts/<host>/): no path separators or ':', never "..".
+HOST_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$"
 CHANGE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _VERSION_PATTERN = r"^[A-Za-z0-9.+_-]{1,64}$"
 _SHA256_PATTERN = r"^(?:[0-9a-f]{64})?$"
@@ -235,7 +235,7 @@ def validate_change(change: Change) -> None:
     hosts: set[str] = set()
     for t_index, target in enumerate(change.targets):
         where = f"targets[{t_index}]"
-        _check(HOST_PATTERN, target.host, f"{where}.host", "use a DNS name or an IP address")
+        _check(HOST_PATTERN, target.host, f"{where}.host", "use a DNS name or an IPv4 address")
         if target.host.lower() in hosts:
             raise RenderError(f"{where}.host: {target.host} is listed twice")
         hosts.add(target.host.lower())

@@ -645,7 +645,8 @@ function ConvertFrom-SslPreparedJson {
     param([AllowEmptyString()][string]$Json, [Parameter(Mandatory = $true)][string]$Parameter)
     $parsed = ConvertFrom-SslJsonText -Json $Json -Parameter $Parameter
     $desired = @{}
-    foreach ($item in @(Get-SslProperty -Object $parsed -Name 'bindings')) {
+    $bindings = Get-SslProperty -Object $parsed -Name 'bindings'
+    foreach ($item in @($bindings)) {
         if ($null -eq $item) {
             continue
         }

@@ -462,10 +462,10 @@ function Invoke-SslRollbackPhase {
     $what = ($specs | ForEach-Object { $_.Subject }) -join ', '
     if (-not $Cmdlet.ShouldProcess($Result.host + ': ' + $what, 'Restore the captured SSL bindings (netsh http delete sslcert, then add sslcert)')) {
         foreach ($spec in $specs) {
-            $prior = $state[$spec.Subject.ToLowerInvariant()]
+            $captured = $state[$spec.Subject.ToLowerInvariant()]
             $command = $null
-            if ($prior.exists -and $spec.Method -eq 'netsh') {
-                $command = Format-SslCommandLine -Verb add -Arguments @(Get-SslAddArgument -Kind $spec.Kind -Key $spec.Key -Settings $prior.settings)
+            if ($captured.exists -and $spec.Method -eq 'netsh') {
+                $command = Format-SslCommandLine -Verb add -Arguments @(Get-SslAddArgument -Kind $spec.Kind -Key $spec.Key -Settings $captured.settings)
             }
             Add-SslAction -Result $Result -Step 'rollback' -Subject $spec.Subject -Command $command -Outcome 'whatif'
         }

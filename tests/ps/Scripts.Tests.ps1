@@ -1,0 +1,628 @@
+<#
+Runs the rendered scripts (from $env:SSLBIND_RENDERED, written by tests/ps/test_pester.py) with the
+Windows touchpoints mocked by the in-memory host of FakeHost.ps1.
+#>
+
+Describe 'sslbind scripts' {
+    BeforeAll {
+        $Rendered = $env:SSLBIND_RENDERED
+        . (Join-Path $Rendered 'lib.ps1')
+        . (Join-Path $PSScriptRoot 'FakeHost.ps1')
+        function netsh { }
+
+        Mock Test-SslRegistryKey { Test-FakeRegistryKey -Path $Path }
+        Mock Get-SslRegistrySubkeyName { Get-FakeRegistrySubkeyName -Path $Path }
+        Mock Get-SslRegistryValue { Get-FakeRegistryValue -Path $Path }
+        Mock Set-SslRegistryDword { Set-FakeRegistryDword -Path $Path -Name $Name -Value $Value }
+        Mock Get-SslStoreCertificate { Get-FakeStoreCertificate -StoreName $StoreName }
+        Mock netsh { Invoke-FakeNetsh @args }
+
+        $Hash = '40db5bb1bf5659a155258d1d007c530fcb8996c2'
+        $OldHash = '1111111111111111111111111111111111111111'
+        $AppId = '{4dc3e181-e14b-4a21-b022-59fc669b0914}'
+        $Motivating = 'netsh http add sslcert ipport=0.0.0.0:443 certhash=40db5bb1bf5659a155258d1d007c530fcb8996c2 appid=''{4dc3e181-e14b-4a21-b022-59fc669b0914}'' certstorename=My verifyclientcertrevocation=disable'
+
+        function Invoke-Phase {
+            # Runs one rendered script; returns its parsed JSON result, raw output and thrown message.
+            param([string]$Case, [string]$Phase, [hashtable]$Parameters = @{})
+            $path = Join-Path $Rendered ($Case + '/hosts/' + $Case + '/' + $Phase + '.ps1')
+            $output = New-Object -TypeName 'System.Collections.Generic.List[object]'
+            $thrown = $null
+            try {
+                & $path @Parameters -InformationAction Ignore -Confirm:$false | ForEach-Object { $output.Add($_) }
+            }
+            catch {
+                $thrown = $_.Exception.Message
+            }
+            $json = $null
+            if ($output.Count -eq 1) {
+                $json = ConvertFrom-Json -InputObject ([string]$output[0])
+            }
+            return [pscustomobject]@{ Output = $output.ToArray(); Json = $json; Thrown = $thrown }
+        }
+
+        function Add-OldBinding {
+            # The binding as a renewal tool left it: old certificate, settings at their defaults.
+            param([System.Collections.IDictionary]$Extra = @{})
+            $settings = [ordered]@{ certhash = $OldHash; appid = $AppId; certstorename = 'My' }
+            foreach ($name in $Extra.Keys) { $settings[$name] = $Extra[$name] }
+            return (Add-FakeBinding -Kind 'ipport' -Key '0.0.0.0:443' -Settings $settings)
+        }
+
+        function Get-ChangingCall {
+            @($global:FakeCalls | Where-Object { $_ -notmatch '/\?' })
+        }
+    }
+
+    BeforeEach {
+        Reset-FakeHost
+        Add-FakeCertificate -Store 'My' -Thumbprint $Hash -Usage @('1.3.6.1.5.5.7.3.1')
+        Add-FakeCertificate -Store 'My' -Thumbprint $OldHash
+    }
+
+    Describe 'capture decodes the registry' {
+        It 'decodes the hash bytes and the AppId GUID byte order' {
+            $hashBytes = [byte[]](0x40, 0xdb, 0x5b, 0xb1, 0xbf, 0x56, 0x59, 0xa1, 0x55, 0x25, 0x8d, 0x1d, 0x00, 0x7c, 0x53, 0x0f, 0xcb, 0x89, 0x96, 0xc2)
+            $appIdBytes = [byte[]](0x81, 0xe1, 0xc3, 0x4d, 0x4b, 0xe1, 0x21, 0x4a, 0xb0, 0x22, 0x59, 0xfc, 0x66, 0x9b, 0x09, 0x14)
+            $null = Set-FakeRawBinding -Kind 'ipport' -Key '0.0.0.0:443' -Values ([ordered]@{ SslCertHash = $hashBytes; AppId = $appIdBytes })
+            $run = Invoke-Phase -Case 'motivating' -Phase 'prepare'
+            $settings = $run.Json.before[0].settings
+            $settings.certhash | Should -Be $Hash
+            $settings.appid | Should -Be $AppId
+            $settings.certstorename | Should -Be 'MY'
+            $settings.verifyclientcertrevocation | Should -Be 'enable'
+            $settings.usagecheck | Should -Be 'enable'
+            $settings.revocationfreshnesstime | Should -Be 0
+            $settings.sslctlstorename | Should -BeNullOrEmpty
+        }
+
+        It 'decodes DefaultSslCertCheckMode <Mode> to <Name>=<Value>' -ForEach @(
+            @{ Mode = 0x1; Name = 'verifyclientcertrevocation'; Value = 'disable' }
+            @{ Mode = 0x2; Name = 'verifyrevocationwithcachedclientcertonly'; Value = 'enable' }
+            @{ Mode = 0x10000; Name = 'usagecheck'; Value = 'disable' }
+            @{ Mode = 0x0; Name = 'verifyclientcertrevocation'; Value = 'enable' }
+            @{ Mode = 0x0; Name = 'usagecheck'; Value = 'enable' }
+            @{ Mode = 0x0; Name = 'verifyrevocationwithcachedclientcertonly'; Value = 'disable' }
+        ) {
+            $null = Set-FakeRawBinding -Kind 'ipport' -Key '0.0.0.0:443' -Values ([ordered]@{
+                    SslCertHash = (ConvertTo-FakeHashByte -Hex $OldHash); AppId = ([guid]$AppId).ToByteArray(); DefaultSslCertCheckMode = $Mode
+                })
+            $run = Invoke-Phase -Case 'motivating' -Phase 'prepare'
+            $run.Json.before[0].settings.$Name | Should -Be $Value
+        }
+
+        It 'decodes DefaultFlags bit <Bit> to <Name>=enable and nothing else' -ForEach @(
+            @{ Bit = 0x1; Name = 'dsmapperusage' }
+            @{ Bit = 0x2; Name = 'clientcertnegotiation' }
+            @{ Bit = 0x8; Name = 'reject' }
+            @{ Bit = 0x10; Name = 'disablehttp2' }
+            @{ Bit = 0x20; Name = 'disablequic' }
+            @{ Bit = 0x40; Name = 'disabletls13' }
+            @{ Bit = 0x80; Name = 'disableocspstapling' }
+            @{ Bit = 0x100; Name = 'enabletokenbinding' }
+            @{ Bit = 0x200; Name = 'logextendedevents' }
+            @{ Bit = 0x400; Name = 'disablelegacytls' }
+            @{ Bit = 0x800; Name = 'enablesessionticket' }
+            @{ Bit = 0x1000; Name = 'disabletls12' }
+            @{ Bit = 0x4000; Name = 'disablesessionid' }
+        ) {
+            $null = Set-FakeRawBinding -Kind 'ipport' -Key '0.0.0.0:443' -Values ([ordered]@{
+                    SslCertHash = (ConvertTo-FakeHashByte -Hex $OldHash); AppId = ([guid]$AppId).ToByteArray(); DefaultFlags = $Bit
+                })
+            $run = Invoke-Phase -Case 'motivating' -Phase 'prepare'
+            $settings = $run.Json.before[0].settings
+            $enabled = @($settings.PSObject.Properties | Where-Object { $_.Value -eq 'enable' -and $_.Name -notin @('verifyclientcertrevocation', 'usagecheck') } | ForEach-Object { $_.Name })
+            $enabled | Should -Be @($Name)
+            $run.Json.before[0].registry.DefaultFlags | Should -Be $Bit
+        }
+
+        It 'decodes timers, CTL and store values' {
+            $null = Set-FakeRawBinding -Kind 'ipport' -Key '0.0.0.0:443' -Values ([ordered]@{
+                    SslCertHash = (ConvertTo-FakeHashByte -Hex $OldHash); AppId = ([guid]$AppId).ToByteArray()
+                    SslCertStoreName = 'WebHosting'; DefaultSslRevocationFreshnessTime = 3600; DefaultSslRevocationUrlRetrievalTimeout = 15000
+                    DefaultSslCtlIdentifier = 'MyCtl'; DefaultSslCtlStoreName = 'ClientAuthIssuer'; DefaultSslCertCheckMode = 0x4
+                })
+            $settings = (Invoke-Phase -Case 'motivating' -Phase 'prepare').Json.before[0].settings
+            $settings.certstorename | Should -Be 'WebHosting'
+            $settings.revocationfreshnesstime | Should -Be 3600
+            $settings.urlretrievaltimeout | Should -Be 15000
+            $settings.sslctlidentifier | Should -Be 'MyCtl'
+            $settings.sslctlstorename | Should -Be 'ClientAuthIssuer'
+        }
+
+        It 'refuses <Why> before touching anything' -ForEach @(
+            @{ Why = 'unknown DefaultFlags bit 0x4'; Name = 'DefaultFlags'; Value = 0x4 }
+            @{ Why = 'unknown DefaultFlags bit 0x2000'; Name = 'DefaultFlags'; Value = 0x2000 }
+            @{ Why = 'unknown check-mode bit 0x8'; Name = 'DefaultSslCertCheckMode'; Value = 0x8 }
+            @{ Why = 'a DWORD with the top bit set'; Name = 'DefaultFlags'; Value = -2147483648 }
+            @{ Why = 'an unknown registry value'; Name = 'SomethingNew'; Value = 1 }
+            @{ Why = 'a store name netsh cannot take'; Name = 'SslCertStoreName'; Value = 'My Store' }
+        ) {
+            $values = [ordered]@{ SslCertHash = (ConvertTo-FakeHashByte -Hex $OldHash); AppId = ([guid]$AppId).ToByteArray() }
+            $values[$Name] = $Value
+            $null = Set-FakeRawBinding -Kind 'ipport' -Key '0.0.0.0:443' -Values $values
+            foreach ($phase in @('prepare', 'apply')) {
+                $run = Invoke-Phase -Case 'motivating' -Phase $phase
+                $run.Json.outcome | Should -Be 'refused'
+                $run.Thrown | Should -Match 'refused'
+            }
+            Get-ChangingCall | Should -BeNullOrEmpty
+        }
+
+        It 'finds an SNI binding by its HostnamePort value, not the key name' {
+            $null = Add-FakeBinding -Kind 'hostnameport' -Key 'api.contoso.com:443' -Settings ([ordered]@{ certhash = $Hash; appid = $AppId; certstorename = 'My'; disablehttp2 = 'enable' })
+            $run = Invoke-Phase -Case 'multi' -Phase 'prepare'
+            $sni = @($run.Json.before | Where-Object { $_.kind -eq 'hostnameport' })[0]
+            $sni.exists | Should -BeTrue
+            $sni.settings.disablehttp2 | Should -Be 'enable'
+            $sni.registry.path | Should -Match 'SslSniBindingInfo\\\{'
+        }
+    }
+
+    Describe 'prepare builds the add command' {
+        It 'gives exactly the motivating command for a new binding' {
+            $run = Invoke-Phase -Case 'motivating' -Phase 'prepare'
+            $run.Thrown | Should -BeNullOrEmpty
+            $run.Json.outcome | Should -Be 'changes_pending'
+            $run.Json.bindings[0].change | Should -Be 'add'
+            $run.Json.bindings[0].command_line | Should -BeExactly $Motivating
+            Get-ChangingCall | Should -BeNullOrEmpty
+        }
+
+        It 'gives exactly the motivating command when a renewal reset the binding' {
+            $null = Add-OldBinding
+            $run = Invoke-Phase -Case 'motivating' -Phase 'prepare'
+            $run.Json.bindings[0].change | Should -Be 'replace'
+            $run.Json.bindings[0].command_line | Should -BeExactly $Motivating
+            @($run.Json.bindings[0].differences | ForEach-Object { $_.setting }) | Should -Be @('certhash', 'verifyclientcertrevocation')
+        }
+
+        It 'keeps every unnamed setting of the host in preserve mode' {
+            $null = Add-OldBinding -Extra ([ordered]@{ sslctlstorename = 'ClientAuthIssuer'; dsmapperusage = 'enable'; urlretrievaltimeout = 5000; disabletls13 = 'enable' })
+            $line = (Invoke-Phase -Case 'motivating' -Phase 'prepare').Json.bindings[0].command_line
+            $line | Should -BeExactly ($Motivating + ' urlretrievaltimeout=5000 sslctlstorename=ClientAuthIssuer dsmapperusage=enable disabletls13=enable')
+        }
+
+        It 'puts unnamed settings at their defaults in exact mode and keeps the appid' {
+            $null = Add-OldBinding -Extra ([ordered]@{ dsmapperusage = 'enable'; appid = '{00112233-4455-6677-8899-aabbccddeeff}' })
+            $binding = (Invoke-Phase -Case 'exact' -Phase 'prepare').Json.bindings[0]
+            $binding.command_line | Should -BeExactly 'netsh http add sslcert ipport=0.0.0.0:443 certhash=40db5bb1bf5659a155258d1d007c530fcb8996c2 appid=''{4dc3e181-e14b-4a21-b022-59fc669b0914}'' certstorename=MY'
+        }
+
+        It 'says unchanged when the binding is already as desired' {
+            $null = Add-FakeBinding -Kind 'ipport' -Key '0.0.0.0:443' -Settings ([ordered]@{ certhash = $Hash; appid = $AppId; certstorename = 'MY'; verifyclientcertrevocation = 'disable' })
+            $run = Invoke-Phase -Case 'motivating' -Phase 'prepare'
+            $run.Json.outcome | Should -Be 'unchanged'
+            $run.Json.bindings[0].change | Should -Be 'none'
+        }
+
+        It 'refuses a certificate that is <Why>' -ForEach @(
+            @{ Why = 'missing'; Setup = { Add-FakeCertificate -Store 'My' -Thumbprint $OldHash }; Pattern = 'is not in LocalMachine' }
+            @{ Why = 'without private key'; Setup = { Add-FakeCertificate -Store 'My' -Thumbprint $Hash -NoPrivateKey }; Pattern = 'no private key' }
+            @{ Why = 'expired'; Setup = { Add-FakeCertificate -Store 'My' -Thumbprint $Hash -Expired }; Pattern = 'expired' }
+            @{ Why = 'not yet valid'; Setup = { Add-FakeCertificate -Store 'My' -Thumbprint $Hash -NotYetValid }; Pattern = 'not valid before' }
+            @{ Why = 'client-auth only'; Setup = { Add-FakeCertificate -Store 'My' -Thumbprint $Hash -Usage @('1.3.6.1.5.5.7.3.2') }; Pattern = 'server authentication' }
+        ) {
+            Reset-FakeHost
+            & $Setup
+            $run = Invoke-Phase -Case 'motivating' -Phase 'prepare'
+            $run.Json.outcome | Should -Be 'refused'
+            $run.Json.error | Should -Match $Pattern
+        }
+
+        It 'refuses a store that does not exist' {
+            Reset-FakeHost
+            (Invoke-Phase -Case 'motivating' -Phase 'prepare').Json.error | Should -Match 'store LocalMachine\\My does not exist'
+        }
+
+        It 'refuses a parameter this host''s netsh does not list' {
+            Reset-FakeHost -HelpTags @('ipport', 'certhash', 'appid', 'certstorename')
+            Add-FakeCertificate -Store 'My' -Thumbprint $Hash
+            $run = Invoke-Phase -Case 'motivating' -Phase 'prepare'
+            $run.Json.outcome | Should -Be 'refused'
+            $run.Json.error | Should -Match 'does not list verifyclientcertrevocation'
+        }
+
+        It 'refuses a new binding without an appid' {
+            $run = Invoke-Phase -Case 'noappid' -Phase 'prepare'
+            $run.Json.error | Should -Match 'must name its appid'
+        }
+
+        It 'takes the appid from the existing binding when the spec omits it' {
+            $null = Add-OldBinding
+            (Invoke-Phase -Case 'noappid' -Phase 'prepare').Json.bindings[0].command_line | Should -Match ([regex]::Escape("appid='$AppId'"))
+        }
+
+        It 're-validates -Binding values that arrive as parameters' -ForEach @(
+            @{ Binding = @{ Kind = 'ipport'; Key = '0.0.0.0:443; calc'; Mode = 'preserve'; Method = 'netsh'; Settings = @{} }; Pattern = 'Key is not a valid' }
+            @{ Binding = @{ Kind = 'IPPORT'; Key = '0.0.0.0:443'; Mode = 'preserve'; Method = 'netsh'; Settings = @{} }; Pattern = 'Kind must be' }
+            @{ Binding = @{ Kind = 'ipport'; Key = '0.0.0.0:443'; Mode = 'preserve'; Method = 'netsh'; Settings = @{ certhash = "40db5bb1bf5659a155258d1d007c530fcb8996c2`n" } }; Pattern = 'not a valid hash' }
+            @{ Binding = @{ Kind = 'ipport'; Key = '0.0.0.0:443'; Mode = 'preserve'; Method = 'netsh'; Settings = @{ bogus = 'x' } }; Pattern = 'unknown setting' }
+            @{ Binding = @{ Kind = 'ipport'; Key = '0.0.0.0:99999'; Mode = 'preserve'; Method = 'netsh'; Settings = @{} }; Pattern = 'port must be' }
+            @{ Binding = @{ Kind = 'ipport'; Key = '0.0.0.0:443'; Mode = 'preserve'; Method = 'netsh'; Settings = @{ urlretrievaltimeout = -1 } }; Pattern = 'whole number' }
+            @{ Binding = @{ Kind = 'ipport'; Key = '0.0.0.0:443'; Mode = 'preserve'; Method = 'registry'; Settings = @{ certhash = '40db5bb1bf5659a155258d1d007c530fcb8996c2' } }; Pattern = 'only revocation-check' }
+        ) {
+            $run = Invoke-Phase -Case 'motivating' -Phase 'apply' -Parameters @{ Binding = @($Binding) }
+            $run.Json.outcome | Should -Be 'refused'
+            $run.Json.error | Should -Match $Pattern
+            Get-ChangingCall | Should -BeNullOrEmpty
+        }
+    }
+
+    Describe 'delete' {
+        It 'deletes an existing binding with exactly one netsh call' {
+            $null = Add-OldBinding
+            $run = Invoke-Phase -Case 'motivating' -Phase 'delete'
+            $run.Json.outcome | Should -Be 'deleted'
+            Get-ChangingCall | Should -Be @('netsh http delete sslcert ipport=0.0.0.0:443')
+            $run.Json.before[0].settings.certhash | Should -Be $OldHash
+            $run.Json.after[0].exists | Should -BeFalse
+        }
+
+        It 'is fine with a binding that is already absent' {
+            $run = Invoke-Phase -Case 'motivating' -Phase 'delete'
+            $run.Thrown | Should -BeNullOrEmpty
+            $run.Json.outcome | Should -Be 'unchanged'
+            Get-ChangingCall | Should -BeNullOrEmpty
+        }
+
+        It 'treats netsh error 2 (vanished meanwhile) as done' {
+            $null = Add-OldBinding
+            Add-FakeFault -On 'delete' -Code 2
+            $run = Invoke-Phase -Case 'motivating' -Phase 'delete'
+            $run.Thrown | Should -BeNullOrEmpty
+            $run.Json.actions[0].result | Should -Be 'absent'
+        }
+
+        It 'fails with the code and output on error <Code>' -ForEach @(@{ Code = 5 }, @{ Code = 87 }) {
+            $null = Add-OldBinding
+            Add-FakeFault -On 'delete' -Code $Code
+            $run = Invoke-Phase -Case 'motivating' -Phase 'delete'
+            $run.Json.outcome | Should -Be 'failed'
+            $run.Json.error | Should -Match ('netsh delete failed for ipport=0.0.0.0:443 with error ' + $Code)
+            $run.Thrown | Should -Match 'failed'
+        }
+
+        It 'changes nothing with -WhatIf' {
+            $null = Add-OldBinding
+            $run = Invoke-Phase -Case 'motivating' -Phase 'delete' -Parameters @{ WhatIf = $true }
+            $run.Json.actions[0].result | Should -Be 'whatif'
+            Get-ChangingCall | Should -BeNullOrEmpty
+        }
+    }
+
+    Describe 'add' {
+        It 'adds with the prepared settings and verifies' {
+            $null = Add-OldBinding -Extra ([ordered]@{ sslctlstorename = 'ClientAuthIssuer' })
+            $prepared = (Invoke-Phase -Case 'motivating' -Phase 'prepare').Output[0]
+            $null = Invoke-Phase -Case 'motivating' -Phase 'delete'
+            $run = Invoke-Phase -Case 'motivating' -Phase 'add' -Parameters @{ Prepared = $prepared }
+            $run.Thrown | Should -BeNullOrEmpty
+            $run.Json.outcome | Should -Be 'added'
+            (Get-ChangingCall)[-1] | Should -Be ('netsh http add sslcert ipport=0.0.0.0:443 certhash=' + $Hash + ' appid=' + $AppId + ' certstorename=My verifyclientcertrevocation=disable sslctlstorename=ClientAuthIssuer')
+            (Get-FakeBindingValue -Kind 'ipport' -Key '0.0.0.0:443')['DefaultSslCtlStoreName'] | Should -Be 'ClientAuthIssuer'
+        }
+
+        It 'refuses a preserve binding that is absent without -Prepared' {
+            $run = Invoke-Phase -Case 'motivating' -Phase 'add'
+            $run.Json.error | Should -Match 'pass -Prepared'
+            Get-ChangingCall | Should -BeNullOrEmpty
+        }
+
+        It 'does nothing when the identical binding is present' {
+            $null = Add-FakeBinding -Kind 'ipport' -Key '0.0.0.0:443' -Settings ([ordered]@{ certhash = $Hash; appid = $AppId; certstorename = 'My'; verifyclientcertrevocation = 'disable' })
+            $run = Invoke-Phase -Case 'motivating' -Phase 'add'
+            $run.Json.outcome | Should -Be 'unchanged'
+            $run.Json.actions[0].result | Should -Be 'present'
+            Get-ChangingCall | Should -BeNullOrEmpty
+        }
+
+        It 'refuses clearly when a different binding is present' {
+            $null = Add-OldBinding
+            $run = Invoke-Phase -Case 'motivating' -Phase 'add'
+            $run.Json.outcome | Should -Be 'failed'
+            $run.Json.error | Should -Match 'run delete.ps1 first'
+            $run.Json.error | Should -Match 'certhash expected 40db'
+            Get-ChangingCall | Should -BeNullOrEmpty
+        }
+
+        It 'fails with the netsh code on error <Code>' -ForEach @(@{ Code = 1312 }, @{ Code = 87 }, @{ Code = 5 }, @{ Code = 183 }) {
+            Add-FakeFault -On 'add' -Code $Code
+            $run = Invoke-Phase -Case 'exact' -Phase 'add'
+            $run.Json.outcome | Should -Be 'failed'
+            $run.Json.error | Should -Match ('netsh add failed for ipport=0.0.0.0:443 with error ' + $Code)
+            $run.Json.actions[-1].code | Should -Be 0
+            $run.Json.actions[-1].result | Should -Be 'failed'
+        }
+
+        It 'fails verification when netsh exits 0 but adds nothing' {
+            Add-FakeFault -On 'add' -Code 0
+            $run = Invoke-Phase -Case 'exact' -Phase 'add'
+            $run.Json.outcome | Should -Be 'failed'
+            $run.Json.error | Should -Match 'the binding does not exist'
+        }
+
+        It 'changes nothing with -WhatIf' {
+            $run = Invoke-Phase -Case 'exact' -Phase 'add' -Parameters @{ WhatIf = $true }
+            $run.Json.actions[0].result | Should -Be 'whatif'
+            Get-ChangingCall | Should -BeNullOrEmpty
+        }
+    }
+
+    Describe 'verify' {
+        It 'is compliant when every setting matches' {
+            $null = Add-FakeBinding -Kind 'ipport' -Key '0.0.0.0:443' -Settings ([ordered]@{ certhash = $Hash; appid = $AppId; certstorename = 'My'; verifyclientcertrevocation = 'disable' })
+            $run = Invoke-Phase -Case 'motivating' -Phase 'verify'
+            $run.Thrown | Should -BeNullOrEmpty
+            $run.Json.outcome | Should -Be 'compliant'
+        }
+
+        It 'fails with the difference per setting' {
+            $null = Add-OldBinding
+            $run = Invoke-Phase -Case 'motivating' -Phase 'verify'
+            $run.Json.outcome | Should -Be 'drift'
+            $run.Thrown | Should -Match 'drift'
+            @($run.Json.differences | ForEach-Object { $_.setting + '=' + $_.actual }) | Should -Be @(('certhash=' + $OldHash), 'verifyclientcertrevocation=enable')
+            $run.Json.error | Should -Match 'verifyclientcertrevocation expected disable, found enable'
+        }
+
+        It 'compares every setting against -Prepared' {
+            $null = Add-OldBinding -Extra ([ordered]@{ dsmapperusage = 'enable' })
+            $prepared = (Invoke-Phase -Case 'motivating' -Phase 'prepare').Output[0]
+            $null = Add-FakeBinding -Kind 'ipport' -Key '0.0.0.0:443' -Settings ([ordered]@{ certhash = $Hash; appid = $AppId; certstorename = 'My'; verifyclientcertrevocation = 'disable' })
+            $run = Invoke-Phase -Case 'motivating' -Phase 'verify' -Parameters @{ Prepared = $prepared }
+            $run.Json.outcome | Should -Be 'drift'
+            $run.Json.differences[0].setting | Should -Be 'dsmapperusage'
+        }
+    }
+
+    Describe 'rollback' {
+        It 're-adds the captured binding with every setting and verifies it' {
+            $null = Add-OldBinding -Extra ([ordered]@{ sslctlstorename = 'ClientAuthIssuer'; revocationfreshnesstime = 60; disablehttp2 = 'enable' })
+            $before = (Get-FakeBindingValue -Kind 'ipport' -Key '0.0.0.0:443')
+            $prior = (Invoke-Phase -Case 'motivating' -Phase 'prepare').Output[0]
+            $null = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            (Get-FakeBindingValue -Kind 'ipport' -Key '0.0.0.0:443')['DefaultSslCertCheckMode'] | Should -Be 5
+            $run = Invoke-Phase -Case 'motivating' -Phase 'rollback' -Parameters @{ Prior = $prior }
+            $run.Thrown | Should -BeNullOrEmpty
+            $run.Json.outcome | Should -Be 'rolled_back'
+            @($run.Json.actions | ForEach-Object { $_.step }) | Should -Be @('rollback-delete', 'rollback-add', 'rollback-verify')
+            $after = Get-FakeBindingValue -Kind 'ipport' -Key '0.0.0.0:443'
+            foreach ($name in $before.Keys) { "$name=$($after[$name])" | Should -Be "$name=$($before[$name])" }
+            $after.Keys.Count | Should -Be $before.Keys.Count
+        }
+
+        It 'deletes a binding that did not exist before' {
+            $prior = (Invoke-Phase -Case 'motivating' -Phase 'prepare').Output[0]
+            $null = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            Get-FakeBindingValue -Kind 'ipport' -Key '0.0.0.0:443' | Should -Not -BeNullOrEmpty
+            $run = Invoke-Phase -Case 'motivating' -Phase 'rollback' -Parameters @{ Prior = $prior }
+            $run.Json.outcome | Should -Be 'rolled_back'
+            Get-FakeBindingValue -Kind 'ipport' -Key '0.0.0.0:443' | Should -BeNullOrEmpty
+        }
+
+        It 'leaves a binding alone that is already as captured' {
+            $null = Add-OldBinding
+            $prior = (Invoke-Phase -Case 'motivating' -Phase 'prepare').Output[0]
+            $run = Invoke-Phase -Case 'motivating' -Phase 'rollback' -Parameters @{ Prior = $prior }
+            $run.Json.outcome | Should -Be 'unchanged'
+            Get-ChangingCall | Should -BeNullOrEmpty
+        }
+
+        It 'reports rollback_failed and throws when the re-add fails with <Code>' -ForEach @(@{ Code = 1312 }, @{ Code = 5 }) {
+            $null = Add-OldBinding
+            $prior = (Invoke-Phase -Case 'motivating' -Phase 'prepare').Output[0]
+            $null = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            Add-FakeFault -On 'add' -Code $Code
+            $run = Invoke-Phase -Case 'motivating' -Phase 'rollback' -Parameters @{ Prior = $prior }
+            $run.Json.outcome | Should -Be 'rollback_failed'
+            $run.Thrown | Should -Match 'rollback_failed'
+            $run.Json.error | Should -Match ('error ' + $Code)
+        }
+
+        It 'refuses a prior state that <Why>' -ForEach @(
+            @{ Why = 'is not JSON'; Prior = 'not json'; Pattern = 'not valid JSON' }
+            @{ Why = 'misses the binding'; Prior = '{"before":[]}'; Pattern = 'does not include ipport=0.0.0.0:443' }
+            @{ Why = 'carries a bad value'; Prior = '{"before":[{"kind":"ipport","key":"0.0.0.0:443","exists":true,"settings":{"certhash":"zz"},"registry":{"DefaultSslCertCheckMode":0}}]}'; Pattern = 'certhash' }
+        ) {
+            $run = Invoke-Phase -Case 'motivating' -Phase 'rollback' -Parameters @{ Prior = $Prior }
+            $run.Json.outcome | Should -Be 'refused'
+            $run.Json.error | Should -Match $Pattern
+            Get-ChangingCall | Should -BeNullOrEmpty
+        }
+
+        It 'changes nothing with -WhatIf' {
+            $prior = (Invoke-Phase -Case 'motivating' -Phase 'prepare').Output[0]
+            $null = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            $global:FakeCalls.Clear()
+            $run = Invoke-Phase -Case 'motivating' -Phase 'rollback' -Parameters @{ Prior = $prior; WhatIf = $true }
+            $run.Json.actions[0].result | Should -Be 'whatif'
+            Get-ChangingCall | Should -BeNullOrEmpty
+        }
+    }
+
+    Describe 'apply' {
+        It 'deletes and adds back to back, verifies, and reports applied' {
+            $null = Add-OldBinding
+            $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            $run.Thrown | Should -BeNullOrEmpty
+            $run.Output.Count | Should -Be 1
+            $run.Json.outcome | Should -Be 'applied'
+            @($run.Json.actions | ForEach-Object { $_.step }) | Should -Be @('delete', 'add', 'verify')
+            $run.Json.actions[1].command | Should -BeExactly $Motivating
+            Get-ChangingCall | Should -Be @('netsh http delete sslcert ipport=0.0.0.0:443', ($Motivating -replace "'", ''))
+            $run.Json.timings.gaps[0].binding | Should -Be 'ipport=0.0.0.0:443'
+            $run.Json.timings.gaps[0].gap_ms | Should -BeGreaterOrEqual 0
+            $run.Json.after[0].settings.verifyclientcertrevocation | Should -Be 'disable'
+            $run.Json.before[0].settings.certhash | Should -Be $OldHash
+            Should -Invoke netsh -Times 3 -Exactly
+        }
+
+        It 'does nothing when every binding is already as desired' {
+            $null = Add-FakeBinding -Kind 'ipport' -Key '0.0.0.0:443' -Settings ([ordered]@{ certhash = $Hash; appid = $AppId; certstorename = 'My'; verifyclientcertrevocation = 'disable' })
+            $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            $run.Json.outcome | Should -Be 'unchanged'
+            Get-ChangingCall | Should -BeNullOrEmpty
+        }
+
+        It 'rolls back when add fails with <Code> and restores every setting' -ForEach @(@{ Code = 1312 }, @{ Code = 87 }, @{ Code = 5 }, @{ Code = 183 }) {
+            $null = Add-OldBinding -Extra ([ordered]@{ sslctlstorename = 'ClientAuthIssuer'; clientcertnegotiation = 'enable' })
+            $before = Get-FakeBindingValue -Kind 'ipport' -Key '0.0.0.0:443'
+            Add-FakeFault -On 'add' -Code $Code
+            $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            $run.Json.outcome | Should -Be 'rolled_back'
+            $run.Thrown | Should -Match 'rolled_back'
+            $run.Json.error | Should -Match ('error ' + $Code)
+            @($run.Json.actions | ForEach-Object { $_.step + ':' + $_.result }) | Should -Be @('delete:ok', 'add:failed', 'rollback-add:ok', 'rollback-verify:ok')
+            $after = Get-FakeBindingValue -Kind 'ipport' -Key '0.0.0.0:443'
+            foreach ($name in $before.Keys) { "$name=$($after[$name])" | Should -Be "$name=$($before[$name])" }
+            $run.Json.after[0].settings.certhash | Should -Be $OldHash
+        }
+
+        It 'rolls back when verify fails (netsh exit 0 without a binding)' {
+            $null = Add-OldBinding
+            Add-FakeFault -On 'add' -Code 0
+            $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            $run.Json.outcome | Should -Be 'rolled_back'
+            $run.Json.error | Should -Match 'verify failed'
+            $run.Json.after[0].settings.certhash | Should -Be $OldHash
+        }
+
+        It 'rolls back a new binding by deleting it when verify fails' {
+            Mock Get-SslRegistryValue {
+                $values = Get-FakeRegistryValue -Path $Path
+                if ($null -ne $values -and $global:FakeCalls.Count -ge 2 -and -not $global:FakeVerifyBroken) {
+                    $global:FakeVerifyBroken = $true
+                    $values.DefaultSslCertCheckMode = 0
+                }
+                $values
+            }
+            $global:FakeVerifyBroken = $false
+            $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            $run.Json.outcome | Should -Be 'rolled_back'
+            $run.Json.error | Should -Match 'verifyclientcertrevocation expected disable, found enable'
+            Get-FakeBindingValue -Kind 'ipport' -Key '0.0.0.0:443' | Should -BeNullOrEmpty
+        }
+
+        It 'reports rollback_failed when the restore fails too' {
+            $null = Add-OldBinding
+            Add-FakeFault -On 'add' -Code 1312
+            Add-FakeFault -On 'add' -Code 1312
+            $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            $run.Json.outcome | Should -Be 'rollback_failed'
+            $run.Thrown | Should -Match 'rollback_failed'
+            $run.Json.error | Should -Match 'rollback of ipport=0.0.0.0:443 failed'
+        }
+
+        It 'restores every touched binding in reverse order when the second one fails' {
+            $null = Add-OldBinding
+            $null = Add-FakeBinding -Kind 'hostnameport' -Key 'api.contoso.com:443' -Settings ([ordered]@{ certhash = $OldHash; appid = $AppId; certstorename = 'My' })
+            $null = Invoke-Phase -Case 'multi' -Phase 'prepare'
+            $global:FakeCalls.Clear()
+            Mock netsh {
+                if ($args -contains 'hostnameport=api.contoso.com:443' -and $args[1] -eq 'add' -and -not $global:FakeSniFailed) {
+                    $global:FakeSniFailed = $true
+                    $global:LASTEXITCODE = 1
+                    return 'SSL Certificate add failed, Error: 1312'
+                }
+                Invoke-FakeNetsh @args
+            }
+            $global:FakeSniFailed = $false
+            $run = Invoke-Phase -Case 'multi' -Phase 'apply'
+            $run.Json.outcome | Should -Be 'rolled_back'
+            @($run.Json.actions | Where-Object { $_.step -like 'rollback-add' } | ForEach-Object { $_.binding }) | Should -Be @('hostnameport=api.contoso.com:443', 'ipport=0.0.0.0:443')
+            @($run.Json.after | ForEach-Object { $_.settings.certhash }) | Should -Be @($OldHash, $OldHash)
+        }
+
+        It 'refuses before touching anything when the host moved since the plan' {
+            $null = Add-OldBinding
+            $planned = (Invoke-Phase -Case 'motivating' -Phase 'prepare').Output[0]
+            $null = Add-OldBinding -Extra ([ordered]@{ dsmapperusage = 'enable' })
+            $global:FakeCalls.Clear()
+            $run = Invoke-Phase -Case 'motivating' -Phase 'apply' -Parameters @{ ExpectedPrior = $planned }
+            $run.Json.outcome | Should -Be 'refused'
+            $run.Json.error | Should -Match 'changed since the plan'
+            $run.Json.error | Should -Match 'dsmapperusage expected disable, found enable'
+            Get-ChangingCall | Should -BeNullOrEmpty
+        }
+
+        It 'refuses when a binding planned as absent now exists' {
+            $planned = (Invoke-Phase -Case 'motivating' -Phase 'prepare').Output[0]
+            $null = Add-OldBinding
+            $run = Invoke-Phase -Case 'motivating' -Phase 'apply' -Parameters @{ ExpectedPrior = $planned }
+            $run.Json.error | Should -Match 'expected absent, found present'
+        }
+
+        It 'applies when the host still matches the plan' {
+            $null = Add-OldBinding
+            $planned = (Invoke-Phase -Case 'motivating' -Phase 'prepare').Output[0]
+            $run = Invoke-Phase -Case 'motivating' -Phase 'apply' -Parameters @{ ExpectedPrior = $planned }
+            $run.Json.outcome | Should -Be 'applied'
+        }
+
+        It 'changes nothing with -WhatIf and lists what would run' {
+            $null = Add-OldBinding
+            $before = Get-FakeBindingValue -Kind 'ipport' -Key '0.0.0.0:443'
+            $run = Invoke-Phase -Case 'motivating' -Phase 'apply' -Parameters @{ WhatIf = $true }
+            $run.Json.whatif | Should -BeTrue
+            $run.Json.outcome | Should -Be 'unchanged'
+            @($run.Json.actions | ForEach-Object { $_.step + ':' + $_.result }) | Should -Be @('delete:whatif', 'replace:whatif')
+            $run.Json.actions[1].command | Should -BeExactly $Motivating
+            Get-ChangingCall | Should -BeNullOrEmpty
+            Should -Invoke Set-SslRegistryDword -Times 0 -Exactly
+            (Get-FakeBindingValue -Kind 'ipport' -Key '0.0.0.0:443')['SslCertHash'] | Should -Be $before['SslCertHash']
+        }
+    }
+
+    Describe 'method registry' {
+        It 'writes DefaultSslCertCheckMode, says a restart is needed and verifies the value' {
+            $path = Add-OldBinding -Extra ([ordered]@{ usagecheck = 'disable' })
+            $run = Invoke-Phase -Case 'registry' -Phase 'apply'
+            $run.Thrown | Should -BeNullOrEmpty
+            $run.Json.outcome | Should -Be 'applied'
+            $global:FakeRegistryWrites | Should -Be @($path + ' DefaultSslCertCheckMode=65537')
+            $run.Json.notes[0] | Should -Match 'only after the HTTP service or the server restarts'
+            $run.Json.bindings[0].restart_required | Should -BeTrue
+            Get-ChangingCall | Should -BeNullOrEmpty
+            (Invoke-Phase -Case 'registry' -Phase 'verify').Json.outcome | Should -Be 'compliant'
+        }
+
+        It 'rolls the value back' {
+            $null = Add-OldBinding
+            $prior = (Invoke-Phase -Case 'registry' -Phase 'prepare').Output[0]
+            $null = Invoke-Phase -Case 'registry' -Phase 'apply'
+            $run = Invoke-Phase -Case 'registry' -Phase 'rollback' -Parameters @{ Prior = $prior }
+            $run.Json.outcome | Should -Be 'rolled_back'
+            (Get-FakeBindingValue -Kind 'ipport' -Key '0.0.0.0:443')['DefaultSslCertCheckMode'] | Should -Be 0
+        }
+
+        It 'refuses when the binding does not exist' {
+            (Invoke-Phase -Case 'registry' -Phase 'apply').Json.error | Should -Match 'needs an existing binding'
+        }
+
+        It 'reports drift in the registry value' {
+            $null = Add-OldBinding
+            $run = Invoke-Phase -Case 'registry' -Phase 'verify'
+            $run.Json.differences[0].setting | Should -Be 'DefaultSslCertCheckMode'
+            $run.Json.differences[0].expected | Should -Be 1
+        }
+    }
+
+    Describe 'help' {
+        It '<Phase>.ps1 has a synopsis, a description naming netsh, help for every parameter and a -WhatIf example' -ForEach @(
+            @{ Phase = 'prepare' }, @{ Phase = 'delete' }, @{ Phase = 'add' }, @{ Phase = 'verify' }, @{ Phase = 'rollback' }, @{ Phase = 'apply' }
+        ) {
+            $path = Join-Path $Rendered ('motivating/hosts/motivating/' + $Phase + '.ps1')
+            $help = Get-Help -Name $path -Full
+            $help.Synopsis | Should -Not -BeNullOrEmpty
+            ($help.description | Out-String) | Should -Match 'netsh'
+            ($help.examples | Out-String) | Should -Match '-WhatIf'
+            ($help.alertSet | Out-String) | Should -Match 'MOTIVATING'
+            foreach ($parameter in $help.parameters.parameter) {
+                if ($parameter.name -notin @('WhatIf', 'Confirm')) {
+                    ($parameter.description | Out-String).Trim() | Should -Not -BeNullOrEmpty -Because $parameter.name
+                }
+            }
+        }
+    }
+}
