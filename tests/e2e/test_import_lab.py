@@ -1,0 +1,88 @@
+"""Adopt and rotate end to end on the lab: a live import re-plans to nothing, a rotation keeps every
+setting but the hash. Real pypsrp, real pwsh, the lab's simulated HTTP.sys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from generator.binding import SETTINGS_BY_NAME, default_settings
+from tests.e2e.conftest import USER
+from tests.e2e.test_remote_harness import NEW_CERT, OLD_CERT, LabHosts, lab_hosts
+
+pytestmark = [pytest.mark.lab, pytest.mark.pwsh]
+
+
+def connection_args(lab: LabHosts, host: str) -> list[str]:
+    port = str(lab.servers[host].port)
+    return ["--protocol", "http", "--port", port, "--auth", "basic", "--username", USER,
+            "--message-encryption", "never", "--connection-timeout", "5", "--read-timeout", "30",
+            "--operation-timeout", "5"]  # fmt: skip
+
+
+def full(binding: dict[str, Any]) -> dict[str, Any]:
+    """A lab binding with every setting at its value (the lab stores only the ones it was given)."""
+    out: dict[str, Any] = {
+        **default_settings(),
+        **{k: v for k, v in binding.items() if k in SETTINGS_BY_NAME},
+    }
+    return {k: (v.lower() if k in ("certhash", "appid") else v) for k, v in out.items()}
+
+
+def key_of(binding: dict[str, Any]) -> str:
+    kind = next(k for k in ("ipport", "hostnameport", "ccs", "scopedccs") if k in binding)
+    return f"{kind}={binding[kind]}"
+
+
+def test_import_then_plan_finds_nothing_to_do(pwsh: str, tmp_path: Path) -> None:
+    with lab_hosts(tmp_path, pwsh) as lab:
+        host = lab.hosts[0]
+        before = lab.bindings(host)
+        spec = tmp_path / "imported.yaml"
+        imported = lab.sslbind("import", "--host", host, *connection_args(lab, host), "-o", str(spec))
+        assert imported.exit_code == 0, imported.output
+        assert f"imported {len(before)} binding(s)" in imported.stderr
+        assert lab.bindings(host) == before  # import is read-only
+
+        document = yaml.safe_load(spec.read_text())
+        (target,) = document["targets"]
+        assert target["host"] == host and target["connection"]["port"] == lab.servers[host].port
+        got = {key_of(b): {k: v for k, v in b.items() if k not in ("mode",) and k != key_of(b).split("=")[0]}
+               for b in target["bindings"]}  # fmt: skip
+        assert all(b["mode"] == "exact" for b in target["bindings"])
+        assert got == {key_of(b): full(b) for b in before}
+
+        planned = lab.plan(spec)
+        assert planned.exit_code == 0, planned.output  # the imported spec is the host as it is
+
+
+def test_rotate_then_apply_keeps_every_setting_but_the_hash(pwsh: str, tmp_path: Path) -> None:
+    with lab_hosts(tmp_path, pwsh) as lab:
+        host = lab.hosts[0]
+        before = {key_of(b): full(b) for b in lab.bindings(host)}
+        current = tmp_path / "current.yaml"
+        assert (
+            lab.sslbind("import", "--host", host, *connection_args(lab, host), "-o", str(current)).exit_code
+            == 0
+        )
+        rotated = tmp_path / "rotate.yaml"
+        result = lab.sslbind(
+            "rotate", "--from", OLD_CERT, "--to", NEW_CERT, "--spec", str(current), "-o", str(rotated)
+        )
+        assert result.exit_code == 0, result.output
+        changing = sorted(k for k, b in before.items() if b.get("certhash") == OLD_CERT)
+        assert changing and all(f"change {host} {k}:" in result.stderr for k in changing)
+
+        change_id = yaml.safe_load(rotated.read_text())["change"]["id"]
+        assert lab.plan(rotated).exit_code == 3
+        applied = lab.apply(change_id)
+        assert applied.exit_code == 0, applied.output
+
+        after = {key_of(b): full(b) for b in lab.bindings(host)}
+        assert set(after) == set(before)
+        for key, old in before.items():
+            expected = {**old, "certhash": NEW_CERT} if key in changing else old
+            assert after[key] == expected, key
