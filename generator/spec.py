@@ -180,12 +180,17 @@ def _int(node: Node, key: str, ctx: _Ctx) -> int:
         number = node.as_int()
         if number is not None:
             return number
-        if node.tag == "int" and node.text.lstrip("+-").isdigit():
-            ctx.fail(node.line, key, f"{node.text[:20]}... is far too large")
+        digits = node.text.lstrip("+-")
+        if node.tag in ("int", "str") and digits.isascii() and digits.isdigit():
+            if not node.plain:
+                ctx.fail(
+                    node.line, key, f"must be a number, not text; remove the quotes around {node.text[:20]}"
+                )
+            if len(digits.lstrip("0")) > 20:
+                ctx.fail(node.line, key, f"{node.text[:20]}... is far too large")
+            ctx.fail(node.line, key, f"write {node.text} without leading zeros (YAML may read it as octal)")
         if node.tag == "int":
-            ctx.fail(node.line, key, f"write {node.text} as a plain decimal number")
-        if node.tag == "str" and node.text.strip().isdigit():
-            ctx.fail(node.line, key, f"must be a number, not text; remove the quotes around {node.text}")
+            ctx.fail(node.line, key, f"write {node.text[:20]} as a plain decimal number")
     ctx.fail(node.line, key, f"must be a whole number, got {_what(node)}")
 
 

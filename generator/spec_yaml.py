@@ -1,7 +1,7 @@
 """Read a spec file's bytes into a small tree of mappings, lists and scalars that remember their line.
 
-PyYAML's composer (libyaml when available) does the parsing; this module turns its nodes into
-`Map`/`Seq`/`Scalar` and refuses what a reviewed spec must not contain: anchors and aliases (one
+PyYAML's parser (libyaml when available) produces the events; this module builds `Map`/`Seq`/`Scalar`
+from them in one pass and refuses what a reviewed spec must not contain: anchors and aliases (one
 value silently shared by several bindings), merge keys, duplicate keys (YAML keeps the last one
 without a word), custom tags, several documents. JSON is read the same way (it is YAML).
 Scalars keep the text as written, so a string field can take `0012` or `2026-01-01` verbatim instead
@@ -32,7 +32,7 @@ _SCALAR_TAGS: dict[str, ScalarTag] = {
     _YAML + "timestamp": "timestamp",
 }
 _TRUE_WORDS = frozenset({"yes", "true", "on"})
-_DECIMAL = re.compile(r"[-+]?[0-9]+")
+_DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]*)")  # no leading zeros: YAML 1.1 reads 0012 as octal
 _MAX_DEPTH = 64  # a spec is about 6 levels deep
 _MAX_DIGITS = 30  # far beyond any valid value; keeps int() and messages small
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -194,7 +194,7 @@ class _Builder:
         line = _line(event)
         if isinstance(event, yaml.ScalarEvent):
             tag = self.scalar_tag(event)
-            return Scalar(line, tag, str(event.value), event.style is None)
+            return Scalar(line, tag, str(event.value), not event.style)  # libyaml: "" for plain
         if isinstance(event, yaml.SequenceStartEvent):
             self.collection_tag(event, "seq")
             items: list[Node] = []

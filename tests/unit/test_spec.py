@@ -149,7 +149,7 @@ def test_target_connection_overrides_key_by_key() -> None:
 def test_odd_values_are_kept_as_written() -> None:
     change = load("odd-values.yaml")
     assert change.id == "2026-11-27"  # YAML would read a date; the spec keeps the text
-    assert change.title.startswith("Renew api: \"quotes\", $dollar")
+    assert change.title.startswith('Renew api: "quotes", $dollar')
     assert change.description.startswith("Zertifikat für api erneuern, \u2018curly\u2019. Tabs\t")
     first, _, third, ccs, scoped = change.targets[0].bindings
     assert first.settings["certhash"] == "0123456789012345678901234567890123456789"
@@ -308,3 +308,22 @@ def test_any_accepted_description_survives_the_normalized_yaml(description: str)
         return
     again = parse_spec(normalized_yaml(change).encode("utf-8"), "change.yaml")
     assert again.description == change.description == description.rstrip()
+
+
+def test_plain_and_quoted_scalars_are_told_apart() -> None:
+    from generator.spec_yaml import Map, Scalar, parse
+
+    root = parse("a: 0012\nb: '0012'\nc: \"x\"\nd: !!str 12\n", "s.yaml")
+    assert isinstance(root, Map)
+    plain = {k: v.plain for k, v in root.entries.items() if isinstance(v, Scalar)}
+    assert plain == {"a": True, "b": False, "c": False, "d": True}
+
+
+@pytest.mark.parametrize("path", GOOD, ids=[p.name for p in GOOD])
+def test_pure_python_yaml_gives_the_same_change(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without libyaml (PyYAML built without it) the spec means the same."""
+    from generator import spec_yaml
+
+    expected = load_spec(path)
+    monkeypatch.setattr(spec_yaml, "_Loader", yaml.SafeLoader)
+    assert load_spec(path) == expected
