@@ -301,13 +301,15 @@ def test_any_accepted_description_survives_the_normalized_yaml(description: str)
     text = (SPECS / "good" / "contract-example.yaml").read_text(encoding="utf-8")
     document = yaml.safe_load(text)
     document["change"]["description"] = description
+    dumped = yaml.safe_dump(document, allow_unicode=True)
     try:
-        change = parse_spec(yaml.safe_dump(document, allow_unicode=True).encode("utf-8"), "spec.yaml")
+        change = parse_spec(dumped.encode("utf-8"), "spec.yaml")
     except SpecError as error:
         assert error.key == "change.description"
         return
     again = parse_spec(normalized_yaml(change).encode("utf-8"), "change.yaml")
-    assert again.description == change.description == description.rstrip()
+    as_yaml_reads_it = yaml.safe_load(dumped)["change"]["description"]  # YAML folds U+0085, for one
+    assert again.description == change.description == as_yaml_reads_it.rstrip()
 
 
 def test_plain_and_quoted_scalars_are_told_apart() -> None:
