@@ -67,7 +67,9 @@ SELECTOR_NAMES: tuple[str, ...] = tuple(kind.value for kind in SELECTORS)
 
 OPTIONS: dict[str, str] = {
     "mode": "preserve (default): settings the spec does not name keep their current value on the "
-    "host. exact: the binding becomes exactly the spec, unnamed settings at their netsh defaults.",
+    "host, and certhash/appid may be omitted for an existing binding. exact: the binding becomes exactly "
+    "the spec, unnamed settings at their netsh defaults; needs appid (and certhash for ipport and "
+    "hostnameport).",
     "method": "netsh (default): delete and re-add the binding with netsh. registry: set only the "
     "revocation-check settings in the binding's registry key (DefaultSslCertCheckMode); HTTP.sys "
     "reads it only after the HTTP service or the server restarts.",
@@ -88,7 +90,8 @@ SECRET_WORDS: tuple[str, ...] = ("password", "passwd", "pass", "pwd", "secret", 
 _UNITS = {"revocationfreshnesstime": "seconds", "urlretrievaltimeout": "milliseconds"}
 _KIND_TEXT = {
     "hash": "40 hexadecimal characters (the certificate's SHA-1 thumbprint)",
-    "guid": "a GUID in braces, e.g. {4dc3e181-e14b-4a21-b022-59fc669b0914} (quote it in YAML)",
+    "guid": "a GUID in braces, e.g. {4dc3e181-e14b-4a21-b022-59fc669b0914} (quote it in YAML; a bare "
+    "GUID gets its braces)",
     "store": "a store name under LocalMachine, e.g. My or WebHosting",
     "ctlid": "a certificate trust list identifier",
     "onoff": "enable or disable (true/false accepted)",
