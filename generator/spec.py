@@ -96,6 +96,7 @@ def parse_spec(data: bytes, path: str) -> Change:
 
 
 def _join(prefix: str, name: str) -> str:
+    name = name if len(name) <= sv.MAX_SHOWN else name[: sv.MAX_SHOWN] + "..."
     return f"{prefix}.{name}" if prefix else name
 
 

@@ -228,7 +228,8 @@ class _Builder:
             if event.tag is None and self.resolve(event) == _YAML + "merge":
                 self.fail(event, "YAML", "merge keys (<<) are not allowed; write the keys out")
             key = str(event.value)
-            where = f"{prefix}.{key}" if prefix else key
+            short = key if len(key) <= 60 else key[:60] + "..."
+            where = f"{prefix}.{short}" if prefix else short
             if key in entries:
                 self.fail(event, where, f"duplicate key (first at line {key_lines[key]}); keep only one")
             key_lines[key] = _line(event)
