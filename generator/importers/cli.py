@@ -23,12 +23,6 @@ from generator.record import write_new_file
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_LIVE_NOT_YET = (
-    "live {what} (--host without {alt}) needs the remote capture, which is not wired in yet; save "
-    "`reg query HKLM\\SYSTEM\\CurrentControlSet\\Services\\HTTP\\Parameters /s` (or `netsh http show "
-    "sslcert`) output on the host and pass it with {alt}"
-)
-
 
 def _connection_options(function: F) -> F:
     """The connection options of `plan`/`apply` (generator.remote.cli), for live mode."""
@@ -121,8 +115,8 @@ def import_command(
 @click.command("rotate")
 @click.option("--from", "old", required=True, metavar="THUMBPRINT", help="Certificate to replace.")
 @click.option("--to", "new", required=True, metavar="THUMBPRINT", help="Certificate to bind instead.")
-@click.option("--spec", "spec_file", type=_FILE, help="Spec whose bindings are searched for --from.")
-@click.option("--host", help="Search a live host instead of a spec (not available yet).")
+@click.option("--spec", "spec_file", type=_FILE, help="Search this spec's bindings for --from.")
+@click.option("--host", help="Search this host's bindings (read live; preflight of --to on it).")
 @click.option(
     "--min-days",
     type=click.IntRange(min=0),
@@ -130,25 +124,48 @@ def import_command(
     show_default=True,
     help="Live preflight: --to must stay valid at least this many days.",
 )
+@click.option("--timeout", type=click.FloatRange(1), default=120.0, show_default=True, help="Live: seconds.")
 @click.option("-o", "--output", type=_OUT, help="Write the spec to this new file (default: stdout).")
+@_connection_options
 def rotate_command(
-    old: str, new: str, spec_file: Path | None, host: str | None, min_days: int, output: Path | None
+    old: str,
+    new: str,
+    spec_file: Path | None,
+    host: str | None,
+    min_days: int,
+    timeout: float,
+    output: Path | None,
+    **connection_options: Any,
 ) -> None:
-    """Write a spec that swaps certificate --from for --to on every binding using it, settings kept."""
-    if spec_file is None:
-        if host:
-            raise UserError(_LIVE_NOT_YET.format(what="rotate", alt="--spec FILE"))
-        raise UserError("give --spec FILE (the bindings to search for --from)")
-    from generator.spec import load_spec
+    """Write a spec that swaps certificate --from for --to on every binding using it, settings kept.
 
-    change = load_spec(spec_file)
-    plan = plan_rotation(change.targets, old, new)
-    text = rotation_spec(change, plan, str(spec_file))
+    The spec is in preserve mode with only the certificate named, so every other setting is taken
+    from the host at apply time. With --host the certificate --to is checked on the host first.
+    """
+    if spec_file and host:
+        raise UserError("give one of --spec and --host, not both")
+    if spec_file:
+        from generator.spec import load_spec
+
+        change = load_spec(spec_file)
+        targets = list(change.targets)
+        plan = plan_rotation(targets, old, new)
+        origin = f"{spec_file.name} (change {change.id})"
+        checked = "not checked offline: `sslbind rotate --host` checks it"
+    elif host:
+        from generator.importers.live import endpoint_for, live_rotation
+        from generator.remote.cli import overrides_from
+        from generator.remote.connection import Credentials
+
+        endpoint = endpoint_for(host, overrides_from(connection_options))
+        credentials = Credentials() if sys.stdin.isatty() else Credentials(prompt=None)
+        target, plan = live_rotation(endpoint, credentials, timeout, old, new, min_days)
+        targets, origin = [target], f"live host {host}"
+        checked = f"checked on {host}: in store, private key, valid, server auth, {min_days}+ days left"
+    else:
+        raise UserError("give --spec FILE or --host HOST (the bindings to search for --from)")
+    text = rotation_spec(targets, plan, origin)
     for line in rotation_report(plan):
         click.echo(line, err=True)
-    click.echo(
-        f"preflight of {plan.new} (in store, private key, validity, server auth, {min_days} days) runs "
-        "only against a live host; `sslbind plan` on the written spec shows the change per binding",
-        err=True,
-    )
+    click.echo(f"certificate {plan.new}: {checked}", err=True)
     write_new(text, output)

@@ -6,19 +6,29 @@ capture.ps1 sends the raw registry values back; decoding is the same code as for
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from generator.binding import REGISTRY_SUBKEY
 from generator.errors import EXIT_FAILED, UserError
+from generator.importers.certfacts import CertFacts
 from generator.importers.reg_text import RegData, parse_registry_values
 from generator.importers.result import ImportResult
-from generator.model import Connection
+from generator.importers.rotate import (
+    RotationError,
+    RotationPlan,
+    plan_rotation,
+    preflight_rotation,
+    stores_to_check,
+)
+from generator.model import Connection, Target
 from generator.remote.connection import Credentials, Endpoint, Overrides, resolve
 from generator.remote.runner import ConnectionFailure, HostSession
 
-CAPTURE_SCRIPT = (Path(__file__).with_name("capture.ps1")).read_text(encoding="ascii")
+CAPTURE_SCRIPT = Path(__file__).with_name("capture.ps1").read_text(encoding="ascii")
+CERTS_SCRIPT = Path(__file__).with_name("certs.ps1").read_text(encoding="ascii")
 REGISTRY_PATH = r"HKLM\SYSTEM\CurrentControlSet\Services\HTTP\Parameters"
 _SUBKEYS = set(REGISTRY_SUBKEY.values())
 
@@ -34,19 +44,66 @@ def endpoint_for(host: str, overrides: Overrides) -> Endpoint:
     return resolve(host, Connection(), overrides)
 
 
+class LiveHost:
+    """One read-only session on a host: its bindings, then facts about a certificate, one connection."""
+
+    def __init__(self, endpoint: Endpoint, credentials: Credentials, timeout: float) -> None:
+        self.endpoint, self.timeout = endpoint, timeout
+        self._session = HostSession(endpoint, credentials.for_endpoint(endpoint))
+
+    def __enter__(self) -> LiveHost:
+        try:
+            self._session.open()
+        except ConnectionFailure as error:
+            raise CaptureError(str(error)) from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._session.close()
+
+    def _json(self, script: str, parameters: Mapping[str, Any], what: str) -> dict[str, Any]:
+        try:
+            result = self._session.run(script, parameters, self.timeout)
+        except ConnectionFailure as error:
+            raise CaptureError(str(error)) from None
+        document = result.json_object()
+        if not result.succeeded or document is None:
+            detail = "; ".join(result.errors) or f"state {result.state}, no JSON result"
+            raise CaptureError(f"host {self.endpoint.host}: {what} failed: {detail}")
+        return document
+
+    def bindings(self) -> ImportResult:
+        """Every SSL binding, decoded; unknown values or bits refused as in the offline path."""
+        document = self._json(CAPTURE_SCRIPT, {}, "binding capture")
+        host = self.endpoint.host
+        return parse_registry_values(keys_from_capture(document, host), host, "live registry")
+
+    def certificate(self, thumbprint: str, stores: Sequence[str]) -> dict[str, CertFacts | None]:
+        """The certificate's facts per store (keyed by lowercase store name; None: not there)."""
+        document = self._json(
+            CERTS_SCRIPT, {"Thumbprint": thumbprint, "Stores": list(stores)}, "certificate check"
+        )
+        return {str(e["store"]).lower(): _facts(e, thumbprint) for e in document.get("stores") or []}
+
+
 def capture(endpoint: Endpoint, credentials: Credentials, timeout: float) -> ImportResult:
-    """Every SSL binding on the host, decoded; refuses unknown values or bits like the offline path."""
-    password = credentials.for_endpoint(endpoint)
-    try:
-        with HostSession(endpoint, password) as session:
-            result = session.run(CAPTURE_SCRIPT, {}, timeout)
-    except ConnectionFailure as error:
-        raise CaptureError(str(error)) from None
-    document = result.json_object()
-    if not result.succeeded or document is None:
-        detail = "; ".join(result.errors) or f"state {result.state}, no JSON result"
-        raise CaptureError(f"host {endpoint.host}: capture failed: {detail}")
-    return parse_registry_values(keys_from_capture(document, endpoint.host), endpoint.host, "live registry")
+    """Every SSL binding on the host (one session)."""
+    with LiveHost(endpoint, credentials, timeout) as live:
+        return live.bindings()
+
+
+def _facts(entry: Mapping[str, Any], thumbprint: str) -> CertFacts | None:
+    if not entry.get("found"):
+        return None
+    return CertFacts(
+        thumbprint=thumbprint.lower(),
+        store=str(entry["store"]),
+        subject=str(entry.get("subject", "")),
+        not_before=datetime.fromisoformat(str(entry["not_before"])),
+        not_after=datetime.fromisoformat(str(entry["not_after"])),
+        has_private_key=bool(entry.get("has_private_key")),
+        enhanced_key_usages=tuple(str(oid) for oid in entry.get("ekus") or ()),
+    )
 
 
 def keys_from_capture(document: Mapping[str, Any], host: str) -> dict[str, dict[str, RegData]]:
@@ -72,3 +129,23 @@ def _typed(value: Mapping[str, Any], where: str) -> RegData:
     raise CaptureError(
         f"{where}: value {value.get('name')!r} has a registry type sslbind cannot read ({kind})"
     )
+
+
+def live_rotation(
+    endpoint: Endpoint, credentials: Credentials, timeout: float, old: str, new: str, min_days: int
+) -> tuple[Target, RotationPlan]:
+    """Read the host, find the bindings using OLD and check NEW in each of their stores (preflight).
+
+    Refuses (exit 2) when NEW is missing from a store, lacks a private key, is not valid yet or any
+    more, does not allow server authentication, or expires within `min_days`.
+    """
+    with LiveHost(endpoint, credentials, timeout) as live:
+        target = Target(endpoint.host, endpoint.connection, live.bindings().bindings)
+        plan = plan_rotation([target], old, new)
+        facts = live.certificate(plan.new, stores_to_check(plan))
+    now = datetime.now(UTC)
+    problems = preflight_rotation(plan, lambda _host, store, _thumb: facts.get(store.lower()), now, min_days)
+    if problems:
+        listed = "; ".join(f"{binding}: {', '.join(found)}" for binding, found in problems.items())
+        raise RotationError(f"--to {plan.new} cannot replace {plan.old}: {listed}; nothing written")
+    return target, plan

@@ -13,13 +13,12 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from generator.binding import KeyKind
 from generator.errors import UserError
 from generator.importers.certfacts import CertFacts
 from generator.importers.spec_writer import TargetDoc, change_id_for, non_default_connection, render_spec
-from generator.model import Binding, Change, Target
+from generator.model import Binding, Target
 
 MIN_DAYS = 14
 _HASH = re.compile(r"[0-9a-f]{40}")
@@ -85,28 +84,31 @@ def plan_rotation(targets: Sequence[Target], old: str, new: str) -> RotationPlan
     return RotationPlan(old, new, tuple(changes), tuple(others), tuple(unknown))
 
 
-def _rotated(item: HostBinding, new: str, source: str) -> Binding:
+def _rotated(item: HostBinding, new: str, origin: str) -> Binding:
     settings: dict[str, str | int] = {"certhash": new}
     if item.binding.key.kind is KeyKind.HOSTNAMEPORT:
         store = item.binding.settings.get("certstorename")
         if store is None:
             raise RotationError(
-                f"{source}: {item}: hostname bindings need certstorename and the spec does not name it; "
+                f"{origin}: {item}: hostname bindings need certstorename and the spec does not name it; "
                 "add it to that binding"
             )
         settings["certstorename"] = store
     return Binding(item.binding.key, settings, mode="preserve")
 
 
-def rotation_spec(change: Change, plan: RotationPlan, source: str) -> str:
-    """The preserve-mode spec that swaps the certificate on exactly the bindings in `plan.changes`."""
-    by_host = {t.host: t for t in change.targets}
+def rotation_spec(targets: Sequence[Target], plan: RotationPlan, origin: str) -> str:
+    """The preserve-mode spec that swaps the certificate on exactly the bindings in `plan.changes`.
+
+    `origin` says where the bindings were read (a spec file and its change id, or a live host).
+    """
+    by_host = {t.host: t for t in targets}
     docs = []
     for host in dict.fromkeys(item.host for item in plan.changes):  # hosts in spec order
-        bindings = tuple(_rotated(i, plan.new, source) for i in plan.changes if i.host == host)
+        bindings = tuple(_rotated(i, plan.new, origin) for i in plan.changes if i.host == host)
         docs.append(TargetDoc(host, bindings, non_default_connection(by_host[host].connection)))
     header = [
-        f"Written by sslbind rotate from {Path(source).name} (change {change.id}).",
+        f"Written by sslbind rotate from {origin}.",
         f"Certificate {plan.old} -> {plan.new} on {len(plan.changes)} binding(s).",
         "mode: preserve: every other setting is kept as it is on the host at apply time.",
     ]
@@ -168,3 +170,12 @@ def preflight_rotation(
         if found:
             problems[str(item)] = found
     return problems
+
+
+def stores_to_check(plan: RotationPlan) -> list[str]:
+    """The stores NEW must be in: each changing binding's own (MY when it names none), once each."""
+    stores: dict[str, str] = {}
+    for item in plan.changes:
+        store = str(item.binding.settings.get("certstorename", "MY"))
+        stores.setdefault(store.lower(), store)
+    return sorted(stores.values(), key=str.lower)

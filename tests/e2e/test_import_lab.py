@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from generator.binding import SETTINGS_BY_NAME, default_settings
+from generator.lab.sample import CLIENT_AUTH_CERT, NO_KEY_CERT
 from tests.e2e.conftest import USER
 from tests.e2e.test_remote_harness import NEW_CERT, OLD_CERT, LabHosts, lab_hosts
 
@@ -85,4 +86,31 @@ def test_rotate_then_apply_keeps_every_setting_but_the_hash(pwsh: str, tmp_path:
         assert set(after) == set(before)
         for key, old in before.items():
             expected = {**old, "certhash": NEW_CERT} if key in changing else old
+            assert after[key] == expected, key
+
+
+def test_live_rotate_preflights_the_new_certificate(pwsh: str, tmp_path: Path) -> None:
+    with lab_hosts(tmp_path, pwsh) as lab:
+        host = lab.hosts[0]
+        before = {key_of(b): full(b) for b in lab.bindings(host)}
+        live = ["--host", host, *connection_args(lab, host)]
+
+        no_key = lab.sslbind("rotate", "--from", OLD_CERT, "--to", NO_KEY_CERT, *live)
+        assert no_key.exit_code == 2, no_key.output
+        assert "no private key" in no_key.stderr and "not found in LocalMachine\\WebHosting" in no_key.stderr
+        client_only = lab.sslbind("rotate", "--from", OLD_CERT, "--to", CLIENT_AUTH_CERT, *live)
+        assert client_only.exit_code == 2 and "server authentication" in client_only.stderr
+        too_soon = lab.sslbind("rotate", "--from", OLD_CERT, "--to", NEW_CERT, "--min-days", "400", *live)
+        assert too_soon.exit_code == 2 and "within --min-days 400" in too_soon.stderr
+
+        rotated = tmp_path / "rotate.yaml"
+        result = lab.sslbind("rotate", "--from", OLD_CERT, "--to", NEW_CERT, *live, "-o", str(rotated))
+        assert result.exit_code == 0, result.output
+        assert f"certificate {NEW_CERT}: checked on {host}" in result.stderr
+        change_id = yaml.safe_load(rotated.read_text())["change"]["id"]
+        assert lab.plan(rotated).exit_code == 3
+        assert lab.apply(change_id).exit_code == 0
+        after = {key_of(b): full(b) for b in lab.bindings(host)}
+        for key, old in before.items():
+            expected = {**old, "certhash": NEW_CERT} if old.get("certhash") == OLD_CERT else old
             assert after[key] == expected, key

@@ -113,7 +113,7 @@ def test_rotate_writes_spec_and_report(tmp_path: Path) -> None:
     assert f"change web22 ipport=0.0.0.0:443: certhash {OLD} -> {NEW}" in result.stderr
     assert f"change web22 hostnameport=api.contoso.com:443: certhash {OLD} -> {NEW}" in result.stderr
     assert "keep   web22 ipport=[::]:8443" in result.stderr
-    assert "preflight" in result.stderr
+    assert f"certificate {NEW}: not checked offline" in result.stderr
     rotated = load_spec(out)
     assert {str(b.key): b.mode for b in rotated.targets[0].bindings} == {
         "ipport=0.0.0.0:443": "preserve",
@@ -124,8 +124,8 @@ def test_rotate_writes_spec_and_report(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "reason"),
     [
-        (["--from", OLD, "--to", NEW], "give --spec FILE"),
-        (["--from", OLD, "--to", NEW, "--host", "web01"], "live rotate (--host without --spec FILE)"),
+        (["--from", OLD, "--to", NEW], "give --spec FILE or --host HOST"),
+        (["--from", OLD, "--to", NEW, "--host", "web01", "--spec", "SPEC"], "one of --spec and --host"),
         (["--from", OLD, "--to", OLD, "--spec", "SPEC"], "the same certificate"),
         (["--from", "xyz", "--to", NEW, "--spec", "SPEC"], "--from: 'xyz' is not a SHA-1 thumbprint"),
         (["--from", "d" * 40, "--to", NEW, "--spec", "SPEC"], "no binding uses this certificate"),
