@@ -329,3 +329,61 @@ def test_pure_python_yaml_gives_the_same_change(path: Path, monkeypatch: pytest.
     expected = load_spec(path)
     monkeypatch.setattr(spec_yaml, "_Loader", yaml.SafeLoader)
     assert load_spec(path) == expected
+
+
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True),
+    st.sampled_from(["0.0.0.0:443", "*:443", "[::]:443", "api.contoso.com:443", "*.a.com:8443", "443"]),
+    st.sampled_from([HASH, IIS_APPID, "exact", "preserve", "registry", "netsh", "enable", "disable"]),
+    st.sampled_from(["https", "http", "certificate", "basic", "ntlm", "never", "always", "My", "a.pem"]),
+    st.integers(min_value=0, max_value=70000),
+    st.text(max_size=12),
+)
+_BINDING_KEYS = st.sampled_from(["mode", "method", *SETTING_NAMES, "x"])
+_SELECTORS = st.sampled_from(["ipport", "hostnameport", "ccs", "scopedccs"])
+_BINDINGS = st.builds(
+    lambda selector, key, rest: {selector: key, **rest},
+    _SELECTORS,
+    _SCALARS,
+    st.dictionaries(_BINDING_KEYS, _SCALARS, max_size=5),
+)
+_CONNECTIONS = st.dictionaries(st.sampled_from([*CONNECTION, "x"]), _SCALARS, max_size=5)
+_TARGETS = st.lists(
+    st.fixed_dictionaries(
+        {
+            "host": st.sampled_from(["web01", "WEB01", "10.0.0.1", "[::1]", "::1", "a_b", ""]),
+            "bindings": st.lists(_BINDINGS, min_size=1, max_size=3),
+        },
+        optional={"connection": _CONNECTIONS},
+    ),
+    min_size=1,
+    max_size=3,
+)
+_DOCUMENTS = st.fixed_dictionaries(
+    {"version": st.just(1), "change": st.just({"id": "C1", "title": "t"}), "targets": _TARGETS},
+    optional={
+        "connection": _CONNECTIONS,
+        "defaults": st.dictionaries(_BINDING_KEYS, _SCALARS, max_size=4),
+    },
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_DOCUMENTS, st.booleans())
+def test_any_document_shape_gives_a_change_or_a_spec_error(
+    document: dict[str, object], as_json: bool
+) -> None:
+    """Random documents made of the spec's own keys reach every check without a stray exception."""
+    import json
+
+    text = json.dumps(document) if as_json else yaml.safe_dump(document)
+    try:
+        change = parse_spec(text.encode("utf-8"), "spec.yaml")
+    except SpecError as error:
+        assert "\n" not in str(error)
+        return
+    again = parse_spec(normalized_yaml(change).encode("utf-8"), "change.yaml")
+    assert comparable(again) == comparable(change)
