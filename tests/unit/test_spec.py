@@ -371,7 +371,7 @@ _DOCUMENTS = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(_DOCUMENTS, st.booleans())
 def test_any_document_shape_gives_a_change_or_a_spec_error(
     document: dict[str, object], as_json: bool
