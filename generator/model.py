@@ -7,7 +7,7 @@ checked); nothing downstream validates again or looks at raw YAML.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from generator.binding import KeyKind, SettingValue
@@ -44,7 +44,7 @@ class Binding:
     settings: Mapping[str, SettingValue]
     mode: Mode = "preserve"
     method: Method = "netsh"
-    line: int | None = None  # line of the binding in the spec, for messages
+    line: int | None = field(default=None, compare=False)  # line in the spec, for messages
 
 
 @dataclass(frozen=True)
