@@ -83,7 +83,9 @@ class LiveHost:
         document = self._json(
             CERTS_SCRIPT, {"Thumbprint": thumbprint, "Stores": list(stores)}, "certificate check"
         )
-        return {str(e["store"]).lower(): _facts(e, thumbprint) for e in document.get("stores") or []}
+        return {
+            str(e["store"]).lower(): facts_from_capture(e, thumbprint) for e in document.get("stores") or []
+        }
 
 
 def capture(endpoint: Endpoint, credentials: Credentials, timeout: float) -> ImportResult:
@@ -92,7 +94,7 @@ def capture(endpoint: Endpoint, credentials: Credentials, timeout: float) -> Imp
         return live.bindings()
 
 
-def _facts(entry: Mapping[str, Any], thumbprint: str) -> CertFacts | None:
+def facts_from_capture(entry: Mapping[str, Any], thumbprint: str) -> CertFacts | None:
     if not entry.get("found"):
         return None
     return CertFacts(
