@@ -69,12 +69,12 @@ def run_script(ctx: HostContext, script: Script, parameters: Mapping[str, Any]) 
     return result
 
 
-def capture(ctx: HostContext) -> Capture:
-    """Read-only: run prepare.ps1 and return the captured state, or raise CaptureError."""
+def capture(ctx: HostContext, *, state_only: bool = False) -> Capture:
+    """Read-only: run prepare.ps1 and return the captured state, or raise ScriptFailed."""
     script = ctx.record.script(ctx.host, scriptio.PREPARE)
     target = ctx.record.target(ctx.host)
     result = run_script(ctx, script, scriptio.prepare_parameters(target))
-    return scriptio.parse_prepare(result)
+    return scriptio.parse_prepare(result, state_only=state_only)
 
 
 # --- plan ---------------------------------------------------------------------------------------
@@ -97,7 +97,7 @@ def plan_host(ctx: HostContext) -> HostOutcome:
             name: ctx.record.script(ctx.host, name).sha256 for name in (scriptio.PREPARE, scriptio.APPLY)
         },
     }
-    if not changes:
+    if state.at_desired:
         return HostOutcome(ctx.host, "no-change", EXIT_OK, "already as desired", details)
     summary = "; ".join(scriptio.describe_change(b) for b in changes)
     return HostOutcome(ctx.host, "pending", EXIT_PENDING, summary, details)
@@ -165,7 +165,7 @@ def recover(ctx: HostContext, prior: Capture, why: str, details: dict[str, Any] 
     except (ConnectionFailure, scriptio.ScriptFailed) as error:
         return manual(ctx, prior, f"{why}; state unknown, cannot re-capture ({error})", details)
     details["after"] = now.raw
-    if not now.changed_bindings():
+    if now.at_desired:
         ctx.emit("recovered", state="desired")
         return HostOutcome(
             ctx.host, "applied", EXIT_OK, f"{why}; re-captured: desired state in place", details
@@ -186,8 +186,8 @@ def settle(ctx: HostContext, prior: Capture) -> Capture:
     """
     deadline = time.monotonic() + ctx.settle
     while True:
-        now = capture(ctx)
-        if not now.changed_bindings() or now.same_bindings(prior) or time.monotonic() >= deadline:
+        now = capture(ctx, state_only=True)
+        if now.at_desired or now.same_bindings(prior) or time.monotonic() >= deadline:
             return now
         ctx.emit(
             "waiting-for-target", detail="neither desired nor prior yet; the target may still be working"
@@ -203,7 +203,7 @@ def restore(ctx: HostContext, prior: Capture, why: str, details: dict[str, Any])
         result = run_script(ctx, script, scriptio.rollback_parameters(ctx.record.target(ctx.host), prior))
         details["restore"] = _result_details(result)
         ctx.emit("restore-result", outcome=scriptio.parse_change(scriptio.ROLLBACK, result).outcome)
-        now = capture(ctx)
+        now = capture(ctx, state_only=True)
     except (ConnectionFailure, scriptio.ScriptFailed) as error:
         return manual(ctx, prior, f"{why}; restoring failed: {error}", details)
     details["after"] = now.raw
@@ -220,7 +220,7 @@ def manual(ctx: HostContext, prior: Capture, why: str, details: dict[str, Any]) 
     instruction = scriptio.manual_instruction(ctx.record.path, script, ctx.host, prior_file)
     ctx.emit("manual-action-needed", reason=why, instruction=instruction)
     details = {"prior": prior.raw, **details, "instruction": instruction}
-    return HostOutcome(ctx.host, "manual", EXIT_MANUAL, f"NEEDS A PERSON: {why}. {instruction}", details)
+    return HostOutcome(ctx.host, "manual", EXIT_MANUAL, f"{why}. {instruction}", details)
 
 
 # --- verify and rollback ------------------------------------------------------------------------
@@ -245,7 +245,7 @@ def verify_host(ctx: HostContext) -> HostOutcome:
 def rollback_host(ctx: HostContext, prior: Capture) -> HostOutcome:
     """Restore the prior state captured by the last apply, confirmed by a fresh capture."""
     try:
-        now = capture(ctx)
+        now = capture(ctx, state_only=True)
     except (ConnectionFailure, scriptio.ScriptFailed) as error:
         return HostOutcome(
             ctx.host, "failed", EXIT_FAILED, f"{error}; nothing was changed", {"prior": prior.raw}

@@ -341,7 +341,11 @@ def _skip(host: str, planned: Mapping[str, Any] | None) -> HostOutcome:
 def _say_manual(console: Console, outcomes: Sequence[HostOutcome]) -> None:
     for outcome in outcomes:
         if outcome.status == "manual":
-            console.print(f"[bold red]{outcome.host} NEEDS A PERSON:[/] {outcome.summary}", highlight=False)
+            console.print(
+                f"[bold red]{outcome.host} NEEDS A PERSON:[/] {outcome.summary}",
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 def _priors(record: Record, hosts: Sequence[str]) -> tuple[Path, dict[str, Capture]]:

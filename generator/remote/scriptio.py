@@ -56,6 +56,11 @@ class Capture:
         return cls(raw)
 
     @property
+    def at_desired(self) -> bool:
+        """prepare.ps1 found nothing to change."""
+        return self.raw.get("outcome") == UNCHANGED
+
+    @property
     def before(self) -> list[dict[str, Any]]:
         return [b for b in self.raw.get("before") or [] if isinstance(b, dict)]
 
@@ -136,9 +141,19 @@ def rollback_parameters(target: Target, prior: Capture) -> dict[str, Any]:
 # --- results ------------------------------------------------------------------------------------
 
 
-def parse_prepare(result: ScriptResult) -> Capture:
+def parse_prepare(result: ScriptResult, *, state_only: bool = False) -> Capture:
+    """prepare.ps1's capture. With `state_only` a refusal still counts when it captured the bindings
+    (a binding missing after a lost change makes preserve mode refuse, yet its state is what matters)."""
     obj = result.json_object()
-    if obj is None or obj.get("outcome") not in (CHANGES_PENDING, UNCHANGED):
+    usable = obj is not None and obj.get("outcome") in (CHANGES_PENDING, UNCHANGED)
+    if (
+        obj is not None
+        and state_only
+        and Capture(obj).before
+        and not any("error" in b for b in Capture(obj).before)
+    ):
+        usable = True
+    if obj is None or not usable:
         raise ScriptFailed(_failure_text(PREPARE, result, obj), {"state": result.state, "result": obj})
     return Capture(obj)
 
