@@ -517,12 +517,17 @@ function Get-SslCertificateCheck {
         $problems.Add('certificate store LocalMachine\' + $store + ' does not exist')
         return $check
     }
-    $match = @($certificates | Where-Object { [string](Get-SslProperty -Object $_ -Name 'Thumbprint') -ieq $thumbprint })
-    if ($match.Count -eq 0) {
+    $certificate = $null
+    foreach ($candidate in $certificates) {
+        if ([string](Get-SslProperty -Object $candidate -Name 'Thumbprint') -ieq $thumbprint) {
+            $certificate = $candidate
+            break
+        }
+    }
+    if ($null -eq $certificate) {
         $problems.Add('certificate ' + $thumbprint + ' is not in LocalMachine\' + $store)
         return $check
     }
-    $certificate = $match[0]
     $now = Get-Date
     $notBefore = [datetime](Get-SslProperty -Object $certificate -Name 'NotBefore')
     $notAfter = [datetime](Get-SslProperty -Object $certificate -Name 'NotAfter')

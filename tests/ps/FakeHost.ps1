@@ -102,7 +102,10 @@ function ConvertTo-FakeRegistryValue {
             $values[$s.RegistryValue] = ([guid]$value).ToByteArray()
         }
         elseif ($s.Kind -eq 'uint32') {
-            if ([long]$value -ne 0) { $values[$s.RegistryValue] = [int]$value }
+            # REG_DWORD reads back as Int32: values from 0x80000000 come back negative
+            $number = [long]$value
+            if ($number -gt [int]::MaxValue) { $number -= 4294967296 }
+            if ($number -ne 0) { $values[$s.RegistryValue] = [int]$number }
         }
         else {
             $values[$s.RegistryValue] = [string]$value

@@ -37,52 +37,51 @@ $sevenOnlyParameters = @{
     'Get-Item' = @('lp')
 }
 
-function Get-SevenOnlyFinding {
-    param([Parameter(Mandatory = $true)][System.Management.Automation.Language.Ast]$Root)
-    $nodes = $Root.FindAll({ $true }, $true)
-    foreach ($node in $nodes) {
-        $type = $node.GetType().Name
-        $where = 'line ' + $node.Extent.StartLineNumber + ': '
-        switch ($type) {
-            'TernaryExpressionAst' { $where + 'ternary operator ?:' }
-            'PipelineChainAst' { $where + 'pipeline chain && or ||' }
-            'BinaryExpressionAst' {
-                if ($node.Operator.ToString() -eq 'QuestionQuestion') { $where + 'null-coalescing ??' }
-            }
-            'AssignmentStatementAst' {
-                if ($node.Operator.ToString() -eq 'QuestionQuestionEquals') { $where + 'null-coalescing assignment ??=' }
-            }
-            'MemberExpressionAst' {
-                if ($node.PSObject.Properties['NullConditional'] -and $node.NullConditional) { $where + 'null-conditional member access ?.' }
-            }
-            'InvokeMemberExpressionAst' {
-                if ($node.PSObject.Properties['NullConditional'] -and $node.NullConditional) { $where + 'null-conditional method call ?.' }
-            }
-            'IndexExpressionAst' {
-                if ($node.PSObject.Properties['NullConditional'] -and $node.NullConditional) { $where + 'null-conditional index ?[]' }
-            }
-            'PipelineAst' {
-                if ($node.PSObject.Properties['Background'] -and $node.Background) { $where + 'background operator &' }
-            }
-            'ScriptBlockAst' {
-                if ($node.PSObject.Properties['CleanBlock'] -and $null -ne $node.CleanBlock) { $where + 'clean block' }
-            }
-            'CommandAst' {
-                $name = $node.GetCommandName()
-                if ($null -ne $name) {
-                    if ($sevenOnlyCommands -contains $name) { $where + 'PowerShell 7 cmdlet ' + $name }
-                    if ($sevenOnlyParameters.ContainsKey($name)) {
-                        foreach ($element in $node.CommandElements) {
-                            if ($element -is [System.Management.Automation.Language.CommandParameterAst] -and
-                                $sevenOnlyParameters[$name] -contains $element.ParameterName) {
-                                $where + 'PowerShell 7 parameter ' + $name + ' -' + $element.ParameterName
-                            }
-                        }
-                    }
+# The walk is C# (compiled once) because an interpreted predicate per AST node is slow on ~100 files.
+Add-Type -TypeDefinition @'
+using System.Collections.Generic;
+using System.Linq;
+using System.Management.Automation.Language;
+
+public static class SevenOnlySyntax
+{
+    public static List<string> Find(Ast root, string[] commands, Dictionary<string, string[]> parameters)
+    {
+        var found = new List<string>();
+        foreach (Ast node in root.FindAll(n => true, true))
+        {
+            string where = "line " + node.Extent.StartLineNumber + ": ";
+            if (node is TernaryExpressionAst) found.Add(where + "ternary operator ?:");
+            else if (node is PipelineChainAst) found.Add(where + "pipeline chain && or ||");
+            else if (node is BinaryExpressionAst b && b.Operator == TokenKind.QuestionQuestion) found.Add(where + "null-coalescing ??");
+            else if (node is AssignmentStatementAst a && a.Operator == TokenKind.QuestionQuestionEquals) found.Add(where + "null-coalescing assignment ??=");
+            else if (node is MemberExpressionAst m && m.NullConditional) found.Add(where + "null-conditional member access ?.");
+            else if (node is IndexExpressionAst i && i.NullConditional) found.Add(where + "null-conditional index ?[]");
+            else if (node is PipelineAst p && p.Background) found.Add(where + "background operator &");
+            else if (node is ScriptBlockAst s && s.CleanBlock != null) found.Add(where + "clean block");
+            else if (node is CommandAst c)
+            {
+                string name = c.GetCommandName();
+                if (name == null) continue;
+                if (commands.Any(x => string.Equals(x, name, System.StringComparison.OrdinalIgnoreCase)))
+                    found.Add(where + "PowerShell 7 cmdlet " + name);
+                foreach (var pair in parameters)
+                {
+                    if (!string.Equals(pair.Key, name, System.StringComparison.OrdinalIgnoreCase)) continue;
+                    foreach (var element in c.CommandElements.OfType<CommandParameterAst>())
+                        if (pair.Value.Any(x => string.Equals(x, element.ParameterName, System.StringComparison.OrdinalIgnoreCase)))
+                            found.Add(where + "PowerShell 7 parameter " + name + " -" + element.ParameterName);
                 }
             }
         }
+        return found;
     }
+}
+'@
+
+$parameterTable = New-Object -TypeName 'System.Collections.Generic.Dictionary[string,string[]]'
+foreach ($name in $sevenOnlyParameters.Keys) {
+    $parameterTable[$name] = [string[]]$sevenOnlyParameters[$name]
 }
 
 $report = foreach ($path in (Get-Content -LiteralPath $ListFile | Where-Object { $_.Trim().Length -gt 0 })) {
@@ -92,7 +91,7 @@ $report = foreach ($path in (Get-Content -LiteralPath $ListFile | Where-Object {
     [ordered]@{
         path = $path
         errors = @($errors | ForEach-Object { 'line ' + $_.Extent.StartLineNumber + ': ' + $_.Message })
-        findings = @(Get-SevenOnlyFinding -Root $ast)
+        findings = @([SevenOnlySyntax]::Find($ast, [string[]]$sevenOnlyCommands, $parameterTable))
     }
 }
 ConvertTo-Json -InputObject @($report) -Depth 5 -Compress

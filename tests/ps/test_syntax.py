@@ -1,0 +1,89 @@
+"""Every rendered script parses with the real PowerShell parser and uses no PowerShell-7-only syntax.
+
+One pwsh process checks all files (tests/ps/check_syntax.ps1); a second run proves the check
+itself flags each 7-only construct, so it cannot pass vacuously.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from render_cases import broad_changes
+
+from generator.pwsh import run_file
+from generator.render import render_change
+
+HERE = Path(__file__).resolve().parent
+CHECK = HERE / "check_syntax.ps1"
+
+# One sample per construct Windows PowerShell 5.1 cannot run; each must be flagged.
+SEVEN_ONLY = {
+    "ternary": "$a = $true ? 1 : 2",
+    "chain_and": "Get-Date && Get-Date",
+    "chain_or": "Get-Date || Get-Date",
+    "coalesce": "$a = $null ?? 1",
+    "coalesce_assign": "$a = $null; $a ??= 1",
+    "null_member": "$a = $null; ${a}?.Length",
+    "null_method": "$a = 'x'; ${a}?.ToString()",
+    "null_index": "$a = @(1); ${a}?[0]",
+    "background": "Get-Date &",
+    "clean_block": "function f { process { 1 } clean { 2 } }",
+    "cmdlet": "'a', 'b' | Join-String -Separator ','",
+    "parallel": "1..2 | ForEach-Object -Parallel { $_ }",
+    "as_hashtable": "'{}' | ConvertFrom-Json -AsHashtable",
+    "json_depth": "'{}' | ConvertFrom-Json -Depth 3",
+    "where_not": "@(1) | Where-Object -Not",
+}
+
+
+def check_files(pwsh: str, files: list[Path], tmp_path: Path) -> list[dict[str, object]]:
+    listing = tmp_path / "files.txt"
+    listing.write_text("\n".join(str(f) for f in files), encoding="utf-8")
+    result = run_file(CHECK, ["-ListFile", str(listing)], pwsh=pwsh, timeout=300)
+    assert result.ok, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert len(report) == len(files)
+    return list(report)
+
+
+def write_record(change_files: dict[str, bytes], folder: Path) -> list[Path]:
+    paths = []
+    for relative, data in change_files.items():
+        path = folder / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        if path.suffix == ".ps1":
+            paths.append(path)
+    return paths
+
+
+@pytest.mark.pwsh
+def test_every_rendered_script_parses_as_windows_powershell_51(pwsh: str, tmp_path: Path) -> None:
+    files: list[Path] = []
+    changes = broad_changes()  # the Pester cases are parsed when Pester runs them
+    for index, change in enumerate(changes):
+        files += write_record(render_change(change), tmp_path / str(index))
+    assert len(files) >= 6 * len(changes)
+    problems = {
+        entry["path"]: entry["errors"] + entry["findings"]  # type: ignore[operator]
+        for entry in check_files(pwsh, files, tmp_path)
+        if entry["errors"] or entry["findings"]
+    }
+    assert problems == {}
+
+
+@pytest.mark.pwsh
+def test_the_check_flags_each_powershell_7_construct(pwsh: str, tmp_path: Path) -> None:
+    files = []
+    for name, code in SEVEN_ONLY.items():
+        path = tmp_path / f"{name}.ps1"
+        path.write_text(code + "\n", encoding="ascii")
+        files.append(path)
+    clean = tmp_path / "clean.ps1"
+    clean.write_text("$a = if ($true) { 1 } else { 2 }\n@(1) | ForEach-Object { $_ }\n", encoding="ascii")
+    report = {Path(str(e["path"])).stem: e for e in check_files(pwsh, [*files, clean], tmp_path)}
+    unflagged = [name for name in SEVEN_ONLY if not report[name]["findings"]]
+    assert unflagged == []
+    assert report["clean"]["findings"] == [] and report["clean"]["errors"] == []
