@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from generator.errors import UserError
+from generator.importers.certfacts import CertFacts
 from generator.importers.netsh_text import read_netsh
 from generator.importers.reg_text import read_reg
 from generator.importers.result import ImportResult
@@ -53,15 +55,16 @@ def write_new(text: str, output: Path | None) -> None:
 
 def _live_import(
     host: str, connection_options: dict[str, Any], timeout: float
-) -> tuple[ImportResult, dict[str, object]]:
-    """Capture the host (read-only); also the connection to write into the spec (no secret in it)."""
-    from generator.importers.live import capture, endpoint_for
+) -> tuple[ImportResult, dict[str, object], dict[str, CertFacts]]:
+    """Capture the host (read-only): bindings, the connection for the spec (no secret), cert facts."""
+    from generator.importers.live import endpoint_for, live_import
     from generator.remote.cli import overrides_from
     from generator.remote.connection import Credentials
 
     endpoint = endpoint_for(host, overrides_from(connection_options))
     credentials = Credentials() if sys.stdin.isatty() else Credentials(prompt=None)
-    return capture(endpoint, credentials, timeout), non_default_connection(endpoint.connection)
+    result, certs = live_import(endpoint, credentials, timeout)
+    return result, non_default_connection(endpoint.connection), certs
 
 
 @click.command("import")
@@ -93,20 +96,22 @@ def import_command(
     if netsh_file and reg_file:
         raise UserError("give one of --from-netsh and --from-reg, not both")
     connection: dict[str, object] = {}
+    certs: dict[str, CertFacts] = {}
     if netsh_file:
         result = read_netsh(netsh_file, encoding)
     elif reg_file:
         result = read_reg(reg_file, encoding)
     elif host:
-        result, connection = _live_import(host, connection_options, timeout)
+        result, connection, certs = _live_import(host, connection_options, timeout)
     else:
         raise UserError("nothing to import: give --host HOST, --from-netsh FILE or --from-reg FILE")
-    text = import_spec(result, host, connection)
+    now = datetime.now(UTC)
+    text = import_spec(result, host, connection, certs, now)
     for remark in result.not_imported:
         click.echo(f"not imported: {remark}", err=True)
     for remark in result.inferred:
         click.echo(f"inferred: {remark}", err=True)
-    for warning in binding_warnings(sorted_bindings(result.bindings)):
+    for warning in binding_warnings(sorted_bindings(result.bindings), certs, now):
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"imported {len(result.bindings)} binding(s) from {result.source} ({result.format})", err=True)
     write_new(text, output)

@@ -94,6 +94,25 @@ def capture(endpoint: Endpoint, credentials: Credentials, timeout: float) -> Imp
         return live.bindings()
 
 
+def live_import(
+    endpoint: Endpoint, credentials: Credentials, timeout: float
+) -> tuple[ImportResult, dict[str, CertFacts]]:
+    """Every SSL binding on the host, and the facts of each bound certificate (for expiry warnings)."""
+    with LiveHost(endpoint, credentials, timeout) as live:
+        result = live.bindings()
+        stores: dict[str, set[str]] = {}
+        for binding in result.bindings:
+            thumb = binding.settings.get("certhash")
+            if isinstance(thumb, str):
+                stores.setdefault(thumb, set()).add(str(binding.settings.get("certstorename", "MY")))
+        certs: dict[str, CertFacts] = {}
+        for thumb, names in sorted(stores.items()):
+            found = [f for f in live.certificate(thumb, sorted(names, key=str.lower)).values() if f]
+            if found:
+                certs[thumb] = found[0]
+    return result, certs
+
+
 def facts_from_capture(entry: Mapping[str, Any], thumbprint: str) -> CertFacts | None:
     if not entry.get("found"):
         return None

@@ -11,9 +11,11 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from datetime import datetime
 from pathlib import Path
 
 from generator.binding import SETTINGS, KeyKind, SettingValue
+from generator.importers.certfacts import CertFacts
 from generator.importers.result import ImportResult
 from generator.importers.warnings import binding_warnings
 from generator.model import Binding, Connection
@@ -109,9 +111,16 @@ def change_id_for(prefix: str, host: str) -> str:
 
 
 def import_spec(
-    result: ImportResult, host: str | None = None, connection: Mapping[str, object] | None = None
+    result: ImportResult,
+    host: str | None = None,
+    connection: Mapping[str, object] | None = None,
+    certs: Mapping[str, CertFacts] | None = None,
+    now: datetime | None = None,
 ) -> str:
-    """The spec (mode: exact, every setting spelled out) for the bindings of one import."""
+    """The spec (mode: exact, every setting spelled out) for the bindings of one import.
+
+    `certs` (thumbprint -> facts, from a live host) adds expiry warnings as of `now`.
+    """
     name = host or PLACEHOLDER_HOST
     bindings = sorted_bindings(result.bindings)
     source = Path(result.source).name
@@ -132,7 +141,7 @@ def import_spec(
     body = [
         *comment_lines("Not imported (review before applying)", result.not_imported),
         *comment_lines("Inferred, not read from a known label", result.inferred),
-        *comment_lines("Warnings", binding_warnings(bindings)),
+        *comment_lines("Warnings", binding_warnings(bindings, certs, now)),
     ]
     header += [line[2:] for line in body]
     title = f"Adopt the SSL bindings of {name} as imported from {source}"

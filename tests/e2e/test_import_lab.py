@@ -47,6 +47,13 @@ def test_import_then_plan_finds_nothing_to_do(pwsh: str, tmp_path: Path) -> None
         assert imported.exit_code == 0, imported.output
         assert f"imported {len(before)} binding(s)" in imported.stderr
         assert lab.bindings(host) == before  # import is read-only
+        warnings = [line for line in imported.stderr.splitlines() if line.startswith("warning: ")]
+        assert any("ipport=0.0.0.0:443: HTTP.sys looks up IP:port bindings first" in w for w in warnings)
+        assert any(w.startswith("warning: ipport=0.0.0.0:443: certificate " + OLD_CERT) and "expires on" in w
+                   for w in warnings)  # fmt: skip
+        assert any(
+            w.startswith("warning: ipport=0.0.0.0:8443: certificate ") and "expired on" in w for w in warnings
+        )
 
         document = yaml.safe_load(spec.read_text())
         (target,) = document["targets"]
