@@ -1,5 +1,7 @@
-"""Adopt existing bindings: offline importers (netsh text, reg output), spec writer, warnings, rotation.
+"""Adopt existing bindings and rotate certificates: importers, spec writer, warnings, rotation.
 
-Reading order: `result` (what an import yields), `decode` (bytes to text), `values` (one setting's
-value normalized), `netsh_labels`/`netsh_text`, `reg_text`, `spec_writer`, `warnings`, `rotate`, `cli`.
+Reading order: `result` (what an import yields), `decode` (bytes to text), `values` (one value
+normalized), `netsh_labels` + `netsh_text` (saved `netsh http show sslcert`), `reg_text` (saved
+`reg query` / .reg, and typed values from a live host), `live` + `capture.ps1` + `certs.ps1` (the
+read-only live capture over PSRP), `certfacts`, `warnings`, `spec_writer`, `rotate`, `cli`.
 """
