@@ -157,8 +157,9 @@ class ShellConfig:
 class PwshShell:
     """The pwsh process serving one WinRM shell."""
 
-    def __init__(self, shell_id: str, config: ShellConfig) -> None:
-        self.shell_id = shell_id
+    def __init__(self, config: ShellConfig) -> None:
+        # The shims name this process by its token (drop requests); a spare has no WinRM shell yet.
+        self.token = uuid.uuid4().hex
         self._cond = threading.Condition()
         self._write_lock = threading.Lock()
         self._targets: dict[uuid.UUID, _Target] = {SESSION: _Target()}
@@ -166,7 +167,7 @@ class PwshShell:
         self._exit: str | None = None
         self._closed = False
         argv = [config.pwsh, "-NoLogo", "-NoProfile", "-s", "-Command", ". " + _quote(str(INIT_SCRIPT))]
-        self._process = _spawn(argv, _child_env(shell_id, config))
+        self._process = _spawn(argv, _child_env(self.token, config))
         self.pid = self._process.pid
         self._threads = [
             threading.Thread(target=self._read_stdout, name=f"pwsh-out-{self.pid}", daemon=True),
@@ -360,14 +361,14 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _child_env(shell_id: str, config: ShellConfig) -> dict[str, str]:
+def _child_env(token: str, config: ShellConfig) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
     env["PATH"] = str(SHIM_BIN) + os.pathsep + env.get("PATH", "")
     env["PYTHONPATH"] = str(PACKAGE_PARENT) + (
         os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
     )
     env[ENV_STATE] = str(config.state_path)
-    env[ENV_SHELL_ID] = shell_id
+    env[ENV_SHELL_ID] = token
     env[ENV_CONTROL_DIR] = str(config.control_dir)
     env["SSLBIND_LAB_PYTHON"] = config.python
     env["POWERSHELL_TELEMETRY_OPTOUT"] = "1"

@@ -83,9 +83,12 @@ class ShellRecord:
 class ShellRegistry:
     """Every open shell; closes idle ones and dropped ones whose pipelines have finished."""
 
-    def __init__(self, config: ShellConfig, idle_timeout: float) -> None:
+    def __init__(self, config: ShellConfig, idle_timeout: float, keep_spare: bool = True) -> None:
         self.config = config
         self.idle_timeout = idle_timeout
+        self.keep_spare = keep_spare
+        self._spare: PwshShell | None = None
+        self._refilling = False
         self._shells: dict[str, ShellRecord] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -104,8 +107,8 @@ class ShellRegistry:
                 raise WsmanFault(
                     "w:QuotaLimit", wsman.INTERNAL_ERROR, f"the lab allows {MAX_SHELLS} shells at once"
                 )
-        pwsh = PwshShell(shell_id, self.config)
-        marker = self.config.control_dir / drop_marker_name(shell_id)
+        pwsh = self._take_pwsh()
+        marker = self.config.control_dir / drop_marker_name(pwsh.token)
         record = ShellRecord(shell_id, pwsh, resource_uri, owner, client_ip, self.idle_timeout, marker)
         with self._lock:
             self._shells[shell_id.lower()] = record
@@ -120,8 +123,34 @@ class ShellRegistry:
         try:
             pwsh.send(SESSION, creation)
         except ShellGone as error:
-            log.warning("shell %s did not start: %s", pwsh.shell_id, error)
+            log.warning("pwsh %s did not start: %s", pwsh.pid, error)
             pwsh.kill()
+
+    def _take_pwsh(self) -> PwshShell:
+        """The warm spare if there is one (the .NET start-up is most of a Create), else a new pwsh."""
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if not self.keep_spare:
+            return PwshShell(self.config)
+        threading.Thread(target=self._refill_spare, daemon=True).start()
+        if spare is not None and spare.alive:
+            return spare
+        if spare is not None:
+            spare.kill()
+        return PwshShell(self.config)
+
+    def _refill_spare(self) -> None:
+        with self._lock:
+            if self._spare is not None or self._stop.is_set() or self._refilling:
+                return
+            self._refilling = True
+        spare = PwshShell(self.config)
+        with self._lock:
+            self._refilling = False
+            if self._spare is None and not self._stop.is_set():
+                self._spare, spare = spare, None  # type: ignore[assignment]
+        if spare is not None:
+            spare.kill()
 
     def get(self, shell_id: str | None) -> ShellRecord:
         with self._lock:
@@ -168,6 +197,9 @@ class ShellRegistry:
         self._stop.set()
         with self._lock:
             ids = list(self._shells)
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.kill()
         threads = [threading.Thread(target=self.delete, args=(i,)) for i in ids]
         for thread in threads:
             thread.start()
@@ -299,6 +331,7 @@ class LabServer:
         pwsh: str | None = None,
         idle_timeout: float = 600.0,
         tls_dir: str | Path | None = None,
+        keep_spare: bool = True,
     ) -> None:
         check_loopback(host)
         self.state = StateFile(state_path)
@@ -310,7 +343,7 @@ class LabServer:
         self.host, self.https, self.machine = host, https, "localhost"
         self._work = Path(tempfile.mkdtemp(prefix="sslbind-lab-"))
         config = ShellConfig(pwsh_path, self.state.path, self._work, sys.executable)
-        self.shells = ShellRegistry(config, idle_timeout)
+        self.shells = ShellRegistry(config, idle_timeout, keep_spare)
         self.ca_cert: Path | None = None
         tls = self._tls_context(Path(tls_dir) if tls_dir else self._work / "tls") if https else None
         self._http = _HTTPServer(self, (host, port), tls)
