@@ -258,9 +258,10 @@ def _ordered_settings(settings: Mapping[str, SettingValue]) -> list[tuple[str, S
     return [(s.name, settings[s.name]) for s in SETTINGS if s.name in settings]
 
 
-def exact_command_line(binding: Binding) -> str | None:
-    """The literal add command an exact binding runs, or None when the host decides part of it."""
-    if binding.mode != "exact" or binding.method != "netsh" or "appid" not in binding.settings:
+def defaults_command_line(binding: Binding) -> str | None:
+    """The add command with every unnamed setting at its netsh default (what exact mode runs, and
+    what preserve mode runs for a new binding), or None when the spec lacks the appid or hash."""
+    if binding.method != "netsh" or "appid" not in binding.settings:
         return None
     if binding.key.kind != KeyKind.CCS and "certhash" not in binding.settings:
         return None
@@ -276,10 +277,12 @@ class _BindingView:
     mode: str
     method: str
     settings: list[tuple[str, SettingValue]]
-    exact_line: str | None
+    exact_line: str | None  # the literal command of an exact binding
+    new_line: str | None  # a preserve binding's command if it does not exist yet
 
 
 def _binding_view(binding: Binding) -> _BindingView:
+    line = defaults_command_line(binding)
     return _BindingView(
         subject=str(binding.key),
         kind=binding.key.kind.value,
@@ -287,7 +290,8 @@ def _binding_view(binding: Binding) -> _BindingView:
         mode=binding.mode,
         method=binding.method,
         settings=_ordered_settings(binding.settings),
-        exact_line=exact_command_line(binding),
+        exact_line=line if binding.mode == "exact" else None,
+        new_line=line if binding.mode == "preserve" else None,
     )
 
 

@@ -1,0 +1,337 @@
+"""Rendering: determinism, the quoting filter, validation, golden files, param() defaults, and
+arbitrary text that can only ever reach a script as one string literal.
+
+Golden files live in tests/golden/contract-example/. After an intended template change, rewrite
+them with `SSLBIND_UPDATE_GOLDEN=1 .venv/bin/pytest tests/unit/test_render.py` and review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+import generator.render as render
+from generator.binding import KeyKind
+from generator.model import Binding, BindingKey, Change, Method
+from generator.pwsh import run_file
+from generator.render import (
+    RenderError,
+    escape_single_quoted,
+    ps_comment,
+    ps_squote,
+    render_change,
+    script_parameters,
+    validate_change,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "ps"))
+from render_cases import broad_changes, contract_change  # noqa: E402
+
+GOLDEN = ROOT / "golden" / "contract-example"
+PS_DIR = ROOT / "ps"
+GOLDEN_VERSION = "0.0.0-golden"
+
+
+# --- determinism and encoding ---------------------------------------------------------------
+
+
+def test_rendering_twice_gives_identical_bytes() -> None:
+    for change in broad_changes():
+        assert render_change(change) == render_change(change)
+
+
+def test_scripts_are_ascii_with_lf_line_endings() -> None:
+    for change in broad_changes():
+        files = render_change(change)
+        for path, data in files.items():
+            assert b"\r" not in data, path
+            if path.endswith(".ps1"):
+                data.decode("ascii")
+
+
+def test_record_paths() -> None:
+    files = render_change(contract_change())
+    host = "hosts/web01.contoso.local"
+    assert sorted(files) == sorted(
+        [
+            "README.md",
+            *(f"{host}/{p}.ps1" for p in ("prepare", "delete", "add", "verify", "rollback", "apply")),
+        ]
+    )
+
+
+def test_notes_carry_change_id_spec_hash_and_version() -> None:
+    change = contract_change()
+    for path, data in render_change(change).items():
+        if path.endswith(".ps1"):
+            text = data.decode()
+            notes = text[text.index(".NOTES") : text.index("#>")]
+            assert change.id in notes and change.spec_sha256 in notes and render.__version__ in notes
+
+
+# --- the quoting filter ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "escaped"),
+    [
+        ("plain", "plain"),
+        ("it's", "it''s"),
+        ("''", "''''"),
+        ("\u2018x\u2019", "\u2018\u2018x\u2019\u2019"),
+        ("\u201a\u201b", "\u201a\u201a\u201b\u201b"),
+        ("$(x) `n", "$(x) `n"),
+    ],
+)
+def test_escape_doubles_every_single_quote_powershell_knows(raw: str, escaped: str) -> None:
+    assert escape_single_quoted(raw) == escaped
+
+
+def test_ps_squote_wraps_and_doubles() -> None:
+    assert ps_squote("it's $x") == "'it''s $x'"
+    assert ps_squote("") == "''"
+
+
+@pytest.mark.parametrize("bad", ["a\nb", "tab\t", "nul\x00", "caf\u00e9", "\u2019", "del\x7f"])
+def test_ps_squote_refuses_control_and_non_ascii(bad: str) -> None:
+    with pytest.raises(RenderError, match="control or non-ASCII"):
+        ps_squote(bad)
+
+
+@pytest.mark.parametrize("bad", [1, None, b"x", 1.5])
+def test_ps_squote_refuses_non_text(bad: object) -> None:
+    with pytest.raises(RenderError):
+        ps_squote(bad)
+
+
+@pytest.mark.parametrize("bad", ["a#>b", "<#", "x`y", "line\nbreak"])
+def test_comment_text_cannot_close_the_help_block(bad: str) -> None:
+    with pytest.raises(RenderError):
+        ps_comment(bad)
+
+
+# --- validation names the field ---------------------------------------------------------------
+
+
+def _with_target(change: Change, **fields: object) -> Change:
+    return replace(change, targets=(replace(change.targets[0], **fields),))
+
+
+def _with_binding(change: Change, binding: Binding) -> Change:
+    return _with_target(change, bindings=(binding,))
+
+
+def _ipport(settings: dict[str, str | int], method: Method = "netsh") -> Binding:
+    return Binding(BindingKey(KeyKind.IPPORT, "0.0.0.0:443"), settings, method=method)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda c: replace(c, id="bad id"), "change.id"),
+        (lambda c: replace(c, title="caf\u00e9"), "change.title"),
+        (lambda c: _with_target(c, host="../escape"), r"targets\[0\].host"),
+        (lambda c: _with_target(c, host="[::1]"), r"targets\[0\].host"),
+        (lambda c: _with_target(c, bindings=()), "at least one binding"),
+        (lambda c: replace(c, targets=c.targets * 2), "listed twice"),
+        (
+            lambda c: _with_binding(c, Binding(BindingKey(KeyKind.IPPORT, "0.0.0.0:443;x"), {})),
+            r"bindings\[0\].ipport",
+        ),
+        (lambda c: _with_binding(c, Binding(BindingKey(KeyKind.CCS, "70000"), {})), "port must be"),
+        (
+            lambda c: _with_binding(c, _ipport({"certhash": "xyz"})),
+            r"settings|certhash",
+        ),
+        (
+            lambda c: _with_binding(c, _ipport({"nope": "1"})),
+            "unknown setting",
+        ),
+        (
+            lambda c: _with_binding(c, _ipport({"urlretrievaltimeout": True})),
+            "whole number",
+        ),
+        (
+            lambda c: _with_binding(c, _ipport({"certstorename": "My"}, method="registry")),
+            "method registry",
+        ),
+    ],
+)
+def test_validation_refuses_with_the_field_named(mutate: Callable[[Change], Change], message: str) -> None:
+    with pytest.raises(RenderError, match=message):
+        render_change(mutate(contract_change()))
+
+
+def test_render_error_is_a_user_error_with_exit_2() -> None:
+    with pytest.raises(RenderError) as caught:
+        validate_change(replace(contract_change(), id=""))
+    assert caught.value.exit_code == 2
+
+
+# --- golden files -----------------------------------------------------------------------------
+
+
+def test_contract_example_matches_golden_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(render, "__version__", GOLDEN_VERSION)
+    files = render_change(contract_change())
+    if os.environ.get("SSLBIND_UPDATE_GOLDEN") == "1":
+        for path, data in files.items():
+            (GOLDEN / path).parent.mkdir(parents=True, exist_ok=True)
+            (GOLDEN / path).write_bytes(data)
+    stored = {str(p.relative_to(GOLDEN)): p.read_bytes() for p in GOLDEN.rglob("*") if p.is_file()}
+    assert sorted(stored) == sorted(files), "golden file set differs; see the module docstring"
+    for path, data in files.items():
+        assert data == stored[path], f"{path} differs from the golden file; see the module docstring"
+
+
+def test_readme_shows_the_motivating_command_for_an_exact_binding() -> None:
+    change = contract_change()
+    exact = replace(change.targets[0].bindings[0], mode="exact")
+    readme = render_change(_with_target(change, bindings=(exact,)))["README.md"].decode()
+    assert (
+        "netsh http add sslcert ipport=0.0.0.0:443 certhash=40db5bb1bf5659a155258d1d007c530fcb8996c2 "
+        "appid='{4dc3e181-e14b-4a21-b022-59fc669b0914}' certstorename=My verifyclientcertrevocation=disable"
+    ) in readme
+
+
+def test_readme_says_a_registry_change_needs_a_restart() -> None:
+    binding = _ipport({"verifyclientcertrevocation": "disable"}, method="registry")
+    files = render_change(_with_binding(contract_change(), binding))
+    assert "only after the HTTP service or the server" in files["README.md"].decode().replace("\n", " ")
+    assert "only after the HTTP service or the server" in files[
+        "hosts/web01.contoso.local/apply.ps1"
+    ].decode().replace("\n", " ")
+
+
+# --- param() defaults equal script_parameters -------------------------------------------------
+
+DEFAULTS_SCRIPT = r"""
+param([string]$Path)
+$tokens = $null; $errors = $null
+$ast = [System.Management.Automation.Language.Parser]::ParseFile($Path, [ref]$tokens, [ref]$errors)
+$values = [ordered]@{}
+foreach ($parameter in $ast.ParamBlock.Parameters) {
+    if ($null -ne $parameter.DefaultValue) {
+        $values[$parameter.Name.VariablePath.UserPath] = $parameter.DefaultValue.SafeGetValue()
+    }
+}
+ConvertTo-Json -InputObject $values -Depth 6 -Compress
+"""
+
+
+@pytest.mark.pwsh
+def test_script_parameters_equal_the_param_defaults(pwsh: str, tmp_path: Path) -> None:
+    change = broad_changes()[0]
+    target = change.targets[0]
+    files = render_change(change)
+    helper = tmp_path / "defaults.ps1"
+    helper.write_text(DEFAULTS_SCRIPT, encoding="ascii")
+    expected = json.loads(json.dumps(script_parameters(target)))
+    for phase in ("prepare", "apply"):
+        script = tmp_path / f"{phase}.ps1"
+        script.write_bytes(files[f"hosts/{target.host}/{phase}.ps1"])
+        result = run_file(helper, ["-Path", str(script)], pwsh=pwsh)
+        assert result.ok, result.stderr
+        defaults = json.loads(result.stdout)
+        defaults.pop("ExpectedPrior", None)
+        assert defaults == expected
+
+
+# --- arbitrary text reaches a script only as one string literal -------------------------------
+
+BENIGN = "benign"
+TRICKY = st.sampled_from(list("'\"`$#<>{}()[];|&@\n\r\t\u2018\u2019\u201a\u201b\u201c\u00e9 ab0.-_:*"))
+TEXT = st.one_of(
+    st.text(alphabet=TRICKY | st.characters(codec="ascii"), max_size=30),
+    st.text(max_size=30),
+)
+
+
+def _setting(name: str, text: str) -> Callable[[Change], Change]:
+    def mutate(change: Change) -> Change:
+        first = change.targets[0].bindings[0]
+        return _with_binding(change, replace(first, settings={**first.settings, name: text}))
+
+    return mutate
+
+
+def _sni_key(text: str) -> Callable[[Change], Change]:
+    return lambda c: _with_binding(c, Binding(BindingKey(KeyKind.HOSTNAMEPORT, text), {"certhash": "a" * 40}))
+
+
+FIELDS: dict[str, Callable[[str], Callable[[Change], Change]]] = {
+    "title": lambda t: lambda c: replace(c, title=t),
+    "description": lambda t: lambda c: replace(c, description=t),
+    "change id": lambda t: lambda c: replace(c, id=t or "x"),
+    "host": lambda t: lambda c: _with_target(c, host=t or "x"),
+    "certstorename": lambda t: _setting("certstorename", t),
+    "sslctlstorename": lambda t: _setting("sslctlstorename", t),
+    "sslctlidentifier": lambda t: _setting("sslctlidentifier", t),
+    "hostnameport": lambda t: _sni_key(t + ":443"),
+}
+BENIGN_VALUE = {"hostnameport": BENIGN + ":443"}
+
+
+def _apply_script(change: Change) -> bytes:
+    files = render_change(change)
+    return files[f"hosts/{change.targets[0].host}/apply.ps1"]
+
+
+@pytest.mark.pwsh
+def test_arbitrary_text_is_rejected_or_one_string_literal(pwsh: str, tmp_path: Path) -> None:
+    base = contract_change()
+    cases: list[dict[str, str]] = []
+    rejected: dict[str, int] = dict.fromkeys(FIELDS, 0)
+    baselines: dict[str, str] = {}
+    for field, build in FIELDS.items():
+        path = tmp_path / f"baseline-{field.replace(' ', '_')}.ps1"
+        path.write_bytes(_apply_script(build(BENIGN)(base)))
+        baselines[field] = str(path)
+        cases.append({"path": str(path), "value": BENIGN_VALUE.get(field, BENIGN)})
+
+    @settings(max_examples=160, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+    @given(field=st.sampled_from(sorted(FIELDS)), text=TEXT)
+    @example(field="title", text="It's a 'test' #> <# $(Get-Date) `n ; \"x\" @{}")
+    @example(field="certstorename", text="My'; Remove-Item C:\\ -Recurse; '")
+    def render_one(field: str, text: str) -> None:
+        change = FIELDS[field](text)(base)
+        try:
+            script = _apply_script(change)
+            render_change(change)["README.md"].decode("utf-8")
+        except RenderError:
+            rejected[field] += 1
+            return
+        if field == "description":  # README only: the scripts must not change at all
+            assert script == Path(baselines[field]).read_bytes()
+            return
+        path = tmp_path / f"case-{len(cases)}.ps1"
+        path.write_bytes(script)
+        value = text + ":443" if field == "hostnameport" else text
+        cases.append({"path": str(path), "value": value, "field": field, "baseline": baselines[field]})
+
+    render_one()
+    accepted = [c for c in cases if "field" in c]
+    assert any(c["field"] == "title" and "'" in c["value"] for c in accepted), (
+        "no quote ever reached a script"
+    )
+    assert sum(rejected.values()) > 0, "nothing was ever rejected"
+    case_file = tmp_path / "cases.json"
+    case_file.write_text(json.dumps(cases), encoding="utf-8")
+    result = run_file(PS_DIR / "literal_check.ps1", ["-CaseFile", str(case_file)], pwsh=pwsh, timeout=600)
+    assert result.ok, result.stderr
+    report = {entry["path"]: entry for entry in json.loads(result.stdout.strip().splitlines()[-1])}
+    for case in accepted:
+        entry, baseline = report[case["path"]], report[case["baseline"]]
+        where = f"{case['field']}={case['value']!r}"
+        assert entry["errors"] == 0, where
+        assert entry["shape"] == baseline["shape"], f"{where} changed the script's code"
+        assert entry["literals"] >= 1, f"{where} is not a string literal"
