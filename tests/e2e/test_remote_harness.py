@@ -8,6 +8,7 @@ Holds no tests itself.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -79,7 +80,7 @@ class LabHosts:
                 "read_timeout": 30,
             },
             "targets": [
-                {"host": h, "connection": {"port": self.servers[h].port}, "bindings": bindings}
+                {"host": h, "connection": {"port": self.servers[h].port}, "bindings": copy.deepcopy(bindings)}
                 for h in (hosts or self.hosts)
             ],
         }
