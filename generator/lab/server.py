@@ -433,6 +433,9 @@ class LabServer:
         record = self.shells.create(
             shell_id, request.resource_uri, user, client_ip, base64.b64decode(creation.text)
         )
+        asked = _text(request.body, "rsp:Shell/rsp:IdleTimeOut")
+        if asked:  # the client's rsp:IdleTimeOut, capped by the lab's own
+            record.idle_timeout = min(record.idle_timeout, wsman.parse_duration(asked, record.idle_timeout))
         element = wsman.shell_element(shell_id, request.resource_uri, user, client_ip, record.idle_timeout)
         return wsman.create_response(self.url, element, request.resource_uri, shell_id)
 
