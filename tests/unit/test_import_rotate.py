@@ -60,7 +60,7 @@ def test_plan_finds_bindings_using_old() -> None:
 
 def test_rotation_spec_is_preserve_mode_and_loads() -> None:
     spec = parse_spec(SPEC.encode(), "current.yaml")
-    text = rotation_spec(spec, plan_rotation(spec.targets, OLD, NEW), "current.yaml")
+    text = rotation_spec(spec.targets, plan_rotation(spec.targets, OLD, NEW), "current.yaml")
     rotated = parse_spec(text.encode(), "rotated.yaml")
     (target,) = rotated.targets
     assert target.host == "web01.contoso.local"
@@ -71,7 +71,7 @@ def test_rotation_spec_is_preserve_mode_and_loads() -> None:
         "hostnameport=api.contoso.com:443": ("preserve", {"certhash": NEW, "certstorename": "WebHosting"}),
     }
     assert rotated.id == f"rotate-{OLD[:8]}-{NEW[:8]}"
-    assert text == rotation_spec(spec, plan_rotation(spec.targets, OLD, NEW), "current.yaml")
+    assert text == rotation_spec(spec.targets, plan_rotation(spec.targets, OLD, NEW), "current.yaml")
 
 
 @pytest.mark.parametrize(
@@ -93,11 +93,11 @@ def test_refusals(old: str, new: str, message: str) -> None:
 
 def test_hostname_binding_store_comes_from_defaults_or_is_refused() -> None:
     spec = parse_spec(SPEC.replace(", certstorename: WebHosting", "").encode(), "c")
-    assert 'certstorename: "My"' in rotation_spec(spec, plan_rotation(spec.targets, OLD, NEW), "c")
+    assert 'certstorename: "My"' in rotation_spec(spec.targets, plan_rotation(spec.targets, OLD, NEW), "c")
     sni = Binding(BindingKey(KeyKind.HOSTNAMEPORT, "a.com:443"), {"certhash": OLD})
     bare = Change("C", "t", (Target("h", Connection(), (sni,)),))
     with pytest.raises(RotationError, match=r"c\.yaml: h hostnameport=a\.com:443: hostname bindings need"):
-        rotation_spec(bare, plan_rotation(bare.targets, OLD, NEW), "c.yaml")
+        rotation_spec(bare.targets, plan_rotation(bare.targets, OLD, NEW), "c.yaml")
 
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
