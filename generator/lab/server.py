@@ -70,7 +70,6 @@ class ShellRecord:
     idle_timeout: float
     marker: Path
     last_seen: float = field(default_factory=time.monotonic)
-    command_ids: dict[uuid.UUID, str] = field(default_factory=dict)  # the client's spelling
     dropped: bool = False
 
     def check_dropped(self) -> None:
@@ -342,12 +341,16 @@ class LabServer:
         self.username, self.password = username, password
         self.host, self.https, self.machine = host, https, "localhost"
         self._work = Path(tempfile.mkdtemp(prefix="sslbind-lab-"))
+        self.ca_cert: Path | None = None
+        try:
+            tls = self._tls_context(Path(tls_dir) if tls_dir else self._work / "tls") if https else None
+            self._http = _HTTPServer(self, (host, port), tls)
+        except OSError as error:
+            shutil.rmtree(self._work, ignore_errors=True)
+            raise LabError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+        self.port: int = self._http.server_address[1]
         config = ShellConfig(pwsh_path, self.state.path, self._work, sys.executable)
         self.shells = ShellRegistry(config, idle_timeout, keep_spare)
-        self.ca_cert: Path | None = None
-        tls = self._tls_context(Path(tls_dir) if tls_dir else self._work / "tls") if https else None
-        self._http = _HTTPServer(self, (host, port), tls)
-        self.port: int = self._http.server_address[1]
         self._thread: threading.Thread | None = None
 
     def _tls_context(self, directory: Path) -> ssl.SSLContext:
@@ -369,7 +372,8 @@ class LabServer:
         return self
 
     def stop(self) -> None:
-        self._http.shutdown()
+        if self._thread is not None:
+            self._http.shutdown()  # waits for serve_forever, so only once it has run
         self.shells.close_all()
         self._http.drop_connections()
         self._http.server_close()
@@ -476,7 +480,6 @@ class LabServer:
             )
         command_id = line.get("CommandId") or str(uuid.uuid4()).upper()
         guid = uuid.UUID(command_id)
-        record.command_ids[guid] = command_id
         self._bridge(lambda: record.pwsh.command(guid, base64.b64decode(arguments.text or "")))
         return wsman.command_response(command_id)
 
