@@ -100,6 +100,21 @@ def test_stop_ends_a_running_pipeline(pool: RunspacePool) -> None:
     assert after.invoke() == ["still usable"]
 
 
+def test_powershell_spelling_crtl_c_stops_too(pool: RunspacePool) -> None:
+    # MS-PSRP and PowerShell's own client spell the signal crtl_c; the pipeline reports Stopped.
+    ps = PowerShell(pool)
+    ps.add_script("'started'; Start-Sleep -Seconds 60")
+    ps.begin_invoke()
+    deadline = time.monotonic() + 30
+    while not ps.output and time.monotonic() < deadline:
+        ps.poll_invoke(timeout=2)
+    pool.shell.signal("powershell/signal/crtl_c", str(ps.id).upper())
+    while ps.state == PSInvocationState.RUNNING and time.monotonic() < deadline:
+        ps.poll_invoke(timeout=2)
+    assert ps.state == PSInvocationState.STOPPED
+    assert [str(e) for e in ps.streams.error] == ["The pipeline has been stopped."]
+
+
 def test_closed_powershell_can_be_invoked_again(pool: RunspacePool) -> None:
     # pypsrp re-uses the CommandId after TERMINATE (the lab must accept a Command for it).
     ps = PowerShell(pool)
