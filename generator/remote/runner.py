@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -63,15 +64,18 @@ class ConnectionFailure(Exception):
 
 
 class RequestCounter:
-    """WS-Management requests sent, per host (thread-safe; one counter can serve a whole fleet)."""
+    """WS-Management requests sent, per host and per action (thread-safe; one serves a whole fleet)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
+        self._actions: dict[str, dict[str, int]] = {}
 
-    def add(self, host: str) -> None:
+    def add(self, host: str, action: str = "") -> None:
         with self._lock:
             self._counts[host] = self._counts.get(host, 0) + 1
+            per_host = self._actions.setdefault(host, {})
+            per_host[action] = per_host.get(action, 0) + 1
 
     def get(self, host: str) -> int:
         with self._lock:
@@ -80,6 +84,19 @@ class RequestCounter:
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             return dict(self._counts)
+
+    def actions(self, host: str) -> dict[str, int]:
+        """Requests of one host by WS-Management action (Create, Receive, Command, Signal, Delete...)."""
+        with self._lock:
+            return dict(self._actions.get(host, {}))
+
+
+_ACTION = re.compile(rb"<(?:\w+:)?Action[^>]*>[^<]*/([A-Za-z]+)</(?:\w+:)?Action>")
+
+
+def _action_of(message: bytes) -> str:
+    found = _ACTION.search(message)
+    return found.group(1).decode() if found else "?"
 
 
 def _root_causes(error: BaseException) -> list[BaseException]:
@@ -196,7 +213,7 @@ def _count_requests(wsman: WSMan, host: str, counter: RequestCounter) -> None:
     send = wsman.transport.send
 
     def counted(message: bytes, **kwargs: Any) -> Any:
-        counter.add(host)
+        counter.add(host, _action_of(message))
         return send(message, **kwargs)
 
     wsman.transport.send = counted  # type: ignore[method-assign]
