@@ -181,8 +181,10 @@ def plan(
 
     human, progress = _consoles(as_json)
     options = operations.RunOptions(overrides_from(kw), forks, timeout, hosts, settle=settle)
+    credentials = _credentials()
+    operations.preflight(source, options, credentials)
     record = operations.record_for(source, out_dir, human)
-    report = operations.plan(record, options, _credentials(), human, progress)
+    report = operations.plan(record, options, credentials, human, progress)
     _finish(report.document, report.exit_code, as_json)
 
 
@@ -226,8 +228,10 @@ def verify(
 
     human, progress = _consoles(as_json)
     options = operations.RunOptions(overrides_from(kw), forks, timeout, hosts, settle=settle)
+    credentials = _credentials()
+    operations.preflight(source, options, credentials)
     with operations.readable_record(source) as record:
-        report = operations.verify(record, options, _credentials(), human, progress)
+        report = operations.verify(record, options, credentials, human, progress)
     _finish(report.document, report.exit_code, as_json)
 
 

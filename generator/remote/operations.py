@@ -18,6 +18,7 @@ from typing import Any
 from rich.console import Console
 
 from generator.errors import EXIT_FAILED, EXIT_MANUAL, EXIT_OK, EXIT_USAGE, UserError
+from generator.model import Change
 from generator.record import add_plan, new_run, read_manifest, utc_stamp, write_new_file
 from generator.remote import flow
 from generator.remote.connection import Credentials, Endpoint, Overrides, resolve, warnings_for
@@ -93,21 +94,31 @@ def readable_record(source: Path) -> Iterator[Path]:
         read_manifest(source)
         yield source
         return
-    from generator.spec import load_spec
     from generator.workflow import render_record
 
-    change = load_spec(source)
     with tempfile.TemporaryDirectory(prefix="sslbind-verify-") as tmp:
         yield render_record(source, Path(tmp))
-        del change
 
 
-def _selected(record: Record, hosts: Sequence[str]) -> list[str]:
-    known = [t.host for t in record.change.targets]
+def _selected(change: Change, hosts: Sequence[str]) -> list[str]:
+    known = [t.host for t in change.targets]
     unknown = [h for h in hosts if h not in known]
     if unknown:
-        raise UserError(f"--host {unknown[0]}: not a host of change {record.change.id} ({', '.join(known)})")
+        raise UserError(f"--host {unknown[0]}: not a host of change {change.id} ({', '.join(known)})")
     return [h for h in known if not hosts or h in hosts]
+
+
+def preflight(source: Path, options: RunOptions, credentials: Credentials) -> None:
+    """For a SPEC: refuse bad hosts, unsafe connection settings and missing passwords (exit 2)
+    before a record is rendered, so bad input writes nothing anywhere."""
+    if source.is_dir():
+        return
+    from generator.spec import load_spec
+
+    change = load_spec(source)
+    targets = {t.host: t for t in change.targets}
+    hosts = _selected(change, options.hosts)
+    credentials.collect(resolve(h, targets[h].connection, options.overrides) for h in hosts)
 
 
 def _endpoints(
@@ -187,7 +198,7 @@ def plan(
     """Read-only capture of every host; the plan is stored in the record whatever the outcome."""
     refuse_if_tampered(record_path)
     record = open_record(record_path)
-    run = _Run(record, options, credentials, console, _selected(record, options.hosts))
+    run = _Run(record, options, credentials, console, _selected(record.change, options.hosts))
     started = now_iso()
     result = run.run("plan", flow.plan_host, progress, EXIT_FAILED)
     run.summarize("plan", result)
@@ -211,7 +222,7 @@ def verify(
     """Read-only drift check; nothing is written."""
     refuse_if_tampered(record_path)
     record = open_record(record_path)
-    run = _Run(record, options, credentials, console, _selected(record, options.hosts))
+    run = _Run(record, options, credentials, console, _selected(record.change, options.hosts))
     result = run.run("verify", flow.verify_host, progress, EXIT_FAILED)
     run.summarize("verify", result)
     return Report(_document("verify", record, result), result.exit_code)
@@ -303,7 +314,7 @@ def apply(
     with _refusal_recorded(record_path, "apply"):
         refuse_if_tampered(record_path)
         record = open_record(record_path)
-        hosts = _selected(record, options.hosts)
+        hosts = _selected(record.change, options.hosts)
         plan_path, planned = _planned_hosts(record, hosts)
     todo = [h for h in hosts if planned.get(h, {}).get("status") == "pending"]
     skipped = [_skip(h, planned.get(h)) for h in hosts if h not in todo]
@@ -372,7 +383,7 @@ def rollback(
     with _refusal_recorded(record_path, "rollback"):
         refuse_if_tampered(record_path)
         record = open_record(record_path)
-        source, priors = _priors(record, _selected(record, options.hosts))
+        source, priors = _priors(record, _selected(record.change, options.hosts))
     todo = list(priors)
     run = _Run(record, options, credentials, console, todo)
     _confirm_or_stop(

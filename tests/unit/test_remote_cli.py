@@ -1,0 +1,132 @@
+"""plan/apply/verify/rollback through click without a lab: refusals, exit codes, what gets written."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from generator.cli import cli
+
+NEW = "40db5bb1bf5659a155258d1d007c530fcb8996c2"
+APPID = "{4dc3e181-e14b-4a21-b022-59fc669b0914}"
+
+
+def spec(
+    tmp_path: Path, host: str, connection: str, change_id: str = "CHG0000001", name: str = "spec.yaml"
+) -> Path:
+    path = tmp_path / name
+    path.write_text(
+        "version: 1\n"
+        f"change: {{id: {change_id}, title: cli test}}\n"
+        f"connection: {connection}\n"
+        "targets:\n"
+        f"  - host: {host}\n"
+        "    bindings:\n"
+        f"      - {{ipport: 0.0.0.0:443, certhash: {NEW}, appid: '{APPID}'}}\n"
+    )
+    return path
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def loopback(port: int | None = None) -> str:
+    number = port or closed_port()
+    return (
+        f"{{protocol: http, port: {number}, auth: basic, username: lab, message_encryption: never, "
+        "connection_timeout: 2}"
+    )
+
+
+def sslbind(*args: str, password: str | None = "pw") -> Result:
+    env = {"SSLBIND_PASSWORD": password} if password is not None else {"SSLBIND_PASSWORD": ""}
+    return CliRunner().invoke(cli, list(args), env=env)
+
+
+def test_basic_over_http_to_a_remote_host_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    path = spec(tmp_path, "web01.contoso.local", loopback())
+    result = sslbind("plan", str(path), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 2
+    assert "clear text" in result.stderr and "web01.contoso.local" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_password_without_a_terminal_is_a_usage_error(tmp_path: Path) -> None:
+    path = spec(tmp_path, "web01.contoso.local", "{auth: ntlm, username: CONTOSO\\\\svc}")
+    result = sslbind("plan", str(path), "-o", str(tmp_path / "out"), password=None)
+    assert result.exit_code == 2
+    assert "SSLBIND_PASSWORD" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_host_option_is_a_usage_error(tmp_path: Path) -> None:
+    result = sslbind(
+        "plan", str(spec(tmp_path, "127.0.0.1", loopback())), "-o", str(tmp_path), "--host", "nope"
+    )
+    assert result.exit_code == 2 and "--host nope: not a host" in result.stderr
+
+
+def test_plan_of_an_unreachable_host_exits_1_and_is_stored(tmp_path: Path) -> None:
+    result = sslbind(
+        "plan", str(spec(tmp_path, "127.0.0.1", loopback())), "-o", str(tmp_path / "out"), "--json"
+    )
+    assert result.exit_code == 1, result.output
+    document = json.loads(result.stdout)  # stdout holds only the JSON document
+    host = document["hosts"][0]
+    assert host["status"] == "error" and host["summary"].startswith("127.0.0.1: unreachable: ")
+    stored = json.loads(Path(document["plan_file"]).read_text())
+    assert stored["hosts"][0]["status"] == "error"
+    assert "plan stored in" in result.stderr
+    assert sslbind("record", "check", str(tmp_path / "out" / "CHG0000001")).exit_code == 0
+
+
+def test_plan_reuses_its_record_but_never_overwrites_another_spec(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = spec(tmp_path, "127.0.0.1", loopback())
+    assert sslbind("plan", str(first), "-o", str(out)).exit_code == 1
+    again = sslbind("plan", str(first), "-o", str(out))
+    assert again.exit_code == 1 and "using change record" in again.output
+    other = spec(tmp_path, "127.0.0.1", loopback(), name="other.yaml")
+    refused = sslbind("plan", str(other), "-o", str(out))
+    assert refused.exit_code == 2 and "different spec" in refused.stderr
+
+
+def test_apply_needs_a_plan(tmp_path: Path) -> None:
+    assert sslbind("render", str(spec(tmp_path, "127.0.0.1", loopback())), "-o", str(tmp_path)).exit_code == 0
+    result = sslbind("apply", str(tmp_path / "CHG0000001"), "--yes")
+    assert result.exit_code == 2 and "no plan yet" in result.stderr
+    assert not (tmp_path / "CHG0000001" / "runs").exists()
+
+
+def test_apply_refuses_a_tampered_record_and_records_the_refusal(tmp_path: Path) -> None:
+    assert sslbind("render", str(spec(tmp_path, "127.0.0.1", loopback())), "-o", str(tmp_path)).exit_code == 0
+    record = tmp_path / "CHG0000001"
+    script = record / "hosts" / "127.0.0.1" / "apply.ps1"
+    script.write_bytes(script.read_bytes().replace(b"netsh", b"netsh ", 1))
+    result = sslbind("apply", str(record), "--yes")
+    assert result.exit_code == 1
+    assert "changed: hosts/127.0.0.1/apply.ps1" in result.stderr
+    (run,) = (record / "runs").iterdir()
+    refused = json.loads((run / "result.json").read_text())
+    assert refused["kind"] == "apply" and refused["exit_code"] == 1 and "apply.ps1" in refused["refused"]
+
+
+def test_rollback_needs_an_apply(tmp_path: Path) -> None:
+    assert sslbind("render", str(spec(tmp_path, "127.0.0.1", loopback())), "-o", str(tmp_path)).exit_code == 0
+    result = sslbind("rollback", str(tmp_path / "CHG0000001"), "--yes")
+    assert result.exit_code == 2 and "no apply run" in result.stderr
+
+
+def test_verify_of_a_spec_writes_nothing(tmp_path: Path) -> None:
+    path = spec(tmp_path, "127.0.0.1", loopback())
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = sslbind("verify", str(path), "--json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["hosts"][0]["status"] == "error"
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
