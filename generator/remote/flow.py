@@ -179,19 +179,23 @@ def recover(ctx: HostContext, prior: Capture, why: str, details: dict[str, Any] 
 
 
 def settle(ctx: HostContext, prior: Capture) -> Capture:
-    """Capture until the host shows the desired or the prior state, or `ctx.settle` seconds pass.
+    """The host's state once its own apply.ps1 has had `ctx.settle` seconds to finish or roll back.
 
-    After a dropped connection the target's own apply.ps1 may still be running (finishing, or
-    rolling back), so a binding seen missing at first is only acted on once it stays missing.
+    After a lost connection the pipeline may still be running on the target, so a state seen too
+    early (prior before its delete, desired before its verify, missing between delete and add)
+    proves nothing. Wait, then capture until two captures agree on desired or prior, or another
+    `settle` seconds pass.
     """
+    ctx.emit("settling", seconds=ctx.settle)
+    time.sleep(ctx.settle)
     deadline = time.monotonic() + ctx.settle
+    last: Capture | None = None
     while True:
         now = capture(ctx, state_only=True)
-        if now.at_desired or now.same_bindings(prior) or time.monotonic() >= deadline:
+        known = now.at_desired or now.same_bindings(prior)
+        if (known and last is not None and now.same_bindings(last)) or time.monotonic() >= deadline:
             return now
-        ctx.emit(
-            "waiting-for-target", detail="neither desired nor prior yet; the target may still be working"
-        )
+        last = now
         time.sleep(SETTLE_INTERVAL)
 
 

@@ -207,9 +207,14 @@ def parse_verify(result: ScriptResult) -> tuple[str, dict[str, Any] | None, str]
 
 def manual_instruction(record: Path, script_path: str, host: str, prior_file: Path | None) -> str:
     """What a person runs on the host to put the prior bindings back."""
-    where = str(prior_file) if prior_file is not None else "the prior state JSON"
+    script = record / script_path
+    if prior_file is None:
+        return (
+            f"on {host}, in an elevated PowerShell, run {script} with -Prior set to this host's prior "
+            "state JSON (its 'prior' in the run result) and -Confirm:$false"
+        )
     return (
-        f"on {host}, in an elevated PowerShell, copy {record / script_path} and {where} over and run: "
-        f".\\rollback.ps1 -Prior (Get-Content -Raw .\\{Path(where).name}) -Confirm:$false "
+        f"on {host}, in an elevated PowerShell, copy {script} and {prior_file} over and run: "
+        f".\\rollback.ps1 -Prior (Get-Content -Raw .\\{prior_file.name}) -Confirm:$false "
         "(it restores the captured bindings and verifies them)"
     )

@@ -120,7 +120,7 @@ def test_delete_fails_nothing_changes(planned: LabHosts) -> None:
 def test_connection_drops_after_delete_target_finishes_and_client_reports_it(planned: LabHosts) -> None:
     lab = planned
     lab.fault(_host(lab), on="delete", drop_connection=True)
-    result = lab.apply(CHANGE, "--settle", "20")
+    result = lab.apply(CHANGE, "--settle", "15")
     assert result.exit_code == 0, result.output
     assert_desired(lab)
     host = recorded(lab)
