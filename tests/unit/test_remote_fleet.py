@@ -93,3 +93,28 @@ def test_event_log_is_json_lines_and_never_overwritten(tmp_path: Path) -> None:
     assert '"event": "captured"' in line and '"host": "web01"' in line and '"ts": "' in line
     with pytest.raises(FileExistsError):
         JsonlSink(path)
+
+
+def _show(terminal: bool) -> str:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from generator.remote.display import Progress, summary_table
+
+    buffer = StringIO()
+    console = Console(file=buffer, force_terminal=terminal, width=100)
+    events = Events()
+    with Progress(console, ["web01", "web02"], "apply") as progress:
+        events.add_listener(progress)
+        result = Fleet(events, forks=2).run(["web01", "web02"], ok)
+    console.print(summary_table("apply: CHG1", result.outcomes))
+    return buffer.getvalue()
+
+
+def test_progress_is_a_live_table_on_a_terminal_and_lines_otherwise() -> None:
+    plain = _show(terminal=False)
+    assert "apply: web01: applied" in plain and "apply: web02: applied" in plain
+    live = _show(terminal=True)
+    assert "web01" in live and "done" in live and "\x1b[" in live  # drawn with terminal control codes
+    assert "what happened" in live
