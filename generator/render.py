@@ -75,6 +75,7 @@ from generator.binding import (
 )
 from generator.errors import UserError
 from generator.model import Binding, Change, Target
+from generator.pslibrary import Library
 
 PHASES = ("prepare", "delete", "add", "verify", "rollback", "apply")
 
@@ -312,15 +313,33 @@ def _table_context() -> dict[str, Any]:
     }
 
 
+LIBRARY_MARKER = "#SSLBIND-LIBRARY#"
+_LIBRARY_FILES = (("lib/windows.ps1", True), ("lib/core.ps1", False), ("lib/phases.ps1", False))
+
+
 @cache
-def render_library() -> str:
-    """The shared PowerShell library every script includes: settings table, touchpoints, logic."""
+def library() -> Library:
+    """The shared PowerShell library: the settings table, the touchpoints (always), the logic."""
     env = environment()
-    parts = [env.get_template("lib/table.ps1.j2").render(_table_context())]
-    for name in ("lib/windows.ps1", "lib/core.ps1", "lib/phases.ps1"):
-        source = env.loader.get_source(env, name)[0] if env.loader else ""
-        parts.append(source)
-    return "\n".join(part.rstrip("\n") + "\n" for part in parts)
+    parts = [(env.get_template("lib/table.ps1.j2").render(_table_context()).rstrip("\n") + "\n\n", True)]
+    for name, always in _LIBRARY_FILES:
+        source = (template_dir() / name).read_text(encoding="ascii")
+        parts.append((source.rstrip("\n") + "\n\n", always))
+    return Library(parts)
+
+
+@cache
+def _phase_library(phase: str) -> str:
+    """The library part one phase's script calls, found from its template sources."""
+    sources = "".join(
+        (template_dir() / name).read_text(encoding="ascii") for name in (f"{phase}.ps1.j2", "script.ps1.j2")
+    )
+    return library().for_script(sources)
+
+
+def render_library() -> str:
+    """The whole library as one file (tests dot-source it for the wrapper names and the table)."""
+    return library().full()
 
 
 def _change_context(change: Change) -> dict[str, Any]:
@@ -336,12 +355,15 @@ def _change_context(change: Change) -> dict[str, Any]:
 
 def _target_context(change: Change, target: Target) -> dict[str, Any]:
     views = [_binding_view(b) for b in target.bindings]
+    # Rendered once per host, not once per script: it is the largest per-host part.
+    defaults = environment().get_template("binding-defaults.ps1.j2").render(bindings=views)
     return {
         **_change_context(change),
         "host": target.host,
         "bindings": views,
+        "binding_defaults": defaults,
         "has_registry": any(v.method == "registry" for v in views),
-        "library": render_library(),
+        "library": LIBRARY_MARKER,
     }
 
 
@@ -361,6 +383,7 @@ def render_target(change: Change, target: Target) -> dict[str, bytes]:
     for phase in PHASES:
         path = f"hosts/{target.host}/{phase}.ps1"
         text = env.get_template(f"{phase}.ps1.j2").render(context, phase=phase)
+        text = text.replace(LIBRARY_MARKER, _phase_library(phase), 1)
         out[path] = _encode(text, path)
     return out
 

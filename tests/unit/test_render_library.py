@@ -1,0 +1,54 @@
+"""The library cut per script: complete (every function a script calls is in it) and minimal."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from generator.pslibrary import Library, calls_in, split_chunks
+from generator.render import PHASES, _phase_library, library
+
+DEFINED = re.compile(r"^function ([A-Za-z-]+) \{$", re.MULTILINE)
+
+
+def test_every_library_function_name_is_recognised_as_a_call() -> None:
+    names = [c.name for c in library().chunks if c.name]
+    assert len(names) > 40
+    assert all(calls_in(f"x {name} y") == {name} for name in names)
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_each_phase_library_defines_everything_it_calls(phase: str) -> None:
+    text = _phase_library(phase)
+    defined = set(DEFINED.findall(text))
+    known = {c.name for c in library().chunks if c.name}
+    assert {call for call in calls_in(text) if call in known} <= defined
+    assert f"Invoke-Ssl{phase.capitalize()}Phase" in defined
+
+
+def test_touchpoints_are_in_every_script_and_unused_logic_is_not() -> None:
+    for phase in PHASES:
+        text = _phase_library(phase)
+        for wrapper in ("Invoke-SslNetsh", "Get-SslRegistryValue", "Set-SslRegistryDword"):
+            assert f"function {wrapper} {{" in text
+    assert "function Restore-SslBinding {" not in _phase_library("prepare")
+    assert "function Restore-SslBinding {" in _phase_library("apply")
+
+
+def test_split_and_closure_on_a_small_library() -> None:
+    source = (
+        "# top\n$x = 1\n"
+        "function Get-SslA {\n    Get-SslB\n}\n\n"
+        "function Get-SslB {\n    1\n}\n\n"
+        "function Get-SslC {\n    2\n}\n"
+    )
+    chunks = split_chunks(source)
+    assert [c.name for c in chunks] == [None, "Get-SslA", None, "Get-SslB", None, "Get-SslC"]
+    cut = Library([(source, False)]).for_script("Get-SslA")
+    assert "function Get-SslB" in cut and "function Get-SslC" not in cut and "$x = 1" in cut
+
+
+def test_an_unclosed_function_is_refused() -> None:
+    with pytest.raises(ValueError, match="no closing"):
+        split_chunks("function Get-SslA {\n  }\n")
