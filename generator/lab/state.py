@@ -70,6 +70,9 @@ def validate(state: Any, path: str) -> State:
     netsh = state.setdefault("netsh", {"supports_update": True})
     if not isinstance(netsh, dict):
         raise LabStateError(f'{path}: netsh: must be an object like {{"supports_update": true}}')
+    missing = netsh.get("missing_parameters", [])
+    if not isinstance(missing, list) or not set(missing) <= set(SETTING_NAMES):
+        raise LabStateError(f"{path}: netsh.missing_parameters: must list netsh parameter names")
     for i, entry in enumerate(state["bindings"]):
         keys = [k for k in KEY_NAMES if k in entry]
         if len(keys) != 1:

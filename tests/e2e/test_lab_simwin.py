@@ -170,3 +170,14 @@ def test_sample_state_tells_the_rotation_story() -> None:
     assert any(not c["has_private_key"] for c in state["certificates"])
     assert any(not c["server_auth"] for c in state["certificates"])
     assert json.loads(json.dumps(state)) == state
+
+
+def test_an_older_netsh_hides_newer_tags_and_ignores_them(store: StateFile) -> None:
+    with store.transaction() as state:
+        state["netsh"]["missing_parameters"] = ["disablesessionid"]
+    _, usage = netsh.run(["http", "add", "sslcert", "/?"], store)
+    assert "disablesessionid" not in usage and "disabletls13" in usage
+    argv = ["http", "add", "sslcert", "ipport=10.0.0.9:443", f"certhash={NEW_CERT}", f"appid={IIS_APPID}"]
+    code, _ = netsh.run([*argv, "disablesessionid=enable"], store)
+    assert code == 0  # exit code 0 and no binding, as reported on Server 2019
+    assert "10.0.0.9:443" not in [b.get("ipport") for b in store.read()["bindings"]]

@@ -241,15 +241,15 @@ def show_text(bindings: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def usage_text(operation: str) -> str:
+def usage_text(operation: str, missing: frozenset[str] = frozenset()) -> str:
+    """Usage with every parameter tag this (simulated) build knows; tags are not localized."""
     keys = " | ".join(f"[{k.value}=]<{'port' if k is KeyKind.CCS else 'name:port'}>" for k in KeyKind)
+    known = [s for s in SETTINGS if s.name not in missing] if operation in ("add", "update") else []
     lines = ["", f"Usage: {operation} sslcert {keys}"]
-    if operation in ("add", "update"):
-        lines += [f"            [{s.name}=]<{s.kind}>" for s in SETTINGS]
+    lines += [f"            [{s.name}=]<{s.kind}>" for s in known]
     lines += ["", "Parameters:", "", "    Tag              Value"]
     lines += [f"    {k.value:<16} - binding key ({KEY_LABELS[k]})." for k in KeyKind]
-    if operation in ("add", "update"):
-        lines += [f"    {s.name:<16} - {s.label}." for s in SETTINGS]
+    lines += [f"    {s.name:<16} - {s.label}." for s in known]
     lines += ["", f"Remarks: {operation.capitalize()}s an SSL server certificate binding.", ""]
     return "\n".join(lines) + "\n"
 
@@ -285,16 +285,21 @@ def run(argv: list[str], store: StateFile) -> tuple[int, str]:
     if len(words) < 3 or words[0] != "http" or words[2] != "sslcert" or words[1] not in OPERATIONS:
         return 1, f"The following command was not found: {' '.join(argv)}.\n"
     operation, args = words[1], argv[3:]
+    behaviour = store.read()["netsh"]
+    missing = frozenset(behaviour.get("missing_parameters", []))
     if any(a.lower() in ("/?", "-?", "?", "help") for a in args):
-        return 0, usage_text(operation)
-    if operation == "update" and not store.read()["netsh"].get("supports_update", True):
+        return 0, usage_text(operation, missing)
+    if operation == "update" and not behaviour.get("supports_update", True):
         return 1, f"The following command was not found: {' '.join(argv)}.\n"
     try:
         command = parse(operation, args)
     except NetshError as error:
         return 1, _failure(operation, error.code)
     except SyntaxFailure as failure:
-        return 1, str(failure) + usage_text(operation)
+        return 1, str(failure) + usage_text(operation, missing)
+    if missing & set(command.settings):
+        # An older build given a newer flag: exit code 0 and no binding (reported on Server 2019).
+        return 0, "\n"
     with store.transaction() as state:
         fault = faults.take_fault(state, operation, command.kind, command.key)
     faults.hang(fault)
