@@ -57,7 +57,14 @@ def serve(
     if username is not None and not password:
         raise LabError(f"--username {username} needs --password or env {PASSWORD_ENV}")
     server = LabServer(
-        state, username, password, host=host, port=port, https=https, idle_timeout=idle_timeout
+        state,
+        username,
+        password,
+        host=host,
+        port=port,
+        https=https,
+        idle_timeout=idle_timeout,
+        keep_spare=True,
     )
     stop = threading.Event()
 

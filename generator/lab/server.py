@@ -82,7 +82,7 @@ class ShellRecord:
 class ShellRegistry:
     """Every open shell; closes idle ones and dropped ones whose pipelines have finished."""
 
-    def __init__(self, config: ShellConfig, idle_timeout: float, keep_spare: bool = True) -> None:
+    def __init__(self, config: ShellConfig, idle_timeout: float, keep_spare: bool = False) -> None:
         self.config = config
         self.idle_timeout = idle_timeout
         self.keep_spare = keep_spare
@@ -315,7 +315,9 @@ class LabServer:
 
     `url` is `http://127.0.0.1:PORT/wsman` (https with `https=True`; then `ca_cert` is the PEM to
     trust). Shells idle for `idle_timeout` seconds are closed, as are dropped ones once their
-    pipelines end; `stop()` closes every shell and leaves no pwsh behind.
+    pipelines end; `stop()` closes every shell and leaves no pwsh behind. `keep_spare` keeps one
+    pwsh started ahead for the next Create: faster for one busy server, wasted CPU for many
+    servers that see a shell or two each (a fleet of lab hosts), hence off by default.
     """
 
     def __init__(
@@ -330,7 +332,7 @@ class LabServer:
         pwsh: str | None = None,
         idle_timeout: float = 600.0,
         tls_dir: str | Path | None = None,
-        keep_spare: bool = True,
+        keep_spare: bool = False,
     ) -> None:
         check_loopback(host)
         self.state = StateFile(state_path)

@@ -46,7 +46,7 @@ def read_state(path: Path) -> dict[str, Any]:
 def lab(pwsh: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     """One lab server per test module (user `lab`), on the sample state in `lab.state.path`."""
     state = write_state(tmp_path_factory.mktemp("lab") / "state.json")
-    with LabServer(state, USER, PASSWORD, pwsh=pwsh) as server:
+    with LabServer(state, USER, PASSWORD, pwsh=pwsh, keep_spare=True) as server:
         yield server
 
 
