@@ -246,8 +246,12 @@ def verify_host(ctx: HostContext) -> HostOutcome:
     return HostOutcome(ctx.host, "error", EXIT_FAILED, summary, {**details, **_result_details(result)})
 
 
-def rollback_host(ctx: HostContext, prior: Capture) -> HostOutcome:
-    """Restore the prior state captured by the last apply, confirmed by a fresh capture."""
+def rollback_host(ctx: HostContext, prior: Capture, applied: Capture | None = None) -> HostOutcome:
+    """Restore the prior state captured by the last apply, confirmed by a fresh capture.
+
+    A host found neither at the prior state nor where the apply left it was changed by someone
+    since; it is refused rather than overwritten.
+    """
     try:
         now = capture(ctx, state_only=True)
     except (ConnectionFailure, scriptio.ScriptFailed) as error:
@@ -257,6 +261,15 @@ def rollback_host(ctx: HostContext, prior: Capture) -> HostOutcome:
     if now.same_bindings(prior):
         return HostOutcome(ctx.host, "no-change", EXIT_OK, "already at the prior state", {"after": now.raw})
     details: dict[str, Any] = {"before": now.raw, "prior": prior.raw}
+    if applied is not None and not now.same_bindings(applied):
+        return HostOutcome(
+            ctx.host,
+            "refused",
+            EXIT_FAILED,
+            "the bindings changed since the apply (neither its result nor the prior state); nothing was "
+            "changed: inspect the host and plan a new change",
+            details,
+        )
     outcome = restore(ctx, prior, "rollback requested", details)
     if outcome.status == "rolled-back":
         return HostOutcome(

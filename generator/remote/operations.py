@@ -359,16 +359,28 @@ def _say_manual(console: Console, outcomes: Sequence[HostOutcome]) -> None:
             )
 
 
-def _priors(record: Record, hosts: Sequence[str]) -> tuple[Path, dict[str, Capture]]:
+def _after_apply(result: Mapping[str, Any]) -> Capture | None:
+    """The state the apply left on a host: apply.ps1's 'after', or the state re-captured after it."""
+    script_result = result.get("result")
+    if isinstance(script_result, dict) and script_result.get("after"):
+        return Capture({"before": script_result["after"]})
+    after = result.get("after")
+    return Capture(after) if isinstance(after, dict) else None
+
+
+def _priors(record: Record, hosts: Sequence[str]) -> tuple[Path, dict[str, tuple[Capture, Capture | None]]]:
+    """Per host: (prior state captured by the last apply, the state that apply left, if known)."""
     found = latest_run(record.path, ("apply",))
     if found is None:
         raise UserError(f"{record.path}: no apply run to roll back")
     folder, _ = found
-    priors: dict[str, Capture] = {}
+    priors: dict[str, tuple[Capture, Capture | None]] = {}
     for host in hosts:
         path = _host_file(folder, host, PRIOR_FILE)
         if path.is_file():
-            priors[host] = Capture.from_raw(read_json(path))
+            result = _host_file(folder, host, RESULT_FILE)
+            after = _after_apply(read_json(result)) if result.is_file() else None
+            priors[host] = (Capture.from_raw(read_json(path)), after)
     return folder, priors
 
 
@@ -394,7 +406,7 @@ def rollback(
     header = {"source_run": source.name, "hosts": todo, "started_at": now_iso(), "forks": options.forks}
     with _run_folder(record, run, "rollback", header) as folder:
         result = run.run(
-            "rollback", lambda ctx: flow.rollback_host(ctx, priors[ctx.host]), progress, EXIT_MANUAL
+            "rollback", lambda ctx: flow.rollback_host(ctx, *priors[ctx.host]), progress, EXIT_MANUAL
         )
         run.summarize("rollback", result)
         _record_outcomes(folder, result.outcomes)

@@ -163,3 +163,20 @@ def test_rollback_failed_on_the_target_is_looked_at_not_guessed(monkeypatch: pyt
     outcome = flow.interpret_apply(host.ctx, PRIOR, apply_result("rollback_failed", "rollback add failed"))
     assert (outcome.status, outcome.exit_code) == ("rolled-back", EXIT_FAILED)
     assert "re-captured: prior state in place" in outcome.summary
+
+
+def test_rollback_refuses_a_host_changed_since_the_apply(monkeypatch: pytest.MonkeyPatch) -> None:
+    someone_else = state("1234567890123456789012345678901234567890", "changes_pending")
+    host = Host(monkeypatch, [someone_else])
+    applied = Capture({"before": DESIRED["before"]})
+    outcome = flow.rollback_host(host.ctx, PRIOR, applied)
+    assert (outcome.status, outcome.exit_code) == ("refused", EXIT_FAILED)
+    assert host.ran == ["prepare.ps1"]
+
+
+def test_rollback_restores_a_host_the_apply_left_as_it_was(monkeypatch: pytest.MonkeyPatch) -> None:
+    restored = {"outcome": "rolled_back", "before": DESIRED["before"], "bindings": []}
+    host = Host(monkeypatch, [DESIRED, restored, PRIOR.raw])
+    outcome = flow.rollback_host(host.ctx, PRIOR, Capture({"before": DESIRED["before"]}))
+    assert (outcome.status, outcome.exit_code) == ("restored", EXIT_OK)
+    assert host.ran == ["prepare.ps1", "rollback.ps1", "prepare.ps1"]
