@@ -139,6 +139,7 @@ def interpret_apply(ctx: HostContext, prior: Capture, result: ScriptResult) -> H
     verdict = scriptio.parse_change(scriptio.APPLY, result)
     captured = verdict.before or prior
     details = {"prior": captured.raw, **_result_details(result), "gap_ms": verdict.gap_ms}
+    _emit_target_actions(ctx, verdict.result)
     ctx.emit("apply-result", outcome=verdict.outcome, gap_ms=verdict.gap_ms)
     if verdict.outcome == scriptio.APPLIED and result.succeeded:
         return HostOutcome(ctx.host, "applied", EXIT_OK, verdict.summary, details)
@@ -154,6 +155,14 @@ def interpret_apply(ctx: HostContext, prior: Capture, result: ScriptResult) -> H
         )
     # rollback_failed, no result at all, or an outcome this client does not know: look, don't guess.
     return recover(ctx, captured, verdict.summary, details)
+
+
+def _emit_target_actions(ctx: HostContext, result: Mapping[str, Any] | None) -> None:
+    """What the script did on the target, step by step, into the run's event log."""
+    for action in (result or {}).get("actions") or []:
+        if isinstance(action, dict):
+            keys = ("step", "binding", "command", "result", "code", "ms")
+            ctx.emit("target-action", **{k: action.get(k) for k in keys})
 
 
 def recover(ctx: HostContext, prior: Capture, why: str, details: dict[str, Any] | None = None) -> HostOutcome:
