@@ -202,6 +202,7 @@ def plan(
     started = now_iso()
     result = run.run("plan", flow.plan_host, progress, EXIT_FAILED)
     run.summarize("plan", result)
+    _show_commands(console, result.outcomes)
     document = _document(
         "plan",
         record,
@@ -214,6 +215,18 @@ def plan(
     document["plan_file"] = str(path)
     console.print(f"plan stored in {path}", highlight=False)
     return Report(document, result.exit_code)
+
+
+def _show_commands(console: Console, outcomes: Sequence[HostOutcome]) -> None:
+    """The exact command apply will run per pending binding, for the reviewer."""
+    for outcome in outcomes:
+        if outcome.status != "pending":
+            continue
+        for binding in Capture(outcome.details.get("capture") or {}).changed_bindings():
+            line = binding.get("command_line") or binding.get("change")
+            console.print(
+                f"{outcome.host}: {binding.get('binding')}: {line}", highlight=False, soft_wrap=True
+            )
 
 
 def verify(

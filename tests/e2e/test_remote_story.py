@@ -25,6 +25,9 @@ def test_preserve_swap_keeps_revocation_check_off(pwsh: str, tmp_path: Path) -> 
         plan = json.loads(planned.stdout)
         assert plan["hosts"][0]["status"] == "pending"
         assert "certhash" in plan["hosts"][0]["summary"]
+        # the reviewer sees the exact command, and preserve mode keeps revocation checking off
+        assert f"netsh http add sslcert ipport=0.0.0.0:443 certhash={NEW_CERT}" in planned.stderr
+        assert "verifyclientcertrevocation=disable" in planned.stderr
         assert lab.binding(host) == before  # plan is read-only
 
         applied = lab.apply("CHG0012345", "--json")
