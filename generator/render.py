@@ -90,8 +90,10 @@ KEY_PATTERNS: dict[KeyKind, str] = {
     KeyKind.CCS: r"^[0-9]{1,5}$",
     KeyKind.SCOPEDCCS: _HOSTNAME_PORT,
 }
-# Host names also name a record folder (hosts/<host>/): no path separators or ':', never "..".
-HOST_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$"
+# A DNS name, an IPv4 address or an IPv6 address (it must hold a ':'; brackets optional).
+HOST_PATTERN = r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,254}|\[?[0-9A-Fa-f.]{0,40}:[0-9A-Fa-f:.]{1,44}\]?)$"
+# The host's record folder (hosts/<dir>/): no path separator, no ':' (Windows), never "..".
+_HOST_DIR_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,254}$"
 CHANGE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _VERSION_PATTERN = r"^[A-Za-z0-9.+_-]{1,64}$"
 _SHA256_PATTERN = r"^(?:[0-9a-f]{64})?$"
@@ -227,6 +229,12 @@ def _check_binding(binding: Binding, what: str) -> None:
             raise RenderError(f"{what}.{name}: method registry sets only revocation-check settings")
 
 
+def host_dir(host: str) -> str:
+    """The folder of a host's scripts under hosts/: the host name, an IPv6 address without brackets
+    and with '_' for ':' (Windows allows no ':' in file names; '_' is in no DNS name)."""
+    return host.strip("[]").replace(":", "_")
+
+
 def validate_change(change: Change) -> None:
     """Raise RenderError (naming the field) for anything the scripts could not carry as data."""
     _check(CHANGE_ID_PATTERN, change.id, "change.id", "use letters, digits, '.', '_' and '-'")
@@ -236,10 +244,12 @@ def validate_change(change: Change) -> None:
     hosts: set[str] = set()
     for t_index, target in enumerate(change.targets):
         where = f"targets[{t_index}]"
-        _check(HOST_PATTERN, target.host, f"{where}.host", "use a DNS name or an IPv4 address")
-        if target.host.lower() in hosts:
+        _check(HOST_PATTERN, target.host, f"{where}.host", "use a DNS name or an IP address")
+        folder = host_dir(target.host)
+        _check(_HOST_DIR_PATTERN, folder, f"{where}.host", "use a DNS name or an IP address")
+        if folder.lower() in hosts:
             raise RenderError(f"{where}.host: {target.host} is listed twice")
-        hosts.add(target.host.lower())
+        hosts.add(folder.lower())
         if not target.bindings:
             raise RenderError(f"{where}: a target needs at least one binding")
         keys: set[str] = set()
@@ -381,7 +391,7 @@ def render_target(change: Change, target: Target) -> dict[str, bytes]:
     context = _target_context(change, target)
     out: dict[str, bytes] = {}
     for phase in PHASES:
-        path = f"hosts/{target.host}/{phase}.ps1"
+        path = f"hosts/{host_dir(target.host)}/{phase}.ps1"
         text = env.get_template(f"{phase}.ps1.j2").render(context, phase=phase)
         text = text.replace(LIBRARY_MARKER, _phase_library(phase), 1)
         out[path] = _encode(text, path)
@@ -390,7 +400,7 @@ def render_target(change: Change, target: Target) -> dict[str, bytes]:
 
 def render_readme(change: Change) -> bytes:
     env = environment()
-    hosts = [(t.host, [_binding_view(b) for b in t.bindings]) for t in change.targets]
+    hosts = [(t.host, host_dir(t.host), [_binding_view(b) for b in t.bindings]) for t in change.targets]
     text = env.get_template("record-README.md.j2").render(
         _change_context(change),
         description=_readme_text(change.description),

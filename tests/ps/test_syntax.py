@@ -12,10 +12,13 @@ from pathlib import Path
 import pytest
 from render_cases import broad_changes
 
+from generator.model import Change
 from generator.pwsh import run_file
 from generator.render import render_change
+from generator.spec import load_spec
 
 HERE = Path(__file__).resolve().parent
+GOOD_SPECS = HERE.parent / "specs" / "good"
 CHECK = HERE / "check_syntax.ps1"
 
 # One sample per construct Windows PowerShell 5.1 cannot run; each must be flagged.
@@ -48,6 +51,13 @@ def check_files(pwsh: str, files: list[Path], tmp_path: Path) -> list[dict[str, 
     return list(report)
 
 
+def spec_changes() -> list[Change]:
+    """The spec engineer's good specs, loaded the way `sslbind render` loads them."""
+    specs = sorted(p for p in GOOD_SPECS.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
+    assert specs, f"no specs in {GOOD_SPECS}"
+    return [load_spec(p) for p in specs]
+
+
 def write_record(change_files: dict[str, bytes], folder: Path) -> list[Path]:
     paths = []
     for relative, data in change_files.items():
@@ -62,7 +72,8 @@ def write_record(change_files: dict[str, bytes], folder: Path) -> list[Path]:
 @pytest.mark.pwsh
 def test_every_rendered_script_parses_as_windows_powershell_51(pwsh: str, tmp_path: Path) -> None:
     files: list[Path] = []
-    changes = broad_changes()  # the Pester cases are parsed when Pester runs them
+    # the Pester cases are parsed when Pester runs them
+    changes = [*broad_changes(), *spec_changes()]
     for index, change in enumerate(changes):
         files += write_record(render_change(change), tmp_path / str(index))
     assert len(files) >= 6 * len(changes)

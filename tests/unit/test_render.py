@@ -140,7 +140,8 @@ def _ipport(settings: dict[str, str | int], method: Method = "netsh") -> Binding
         (lambda c: replace(c, id="bad id"), "change.id"),
         (lambda c: replace(c, title="caf\u00e9"), "change.title"),
         (lambda c: _with_target(c, host="../escape"), r"targets\[0\].host"),
-        (lambda c: _with_target(c, host="[::1]"), r"targets\[0\].host"),
+        (lambda c: _with_target(c, host=".."), r"targets\[0\].host"),
+        (lambda c: _with_target(c, host="a/b"), r"targets\[0\].host"),
         (lambda c: _with_target(c, bindings=()), "at least one binding"),
         (lambda c: replace(c, targets=c.targets * 2), "listed twice"),
         (
@@ -169,6 +170,13 @@ def _ipport(settings: dict[str, str | int], method: Method = "netsh") -> Binding
 def test_validation_refuses_with_the_field_named(mutate: Callable[[Change], Change], message: str) -> None:
     with pytest.raises(RenderError, match=message):
         render_change(mutate(contract_change()))
+
+
+def test_an_ipv6_host_gets_a_folder_without_colons() -> None:
+    files = render_change(_with_target(contract_change(), host="[2001:db8::10]"))
+    assert "hosts/2001_db8__10/apply.ps1" in files
+    assert "$TargetHost = '[2001:db8::10]'" in files["hosts/2001_db8__10/apply.ps1"].decode()
+    assert render.host_dir("2001:db8::10") == "2001_db8__10"
 
 
 def test_render_error_is_a_user_error_with_exit_2() -> None:

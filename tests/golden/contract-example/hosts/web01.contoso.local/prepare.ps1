@@ -82,7 +82,7 @@ param(
         }
     ),
 
-    [ValidatePattern('^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$')]
+    [ValidatePattern('^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,254}|\[?[0-9A-Fa-f.]{0,40}:[0-9A-Fa-f:.]{1,44}\]?)$')]
     [string]
     $TargetHost = 'web01.contoso.local'
 )
