@@ -40,7 +40,8 @@ INIT_SCRIPT = SIMWIN / "SimWindows.ps1"
 SHIM_BIN = SIMWIN / "bin"
 PACKAGE_PARENT = Path(__file__).resolve().parents[2]  # holds the `generator` package
 SECRET_ENV = ("SSLBIND_LAB_PASSWORD", "SSLBIND_PASSWORD")
-ACK_TIMEOUT = 30.0  # a session Data, Command, Signal or Close: pwsh answers in milliseconds
+ACK_TIMEOUT = 60.0  # a session Data, Command, Signal or Close: milliseconds, unless the machine is swamped
+START_TIMEOUT = 180.0  # creationXml: pwsh must start .NET and open the runspace first
 COMMAND_DATA_TIMEOUT = 5.0  # pwsh may hold a command's DataAck for input flow control
 CLOSE_TIMEOUT = 3.0
 _PACKET = re.compile(r"^<(\w+) (?:Stream='(\w+)' )?PSGuid='([0-9a-fA-F-]+)'\s*/?>(?:([^<]*)</Data>)?\s*$")
@@ -224,11 +225,12 @@ class PwshShell:
         self, guid: uuid.UUID, packet: str, ack: str, timeout: float, required: bool = True
     ) -> None:
         """Sends one packet once the target has none outstanding, then waits for its ack."""
-        deadline = time.monotonic() + timeout
         with self._cond:
             target = self._targets.setdefault(guid, _Target())
-            self._wait(lambda: target.expected is None, deadline, f"{packet} (previous packet unanswered)")
+            prior = time.monotonic() + max(timeout, ACK_TIMEOUT)  # an ack held back for flow control
+            self._wait(lambda: target.expected is None, prior, f"{packet} (previous packet unanswered)")
             target.expected = ack
+        deadline = time.monotonic() + timeout
         try:
             self._write(packet)
         except OSError:
@@ -261,9 +263,12 @@ class PwshShell:
 
     # -- operations
 
-    def send(self, guid: uuid.UUID, data: bytes, stream: str = "Default") -> None:
+    def send(
+        self, guid: uuid.UUID, data: bytes, stream: str = "Default", timeout: float | None = None
+    ) -> None:
         """A Data packet for the session or a command (stream Default or PromptResponse)."""
-        timeout = ACK_TIMEOUT if guid == SESSION else COMMAND_DATA_TIMEOUT
+        if timeout is None:
+            timeout = ACK_TIMEOUT if guid == SESSION else COMMAND_DATA_TIMEOUT
         self._exchange(guid, self._data(guid, data, stream), "DataAck", timeout, required=guid == SESSION)
 
     def command(self, guid: uuid.UUID, create_pipeline: bytes) -> None:

@@ -29,7 +29,7 @@ from typing import Any
 
 from generator.errors import UserError
 from generator.lab import wsman
-from generator.lab.bridge import SESSION, PwshShell, ShellConfig, ShellGone, find_pwsh
+from generator.lab.bridge import SESSION, START_TIMEOUT, PwshShell, ShellConfig, ShellGone, find_pwsh
 from generator.lab.faults import drop_marker_name
 from generator.lab.state import StateFile
 from generator.lab.tls import make_certificate
@@ -120,7 +120,7 @@ class ShellRegistry:
     @staticmethod
     def _open_session(pwsh: PwshShell, creation: bytes) -> None:
         try:
-            pwsh.send(SESSION, creation)
+            pwsh.send(SESSION, creation, timeout=START_TIMEOUT)
         except ShellGone as error:
             log.warning("pwsh %s did not start: %s", pwsh.pid, error)
             pwsh.kill()
