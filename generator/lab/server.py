@@ -178,6 +178,11 @@ class ShellRegistry:
         with self._lock:
             return len(self._shells)
 
+    def pids(self) -> list[int]:
+        """The pwsh process ids of the open shells."""
+        with self._lock:
+            return [record.pwsh.pid for record in self._shells.values()]
+
     def _reap(self) -> None:
         while not self._stop.wait(1.0):
             now = time.monotonic()

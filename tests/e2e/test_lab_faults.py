@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import psutil
 import pytest
 import requests
 from pypsrp.exceptions import WSManFaultError
@@ -134,3 +135,22 @@ def test_registry_write_fault_is_a_permission_error(lab: LabServer) -> None:
         assert "not allowed" in str(ps.streams.error[0])
     assert (binding_443(lab) or {}).get("verifyclientcertrevocation") == "disable"
     assert (binding_443(lab) or {}).get("certhash") == OLD_CERT
+
+
+def test_a_crashed_client_s_shell_is_reaped_after_the_idle_timeout(pwsh: str, lab: LabServer) -> None:
+    with LabServer(lab.state.path, "lab", "lab-Passw0rd", pwsh=pwsh, idle_timeout=2) as short:
+        pool = RunspacePool(wsman(short))
+        pool.open()
+        ps = PowerShell(pool)
+        ps.add_script("Start-Sleep -Seconds 60")
+        ps.begin_invoke()  # then the client vanishes: no Receive, no Delete
+        (pid,) = short.shells.pids()
+        assert wait_until(lambda: short.shells.count() == 0, timeout=15)
+        assert wait_until(lambda: not _running(pid), timeout=5)
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
