@@ -316,11 +316,6 @@ class PwshShell:
                     target.finished = True
             return out, target.finished
 
-    def wait_for_output(self, timeout: float) -> None:
-        """Sleeps until any output arrives or the timeout passes (used by polling loops)."""
-        with self._cond:
-            self._cond.wait(timeout)
-
     @property
     def alive(self) -> bool:
         return self._exit is None and not self._closed
