@@ -139,6 +139,7 @@ function global:SslbindLabGetItemProperty {
     $properties['PSPath'] = $answer.item.pspath
     $properties['PSParentPath'] = $answer.item.parent_pspath
     $properties['PSChildName'] = $answer.item.child
+    $properties['PSDrive'] = 'HKLM'
     $properties['PSProvider'] = 'Microsoft.PowerShell.Core\Registry'
     [pscustomobject]$properties
 }
