@@ -118,3 +118,42 @@ def test_serve_prints_its_url_and_leaves_no_pwsh_after_sigterm(tmp_path: Path, p
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+@pytest.mark.lab
+@pytest.mark.pwsh
+def test_serve_https_names_the_certificate_to_trust(tmp_path: Path, pwsh: str) -> None:
+    state = tmp_path / "lab.json"
+    CliRunner().invoke(cli, ["lab", "init", str(state)])
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from generator.cli import main; main()",
+            "lab",
+            "serve",
+            "--state",
+            str(state),
+            "--port",
+            "0",
+            "--https",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "SSLBIND_PWSH": pwsh},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        first, second = server.stdout.readline(), server.stdout.readline()
+        match = re.fullmatch(r"tls certificate (\S+) \(pass it to the client as ca_cert\)\n", first)
+        assert match, first
+        assert Path(match.group(1)).read_text(encoding="ascii").startswith("-----BEGIN CERTIFICATE-----")
+        assert re.fullmatch(r"listening on https://127\.0\.0\.1:\d+/wsman\n", second), second
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=30) == 0
+        assert not Path(match.group(1)).exists()  # the lab's work folder goes with it
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
