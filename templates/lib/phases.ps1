@@ -562,6 +562,7 @@ function Invoke-SslApplyPhase {
         return
     }
     $touched = New-Object -TypeName 'System.Collections.Generic.List[object]'
+    $finished = $false
     try {
         foreach ($item in $pending) {
             $touched.Add($item)
@@ -571,21 +572,37 @@ function Invoke-SslApplyPhase {
             $null = Assert-SslBindingState -Result $Result -Step 'verify' -Spec $item.Spec -Expected $item.Plan.desired
         }
         $Result.outcome = 'applied'
+        $finished = $true
     }
     catch {
         $Result.error = $_.Exception.Message
-        Write-SslLog -Message ('failed: ' + $Result.error + '; restoring the captured bindings')
-        $Result.outcome = 'rolled_back'
-        for ($index = $touched.Count - 1; $index -ge 0; $index--) {
-            $item = $touched[$index]
-            try {
-                $null = Restore-SslBinding -Result $Result -Spec $item.Spec -Prior $item.Captured
-            }
-            catch {
-                $Result.outcome = 'rollback_failed'
-                $Result.error = $Result.error + ' | rollback of ' + $item.Spec.Subject + ' failed: ' + $_.Exception.Message
-            }
+        Restore-SslTouched -Result $Result -Touched $touched
+        $finished = $true
+    }
+    finally {
+        # A stopped pipeline (dropped connection, Ctrl-C) skips catch: restore here so the host is
+        # not left without its binding between delete and add.
+        if (-not $finished) {
+            $Result.error = 'stopped before the change completed'
+            Restore-SslTouched -Result $Result -Touched $touched
         }
     }
     Add-SslAfterState -Result $Result -Specs $specs
+}
+
+function Restore-SslTouched {
+    # apply's rollback: every touched binding back as captured, last touched first.
+    param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][AllowEmptyCollection()]$Touched)
+    Write-SslLog -Message ('failed: ' + $Result.error + '; restoring the captured bindings')
+    $Result.outcome = 'rolled_back'
+    for ($index = $Touched.Count - 1; $index -ge 0; $index--) {
+        $item = $Touched[$index]
+        try {
+            $null = Restore-SslBinding -Result $Result -Spec $item.Spec -Prior $item.Captured
+        }
+        catch {
+            $Result.outcome = 'rollback_failed'
+            $Result.error = $Result.error + ' | rollback of ' + $item.Spec.Subject + ' failed: ' + $_.Exception.Message
+        }
+    }
 }

@@ -156,7 +156,8 @@ function Add-FakeCertificate {
 }
 
 function Add-FakeFault {
-    # The next netsh <On> fails with <Code>; code 0 means "exit 0 but nothing happens".
+    # The next netsh <On> fails with <Code>; code 0 means "exit 0 but nothing happens", a negative
+    # code hangs that many seconds.
     param([ValidateSet('add', 'delete')][string]$On, [int]$Code)
     $global:FakeFaults.Add([pscustomobject]@{ On = $On; Code = $Code })
 }
@@ -229,6 +230,14 @@ function Invoke-FakeNetsh {
     if ($fault.Count -gt 0) {
         [void]$global:FakeFaults.Remove($fault[0])
         if ($fault[0].Code -eq 0) { return '' }
+        if ($fault[0].Code -lt 0) {
+            # a netsh that hangs (the caller stops the pipeline meanwhile)
+            $global:FakeHanging = $true
+            $signal = Get-Variable -Name 'FakeSignal' -Scope Global -ValueOnly -ErrorAction Ignore
+            if ($null -ne $signal) { $signal['Hanging'] = $true }   # seen from another runspace
+            Start-Sleep -Seconds (-$fault[0].Code)
+            return ''
+        }
         $global:LASTEXITCODE = 1
         return @('', ('SSL Certificate ' + $verb + ' failed, Error: ' + $fault[0].Code), '', 'Injected failure.')
     }

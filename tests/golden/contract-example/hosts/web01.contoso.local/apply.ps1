@@ -180,7 +180,8 @@ function Invoke-SslNetsh {
     # The one netsh wrapper: logs the exact command line, runs netsh with the native-command error
     # preference relaxed (Windows PowerShell 5.1 turns redirected stderr into terminating errors),
     # takes the Win32 code from the 'Error: <n>' text (falling back to the exit code) and throws
-    # with operation, binding, code and output unless the code is accepted.
+    # with operation, binding, code and output unless the code is accepted. -AnyExitCode returns
+    # the output whatever happened (the usage text of '/?').
     [CmdletBinding()]
     param(
         [Parameter(Mandatory = $true)][ValidateSet('add', 'delete', 'show', 'update', 'help')][string]$Operation,
@@ -203,7 +204,9 @@ function Invoke-SslNetsh {
     $lines = @($raw | ForEach-Object { [string]$_ } | Where-Object { $_.Trim().Length -gt 0 })
     $output = ($lines -join "`n").Trim()
     $code = 0
-    if ($output -match 'Error:\s*(\d+)') {
+    # 'SSL Certificate add failed, Error: 183'; localized builds translate 'Error', so the code is
+    # taken from the first line that ends in ': <digits>'.
+    if ($output -match '(?m)^.*\S:\s*(\d{1,10})\s*$') {
         $code = [int]$Matches[1]
     }
     elseif ($exitCode -ne 0) {
@@ -1332,6 +1335,7 @@ function Invoke-SslApplyPhase {
         return
     }
     $touched = New-Object -TypeName 'System.Collections.Generic.List[object]'
+    $finished = $false
     try {
         foreach ($item in $pending) {
             $touched.Add($item)
@@ -1341,23 +1345,39 @@ function Invoke-SslApplyPhase {
             $null = Assert-SslBindingState -Result $Result -Step 'verify' -Spec $item.Spec -Expected $item.Plan.desired
         }
         $Result.outcome = 'applied'
+        $finished = $true
     }
     catch {
         $Result.error = $_.Exception.Message
-        Write-SslLog -Message ('failed: ' + $Result.error + '; restoring the captured bindings')
-        $Result.outcome = 'rolled_back'
-        for ($index = $touched.Count - 1; $index -ge 0; $index--) {
-            $item = $touched[$index]
-            try {
-                $null = Restore-SslBinding -Result $Result -Spec $item.Spec -Prior $item.Captured
-            }
-            catch {
-                $Result.outcome = 'rollback_failed'
-                $Result.error = $Result.error + ' | rollback of ' + $item.Spec.Subject + ' failed: ' + $_.Exception.Message
-            }
+        Restore-SslTouched -Result $Result -Touched $touched
+        $finished = $true
+    }
+    finally {
+        # A stopped pipeline (dropped connection, Ctrl-C) skips catch: restore here so the host is
+        # not left without its binding between delete and add.
+        if (-not $finished) {
+            $Result.error = 'stopped before the change completed'
+            Restore-SslTouched -Result $Result -Touched $touched
         }
     }
     Add-SslAfterState -Result $Result -Specs $specs
+}
+
+function Restore-SslTouched {
+    # apply's rollback: every touched binding back as captured, last touched first.
+    param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][AllowEmptyCollection()]$Touched)
+    Write-SslLog -Message ('failed: ' + $Result.error + '; restoring the captured bindings')
+    $Result.outcome = 'rolled_back'
+    for ($index = $Touched.Count - 1; $index -ge 0; $index--) {
+        $item = $Touched[$index]
+        try {
+            $null = Restore-SslBinding -Result $Result -Spec $item.Spec -Prior $item.Captured
+        }
+        catch {
+            $Result.outcome = 'rollback_failed'
+            $Result.error = $Result.error + ' | rollback of ' + $item.Spec.Subject + ' failed: ' + $_.Exception.Message
+        }
+    }
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -165,7 +165,8 @@ function Invoke-SslNetsh {
     # The one netsh wrapper: logs the exact command line, runs netsh with the native-command error
     # preference relaxed (Windows PowerShell 5.1 turns redirected stderr into terminating errors),
     # takes the Win32 code from the 'Error: <n>' text (falling back to the exit code) and throws
-    # with operation, binding, code and output unless the code is accepted.
+    # with operation, binding, code and output unless the code is accepted. -AnyExitCode returns
+    # the output whatever happened (the usage text of '/?').
     [CmdletBinding()]
     param(
         [Parameter(Mandatory = $true)][ValidateSet('add', 'delete', 'show', 'update', 'help')][string]$Operation,
@@ -188,7 +189,9 @@ function Invoke-SslNetsh {
     $lines = @($raw | ForEach-Object { [string]$_ } | Where-Object { $_.Trim().Length -gt 0 })
     $output = ($lines -join "`n").Trim()
     $code = 0
-    if ($output -match 'Error:\s*(\d+)') {
+    # 'SSL Certificate add failed, Error: 183'; localized builds translate 'Error', so the code is
+    # taken from the first line that ends in ': <digits>'.
+    if ($output -match '(?m)^.*\S:\s*(\d{1,10})\s*$') {
         $code = [int]$Matches[1]
     }
     elseif ($exitCode -ne 0) {
