@@ -52,3 +52,40 @@ def test_split_and_closure_on_a_small_library() -> None:
 def test_an_unclosed_function_is_refused() -> None:
     with pytest.raises(ValueError, match="no closing"):
         split_chunks("function Get-SslA {\n  }\n")
+
+
+WINDOWS_CALLS = re.compile(
+    r"Get-ItemProperty|Set-ItemProperty|Test-Path|Get-ChildItem|Get-Item\b|Remove-Item|New-Item|"
+    r"&\s*netsh|\[Microsoft\.Win32|Registry\]::|\[System\.Security\.Cryptography\.X509|X509Store",
+    re.IGNORECASE,
+)
+
+
+def _code_only(text: str) -> str:
+    """PowerShell text without comments and single-quoted strings (messages may name cmdlets)."""
+    text = re.sub(r"'(?:[^']|'')*'", "''", text)
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+
+
+def test_only_the_touchpoint_wrappers_reach_windows() -> None:
+    """docs/windows-touchpoints.md: registry, certificate store and netsh only through lib/windows.ps1."""
+    wrappers = {
+        c.name: c.text
+        for c in library().chunks
+        if c.name and c.always and c.name.startswith(("Test-", "Get-", "Set-", "Invoke-"))
+    }
+    assert set(wrappers) >= {
+        "Invoke-SslNetsh",
+        "Test-SslRegistryKey",
+        "Get-SslRegistrySubkeyName",
+        "Get-SslRegistryValue",
+        "Set-SslRegistryDword",
+        "Get-SslStoreCertificate",
+    }
+    for chunk in library().chunks:
+        if chunk.name in wrappers:
+            continue
+        assert not WINDOWS_CALLS.search(_code_only(chunk.text)), (
+            f"{chunk.name or 'top-level code'} touches Windows directly"
+        )
+    assert all(WINDOWS_CALLS.search(text) for text in wrappers.values())
