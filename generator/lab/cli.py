@@ -56,6 +56,8 @@ def serve(
     password = password if password is not None else os.environ.get(PASSWORD_ENV)
     if username is not None and not password:
         raise LabError(f"--username {username} needs --password or env {PASSWORD_ENV}")
+    if username is None and password:
+        raise LabError("a password needs --username (without both, the lab accepts any credentials)")
     server = LabServer(
         state,
         username,
