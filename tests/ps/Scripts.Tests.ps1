@@ -149,6 +149,19 @@ Describe 'sslbind scripts' {
             Get-ChangingCall | Should -BeNullOrEmpty
         }
 
+        It 'takes an SNI key name as the identity when the key has no HostnamePort value' {
+            $base = $global:FakeRoot + '\SslSniBindingInfo'
+            $global:FakeKeys[$base.ToLowerInvariant()] = [ordered]@{ Path = $base; Values = [ordered]@{} }
+            $path = $base + '\api.contoso.com:443'
+            $global:FakeKeys[$path.ToLowerInvariant()] = [ordered]@{ Path = $path; Values = [ordered]@{
+                    SslCertHash = (ConvertTo-FakeHashByte -Hex $OldHash); AppId = ([guid]$AppId).ToByteArray()
+                } }
+            $run = Invoke-Phase -Case 'multi' -Phase 'prepare'
+            $sni = @($run.Json.before | Where-Object { $_.kind -eq 'hostnameport' })[0]
+            $sni.exists | Should -BeTrue
+            $sni.settings.certhash | Should -Be $OldHash
+        }
+
         It 'finds an SNI binding by its HostnamePort value, not the key name' {
             $null = Add-FakeBinding -Kind 'hostnameport' -Key 'api.contoso.com:443' -Settings ([ordered]@{ certhash = $Hash; appid = $AppId; certstorename = 'My'; disablehttp2 = 'enable' })
             $run = Invoke-Phase -Case 'multi' -Phase 'prepare'

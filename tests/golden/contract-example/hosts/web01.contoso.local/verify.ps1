@@ -443,7 +443,12 @@ function Find-SslBindingPath {
             }
             continue
         }
+        # SNI and scoped CCS keys are matched on their HostnamePort value; the key name is opaque
+        # (taken as the identity only when a key has no HostnamePort value).
         $hostnamePort = Get-SslProperty -Object (Get-SslRegistryValue -Path $path) -Name 'HostnamePort'
+        if ($null -eq $hostnamePort) {
+            $hostnamePort = [string]$name
+        }
         if ($hostnamePort -is [string] -and $hostnamePort -ieq $Spec.Key) {
             $found.Add($path)
         }
