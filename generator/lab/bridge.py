@@ -279,10 +279,9 @@ class PwshShell:
         self.send(guid, create_pipeline)
 
     def signal(self, guid: uuid.UUID) -> None:
-        """Ctrl+C: stop the pipeline (pwsh closes the command's transport itself)."""
+        """Ctrl+C: stop the pipeline. The command still counts as open: pwsh closes the session
+        only after a Close for every command, signalled or not."""
         self._exchange(guid, f"<Signal PSGuid='{guid}' />", "SignalAck", ACK_TIMEOUT)
-        with self._cond:
-            self._targets[guid].open = False
 
     def close_command(self, guid: uuid.UUID) -> None:
         with self._cond:
