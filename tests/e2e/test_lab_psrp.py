@@ -155,6 +155,20 @@ def test_close_deletes_the_shell_and_its_pwsh(lab: LabServer) -> None:
     assert not pool.is_alive()  # the lab answers a Get on the deleted shell with "shell not found"
 
 
+def test_close_after_stop_gets_the_session_closeack(lab: LabServer) -> None:
+    # pwsh acknowledges the session Close only once every command, signalled ones too, is closed;
+    # otherwise the lab waits out its 3 s close timeout and kills the process.
+    pool = RunspacePool(wsman(lab))
+    pool.open()
+    ps = PowerShell(pool)
+    ps.add_script("Start-Sleep -Seconds 60")
+    ps.begin_invoke()
+    ps.stop()
+    started = time.monotonic()
+    pool.close()
+    assert time.monotonic() - started < 2.5
+
+
 def test_ten_pools_at_once(lab: LabServer) -> None:
     results: dict[int, object] = {}
     errors: list[BaseException] = []
