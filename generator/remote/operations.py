@@ -36,6 +36,7 @@ from generator.remote.recordio import (
 )
 from generator.remote.runner import RequestCounter
 from generator.remote.scriptio import Capture
+from generator.render import host_dir
 
 Confirm = Callable[[str], bool]
 RESULT_FILE = "result.json"
@@ -267,8 +268,6 @@ def _write_json(path: Path, value: Any) -> None:
 
 
 def _host_file(folder: Path, host: str, name: str) -> Path:
-    from generator.remote.recordio import host_dir
-
     return folder / "hosts" / host_dir(host) / name
 
 

@@ -7,7 +7,6 @@ atomic, never-overwriting writers.
 
 from __future__ import annotations
 
-import importlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 from generator.errors import EXIT_FAILED, UserError
 from generator.model import Change, Target
 from generator.record import MANIFEST, PLANS, RUNS, check_record, read_manifest, sha256_hex
+from generator.render import host_dir
 from generator.spec import load_spec
 
 CHANGE_FILE = "change.yaml"
@@ -74,15 +74,6 @@ class Record:
                 f"manifest's {expected[:12]}...); refusing to run it: render and review a new record"
             )
         return Script(relpath, data.decode("utf-8-sig"), actual)
-
-
-def host_dir(host: str) -> str:
-    """The folder of a host's scripts under hosts/ (the renderer's naming)."""
-    try:
-        render = importlib.import_module("generator.render")
-    except ImportError:
-        return host
-    return str(getattr(render, "host_dir", str)(host))
 
 
 def open_record(path: Path) -> Record:
