@@ -8,6 +8,8 @@ what happened into the record: plans/<stamp>.json for plan, runs/<stamp>/ for ap
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import json
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -294,6 +296,22 @@ def _run_folder(record: Record, run: _Run, kind: str, header: Mapping[str, Any])
 
 
 @contextlib.contextmanager
+def _exclusive(record_path: Path) -> Iterator[None]:
+    """One apply or rollback per record at a time on this machine (a lock outside the record, so
+    the record holds only what its manifests cover)."""
+    digest = hashlib.sha256(str(record_path.resolve()).encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"sslbind-{digest}.lock", "a+b") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"{record_path}: another apply or rollback of this record is running") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
 def _refusal_recorded(record_path: Path, kind: str) -> Iterator[None]:
     """A refusal with exit 1 (tampered record, plan for another manifest) leaves a run saying so.
 
@@ -316,6 +334,19 @@ def _refusal_recorded(record_path: Path, kind: str) -> Iterator[None]:
 
 
 def apply(
+    record_path: Path,
+    options: RunOptions,
+    credentials: Credentials,
+    console: Console,
+    progress: Console,
+    confirm: Confirm | None,
+) -> Report:
+    """Run the planned change on every pending host (one apply.ps1 pipeline each)."""
+    with _exclusive(record_path):
+        return _apply(record_path, options, credentials, console, progress, confirm)
+
+
+def _apply(
     record_path: Path,
     options: RunOptions,
     credentials: Credentials,
@@ -397,6 +428,19 @@ def _priors(record: Record, hosts: Sequence[str]) -> tuple[Path, dict[str, tuple
 
 
 def rollback(
+    record_path: Path,
+    options: RunOptions,
+    credentials: Credentials,
+    console: Console,
+    progress: Console,
+    confirm: Confirm | None,
+) -> Report:
+    """Restore the prior state the last apply captured, host by host."""
+    with _exclusive(record_path):
+        return _rollback(record_path, options, credentials, console, progress, confirm)
+
+
+def _rollback(
     record_path: Path,
     options: RunOptions,
     credentials: Credentials,

@@ -130,3 +130,15 @@ def test_verify_of_a_spec_writes_nothing(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert json.loads(result.stdout)["hosts"][0]["status"] == "error"
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_one_apply_or_rollback_per_record_at_a_time(tmp_path: Path) -> None:
+    from generator.remote.operations import _exclusive
+
+    assert sslbind("render", str(spec(tmp_path, "127.0.0.1", loopback())), "-o", str(tmp_path)).exit_code == 0
+    record = tmp_path / "CHG0000001"
+    with _exclusive(record):
+        for command in ("apply", "rollback"):
+            result = sslbind(command, str(record), "--yes")
+            assert result.exit_code == 2 and "another apply or rollback" in result.stderr
+    assert sslbind("apply", str(record), "--yes").exit_code == 2  # released: now it is "no plan yet"
