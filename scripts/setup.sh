@@ -6,11 +6,16 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 tools="$root/.tools"
-wheels="$root/../shared/wheels"
+# Wheels for machines without the Python package index: $SSLBIND_WHEELS, else the shared folder
+# beside the checkout, else the team's shared folder on this machine kind.
+wheels=""
+for candidate in "${SSLBIND_WHEELS:-}" "$root/../shared/wheels" /work/shared/wheels; do
+  if [ -n "$candidate" ] && [ -d "$candidate" ]; then wheels=$candidate; break; fi
+done
 pwsh_version=7.6.9
 pester_version=5.7.1
 
-if [ -d "$wheels" ]; then
+if [ -n "$wheels" ]; then
   # This machine kind has no Python package index; a user's machine without ../shared uses the index.
   export PIP_NO_INDEX=1 PIP_FIND_LINKS="$(cd "$wheels" && pwd)"
 fi
