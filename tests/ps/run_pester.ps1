@@ -5,12 +5,12 @@ Runs the Pester tests under tests/ps and writes one JSON summary line (used by t
 [CmdletBinding()]
 param(
     [Parameter(Mandatory = $true)][string]$PesterModule,
-    [Parameter(Mandatory = $true)][string[]]$Path
+    [Parameter(Mandatory = $true)][string[]]$Path  # comma-separated when passed through -File
 )
 $ErrorActionPreference = 'Stop'
 Import-Module -Name $PesterModule -Force
 $configuration = New-PesterConfiguration
-$configuration.Run.Path = $Path
+$configuration.Run.Path = @($Path | ForEach-Object { $_ -split "," })
 $configuration.Run.PassThru = $true
 $configuration.Output.Verbosity = 'Normal'
 $result = Invoke-Pester -Configuration $configuration

@@ -223,16 +223,20 @@ def test_readme_says_a_registry_change_needs_a_restart() -> None:
 # --- param() defaults equal script_parameters -------------------------------------------------
 
 DEFAULTS_SCRIPT = r"""
-param([string]$Path)
-$tokens = $null; $errors = $null
-$ast = [System.Management.Automation.Language.Parser]::ParseFile($Path, [ref]$tokens, [ref]$errors)
-$values = [ordered]@{}
-foreach ($parameter in $ast.ParamBlock.Parameters) {
-    if ($null -ne $parameter.DefaultValue) {
-        $values[$parameter.Name.VariablePath.UserPath] = $parameter.DefaultValue.SafeGetValue()
+param([string[]]$Path)
+$all = [ordered]@{}
+foreach ($file in ($Path -split ",")) {
+    $tokens = $null; $errors = $null
+    $ast = [System.Management.Automation.Language.Parser]::ParseFile($file, [ref]$tokens, [ref]$errors)
+    $values = [ordered]@{}
+    foreach ($parameter in $ast.ParamBlock.Parameters) {
+        if ($null -ne $parameter.DefaultValue) {
+            $values[$parameter.Name.VariablePath.UserPath] = $parameter.DefaultValue.SafeGetValue()
+        }
     }
+    $all[[System.IO.Path]::GetFileNameWithoutExtension($file)] = $values
 }
-ConvertTo-Json -InputObject $values -Depth 6 -Compress
+ConvertTo-Json -InputObject $all -Depth 6 -Compress
 """
 
 
@@ -244,14 +248,19 @@ def test_script_parameters_equal_the_param_defaults(pwsh: str, tmp_path: Path) -
     helper = tmp_path / "defaults.ps1"
     helper.write_text(DEFAULTS_SCRIPT, encoding="ascii")
     expected = json.loads(json.dumps(script_parameters(target)))
-    for phase in ("prepare", "apply"):
+    scripts = []
+    for phase in render.PHASES:
         script = tmp_path / f"{phase}.ps1"
         script.write_bytes(files[f"hosts/{target.host}/{phase}.ps1"])
-        result = run_file(helper, ["-Path", str(script)], pwsh=pwsh)
-        assert result.ok, result.stderr
-        defaults = json.loads(result.stdout)
-        defaults.pop("ExpectedPrior", None)
-        assert defaults == expected
+        scripts.append(str(script))
+    result = run_file(helper, ["-Path", ",".join(scripts)], pwsh=pwsh)
+    assert result.ok, result.stderr
+    defaults = json.loads(result.stdout)
+    assert sorted(defaults) == sorted(render.PHASES)
+    for phase, values in defaults.items():
+        for own in ("ExpectedPrior", "Prepared"):  # each phase's own optional parameter
+            values.pop(own, None)
+        assert values == expected, phase
 
 
 # --- arbitrary text reaches a script only as one string literal -------------------------------
