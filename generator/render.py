@@ -1,7 +1,8 @@
 """Render a Change into its per-host PowerShell scripts and the reviewer README.
 
 `render_change(change)` returns the record's relative paths and bytes (the lead's record.py writes
-them): `hosts/<host>/{prepare,delete,add,verify,rollback,apply}.ps1` and `README.md`. Output is
+them): `hosts/<host_dir(host)>/{prepare,delete,add,verify,rollback,apply}.ps1` and `README.md`
+(`host_dir` is the host name; an IPv6 address loses its brackets and gets '_' for ':'). Output is
 deterministic (no clock, settings in netsh order, bindings and hosts in spec order), ASCII with LF
 line endings (Windows PowerShell 5.1 reads LF scripts fine, and LF keeps hashes equal across git
 checkouts). Every value reaching a script is checked here first and written through one quoting
@@ -40,7 +41,10 @@ bindings, differences, actions, timings{total_ms, gaps[{binding, gap_ms}]}, note
   not_after, has_private_key, server_auth, problems[]}, restart_required}`.
 - actions: ordered `{step, binding, command, result (ok|absent|failed|whatif|present), code,
   output, ms}`; steps delete, add, set-registry, verify, rollback-delete, rollback-add,
-  rollback-set-registry, rollback-verify.
+  rollback-set-registry, rollback-verify. With -WhatIf apply lists `delete` and `add`/`replace`/
+  `set-registry` steps with result whatif and outcome unchanged.
+- apply restores the touched bindings also when its pipeline is stopped mid-change (a `finally`
+  block); no JSON reaches the client then, so re-run prepare.ps1 to see the state.
 """
 
 from __future__ import annotations
