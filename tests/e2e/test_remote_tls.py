@@ -15,7 +15,8 @@ from generator.lab.server import LabServer
 from tests.e2e.conftest import PASSWORD, USER, write_state
 from tests.e2e.test_remote_harness import swap_to_new
 
-pytestmark = [pytest.mark.lab, pytest.mark.pwsh]
+# Each test runs several pwsh pipelines through the lab; on a loaded 2-core machine that is slow.
+pytestmark = [pytest.mark.lab, pytest.mark.pwsh, pytest.mark.timeout(900)]
 
 
 def test_https_validates_the_lab_certificate(pwsh: str, tmp_path: Path) -> None:
