@@ -372,4 +372,7 @@ def _child_env(token: str, config: ShellConfig) -> dict[str, str]:
     env["SSLBIND_LAB_PYTHON"] = config.python
     env["POWERSHELL_TELEMETRY_OPTOUT"] = "1"
     env["POWERSHELL_UPDATECHECK"] = "Off"
+    # No debugger/diagnostics IPC: each pwsh would leave two sockets in /tmp when its process group
+    # is killed, thousands over a test run, which slows every later file creation in /tmp.
+    env["DOTNET_EnableDiagnostics"] = "0"
     return env
