@@ -155,6 +155,15 @@ function Add-FakeCertificate {
         })
 }
 
+function Remove-FakeCertificate {
+    # A certificate taken out of its store (e.g. the old one deleted after a renewal).
+    param([string]$Store = 'My', [string]$Thumbprint)
+    $list = $global:FakeStores[$Store]
+    foreach ($certificate in @($list | Where-Object { $_.Thumbprint -eq $Thumbprint.ToUpperInvariant() })) {
+        [void]$list.Remove($certificate)
+    }
+}
+
 function Add-FakeFault {
     # The next netsh <On> fails with <Code>; code 0 means "exit 0 but nothing happens", a negative
     # code hangs that many seconds.

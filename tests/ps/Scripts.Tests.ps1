@@ -433,6 +433,56 @@ Describe 'sslbind scripts' {
             $run.Json.error | Should -Match ('error ' + $Code)
         }
 
+        It 'keeps the current binding when the prior certificate is gone from its store' {
+            $null = Add-OldBinding
+            $prior = (Invoke-Phase -Case 'motivating' -Phase 'prepare').Output[0]
+            $null = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            Remove-FakeCertificate -Store 'My' -Thumbprint $OldHash
+            $global:FakeCalls.Clear()
+            $run = Invoke-Phase -Case 'motivating' -Phase 'rollback' -Parameters @{ Prior = $prior }
+            $run.Json.outcome | Should -Be 'rollback_failed'
+            $run.Json.error | Should -Match 'ipport=0.0.0.0:443: not restored, the current binding is kept'
+            $run.Json.error | Should -Match ('import certificate ' + $OldHash + ' with its private key')
+            Get-ChangingCall | Should -BeNullOrEmpty
+            $run.Json.after[0].settings.certhash | Should -Be $Hash
+        }
+
+        It 'keeps the current binding when this netsh does not take a prior parameter' {
+            $null = Add-OldBinding -Extra ([ordered]@{ disablehttp2 = 'enable' })
+            $prior = (Invoke-Phase -Case 'motivating' -Phase 'prepare').Output[0]
+            $null = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            $global:FakeHelp = $global:FakeHelp -replace 'disablehttp2', 'x'
+            $global:FakeCalls.Clear()
+            $run = Invoke-Phase -Case 'motivating' -Phase 'rollback' -Parameters @{ Prior = $prior }
+            $run.Json.outcome | Should -Be 'rollback_failed'
+            $run.Json.error | Should -Match 'current binding is kept.*disablehttp2'
+            Get-ChangingCall | Should -BeNullOrEmpty
+        }
+
+        It 'puts the current binding back when the re-add fails after the delete' {
+            $null = Add-OldBinding
+            $prior = (Invoke-Phase -Case 'motivating' -Phase 'prepare').Output[0]
+            $null = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            Add-FakeFault -On 'add' -Code 1312
+            $run = Invoke-Phase -Case 'motivating' -Phase 'rollback' -Parameters @{ Prior = $prior }
+            $run.Json.outcome | Should -Be 'rollback_failed'
+            $run.Json.error | Should -Match 'not restored, the current binding was put back'
+            @($run.Json.actions | ForEach-Object { $_.step + ':' + $_.result }) | Should -Be @('rollback-delete:ok', 'rollback-add:failed', 'rollback-keep-add:ok', 'rollback-keep-verify:ok')
+            $run.Json.after[0].settings.certhash | Should -Be $Hash
+            $run.Json.after[0].settings.verifyclientcertrevocation | Should -Be 'disable'
+        }
+
+        It 'deletes nothing when the current binding cannot be read' {
+            $null = Add-OldBinding
+            $prior = (Invoke-Phase -Case 'motivating' -Phase 'prepare').Output[0]
+            $null = Set-FakeRawBinding -Kind 'ipport' -Key '0.0.0.0:443' -Values ([ordered]@{ SslCertHash = (ConvertTo-FakeHashByte -Hex $Hash); AppId = ([guid]$AppId).ToByteArray(); SomethingNew = 1 })
+            $global:FakeCalls.Clear()
+            $run = Invoke-Phase -Case 'motivating' -Phase 'rollback' -Parameters @{ Prior = $prior }
+            $run.Json.outcome | Should -Be 'rollback_failed'
+            $run.Json.error | Should -Match 'nothing deleted: the current binding cannot be read'
+            Get-ChangingCall | Should -BeNullOrEmpty
+        }
+
         It 'refuses a prior state that <Why>' -ForEach @(
             @{ Why = 'is not JSON'; Prior = 'not json'; Pattern = 'not valid JSON' }
             @{ Why = 'misses the binding'; Prior = '{"before":[]}'; Pattern = 'does not include ipport=0.0.0.0:443' }
@@ -545,6 +595,25 @@ Describe 'sslbind scripts' {
             $run.Json.outcome | Should -Be 'rolled_back'
             @($run.Json.actions | Where-Object { $_.step -like 'rollback-add' } | ForEach-Object { $_.binding }) | Should -Be @('hostnameport=api.contoso.com:443', 'ipport=0.0.0.0:443')
             @($run.Json.after | ForEach-Object { $_.settings.certhash }) | Should -Be @($OldHash, $OldHash)
+        }
+
+        It 'never leaves a host without a binding it had when the old certificate is gone and SNI add fails' {
+            $null = Add-OldBinding
+            $null = Add-FakeBinding -Kind 'hostnameport' -Key 'api.contoso.com:443' -Settings ([ordered]@{ certhash = $OldHash; appid = $AppId; certstorename = 'My' })
+            Add-FakeCertificate -Store 'WebHosting' -Thumbprint $Hash -Usage @('1.3.6.1.5.5.7.3.1')
+            Remove-FakeCertificate -Store 'My' -Thumbprint $OldHash
+            Mock netsh {
+                if ($args -contains 'hostnameport=api.contoso.com:443' -and $args[1] -eq 'add') {
+                    $global:LASTEXITCODE = 1
+                    return 'SSL Certificate add failed, Error: 1312'
+                }
+                Invoke-FakeNetsh @args
+            }
+            $run = Invoke-Phase -Case 'multi' -Phase 'apply'
+            $run.Json.outcome | Should -Be 'rollback_failed'
+            $run.Json.error | Should -Match 'ipport=0.0.0.0:443: not restored, the current binding is kept'
+            Get-FakeBindingValue -Kind 'ipport' -Key '0.0.0.0:443' | Should -Not -BeNullOrEmpty
+            $run.Json.after[0].settings.certhash | Should -Be $Hash
         }
 
         It 'refuses before touching anything when the host moved since the plan' {

@@ -1228,30 +1228,105 @@ function Restore-SslBinding {
         return $true
     }
     $current = $null
+    $unreadable = $null
     try {
         $current = Get-SslCapturedBinding -Spec $Spec
     }
     catch {
-        Write-SslLog -Message ($Spec.Subject + ': current binding unreadable (' + $_.Exception.Message + '); replacing it')
+        $unreadable = $_.Exception.Message
     }
     if ($Prior.exists) {
         if ($null -ne $current -and $current.exists -and @(Compare-SslSetting -Expected $Prior.settings -Actual $current.settings).Count -eq 0) {
             return $false
         }
-        if ($null -eq $current -or $current.exists) {
+        $arguments = @(Get-SslAddArgument -Kind $Spec.Kind -Key $Spec.Key -Settings $Prior.settings)
+        $command = Format-SslCommandLine -Verb add -Arguments $arguments
+        if ($null -eq $current) {
+            # Without the current settings a failed re-add could not be undone: delete nothing.
+            throw ($Spec.Subject + ': not restored, nothing deleted: the current binding cannot be read (' + $unreadable +
+                '); a person must check it with netsh http show sslcert ' + $Spec.Kind + '=' + $Spec.Key + ' and restore it by hand: ' + $command)
+        }
+        Assert-SslRestorable -Result $Result -Spec $Spec -Prior $Prior -Arguments $arguments -Current $current
+        if ($current.exists) {
             $null = Invoke-SslNetshStep -Result $Result -Step 'rollback-delete' -Operation delete -Subject $Spec.Subject -Arguments @($Spec.Kind + '=' + $Spec.Key) -AcceptCode @(2)
         }
-        $arguments = @(Get-SslAddArgument -Kind $Spec.Kind -Key $Spec.Key -Settings $Prior.settings)
-        $null = Invoke-SslNetshStep -Result $Result -Step 'rollback-add' -Operation add -Subject $Spec.Subject -Arguments $arguments
+        try {
+            $null = Invoke-SslNetshStep -Result $Result -Step 'rollback-add' -Operation add -Subject $Spec.Subject -Arguments $arguments
+        }
+        catch {
+            $failure = $_.Exception.Message
+            if (-not $current.exists) {
+                throw
+            }
+            Restore-SslCurrentBinding -Result $Result -Spec $Spec -Current $current -Failure $failure
+        }
         $null = Assert-SslBindingState -Result $Result -Step 'rollback-verify' -Spec $Spec -Expected $Prior.settings
         return $true
     }
+    # It did not exist before: deleting whatever is there now (even unreadable) restores that.
     if ($null -ne $current -and -not $current.exists) {
         return $false
     }
     $null = Invoke-SslNetshStep -Result $Result -Step 'rollback-delete' -Operation delete -Subject $Spec.Subject -Arguments @($Spec.Kind + '=' + $Spec.Key) -AcceptCode @(2)
     $null = Assert-SslBindingState -Result $Result -Step 'rollback-verify' -Spec $Spec -Expected $null -Absent
     return $true
+}
+
+function Assert-SslRestorable {
+    # Before rollback deletes anything: the prior certificate must be in its store with a private
+    # key (expiry only warned about) and this netsh must take every parameter; otherwise the
+    # current binding is kept, so the host never loses a binding it has.
+    param(
+        [Parameter(Mandatory = $true)]$Result,
+        [Parameter(Mandatory = $true)]$Spec,
+        [Parameter(Mandatory = $true)]$Prior,
+        [Parameter(Mandatory = $true)][string[]]$Arguments,
+        [Parameter(Mandatory = $true)]$Current
+    )
+    $command = Format-SslCommandLine -Verb add -Arguments $Arguments
+    $kept = 'the current binding is kept'
+    if (-not $Current.exists) {
+        $kept = 'the binding stays absent'
+    }
+    $check = Get-SslCertificateCheck -Settings $Prior.settings
+    if ($null -ne $check) {
+        if ($check.has_private_key -ne $true) {
+            throw ($Spec.Subject + ': not restored, ' + $kept + ': ' + ($check.problems -join '; ') +
+                '; a person must import certificate ' + $check.thumbprint + ' with its private key into LocalMachine\' + $check.store +
+                ' and run rollback.ps1 again, or restore the binding by hand: ' + $command)
+        }
+        foreach ($problem in $check.problems) {
+            Add-SslNote -Result $Result -Note ($Spec.Subject + ': restored certificate: ' + $problem)
+        }
+    }
+    try {
+        Assert-SslNetshParameter -Name @(Get-SslArgumentName -Arguments $Arguments)
+    }
+    catch {
+        throw ($Spec.Subject + ': not restored, ' + $kept + ': ' + $_.Exception.Message +
+            '; a person must restore the binding by hand with the parameters this netsh takes: ' + $command)
+    }
+}
+
+function Restore-SslCurrentBinding {
+    # The prior binding could not be re-added after the delete: put back the binding that was
+    # there a moment ago, verify it, and report the original failure.
+    param(
+        [Parameter(Mandatory = $true)]$Result,
+        [Parameter(Mandatory = $true)]$Spec,
+        [Parameter(Mandatory = $true)]$Current,
+        [Parameter(Mandatory = $true)][string]$Failure
+    )
+    $arguments = @(Get-SslAddArgument -Kind $Spec.Kind -Key $Spec.Key -Settings $Current.settings)
+    try {
+        $null = Invoke-SslNetshStep -Result $Result -Step 'rollback-keep-add' -Operation add -Subject $Spec.Subject -Arguments $arguments
+        $null = Assert-SslBindingState -Result $Result -Step 'rollback-keep-verify' -Spec $Spec -Expected $Current.settings
+    }
+    catch {
+        throw ($Spec.Subject + ': not restored and NO BINDING LEFT: ' + $Failure + '; putting back the current binding failed too: ' +
+            $_.Exception.Message + '; a person must add it by hand now: ' + (Format-SslCommandLine -Verb add -Arguments $arguments))
+    }
+    throw ($Spec.Subject + ': not restored, the current binding was put back: ' + $Failure)
 }
 
 function Add-SslAfterState {

@@ -722,6 +722,90 @@ function Format-SslValue {
 
 # --- the certificate and this host's netsh ----------------------------------------------------
 
+function Get-SslCertificateCheck {
+    # Is the certificate in LocalMachine\<store>, with a private key, inside its validity window and
+    # usable for server authentication where it lists usages? Problems are listed, not thrown.
+    param([Parameter(Mandatory = $true)]$Settings)
+    $thumbprint = $Settings['certhash']
+    if ($null -eq $thumbprint) {
+        return $null
+    }
+    $store = $Settings['certstorename']
+    if ($null -eq $store) {
+        $store = 'MY'
+    }
+    $problems = New-Object -TypeName 'System.Collections.Generic.List[string]'
+    $check = [ordered]@{
+        store = $store; thumbprint = $thumbprint; subject = $null; not_before = $null; not_after = $null
+        has_private_key = $null; server_auth = $null; problems = $problems
+    }
+    $certificates = Get-SslStoreCertificate -StoreName $store
+    if ($null -eq $certificates) {
+        $problems.Add('certificate store LocalMachine\' + $store + ' does not exist')
+        return $check
+    }
+    $certificate = $null
+    foreach ($candidate in $certificates) {
+        if ([string](Get-SslProperty -Object $candidate -Name 'Thumbprint') -ieq $thumbprint) {
+            $certificate = $candidate
+            break
+        }
+    }
+    if ($null -eq $certificate) {
+        $problems.Add('certificate ' + $thumbprint + ' is not in LocalMachine\' + $store)
+        return $check
+    }
+    $now = Get-Date
+    $notBefore = [datetime](Get-SslProperty -Object $certificate -Name 'NotBefore')
+    $notAfter = [datetime](Get-SslProperty -Object $certificate -Name 'NotAfter')
+    $check.subject = [string](Get-SslProperty -Object $certificate -Name 'Subject')
+    $check.not_before = $notBefore.ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ssZ', [cultureinfo]::InvariantCulture)
+    $check.not_after = $notAfter.ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ssZ', [cultureinfo]::InvariantCulture)
+    $check.has_private_key = [bool](Get-SslProperty -Object $certificate -Name 'HasPrivateKey')
+    $usageList = Get-SslProperty -Object $certificate -Name 'EnhancedKeyUsageList'
+    $usages = @(@($usageList) | Where-Object { $null -ne $_ })
+    $oids = @($usages | ForEach-Object { [string](Get-SslProperty -Object $_ -Name 'ObjectId') })
+    $check.server_auth = ($usages.Count -eq 0 -or $oids -contains '1.3.6.1.5.5.7.3.1')
+    if (-not $check.has_private_key) {
+        $problems.Add('certificate ' + $thumbprint + ' has no private key')
+    }
+    if ($now -lt $notBefore) {
+        $problems.Add('certificate ' + $thumbprint + ' is not valid before ' + $check.not_before)
+    }
+    if ($now -gt $notAfter) {
+        $problems.Add('certificate ' + $thumbprint + ' expired on ' + $check.not_after)
+    }
+    if (-not $check.server_auth) {
+        $problems.Add('certificate ' + $thumbprint + ' does not allow server authentication (1.3.6.1.5.5.7.3.1)')
+    }
+    return $check
+}
+
+function Assert-SslNetshParameter {
+    # A parameter this netsh build does not know is ignored with exit code 0 and no binding, so
+    # every tag is looked up in 'netsh http add sslcert /?' (tags are not localized) first.
+    param([Parameter(Mandatory = $true)][string[]]$Name)
+    if ($null -eq $script:SslNetshHelpText) {
+        $arguments = @('http', 'add', 'sslcert', '/?')
+        $help = Invoke-SslNetsh -Operation help -Subject 'netsh http add sslcert' -Arguments $arguments -CommandLine 'netsh http add sslcert /?' -AnyExitCode
+        $script:SslNetshHelpText = [string]$help.Output
+    }
+    $missing = @($Name | Sort-Object -Unique | Where-Object {
+            $script:SslNetshHelpText -notmatch ('(?<![A-Za-z0-9])' + [regex]::Escape($_) + '(?![A-Za-z0-9])')
+        })
+    if ($missing.Count -gt 0) {
+        throw ('this host''s netsh does not list ' + ($missing -join ', ') +
+            ' in ''netsh http add sslcert /?'' and would ignore it; nothing is changed')
+    }
+}
+
+function Get-SslArgumentName {
+    param([Parameter(Mandatory = $true)][string[]]$Arguments)
+    foreach ($argument in $Arguments) {
+        $argument.Substring(0, $argument.IndexOf('='))
+    }
+}
+
 # --- state passed back in as JSON (prepare/apply output): validated like the spec ---------------
 
 function ConvertFrom-SslJsonText {
@@ -994,30 +1078,105 @@ function Restore-SslBinding {
         return $true
     }
     $current = $null
+    $unreadable = $null
     try {
         $current = Get-SslCapturedBinding -Spec $Spec
     }
     catch {
-        Write-SslLog -Message ($Spec.Subject + ': current binding unreadable (' + $_.Exception.Message + '); replacing it')
+        $unreadable = $_.Exception.Message
     }
     if ($Prior.exists) {
         if ($null -ne $current -and $current.exists -and @(Compare-SslSetting -Expected $Prior.settings -Actual $current.settings).Count -eq 0) {
             return $false
         }
-        if ($null -eq $current -or $current.exists) {
+        $arguments = @(Get-SslAddArgument -Kind $Spec.Kind -Key $Spec.Key -Settings $Prior.settings)
+        $command = Format-SslCommandLine -Verb add -Arguments $arguments
+        if ($null -eq $current) {
+            # Without the current settings a failed re-add could not be undone: delete nothing.
+            throw ($Spec.Subject + ': not restored, nothing deleted: the current binding cannot be read (' + $unreadable +
+                '); a person must check it with netsh http show sslcert ' + $Spec.Kind + '=' + $Spec.Key + ' and restore it by hand: ' + $command)
+        }
+        Assert-SslRestorable -Result $Result -Spec $Spec -Prior $Prior -Arguments $arguments -Current $current
+        if ($current.exists) {
             $null = Invoke-SslNetshStep -Result $Result -Step 'rollback-delete' -Operation delete -Subject $Spec.Subject -Arguments @($Spec.Kind + '=' + $Spec.Key) -AcceptCode @(2)
         }
-        $arguments = @(Get-SslAddArgument -Kind $Spec.Kind -Key $Spec.Key -Settings $Prior.settings)
-        $null = Invoke-SslNetshStep -Result $Result -Step 'rollback-add' -Operation add -Subject $Spec.Subject -Arguments $arguments
+        try {
+            $null = Invoke-SslNetshStep -Result $Result -Step 'rollback-add' -Operation add -Subject $Spec.Subject -Arguments $arguments
+        }
+        catch {
+            $failure = $_.Exception.Message
+            if (-not $current.exists) {
+                throw
+            }
+            Restore-SslCurrentBinding -Result $Result -Spec $Spec -Current $current -Failure $failure
+        }
         $null = Assert-SslBindingState -Result $Result -Step 'rollback-verify' -Spec $Spec -Expected $Prior.settings
         return $true
     }
+    # It did not exist before: deleting whatever is there now (even unreadable) restores that.
     if ($null -ne $current -and -not $current.exists) {
         return $false
     }
     $null = Invoke-SslNetshStep -Result $Result -Step 'rollback-delete' -Operation delete -Subject $Spec.Subject -Arguments @($Spec.Kind + '=' + $Spec.Key) -AcceptCode @(2)
     $null = Assert-SslBindingState -Result $Result -Step 'rollback-verify' -Spec $Spec -Expected $null -Absent
     return $true
+}
+
+function Assert-SslRestorable {
+    # Before rollback deletes anything: the prior certificate must be in its store with a private
+    # key (expiry only warned about) and this netsh must take every parameter; otherwise the
+    # current binding is kept, so the host never loses a binding it has.
+    param(
+        [Parameter(Mandatory = $true)]$Result,
+        [Parameter(Mandatory = $true)]$Spec,
+        [Parameter(Mandatory = $true)]$Prior,
+        [Parameter(Mandatory = $true)][string[]]$Arguments,
+        [Parameter(Mandatory = $true)]$Current
+    )
+    $command = Format-SslCommandLine -Verb add -Arguments $Arguments
+    $kept = 'the current binding is kept'
+    if (-not $Current.exists) {
+        $kept = 'the binding stays absent'
+    }
+    $check = Get-SslCertificateCheck -Settings $Prior.settings
+    if ($null -ne $check) {
+        if ($check.has_private_key -ne $true) {
+            throw ($Spec.Subject + ': not restored, ' + $kept + ': ' + ($check.problems -join '; ') +
+                '; a person must import certificate ' + $check.thumbprint + ' with its private key into LocalMachine\' + $check.store +
+                ' and run rollback.ps1 again, or restore the binding by hand: ' + $command)
+        }
+        foreach ($problem in $check.problems) {
+            Add-SslNote -Result $Result -Note ($Spec.Subject + ': restored certificate: ' + $problem)
+        }
+    }
+    try {
+        Assert-SslNetshParameter -Name @(Get-SslArgumentName -Arguments $Arguments)
+    }
+    catch {
+        throw ($Spec.Subject + ': not restored, ' + $kept + ': ' + $_.Exception.Message +
+            '; a person must restore the binding by hand with the parameters this netsh takes: ' + $command)
+    }
+}
+
+function Restore-SslCurrentBinding {
+    # The prior binding could not be re-added after the delete: put back the binding that was
+    # there a moment ago, verify it, and report the original failure.
+    param(
+        [Parameter(Mandatory = $true)]$Result,
+        [Parameter(Mandatory = $true)]$Spec,
+        [Parameter(Mandatory = $true)]$Current,
+        [Parameter(Mandatory = $true)][string]$Failure
+    )
+    $arguments = @(Get-SslAddArgument -Kind $Spec.Kind -Key $Spec.Key -Settings $Current.settings)
+    try {
+        $null = Invoke-SslNetshStep -Result $Result -Step 'rollback-keep-add' -Operation add -Subject $Spec.Subject -Arguments $arguments
+        $null = Assert-SslBindingState -Result $Result -Step 'rollback-keep-verify' -Spec $Spec -Expected $Current.settings
+    }
+    catch {
+        throw ($Spec.Subject + ': not restored and NO BINDING LEFT: ' + $Failure + '; putting back the current binding failed too: ' +
+            $_.Exception.Message + '; a person must add it by hand now: ' + (Format-SslCommandLine -Verb add -Arguments $arguments))
+    }
+    throw ($Spec.Subject + ': not restored, the current binding was put back: ' + $Failure)
 }
 
 function Add-SslAfterState {
