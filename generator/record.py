@@ -21,7 +21,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
@@ -32,6 +34,7 @@ MANIFEST = "manifest.json"
 PLANS = "plans"
 RUNS = "runs"
 STAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
+WRITE_BACKLOG = 64  # rendered files waiting for a writer thread
 
 
 class RecordError(UserError):
@@ -75,6 +78,33 @@ def _write_plain(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "xb") as handle:
         handle.write(data)
+
+
+def _write_one(path: Path, data: bytes) -> str:
+    _write_plain(path, data)
+    return sha256_hex(data)
+
+
+def _write_all(staging: Path, files: Iterable[tuple[str, bytes]]) -> dict[str, str]:
+    """Write every file under `staging` and return their hashes.
+
+    Files are written and hashed on worker threads (both release the GIL) while the caller's
+    generator renders the next host; at most WRITE_BACKLOG files wait, so memory stays flat.
+    """
+    hashes: dict[str, str] = {}
+    pending: deque[tuple[str, Future[str]]] = deque()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for name, data in files:
+            _check_relative(name)
+            if name in hashes or name == MANIFEST or any(name == p for p, _ in pending):
+                raise ValueError(f"record path {name!r} given twice")
+            pending.append((name, pool.submit(_write_one, staging / name, data)))
+            while len(pending) > WRITE_BACKLOG:
+                done, future = pending.popleft()
+                hashes[done] = future.result()
+        for done, future in pending:
+            hashes[done] = future.result()
+    return hashes
 
 
 def _sync_tree(root: Path) -> None:
@@ -131,13 +161,7 @@ def write_record(out_dir: Path, change_id: str, spec_sha256: str, files: Iterabl
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{change_id}.", suffix=".partial", dir=out_dir))
     try:
-        hashes: dict[str, str] = {}
-        for name, data in files:
-            _check_relative(name)
-            if name in hashes or name == MANIFEST:
-                raise ValueError(f"record path {name!r} given twice")
-            _write_plain(staging / name, data)
-            hashes[name] = sha256_hex(data)
+        hashes = _write_all(staging, files)
         meta = {
             "tool": "sslbind",
             "tool_version": __version__,
