@@ -13,7 +13,9 @@ Script interface (all six scripts; the remote executor passes values as PSRP par
 
 - `-Binding [hashtable[]]`: one hashtable per binding, keys `Kind` (ipport|hostnameport|ccs|
   scopedccs), `Key` (netsh value), `Mode` (preserve|exact), `Method` (netsh|registry), `Settings`
-  (hashtable netsh parameter -> value: str, or int for the two timers; only what the spec names).
+  (hashtable netsh parameter -> value, all str; only what the spec names). The two uint32 timers
+  travel as decimal digit strings: pypsrp sends a Python int as <I32>, which cannot hold values
+  above 2147483647; the script accepts an integer or a string of up to 10 digits <= 4294967295.
   Re-validated in the script against the rendered table and patterns.
 - `-TargetHost [string]`: the spec's host name, echoed as `host` in the result.
 - prepare.ps1: nothing else. add.ps1 / verify.ps1: `-Prepared [string]` (prepare.ps1's JSON,
@@ -147,6 +149,18 @@ def ps_value(value: object) -> str:
     return ps_squote(value)
 
 
+def parameter_value(name: str, value: SettingValue) -> SettingValue:
+    """A setting value as passed to the scripts: uint32 timers as decimal strings (see docstring)."""
+    if SETTINGS_BY_NAME[name].kind == "uint32" and isinstance(value, int):
+        return str(value)
+    return value
+
+
+def ps_setting(value: SettingValue, name: str) -> str:
+    """The param() default literal of setting `name`: the same value `script_parameters` passes."""
+    return ps_value(parameter_value(name, value))
+
+
 def ps_bool(value: object) -> str:
     if not isinstance(value, bool):
         raise RenderError(f"value {value!r}: expected true or false")
@@ -187,7 +201,12 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        ps_squote=ps_squote, ps_value=ps_value, ps_bool=ps_bool, ps_hex=ps_hex, ps_comment=ps_comment
+        ps_squote=ps_squote,
+        ps_value=ps_value,
+        ps_setting=ps_setting,
+        ps_bool=ps_bool,
+        ps_hex=ps_hex,
+        ps_comment=ps_comment,
     )
     return env
 
@@ -435,7 +454,9 @@ def _parameter_binding(binding: Binding) -> dict[str, object]:
         "Key": binding.key.value,
         "Mode": binding.mode,
         "Method": binding.method,
-        "Settings": dict(_ordered_settings(binding.settings)),
+        "Settings": {
+            name: parameter_value(name, value) for name, value in _ordered_settings(binding.settings)
+        },
     }
 
 

@@ -246,6 +246,16 @@ Describe 'sslbind scripts' {
             (Invoke-Phase -Case 'noappid' -Phase 'prepare').Json.bindings[0].command_line | Should -Match ([regex]::Escape("appid='$AppId'"))
         }
 
+        It 'takes uint32 timers up to 4294967295 as digit strings (PSRP carries no larger Int32)' {
+            $binding = @{ Kind = 'ipport'; Key = '0.0.0.0:443'; Mode = 'exact'; Method = 'netsh'; Settings = @{
+                    certhash = $Hash; appid = $AppId; revocationfreshnesstime = '4294967295'; urlretrievaltimeout = '0000015000' } }
+            $run = Invoke-Phase -Case 'motivating' -Phase 'prepare' -Parameters @{ Binding = @($binding) }
+            $run.Json.outcome | Should -Be 'changes_pending'
+            $run.Json.bindings[0].desired.revocationfreshnesstime | Should -Be 4294967295
+            $run.Json.bindings[0].arguments | Should -Contain 'revocationfreshnesstime=4294967295'
+            $run.Json.bindings[0].arguments | Should -Contain 'urlretrievaltimeout=15000'
+        }
+
         It 're-validates -Binding values that arrive as parameters' -ForEach @(
             @{ Binding = @{ Kind = 'ipport'; Key = '0.0.0.0:443; calc'; Mode = 'preserve'; Method = 'netsh'; Settings = @{} }; Pattern = 'Key is not a valid' }
             @{ Binding = @{ Kind = 'IPPORT'; Key = '0.0.0.0:443'; Mode = 'preserve'; Method = 'netsh'; Settings = @{} }; Pattern = 'Kind must be' }
@@ -253,6 +263,10 @@ Describe 'sslbind scripts' {
             @{ Binding = @{ Kind = 'ipport'; Key = '0.0.0.0:443'; Mode = 'preserve'; Method = 'netsh'; Settings = @{ bogus = 'x' } }; Pattern = 'unknown setting' }
             @{ Binding = @{ Kind = 'ipport'; Key = '0.0.0.0:99999'; Mode = 'preserve'; Method = 'netsh'; Settings = @{} }; Pattern = 'port must be' }
             @{ Binding = @{ Kind = 'ipport'; Key = '0.0.0.0:443'; Mode = 'preserve'; Method = 'netsh'; Settings = @{ urlretrievaltimeout = -1 } }; Pattern = 'whole number' }
+            @{ Binding = @{ Kind = 'ipport'; Key = '0.0.0.0:443'; Mode = 'preserve'; Method = 'netsh'; Settings = @{ urlretrievaltimeout = '4294967296' } }; Pattern = 'whole number' }
+            @{ Binding = @{ Kind = 'ipport'; Key = '0.0.0.0:443'; Mode = 'preserve'; Method = 'netsh'; Settings = @{ urlretrievaltimeout = '12a' } }; Pattern = 'whole number' }
+            @{ Binding = @{ Kind = 'ipport'; Key = '0.0.0.0:443'; Mode = 'preserve'; Method = 'netsh'; Settings = @{ urlretrievaltimeout = '-1' } }; Pattern = 'whole number' }
+            @{ Binding = @{ Kind = 'ipport'; Key = '0.0.0.0:443'; Mode = 'preserve'; Method = 'netsh'; Settings = @{ urlretrievaltimeout = '12345678901' } }; Pattern = 'whole number' }
             @{ Binding = @{ Kind = 'ipport'; Key = '0.0.0.0:443'; Mode = 'preserve'; Method = 'registry'; Settings = @{ certhash = '40db5bb1bf5659a155258d1d007c530fcb8996c2' } }; Pattern = 'only revocation-check' }
         ) {
             $run = Invoke-Phase -Case 'motivating' -Phase 'apply' -Parameters @{ Binding = @($Binding) }

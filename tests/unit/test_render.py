@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -261,6 +262,17 @@ def test_script_parameters_equal_the_param_defaults(pwsh: str, tmp_path: Path) -
         for own in ("ExpectedPrior", "Prepared"):  # each phase's own optional parameter
             values.pop(own, None)
         assert values == expected, phase
+
+
+def test_script_parameters_send_uint32_timers_as_digit_strings() -> None:
+    # pypsrp serializes a Python int as <I32>: a timer above 2147483647 must travel as text.
+    target = broad_changes()[0].targets[0]
+    bindings = cast(list[dict[str, dict[str, object]]], script_parameters(target)["Binding"])
+    settings = [b["Settings"] for b in bindings]
+    assert settings[0]["revocationfreshnesstime"] == "4294967295"
+    assert settings[0]["urlretrievaltimeout"] == "30000"
+    assert settings[1]["revocationfreshnesstime"] == "0"
+    assert not [v for s in settings for v in s.values() if isinstance(v, int)]
 
 
 # --- arbitrary text reaches a script only as one string literal -------------------------------

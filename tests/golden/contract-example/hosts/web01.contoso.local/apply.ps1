@@ -333,6 +333,10 @@ function ConvertTo-SslSettingValue {
         throw ($label + ': expected enable or disable')
     }
     if ($Setting.Kind -eq 'uint32') {
+        # Digit strings too: over PSRP a number above 2147483647 can only travel as text.
+        if ($Value -is [string] -and $Value -cmatch '\A[0-9]{1,10}\z') {
+            $Value = [long]$Value
+        }
         if ((Test-SslInteger -Value $Value) -and $Value -ge 0 -and $Value -le $script:SslUInt32Max) {
             return [long]$Value
         }
