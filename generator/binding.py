@@ -189,14 +189,17 @@ def netsh_add_arguments(kind: KeyKind, key: str, settings: Mapping[str, SettingV
 
     Settings at their HTTP.sys default are left out (explicit zero timers are rejected by some
     builds, and a flag this netsh does not know must not be passed needlessly); the store name is
-    always spelled out because hostname bindings require it.
+    always spelled out for ipport/hostnameport (hostname bindings require it) but for ccs/scopedccs
+    only when it is not the default (the certificate comes from the central store, not MY).
     """
     args = [f"{kind.value}={key}"]
+    always_store = kind in (KeyKind.IPPORT, KeyKind.HOSTNAMEPORT)
     for s in SETTINGS:
         value = settings.get(s.name)
         if value is None:
             continue
-        if s.name != "certstorename" and s.default is not None and value == s.default:
+        named = s.name == "certstorename" and always_store
+        if not named and s.default is not None and value == s.default:
             continue
         args.append(f"{s.name}={value}")
     return args

@@ -67,7 +67,9 @@ def random_key(rng: random.Random, index: int) -> BindingKey:
     return BindingKey(kind, value)
 
 
-def argument(line: str, name: str) -> str:
+def argument(line: str, name: str, default: str | None = None) -> str:
+    if f" {name}=" not in line and default is not None:
+        return default  # left out at its default (certstorename of a ccs/scopedccs binding)
     return line.split(f" {name}=")[1].split()[0]
 
 
@@ -109,7 +111,7 @@ def test_powershell_builds_the_same_command_as_python(pwsh: str, tmp_path: Path)
     library = tmp_path / "lib.ps1"
     library.write_text(render_library(), encoding="ascii")
     certificates = [
-        {"store": argument(line, "certstorename"), "thumbprint": argument(line, "certhash")}
+        {"store": argument(line, "certstorename", "MY"), "thumbprint": argument(line, "certhash")}
         for line in expected.values()
         if "certhash=" in line
     ]
@@ -123,5 +125,7 @@ def test_powershell_builds_the_same_command_as_python(pwsh: str, tmp_path: Path)
     got = {b["binding"]: b["command_line"] for b in report["bindings"]}
     assert len(got) == CASES
     assert {k: v for k, v in got.items() if expected[k] != v} == {}
+    ccs = [line for key, line in got.items() if key.startswith(("ccs=", "scopedccs="))]
+    assert ccs and any("certstorename=" not in line for line in ccs), "ccs lines leave out the default store"
     motivating_like = [line for line in got.values() if "'" in line]
     assert motivating_like, "every line quotes the appid"

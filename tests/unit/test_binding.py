@@ -108,6 +108,26 @@ def test_motivating_command_line() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("kind", "key", "store", "named"),
+    [
+        (KeyKind.IPPORT, "0.0.0.0:443", "MY", True),
+        (KeyKind.HOSTNAMEPORT, "a.example:443", "MY", True),
+        (KeyKind.CCS, "443", "MY", False),
+        (KeyKind.SCOPEDCCS, "a.example:443", "MY", False),
+        (KeyKind.CCS, "443", "WebHosting", True),
+        (KeyKind.SCOPEDCCS, "a.example:443", "My", True),
+    ],
+)
+def test_store_named_for_ccs_only_when_not_the_default(
+    kind: KeyKind, key: str, store: str, named: bool
+) -> None:
+    args = netsh_add_arguments(
+        kind, key, {"appid": "{4dc3e181-e14b-4a21-b022-59fc669b0914}", "certstorename": store}
+    )
+    assert (f"certstorename={store}" in args) is named
+
+
 def test_diff_is_case_blind_for_store_names_only() -> None:
     assert diff_settings({"certstorename": "MY"}, {"certstorename": "My"}) == {}
     assert diff_settings({"reject": DISABLE}, {"reject": ENABLE}) == {"reject": (DISABLE, ENABLE)}

@@ -677,7 +677,8 @@ function Test-SslSameValue {
 
 function Get-SslAddArgument {
     # Arguments after 'netsh http add sslcert' (generator.binding.netsh_add_arguments): settings at
-    # their default are left out (zero timers, unknown-to-old-netsh flags), the store always named.
+    # their default are left out (zero timers, unknown-to-old-netsh flags); the store is always named
+    # for ipport/hostnameport, for ccs/scopedccs only when it is not the default.
     param(
         [Parameter(Mandatory = $true)][string]$Kind,
         [Parameter(Mandatory = $true)][string]$Key,
@@ -690,7 +691,8 @@ function Get-SslAddArgument {
         if ($null -eq $value) {
             continue
         }
-        if ($setting.Name -ne 'certstorename' -and $null -ne $setting.Default -and
+        $named = ($setting.Name -eq 'certstorename' -and ($Kind -eq 'ipport' -or $Kind -eq 'hostnameport'))
+        if (-not $named -and $null -ne $setting.Default -and
             (Test-SslSameValue -Left $value -Right $setting.Default -IgnoreCase $false)) {
             continue
         }
