@@ -184,6 +184,13 @@ function Assert-SslBindingState {
         }
         else {
             $difference = @(Compare-SslSetting -Expected $Expected -Actual $current.settings -Name $Name)
+            # The raw check-mode value too: its bits (0x4 included) are what HTTP.sys acts on.
+            $want = Get-SslCheckModeValue -Settings $Expected
+            if ($want -ne $current.registry.DefaultSslCertCheckMode) {
+                $difference += @([ordered]@{
+                        setting = $script:SslCheckModeValue; expected = $want; actual = $current.registry.DefaultSslCertCheckMode
+                    })
+            }
         }
         foreach ($item in $difference) {
             $Result.differences.Add([ordered]@{

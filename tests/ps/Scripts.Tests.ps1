@@ -134,6 +134,8 @@ Describe 'sslbind scripts' {
             @{ Why = 'unknown DefaultFlags bit 0x4'; Name = 'DefaultFlags'; Value = 0x4 }
             @{ Why = 'unknown DefaultFlags bit 0x2000'; Name = 'DefaultFlags'; Value = 0x2000 }
             @{ Why = 'unknown check-mode bit 0x8'; Name = 'DefaultSslCertCheckMode'; Value = 0x8 }
+            @{ Why = 'check-mode bit 0x4 without a freshness time'; Name = 'DefaultSslCertCheckMode'; Value = 0x4 }
+            @{ Why = 'a freshness time without check-mode bit 0x4'; Name = 'DefaultSslRevocationFreshnessTime'; Value = 3600 }
             @{ Why = 'a DWORD with the top bit set'; Name = 'DefaultFlags'; Value = -2147483648 }
             @{ Why = 'an unknown registry value'; Name = 'SomethingNew'; Value = 1 }
             @{ Why = 'a store name netsh cannot take'; Name = 'SslCertStoreName'; Value = 'My Store' }
@@ -389,8 +391,16 @@ Describe 'sslbind scripts' {
             $run = Invoke-Phase -Case 'motivating' -Phase 'verify'
             $run.Json.outcome | Should -Be 'drift'
             $run.Thrown | Should -Match 'drift'
-            @($run.Json.differences | ForEach-Object { $_.setting + '=' + $_.actual }) | Should -Be @(('certhash=' + $OldHash), 'verifyclientcertrevocation=enable')
+            @($run.Json.differences | ForEach-Object { $_.setting + '=' + $_.actual }) | Should -Be @(('certhash=' + $OldHash), 'verifyclientcertrevocation=enable', 'DefaultSslCertCheckMode=0')
             $run.Json.error | Should -Match 'verifyclientcertrevocation expected disable, found enable'
+        }
+
+        It 'compares the raw check-mode value as well' {
+            $null = Add-FakeBinding -Kind 'ipport' -Key '0.0.0.0:443' -Settings ([ordered]@{ certhash = $Hash; appid = $AppId; certstorename = 'My'; verifyclientcertrevocation = 'disable' })
+            Mock Get-SslCheckModeValue { [long]0x10001 }
+            $run = Invoke-Phase -Case 'motivating' -Phase 'verify'
+            $run.Json.outcome | Should -Be 'drift'
+            $run.Json.error | Should -Match 'DefaultSslCertCheckMode expected 65537, found 1'
         }
 
         It 'compares every setting against -Prepared' {

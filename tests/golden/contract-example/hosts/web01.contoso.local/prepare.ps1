@@ -585,6 +585,14 @@ function Get-SslCapturedBinding {
         }
         $settings[$setting.Name] = $value
     }
+    # Bit 0x4 says a freshness time is in effect; when it disagrees with the time value the state
+    # is unknown and netsh could not recreate it.
+    $freshnessBit = ($checkMode -band $script:SslCheckModeFreshness) -ne 0
+    if ($freshnessBit -ne ([long]$settings[$script:SslFreshnessSetting] -gt 0)) {
+        throw ($where + ': ' + $script:SslCheckModeValue + ' 0x' + $checkMode.ToString('X') + ' bit 0x' +
+            ([long]$script:SslCheckModeFreshness).ToString('X') + ' disagrees with ' + $script:SslFreshnessSetting + ' ' +
+            $settings[$script:SslFreshnessSetting] + '; sslbind cannot recreate this binding, so nothing is changed')
+    }
     if ($null -eq $settings['appid'] -or ($Spec.Kind -ne 'ccs' -and $null -eq $settings['certhash'])) {
         throw ($where + ': the binding has no certificate hash or appid; netsh could not recreate it, so nothing is changed')
     }
