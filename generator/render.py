@@ -41,10 +41,12 @@ bindings, differences, actions, timings{total_ms, gaps[{binding, gap_ms}]}, note
   (none|add|replace|set-registry), desired{...}, differences[{setting, expected, actual}],
   arguments[], command_line, registry_value, certificate{store, thumbprint, subject, not_before,
   not_after, has_private_key, server_auth, problems[]}, restart_required}`.
-- actions: ordered `{step, binding, command, result (ok|absent|failed|whatif|present), code,
-  output, ms}`; steps delete, add, set-registry, verify, rollback-delete, rollback-add,
-  rollback-set-registry, rollback-verify. With -WhatIf apply lists `delete` and `add`/`replace`/
-  `set-registry` steps with result whatif and outcome unchanged.
+- actions: ordered `{step, binding, command, result (ok|absent|failed|whatif|present|retry),
+  code, output, ms}` (retry: an add failed with the transient 87 and runs again after 1/2/4/8 s);
+  steps delete, add, set-registry, verify, rollback-delete, rollback-add, rollback-set-registry,
+  rollback-verify, rollback-keep-add/rollback-keep-verify (a failed re-add after rollback's delete
+  puts the binding back as it was just before; outcome rollback_failed). With -WhatIf apply
+  lists `delete` and `add`/`replace`/`set-registry` steps with result whatif and outcome unchanged.
 - apply restores the touched bindings also when its pipeline is stopped mid-change (a `finally`
   block); no JSON reaches the client then, so re-run prepare.ps1 to see the state.
 """

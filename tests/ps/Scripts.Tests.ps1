@@ -16,6 +16,7 @@ Describe 'sslbind scripts' {
         Mock Set-SslRegistryDword { Set-FakeRegistryDword -Path $Path -Name $Name -Value $Value }
         Mock Get-SslStoreCertificate { Get-FakeStoreCertificate -StoreName $StoreName }
         Mock netsh { Invoke-FakeNetsh @args }
+        Mock Wait-SslRetry { }
 
         $Hash = '40db5bb1bf5659a155258d1d007c530fcb8996c2'
         $OldHash = '1111111111111111111111111111111111111111'
@@ -356,7 +357,9 @@ Describe 'sslbind scripts' {
         }
 
         It 'fails with the netsh code on error <Code>' -ForEach @(@{ Code = 1312 }, @{ Code = 87 }, @{ Code = 5 }, @{ Code = 183 }) {
-            Add-FakeFault -On 'add' -Code $Code
+            $times = 1
+            if ($Code -eq 87) { $times = 5 }   # 87 is retried four times first
+            foreach ($i in 1..$times) { Add-FakeFault -On 'add' -Code $Code }
             $run = Invoke-Phase -Case 'exact' -Phase 'add'
             $run.Json.outcome | Should -Be 'failed'
             $run.Json.error | Should -Match ('netsh add failed for ipport=0.0.0.0:443 with error ' + $Code)
@@ -552,7 +555,7 @@ Describe 'sslbind scripts' {
             Get-ChangingCall | Should -BeNullOrEmpty
         }
 
-        It 'rolls back when add fails with <Code> and restores every setting' -ForEach @(@{ Code = 1312 }, @{ Code = 87 }, @{ Code = 5 }, @{ Code = 183 }) {
+        It 'rolls back when add fails with <Code> and restores every setting' -ForEach @(@{ Code = 1312 }, @{ Code = 5 }, @{ Code = 183 }) {
             $null = Add-OldBinding -Extra ([ordered]@{ sslctlstorename = 'ClientAuthIssuer'; clientcertnegotiation = 'enable' })
             $before = Get-FakeBindingValue -Kind 'ipport' -Key '0.0.0.0:443'
             Add-FakeFault -On 'add' -Code $Code
@@ -564,6 +567,38 @@ Describe 'sslbind scripts' {
             $after = Get-FakeBindingValue -Kind 'ipport' -Key '0.0.0.0:443'
             foreach ($name in $before.Keys) { "$name=$($after[$name])" | Should -Be "$name=$($before[$name])" }
             $run.Json.after[0].settings.certhash | Should -Be $OldHash
+        }
+
+        It 'retries add after the transient error 87 with back-off and records each attempt' {
+            $null = Add-OldBinding
+            Add-FakeFault -On 'add' -Code 87
+            Add-FakeFault -On 'add' -Code 87
+            $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            $run.Json.outcome | Should -Be 'applied'
+            @($run.Json.actions | ForEach-Object { $_.step + ':' + $_.result }) | Should -Be @('delete:ok', 'add:retry', 'add:retry', 'add:ok', 'verify:ok')
+            Should -Invoke Wait-SslRetry -Times 1 -Exactly -ParameterFilter { $Seconds -eq 1 }
+            Should -Invoke Wait-SslRetry -Times 1 -Exactly -ParameterFilter { $Seconds -eq 2 }
+        }
+
+        It 'gives up after four retries of 87 (1+2+4+8 s) and rolls back' {
+            $null = Add-OldBinding
+            foreach ($i in 1..5) { Add-FakeFault -On 'add' -Code 87 }
+            $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            $run.Json.outcome | Should -Be 'rolled_back'
+            $run.Json.error | Should -Match 'error 87'
+            @($run.Json.actions | Where-Object { $_.step -eq 'add' } | ForEach-Object { $_.result }) | Should -Be @('retry', 'retry', 'retry', 'retry', 'failed')
+            Should -Invoke Wait-SslRetry -Times 4 -Exactly
+            $run.Json.after[0].settings.certhash | Should -Be $OldHash
+        }
+
+        It 'never retries delete, nor add codes other than 87' {
+            $null = Add-OldBinding
+            Add-FakeFault -On 'delete' -Code 87
+            $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            $run.Json.outcome | Should -Be 'rolled_back'
+            Add-FakeFault -On 'add' -Code 1312
+            $null = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            Should -Invoke Wait-SslRetry -Times 0 -Exactly
         }
 
         It 'rolls back when verify fails (netsh exit 0 without a binding)' {

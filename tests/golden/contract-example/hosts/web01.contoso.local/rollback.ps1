@@ -267,6 +267,7 @@ foreach ($sslSetting in $script:SslSettingTable) {
 }
 $script:SslKinds = @($script:SslKeyPattern.Keys)
 $script:SslNetshHelpText = $null
+$script:SslTransientAddCode = 87
 $script:SslRestartNote = 'HTTP.sys reads DefaultSslCertCheckMode only after the HTTP service or the server restarts.'
 
 function Write-SslLog {
@@ -956,7 +957,9 @@ function Complete-SslResult {
 # ---------------------------------------------------------------------------------------------
 
 function Invoke-SslNetshStep {
-    # One netsh call recorded as an action (also when it fails, then rethrown).
+    # One netsh call recorded as an action (also when it fails, then rethrown). An add failing with
+    # 87 is retried with back-off 1/2/4/8 s (reference 2.3: right after a CNG key import, add fails
+    # with 87 for a few seconds); nothing else is retried.
     param(
         [Parameter(Mandatory = $true)]$Result,
         [Parameter(Mandatory = $true)][string]$Step,
@@ -967,13 +970,30 @@ function Invoke-SslNetshStep {
     )
     $line = Format-SslCommandLine -Verb $Operation -Arguments $Arguments
     $all = @('http', $Operation, 'sslcert') + $Arguments
-    $watch = [Diagnostics.Stopwatch]::StartNew()
-    try {
-        $run = Invoke-SslNetsh -Operation $Operation -Subject $Subject -Arguments $all -CommandLine $line -AcceptCode $AcceptCode
+    $delays = @()
+    if ($Operation -eq 'add' -and $AcceptCode -notcontains $script:SslTransientAddCode) {
+        $delays = @(1, 2, 4, 8)
     }
-    catch {
-        Add-SslAction -Result $Result -Step $Step -Subject $Subject -Command $line -Outcome 'failed' -Milliseconds $watch.ElapsedMilliseconds -Output $_.Exception.Message
-        throw
+    for ($attempt = 0; ; $attempt++) {
+        $accept = $AcceptCode
+        if ($attempt -lt $delays.Count) {
+            $accept = @($AcceptCode) + @($script:SslTransientAddCode)
+        }
+        $watch = [Diagnostics.Stopwatch]::StartNew()
+        try {
+            $run = Invoke-SslNetsh -Operation $Operation -Subject $Subject -Arguments $all -CommandLine $line -AcceptCode $accept
+        }
+        catch {
+            Add-SslAction -Result $Result -Step $Step -Subject $Subject -Command $line -Outcome 'failed' -Milliseconds $watch.ElapsedMilliseconds -Output $_.Exception.Message
+            throw
+        }
+        if ($attempt -lt $delays.Count -and $run.Code -eq $script:SslTransientAddCode) {
+            Add-SslAction -Result $Result -Step $Step -Subject $Subject -Command $line -Outcome 'retry' -Code $run.Code -Output $run.Output -Milliseconds $watch.ElapsedMilliseconds
+            Write-SslLog -Message ($Subject + ': add failed with ' + $run.Code + ' (transient after a key import); retrying in ' + $delays[$attempt] + ' s')
+            Wait-SslRetry -Seconds $delays[$attempt]
+            continue
+        }
+        break
     }
     $outcome = 'ok'
     if ($run.Code -ne 0) {
@@ -981,6 +1001,12 @@ function Invoke-SslNetshStep {
     }
     Add-SslAction -Result $Result -Step $Step -Subject $Subject -Command $line -Outcome $outcome -Code $run.Code -Output $run.Output -Milliseconds $watch.ElapsedMilliseconds
     return $run
+}
+
+function Wait-SslRetry {
+    # The back-off between add attempts (its own function so tests need not wait).
+    param([Parameter(Mandatory = $true)][int]$Seconds)
+    Start-Sleep -Seconds $Seconds
 }
 
 function Get-SslRegistryCommandLine {

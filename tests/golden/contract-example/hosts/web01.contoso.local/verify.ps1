@@ -261,6 +261,7 @@ foreach ($sslSetting in $script:SslSettingTable) {
 }
 $script:SslKinds = @($script:SslKeyPattern.Keys)
 $script:SslNetshHelpText = $null
+$script:SslTransientAddCode = 87
 $script:SslRestartNote = 'HTTP.sys reads DefaultSslCertCheckMode only after the HTTP service or the server restarts.'
 
 function Write-SslLog {
