@@ -583,8 +583,10 @@ function Assert-SslNetshParameter {
         $help = Invoke-SslNetsh -Operation help -Subject 'netsh http add sslcert' -Arguments $arguments -CommandLine 'netsh http add sslcert /?' -AnyExitCode
         $script:SslNetshHelpText = [string]$help.Output
     }
+    # Only usage lines count ('  [tag=]<value>', 'Usage: add sslcert [tag=]...', '| [tag=]...'), not
+    # a tag mentioned in prose.
     $missing = @($Name | Sort-Object -Unique | Where-Object {
-            $script:SslNetshHelpText -notmatch ('(?<![A-Za-z0-9])' + [regex]::Escape($_) + '(?![A-Za-z0-9])')
+            $script:SslNetshHelpText -notmatch ('(?m)^(\s*|.*\|\s*|\s*Usage:\s+\S+\s+sslcert\s+)\[?' + [regex]::Escape($_) + '=')
         })
     if ($missing.Count -gt 0) {
         throw ('this host''s netsh does not list ' + ($missing -join ', ') +
@@ -715,7 +717,7 @@ function Add-SslAction {
         [Parameter(Mandatory = $true)][string]$Subject,
         [AllowNull()]$Command = $null,
         [Parameter(Mandatory = $true)][string]$Outcome,
-        [int]$Code = 0,
+        [long]$Code = 0,
         [AllowNull()]$Output = $null,
         [long]$Milliseconds = 0
     )

@@ -31,14 +31,15 @@ function Invoke-SslNetsh {
     }
     $lines = @($raw | ForEach-Object { [string]$_ } | Where-Object { $_.Trim().Length -gt 0 })
     $output = ($lines -join "`n").Trim()
-    $code = 0
+    $code = [long]0
     # 'SSL Certificate add failed, Error: 183'; localized builds translate 'Error', so the code is
     # taken from the first line that ends in ': <digits>'.
-    if ($output -match '(?m)^.*\S:\s*(\d{1,10})\s*$') {
-        $code = [int]$Matches[1]
+    # French puts a space before the colon ('erreur : 183').
+    if ($output -match '(?m)^.*\S\s?:\s*(\d{1,10})\s*$') {
+        $code = [long]$Matches[1]
     }
     elseif ($exitCode -ne 0) {
-        $code = [int]$exitCode
+        $code = [long]$exitCode
     }
     $result = [pscustomobject]@{ ExitCode = [int]$exitCode; Code = $code; Output = $output }
     if ($AnyExitCode -or $code -eq 0 -or ($AcceptCode -contains $code)) {
@@ -75,7 +76,8 @@ function Set-SslRegistryDword {
         [Parameter(Mandatory = $true)][string]$Name,
         [Parameter(Mandatory = $true)][int]$Value
     )
-    Set-ItemProperty -LiteralPath $Path -Name $Name -Value $Value -Type DWord
+    # The script asks ShouldProcess once for the whole change; this write must not ask again.
+    Set-ItemProperty -LiteralPath $Path -Name $Name -Value $Value -Type DWord -Confirm:$false -WhatIf:$false
 }
 
 function Get-SslStoreCertificate {

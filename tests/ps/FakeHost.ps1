@@ -27,7 +27,9 @@ function Reset-FakeHost {
     $global:FakeCalls = New-Object -TypeName 'System.Collections.Generic.List[string]'
     $global:FakeRegistryWrites = New-Object -TypeName 'System.Collections.Generic.List[string]'
     $global:FakeSniCounter = 0
-    $global:FakeHelp = "Usage: add sslcert`n" + (($HelpTags | ForEach-Object { '    ' + $_ + '  - parameter' }) -join "`n")
+    # Like the real usage text: '[tag=]<value>' lines, then the tags again in a table and in prose.
+    $global:FakeHelp = "Usage: add sslcert`n" + (($HelpTags | ForEach-Object { '            [' + $_ + '=]<value>' }) -join "`n") +
+        "`n`nParameters:`n" + (($HelpTags | ForEach-Object { '    ' + $_ + '  - parameter' }) -join "`n")
     $root = $global:FakeRoot
     $global:FakeKeys[$root.ToLowerInvariant()] = [ordered]@{ Path = $root; Values = [ordered]@{} }
 }

@@ -239,6 +239,15 @@ Describe 'sslbind scripts' {
             $run.Json.error | Should -Match 'does not list verifyclientcertrevocation'
         }
 
+        It 'counts a tag only on a usage line, not in prose' {
+            Reset-FakeHost -HelpTags @($global:FakeAllTags | Where-Object { $_ -ne 'verifyclientcertrevocation' })
+            $global:FakeHelp += "`nRemarks: verifyclientcertrevocation=disable is not supported here; verifyclientcertrevocation - see docs."
+            Add-FakeCertificate -Store 'My' -Thumbprint $Hash -Usage @('1.3.6.1.5.5.7.3.1')
+            $run = Invoke-Phase -Case 'motivating' -Phase 'prepare'
+            $run.Json.outcome | Should -Be 'refused'
+            $run.Json.error | Should -Match 'does not list verifyclientcertrevocation'
+        }
+
         It 'refuses a new binding without an appid' {
             $run = Invoke-Phase -Case 'noappid' -Phase 'prepare'
             $run.Json.error | Should -Match 'must name its appid'
@@ -354,6 +363,19 @@ Describe 'sslbind scripts' {
             $run.Json.error | Should -Match 'run delete.ps1 first'
             $run.Json.error | Should -Match 'certhash expected 40db'
             Get-ChangingCall | Should -BeNullOrEmpty
+        }
+
+        It 'takes the code from localized output with a space before the colon' {
+            Mock netsh {
+                if ($args[1] -eq 'add' -and $args -notcontains '/?') {
+                    $global:LASTEXITCODE = 1
+                    return @('', 'Echec de l''ajout du certificat SSL, erreur : 183', 'Impossible de creer un fichier deja existant.')
+                }
+                Invoke-FakeNetsh @args
+            }
+            $run = Invoke-Phase -Case 'exact' -Phase 'add'
+            $run.Json.outcome | Should -Be 'failed'
+            $run.Json.error | Should -Match 'with error 183 '
         }
 
         It 'fails with the netsh code on error <Code>' -ForEach @(@{ Code = 1312 }, @{ Code = 87 }, @{ Code = 5 }, @{ Code = 183 }) {

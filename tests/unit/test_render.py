@@ -264,6 +264,13 @@ def test_script_parameters_equal_the_param_defaults(pwsh: str, tmp_path: Path) -
         assert values == expected, phase
 
 
+def test_requires_is_not_part_of_the_help_block() -> None:
+    # Without a blank line Get-Help shows '#Requires' inside .NOTES.
+    for name, data in render_change(contract_change()).items():
+        if name.endswith(".ps1"):
+            assert b"#>\n\n#Requires -Version 5.1\n" in data, name
+
+
 def test_script_parameters_send_uint32_timers_as_digit_strings() -> None:
     # pypsrp serializes a Python int as <I32>: a timer above 2147483647 must travel as text.
     target = broad_changes()[0].targets[0]

@@ -89,3 +89,9 @@ def test_only_the_touchpoint_wrappers_reach_windows() -> None:
             f"{chunk.name or 'top-level code'} touches Windows directly"
         )
     assert all(WINDOWS_CALLS.search(text) for text in wrappers.values())
+
+
+def test_registry_write_never_asks_again() -> None:
+    # ShouldProcess is decided once per script; Set-ItemProperty must not prompt or honour -WhatIf.
+    line = next(x for x in library().full().splitlines() if x.strip().startswith("Set-ItemProperty "))
+    assert line.rstrip().endswith("-Confirm:$false -WhatIf:$false")
