@@ -31,9 +31,11 @@ a thrown error when the outcome is a failure (pipeline Failed). Fields:
 bindings, differences, actions, timings{total_ms, gaps[{binding, gap_ms}]}, notes, error`.
 - outcome: prepare `changes_pending|unchanged|refused`; delete `deleted|unchanged|failed`;
   add `added|unchanged|failed`; verify `compliant|drift|refused`; rollback
-  `rolled_back|unchanged|refused|rollback_failed`; apply `applied|unchanged|rolled_back|
-  rollback_failed|refused`. Failures (thrown): refused, failed, drift, rolled_back (apply),
-  rollback_failed.
+  `rolled_back|unchanged|refused|rollback_failed|declined`; apply `applied|unchanged|rolled_back|
+  rollback_failed|refused|declined`. Failures (thrown): refused, failed, drift, rolled_back
+  (apply), rollback_failed. declined: the one confirmation question was answered no (nothing
+  changed, not thrown); a confirmation that cannot be asked (no UI over remoting without
+  `-Confirm:$false`) gives refused with the JSON still written.
 - before/after: captured bindings `{kind, key, exists, settings{every setting in netsh order},
   registry{path, DefaultSslCertCheckMode, DefaultFlags}}` (settings/registry null when absent;
   an unreadable after-state is `{kind, key, error}`).

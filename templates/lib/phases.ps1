@@ -543,6 +543,35 @@ function Invoke-SslVerifyPhase {
     }
 }
 
+function Confirm-SslChange {
+    # The one ShouldProcess question of apply/rollback: 'yes', 'whatif' (outcome unchanged),
+    # 'declined' (outcome declined) or 'refused' when asking failed (e.g. no UI over remoting), so
+    # the JSON result is still written.
+    param(
+        [Parameter(Mandatory = $true)]$Cmdlet,
+        [Parameter(Mandatory = $true)]$Result,
+        [Parameter(Mandatory = $true)][string]$Target,
+        [Parameter(Mandatory = $true)][string]$Action
+    )
+    try {
+        if ($Cmdlet.ShouldProcess($Target, $Action)) {
+            return 'yes'
+        }
+    }
+    catch {
+        $Result.outcome = 'refused'
+        $Result.error = 'could not ask for confirmation (pass -Confirm:$false where no one can answer): ' + $_.Exception.Message
+        return 'refused'
+    }
+    if ($Result.whatif) {
+        $Result.outcome = 'unchanged'
+        return 'whatif'
+    }
+    $Result.outcome = 'declined'
+    $Result.error = 'confirmation declined; nothing is changed'
+    return 'declined'
+}
+
 function Invoke-SslRollbackPhase {
     param(
         [Parameter(Mandatory = $true)]$Cmdlet,
@@ -565,19 +594,20 @@ function Invoke-SslRollbackPhase {
         $Result.error = $_.Exception.Message
         return
     }
-    $Result.outcome = 'unchanged'
     $what = ($specs | ForEach-Object { $_.Subject }) -join ', '
-    if (-not $Cmdlet.ShouldProcess($Result.host + ': ' + $what, 'Restore the captured SSL bindings (netsh http delete sslcert, then add sslcert)')) {
+    $answer = Confirm-SslChange -Cmdlet $Cmdlet -Result $Result -Target ($Result.host + ': ' + $what) -Action 'Restore the captured SSL bindings (netsh http delete sslcert, then add sslcert)'
+    if ($answer -ne 'yes') {
         foreach ($spec in $specs) {
             $captured = $state[$spec.Subject.ToLowerInvariant()]
             $command = $null
             if ($captured.exists -and $spec.Method -eq 'netsh') {
                 $command = Format-SslCommandLine -Verb add -Arguments @(Get-SslAddArgument -Kind $spec.Kind -Key $spec.Key -Settings $captured.settings)
             }
-            Add-SslAction -Result $Result -Step 'rollback' -Subject $spec.Subject -Command $command -Outcome 'whatif'
+            Add-SslAction -Result $Result -Step 'rollback' -Subject $spec.Subject -Command $command -Outcome $answer
         }
         return
     }
+    $Result.outcome = 'unchanged'
     $errors = New-Object -TypeName 'System.Collections.Generic.List[string]'
     foreach ($spec in $specs) {
         try {
@@ -655,14 +685,14 @@ function Invoke-SslApplyPhase {
         return
     }
     $what = ($pending | ForEach-Object { $_.Spec.Subject }) -join ', '
-    if (-not $Cmdlet.ShouldProcess($Result.host + ': ' + $what, 'Replace the SSL bindings (netsh http delete sslcert, then add sslcert)')) {
+    $answer = Confirm-SslChange -Cmdlet $Cmdlet -Result $Result -Target ($Result.host + ': ' + $what) -Action 'Replace the SSL bindings (netsh http delete sslcert, then add sslcert)'
+    if ($answer -ne 'yes') {
         foreach ($item in $pending) {
             if ($item.Spec.Method -eq 'netsh' -and $item.Captured.exists) {
-                Add-SslAction -Result $Result -Step 'delete' -Subject $item.Spec.Subject -Command (Format-SslCommandLine -Verb delete -Arguments @($item.Spec.Kind + '=' + $item.Spec.Key)) -Outcome 'whatif'
+                Add-SslAction -Result $Result -Step 'delete' -Subject $item.Spec.Subject -Command (Format-SslCommandLine -Verb delete -Arguments @($item.Spec.Kind + '=' + $item.Spec.Key)) -Outcome $answer
             }
-            Add-SslAction -Result $Result -Step $item.Plan.change -Subject $item.Spec.Subject -Command $item.Plan.command_line -Outcome 'whatif'
+            Add-SslAction -Result $Result -Step $item.Plan.change -Subject $item.Spec.Subject -Command $item.Plan.command_line -Outcome $answer
         }
-        $Result.outcome = 'unchanged'
         foreach ($captured in $Result.before) {
             $Result.after.Add($captured)
         }

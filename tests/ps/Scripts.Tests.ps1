@@ -737,6 +737,44 @@ Describe 'sslbind scripts' {
         }
     }
 
+    Describe 'confirmation' {
+        BeforeAll {
+            function New-FakeCmdlet {
+                # A $PSCmdlet stand-in whose ShouldProcess answers no or fails like a prompt without a UI.
+                param([switch]$Throw)
+                $cmdlet = [pscustomobject]@{ Throw = [bool]$Throw }
+                $cmdlet | Add-Member -MemberType ScriptMethod -Name ShouldProcess -Value {
+                    param($Target, $Action)
+                    if ($this.Throw) { throw 'PromptingException: the host does not support user interaction' }
+                    return $false
+                }
+                return $cmdlet
+            }
+            $script:SslChange = [ordered]@{ change_id = 'C'; title = 't'; spec_sha256 = 's'; tool_version = 'v' }
+            $Spec = @{ Kind = 'ipport'; Key = '0.0.0.0:443'; Mode = 'exact'; Method = 'netsh'; Settings = @{ certhash = $Hash; appid = $AppId } }
+        }
+
+        It '<Phase> reports <Outcome> when asking <How>' -ForEach @(
+            @{ Phase = 'apply'; How = 'is declined'; Throw = $false; Outcome = 'declined' }
+            @{ Phase = 'apply'; How = 'fails'; Throw = $true; Outcome = 'refused' }
+            @{ Phase = 'rollback'; How = 'is declined'; Throw = $false; Outcome = 'declined' }
+            @{ Phase = 'rollback'; How = 'fails'; Throw = $true; Outcome = 'refused' }
+        ) {
+            $null = Add-OldBinding
+            $result = New-SslResult -Phase $Phase -TargetHost 'h'
+            if ($Phase -eq 'apply') {
+                Invoke-SslApplyPhase -Cmdlet (New-FakeCmdlet -Throw:$Throw) -Result $result -Binding @($Spec) -ExpectedPrior ''
+            }
+            else {
+                $prior = '[{"kind":"ipport","key":"0.0.0.0:443","exists":false}]'
+                Invoke-SslRollbackPhase -Cmdlet (New-FakeCmdlet -Throw:$Throw) -Result $result -Binding @($Spec) -Prior $prior
+            }
+            $result.outcome | Should -Be $Outcome
+            if ($Throw) { $result.error | Should -Match 'could not ask for confirmation' }
+            Get-ChangingCall | Should -BeNullOrEmpty
+        }
+    }
+
     Describe 'method registry' {
         It 'writes DefaultSslCertCheckMode, says a restart is needed and verifies the value' {
             $path = Add-OldBinding -Extra ([ordered]@{ usagecheck = 'disable' })

@@ -18,7 +18,7 @@ Applies change CHG0012345 on web01.contoso.local as one transaction: capture, pr
 6. On any failure, restores each touched binding here on the host (re-add with every captured
    setting) and verifies the restore.
 Ends with one JSON object: change_id, host, outcome (applied, unchanged, rolled_back,
-rollback_failed or refused), before, after, bindings, actions, timings, error; it throws unless
+rollback_failed, refused or declined), before, after, bindings, actions, timings, error; it throws unless
 the outcome is applied or unchanged. -WhatIf changes nothing and lists the commands that would run.
 
 Bindings on this host (the defaults of -Binding):
@@ -1394,6 +1394,35 @@ function Add-SslAfterState {
     }
 }
 
+function Confirm-SslChange {
+    # The one ShouldProcess question of apply/rollback: 'yes', 'whatif' (outcome unchanged),
+    # 'declined' (outcome declined) or 'refused' when asking failed (e.g. no UI over remoting), so
+    # the JSON result is still written.
+    param(
+        [Parameter(Mandatory = $true)]$Cmdlet,
+        [Parameter(Mandatory = $true)]$Result,
+        [Parameter(Mandatory = $true)][string]$Target,
+        [Parameter(Mandatory = $true)][string]$Action
+    )
+    try {
+        if ($Cmdlet.ShouldProcess($Target, $Action)) {
+            return 'yes'
+        }
+    }
+    catch {
+        $Result.outcome = 'refused'
+        $Result.error = 'could not ask for confirmation (pass -Confirm:$false where no one can answer): ' + $_.Exception.Message
+        return 'refused'
+    }
+    if ($Result.whatif) {
+        $Result.outcome = 'unchanged'
+        return 'whatif'
+    }
+    $Result.outcome = 'declined'
+    $Result.error = 'confirmation declined; nothing is changed'
+    return 'declined'
+}
+
 function Assert-SslExpectedPrior {
     # apply -ExpectedPrior: the planned prior state must still hold, or nothing is touched.
     param([Parameter(Mandatory = $true)][object[]]$Items, [Parameter(Mandatory = $true)][string]$Json)
@@ -1453,14 +1482,14 @@ function Invoke-SslApplyPhase {
         return
     }
     $what = ($pending | ForEach-Object { $_.Spec.Subject }) -join ', '
-    if (-not $Cmdlet.ShouldProcess($Result.host + ': ' + $what, 'Replace the SSL bindings (netsh http delete sslcert, then add sslcert)')) {
+    $answer = Confirm-SslChange -Cmdlet $Cmdlet -Result $Result -Target ($Result.host + ': ' + $what) -Action 'Replace the SSL bindings (netsh http delete sslcert, then add sslcert)'
+    if ($answer -ne 'yes') {
         foreach ($item in $pending) {
             if ($item.Spec.Method -eq 'netsh' -and $item.Captured.exists) {
-                Add-SslAction -Result $Result -Step 'delete' -Subject $item.Spec.Subject -Command (Format-SslCommandLine -Verb delete -Arguments @($item.Spec.Kind + '=' + $item.Spec.Key)) -Outcome 'whatif'
+                Add-SslAction -Result $Result -Step 'delete' -Subject $item.Spec.Subject -Command (Format-SslCommandLine -Verb delete -Arguments @($item.Spec.Kind + '=' + $item.Spec.Key)) -Outcome $answer
             }
-            Add-SslAction -Result $Result -Step $item.Plan.change -Subject $item.Spec.Subject -Command $item.Plan.command_line -Outcome 'whatif'
+            Add-SslAction -Result $Result -Step $item.Plan.change -Subject $item.Spec.Subject -Command $item.Plan.command_line -Outcome $answer
         }
-        $Result.outcome = 'unchanged'
         foreach ($captured in $Result.before) {
             $Result.after.Add($captured)
         }

@@ -12,7 +12,8 @@ and re-added with every captured setting,
 then verified against the captured settings; a binding that did not exist is deleted. A binding
 already as captured is left alone. For method registry the captured DefaultSslCertCheckMode is
 written back (HTTP.sys reads it only after the HTTP service or the server restarts).
-Outcome: rolled_back, unchanged, refused or rollback_failed (the last two throw).
+Outcome: rolled_back, unchanged, declined (confirmation answered no), refused or
+rollback_failed (the last two throw).
 
 Bindings on this host (the defaults of -Binding):
   ipport=0.0.0.0:443  mode preserve, method netsh
@@ -1244,6 +1245,35 @@ function Add-SslAfterState {
     }
 }
 
+function Confirm-SslChange {
+    # The one ShouldProcess question of apply/rollback: 'yes', 'whatif' (outcome unchanged),
+    # 'declined' (outcome declined) or 'refused' when asking failed (e.g. no UI over remoting), so
+    # the JSON result is still written.
+    param(
+        [Parameter(Mandatory = $true)]$Cmdlet,
+        [Parameter(Mandatory = $true)]$Result,
+        [Parameter(Mandatory = $true)][string]$Target,
+        [Parameter(Mandatory = $true)][string]$Action
+    )
+    try {
+        if ($Cmdlet.ShouldProcess($Target, $Action)) {
+            return 'yes'
+        }
+    }
+    catch {
+        $Result.outcome = 'refused'
+        $Result.error = 'could not ask for confirmation (pass -Confirm:$false where no one can answer): ' + $_.Exception.Message
+        return 'refused'
+    }
+    if ($Result.whatif) {
+        $Result.outcome = 'unchanged'
+        return 'whatif'
+    }
+    $Result.outcome = 'declined'
+    $Result.error = 'confirmation declined; nothing is changed'
+    return 'declined'
+}
+
 function Invoke-SslRollbackPhase {
     param(
         [Parameter(Mandatory = $true)]$Cmdlet,
@@ -1266,19 +1296,20 @@ function Invoke-SslRollbackPhase {
         $Result.error = $_.Exception.Message
         return
     }
-    $Result.outcome = 'unchanged'
     $what = ($specs | ForEach-Object { $_.Subject }) -join ', '
-    if (-not $Cmdlet.ShouldProcess($Result.host + ': ' + $what, 'Restore the captured SSL bindings (netsh http delete sslcert, then add sslcert)')) {
+    $answer = Confirm-SslChange -Cmdlet $Cmdlet -Result $Result -Target ($Result.host + ': ' + $what) -Action 'Restore the captured SSL bindings (netsh http delete sslcert, then add sslcert)'
+    if ($answer -ne 'yes') {
         foreach ($spec in $specs) {
             $captured = $state[$spec.Subject.ToLowerInvariant()]
             $command = $null
             if ($captured.exists -and $spec.Method -eq 'netsh') {
                 $command = Format-SslCommandLine -Verb add -Arguments @(Get-SslAddArgument -Kind $spec.Kind -Key $spec.Key -Settings $captured.settings)
             }
-            Add-SslAction -Result $Result -Step 'rollback' -Subject $spec.Subject -Command $command -Outcome 'whatif'
+            Add-SslAction -Result $Result -Step 'rollback' -Subject $spec.Subject -Command $command -Outcome $answer
         }
         return
     }
+    $Result.outcome = 'unchanged'
     $errors = New-Object -TypeName 'System.Collections.Generic.List[string]'
     foreach ($spec in $specs) {
         try {
