@@ -395,9 +395,17 @@ function Add-SslAfterState {
     }
 }
 
+function Assert-SslElevated {
+    # Refuse early, before capture, rather than fail half-way with access denied.
+    if (-not (Test-SslElevated)) {
+        throw 'this script must run elevated (as Administrator); nothing is changed'
+    }
+}
+
 function Invoke-SslPreparePhase {
     param([Parameter(Mandatory = $true)]$Result, [AllowNull()][hashtable[]]$Binding)
     try {
+        Assert-SslElevated
         $specs = @(ConvertTo-SslBindingSpec -Binding $Binding)
         $items = @(New-SslPlan -Specs $specs -Result $Result -Prepared $null)
         $Result.outcome = 'unchanged'
@@ -665,6 +673,7 @@ function Invoke-SslApplyPhase {
     )
     $specs = @()
     try {
+        Assert-SslElevated
         $specs = @(ConvertTo-SslBindingSpec -Binding $Binding)
         $items = @(New-SslPlan -Specs $specs -Result $Result -Prepared $null)
         if ($ExpectedPrior.Length -gt 0) {

@@ -17,6 +17,7 @@ Describe 'sslbind scripts' {
         Mock Get-SslStoreCertificate { Get-FakeStoreCertificate -StoreName $StoreName }
         Mock netsh { Invoke-FakeNetsh @args }
         Mock Wait-SslRetry { }
+        Mock Test-SslElevated { $true }
 
         $Hash = '40db5bb1bf5659a155258d1d007c530fcb8996c2'
         $OldHash = '1111111111111111111111111111111111111111'
@@ -734,6 +735,22 @@ Describe 'sslbind scripts' {
             Get-ChangingCall | Should -BeNullOrEmpty
             Should -Invoke Set-SslRegistryDword -Times 0 -Exactly
             (Get-FakeBindingValue -Kind 'ipport' -Key '0.0.0.0:443')['SslCertHash'] | Should -Be $before['SslCertHash']
+        }
+    }
+
+    Describe 'elevation' {
+        It '<Phase> refuses early when not elevated' -ForEach @(@{ Phase = 'prepare' }, @{ Phase = 'apply' }) {
+            $null = Add-OldBinding
+            Mock Test-SslElevated { $false }
+            $run = Invoke-Phase -Case 'motivating' -Phase $Phase
+            $run.Json.outcome | Should -Be 'refused'
+            $run.Json.error | Should -Match 'must run elevated'
+            Get-ChangingCall | Should -BeNullOrEmpty
+        }
+
+        It 'says yes off Windows, where the lab runs' -Skip:$IsWindows {
+            # the real function, not the mock
+            & (Get-Command -Name Test-SslElevated -CommandType Function) | Should -BeTrue
         }
     }
 

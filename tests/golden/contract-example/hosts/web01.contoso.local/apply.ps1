@@ -264,6 +264,19 @@ function Get-SslStoreCertificate {
     return , @(Get-ChildItem -LiteralPath $path)
 }
 
+function Test-SslElevated {
+    # Is this session elevated (Administrator)? netsh and the HTTP registry key need it. Off
+    # Windows (the sslbind lab) there is no such token, so the answer is yes.
+    [CmdletBinding()]
+    [OutputType([bool])]
+    param()
+    if ([Environment]::OSVersion.Platform -ne [PlatformID]::Win32NT) {
+        return $true
+    }
+    $principal = New-Object -TypeName 'Security.Principal.WindowsPrincipal' -ArgumentList ([Security.Principal.WindowsIdentity]::GetCurrent())
+    return [bool]$principal.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)
+}
+
 # ---------------------------------------------------------------------------------------------
 # Binding logic on plain data: validation, registry decoding, preserve/exact resolution, the netsh
 # argument list, comparison and the certificate check. Reaches Windows only through the
@@ -1394,6 +1407,13 @@ function Add-SslAfterState {
     }
 }
 
+function Assert-SslElevated {
+    # Refuse early, before capture, rather than fail half-way with access denied.
+    if (-not (Test-SslElevated)) {
+        throw 'this script must run elevated (as Administrator); nothing is changed'
+    }
+}
+
 function Confirm-SslChange {
     # The one ShouldProcess question of apply/rollback: 'yes', 'whatif' (outcome unchanged),
     # 'declined' (outcome declined) or 'refused' when asking failed (e.g. no UI over remoting), so
@@ -1462,6 +1482,7 @@ function Invoke-SslApplyPhase {
     )
     $specs = @()
     try {
+        Assert-SslElevated
         $specs = @(ConvertTo-SslBindingSpec -Binding $Binding)
         $items = @(New-SslPlan -Specs $specs -Result $Result -Prepared $null)
         if ($ExpectedPrior.Length -gt 0) {

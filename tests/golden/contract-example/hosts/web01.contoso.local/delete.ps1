@@ -249,6 +249,19 @@ function Get-SslStoreCertificate {
     return , @(Get-ChildItem -LiteralPath $path)
 }
 
+function Test-SslElevated {
+    # Is this session elevated (Administrator)? netsh and the HTTP registry key need it. Off
+    # Windows (the sslbind lab) there is no such token, so the answer is yes.
+    [CmdletBinding()]
+    [OutputType([bool])]
+    param()
+    if ([Environment]::OSVersion.Platform -ne [PlatformID]::Win32NT) {
+        return $true
+    }
+    $principal = New-Object -TypeName 'Security.Principal.WindowsPrincipal' -ArgumentList ([Security.Principal.WindowsIdentity]::GetCurrent())
+    return [bool]$principal.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)
+}
+
 # ---------------------------------------------------------------------------------------------
 # Binding logic on plain data: validation, registry decoding, preserve/exact resolution, the netsh
 # argument list, comparison and the certificate check. Reaches Windows only through the
