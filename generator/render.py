@@ -1,7 +1,8 @@
 """Render a Change into its per-host PowerShell scripts and the reviewer README.
 
 `render_change(change)` returns the record's relative paths and bytes (the lead's record.py writes
-them): `hosts/<host_dir(host)>/{prepare,delete,add,verify,rollback,apply}.ps1` and `README.md`
+them): `hosts/<host_dir(host)>/{prepare,delete,add,verify,rollback,apply}.ps1`, `README.md` and
+`render_extras(change)`'s `.gitattributes` (no line-ending conversion, so hashes survive git)
 (`host_dir` is the host name; an IPv6 address loses its brackets and gets '_' for ':'). Output is
 deterministic (no clock, settings in netsh order, bindings and hosts in spec order), ASCII with LF
 line endings (Windows PowerShell 5.1 reads LF scripts fine, and LF keeps hashes equal across git
@@ -442,6 +443,16 @@ def _readme_text(text: str) -> str:
     return "".join(ch for ch in text.replace("\r\n", "\n") if ch in "\n\t" or ord(ch) >= 0x20)
 
 
+# git must not rewrite line endings, or a record checked in on Windows loses its SHA-256s.
+GITATTRIBUTES = b"* -text\n*.ps1 -text\n"
+
+
+def render_extras(change: Change) -> dict[str, bytes]:
+    """The record's files besides README.md and the host scripts (today: `.gitattributes`)."""
+    del change  # the same for every change; the parameter keeps the record writer's call uniform
+    return {".gitattributes": GITATTRIBUTES}
+
+
 def render_change(change: Change) -> dict[str, bytes]:
     """Every rendered file of the record: relative path -> bytes. Raises RenderError on bad values."""
     validate_change(change)
@@ -449,6 +460,7 @@ def render_change(change: Change) -> dict[str, bytes]:
     for target in change.targets:
         files.update(render_target(change, target))
     files["README.md"] = render_readme(change)
+    files.update(render_extras(change))
     return dict(sorted(files.items()))
 
 

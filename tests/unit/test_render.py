@@ -64,6 +64,7 @@ def test_record_paths() -> None:
     host = "hosts/web01.contoso.local"
     assert sorted(files) == sorted(
         [
+            ".gitattributes",
             "README.md",
             *(f"{host}/{p}.ps1" for p in ("prepare", "delete", "add", "verify", "rollback", "apply")),
         ]
@@ -262,6 +263,13 @@ def test_script_parameters_equal_the_param_defaults(pwsh: str, tmp_path: Path) -
         for own in ("ExpectedPrior", "Prepared"):  # each phase's own optional parameter
             values.pop(own, None)
         assert values == expected, phase
+
+
+def test_record_carries_a_gitattributes_without_eol_conversion() -> None:
+    files = render_change(contract_change())
+    assert files[".gitattributes"] == render.render_extras(contract_change())[".gitattributes"]
+    lines = files[".gitattributes"].decode("ascii").splitlines()
+    assert "* -text" in lines and "*.ps1 -text" in lines
 
 
 def test_requires_is_not_part_of_the_help_block() -> None:
