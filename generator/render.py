@@ -57,7 +57,7 @@ bindings, differences, actions, timings{total_ms, gaps[{binding, gap_ms}]}, note
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -453,15 +453,21 @@ def render_extras(change: Change) -> dict[str, bytes]:
     return {".gitattributes": GITATTRIBUTES}
 
 
+def iter_rendered(change: Change) -> Iterator[tuple[str, bytes]]:
+    """Every rendered file, one host at a time, so a writer can stream them (memory stays flat).
+
+    Call `validate_change` first: values are checked for the whole change before anything renders.
+    """
+    yield "README.md", render_readme(change)
+    yield from render_extras(change).items()
+    for target in change.targets:
+        yield from render_target(change, target).items()
+
+
 def render_change(change: Change) -> dict[str, bytes]:
     """Every rendered file of the record: relative path -> bytes. Raises RenderError on bad values."""
     validate_change(change)
-    files: dict[str, bytes] = {}
-    for target in change.targets:
-        files.update(render_target(change, target))
-    files["README.md"] = render_readme(change)
-    files.update(render_extras(change))
-    return dict(sorted(files.items()))
+    return dict(sorted(iter_rendered(change)))
 
 
 def _parameter_binding(binding: Binding) -> dict[str, object]:

@@ -7,16 +7,14 @@ from pathlib import Path
 
 from generator.model import Change
 from generator.record import write_record
-from generator.render import render_readme, render_target, validate_change
+from generator.render import iter_rendered, validate_change
 from generator.spec import load_spec, normalized_yaml
 
 
 def record_files(change: Change) -> Iterator[tuple[str, bytes]]:
     """Every file of the record but the manifest, one host at a time (memory stays flat)."""
     yield "change.yaml", normalized_yaml(change).encode()
-    yield "README.md", render_readme(change)
-    for target in change.targets:
-        yield from render_target(change, target).items()
+    yield from iter_rendered(change)
 
 
 def render_record(spec_path: Path, out_dir: Path) -> Path:
