@@ -41,8 +41,9 @@ def spec_text(hosts: int, bindings: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def measure(hosts: int, bindings: int) -> tuple[float, float, int]:
-    with tempfile.TemporaryDirectory() as tmp:
+def measure(hosts: int, bindings: int, where: Path) -> tuple[float, float, int]:
+    where.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=where, prefix=".bench-") as tmp:
         spec = Path(tmp) / "spec.yaml"
         spec.write_text(spec_text(hosts, bindings))
         start, cpu_start = time.perf_counter(), time.process_time()
@@ -56,13 +57,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--hosts", type=int, default=1000)
     parser.add_argument("--bindings", type=int, default=10)
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=Path("output"),
+        help="where records are written (default: output/, as render)",
+    )
     args = parser.parse_args()
     print(
         f"{'hosts':>6} {'bindings':>8} {'wall s':>8} {'cpu s':>8} {'MB written':>10} {'cpu us/binding':>14}"
     )
     sizes = [(args.hosts // 10, args.bindings), (args.hosts, args.bindings // 2), (args.hosts, args.bindings)]
     for hosts, per_host in sizes:
-        elapsed, cpu, written = measure(hosts, per_host)
+        elapsed, cpu, written = measure(hosts, per_host, args.dir)
         per_binding = cpu / (hosts * per_host) * 1e6
         print(
             f"{hosts:>6} {per_host:>8} {elapsed:>8.2f} {cpu:>8.2f} "
