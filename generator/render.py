@@ -204,6 +204,7 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # templates do not change while we run; saves a stat() per script
     )
     env.filters.update(
         ps_squote=ps_squote,
