@@ -8,6 +8,10 @@ import click
 
 from generator import __version__
 from generator.errors import EXIT_FAILED, UserError
+from generator.importers.cli import import_command, rotate_command
+from generator.lab.cli import lab
+from generator.remote.cli import COMMANDS as REMOTE_COMMANDS
+from generator.schema import schema_command
 
 
 class SslbindGroup(click.Group):
@@ -65,24 +69,13 @@ def record_check(record_dir: Path) -> None:
     click.echo(f"{record_dir}: intact")
 
 
-def main() -> None:
-    cli(prog_name="sslbind")
-
-
-from generator.schema import schema_command  # noqa: E402
-
 cli.add_command(schema_command)
-
-from generator.importers.cli import import_command, rotate_command  # noqa: E402
-
 cli.add_command(import_command)
 cli.add_command(rotate_command)
-
-from generator.lab.cli import lab  # noqa: E402
-
 cli.add_command(lab)
-
-from generator.remote.cli import COMMANDS as remote_commands  # noqa: E402
-
-for remote_command in remote_commands:
+for remote_command in REMOTE_COMMANDS:
     cli.add_command(remote_command)
+
+
+def main() -> None:
+    cli(prog_name="sslbind")
