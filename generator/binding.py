@@ -108,6 +108,24 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+# The 12 settings every build since Server 2008 prints (reference §3.2, lines 2-13).
+SETTING_NAMES_CLASSIC: tuple[str, ...] = tuple(s.name for s in SETTINGS[:12])
+
+# `netsh http show sslcert` prints the newer flags in this order (reference §3.2), not the table's.
+SHOW_ORDER: tuple[str, ...] = (
+    *SETTING_NAMES_CLASSIC,
+    "reject",
+    "disablehttp2",
+    "disablequic",
+    "disabletls12",
+    "disabletls13",
+    "disableocspstapling",
+    "enabletokenbinding",
+    "logextendedevents",
+    "disablelegacytls",
+    "enablesessionticket",
+    "disablesessionid",
+)
 SETTING_NAMES: tuple[str, ...] = tuple(s.name for s in SETTINGS)
 
 # Registry value names for the two bit fields.

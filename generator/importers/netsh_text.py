@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NoReturn
 
-from generator.binding import DISABLE, SETTINGS, KeyKind, SettingValue
+from generator.binding import DISABLE, SETTING_NAMES_CLASSIC, SETTINGS, KeyKind, SettingValue
 from generator.importers import values
 from generator.importers.decode import DecodeError, decode_output
 from generator.importers.netsh_labels import (
@@ -35,20 +35,7 @@ from generator.model import Binding, BindingKey
 # Printed by every build since Server 2008 (reference 3.2, lines 2-13); a block without one of them
 # is truncated or translated in a way we do not know, and is refused. Newer flags are absent on
 # builds that do not have them, which means "off".
-CORE_SETTINGS = (
-    "certhash",
-    "appid",
-    "certstorename",
-    "verifyclientcertrevocation",
-    "verifyrevocationwithcachedclientcertonly",
-    "usagecheck",
-    "revocationfreshnesstime",
-    "urlretrievaltimeout",
-    "sslctlidentifier",
-    "sslctlstorename",
-    "dsmapperusage",
-    "clientcertnegotiation",
-)
+CORE_SETTINGS = SETTING_NAMES_CLASSIC
 HASHLESS_KINDS = (KeyKind.CCS, KeyKind.SCOPEDCCS)  # certificates chosen at handshake time
 LANGUAGE_SAMPLE_LINES = 500
 _PREFIX = 4  # every label is longer

@@ -19,6 +19,7 @@ from generator.binding import (
     SETTING_NAMES,
     SETTINGS,
     SETTINGS_BY_NAME,
+    SHOW_ORDER,
     UINT32_MAX,
     KeyKind,
     SettingValue,
@@ -45,32 +46,6 @@ KEY_LABELS = {
     KeyKind.CCS: "Central Certificate Store",
     KeyKind.SCOPEDCCS: "Scoped Central Certificate Store",  # no real sample known
 }
-# `show sslcert` prints the newer flags in this order (reference §3.2), not in the table's order.
-SHOW_ORDER: tuple[str, ...] = (
-    "certhash",
-    "appid",
-    "certstorename",
-    "verifyclientcertrevocation",
-    "verifyrevocationwithcachedclientcertonly",
-    "usagecheck",
-    "revocationfreshnesstime",
-    "urlretrievaltimeout",
-    "sslctlidentifier",
-    "sslctlstorename",
-    "dsmapperusage",
-    "clientcertnegotiation",
-    "reject",
-    "disablehttp2",
-    "disablequic",
-    "disabletls12",
-    "disabletls13",
-    "disableocspstapling",
-    "enabletokenbinding",
-    "logextendedevents",
-    "disablelegacytls",
-    "enablesessionticket",
-    "disablesessionid",
-)
 # Flags newer than Server 2016 print Set / Not Set instead of Enabled / Disabled.
 SET_STYLE_MIN_BIT = 0x10
 ESSENTIAL = (
