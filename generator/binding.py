@@ -132,13 +132,27 @@ SETTING_NAMES: tuple[str, ...] = tuple(s.name for s in SETTINGS)
 CHECK_MODE_VALUE = "DefaultSslCertCheckMode"
 FLAGS_VALUE = "DefaultFlags"
 
-# DefaultSslCertCheckMode bit 0x4: "DefaultRevocationFreshnessTime is in effect"; HTTP.sys sets it
-# whenever revocationfreshnesstime > 0, so it is derived, not a setting of its own.
+# DefaultSslCertCheckMode bit 0x4: the API documents it as its own switch ("DefaultRevocationFreshnessTime
+# is in effect"); whether netsh sets it when given revocationfreshnesstime is NOT established (one
+# third-party report says so). So it is neither derived nor compared: capture keeps it as a raw
+# bit, verify ignores it, and a registry write carries the host's bit over unchanged.
 CHECK_MODE_FRESHNESS = 0x4
+# Bits sslbind understands (0x4 included, though netsh has no parameter for it); every other bit is "extra": captured and reported by value (and by
+# name where a public source names it), never settable, so a change that would re-create such a
+# binding through netsh add is refused.
 KNOWN_CHECK_MODE_BITS = CHECK_MODE_FRESHNESS | sum(s.check_mode_bit for s in SETTINGS)
 KNOWN_FLAG_BITS = sum(s.flag_bit for s in SETTINGS)
-# 0x4 NO_RAW_FILTER and 0x2000 ENABLE_CLIENT_CORRELATION have no netsh parameter: a binding carrying
-# them cannot be recreated by netsh, so capture refuses it.
+# Names from the Windows SDK (http.h / win32metadata HTTP_SERVICE_CONFIG_SSL_FLAG_*) and netsh's
+# newest `show sslcert` labels; none has a netsh add parameter.
+EXTRA_FLAG_NAMES: dict[int, str] = {
+    0x4: "NO_RAW_FILTER",
+    0x2000: "ENABLE_CLIENT_CORRELATION",
+    0x8000: "ENABLE_CACHE_CLIENT_HELLO (netsh: Enable Caching Client Hello)",
+}
+# netsh builds from late 2025 print "Verify Revocation Using Cached URLs Only" and "Disable Authority
+# Info Access"; which DefaultSslCertCheckMode bits they stand for is not public, so none is named.
+# ("Use Revocation Freshness Time" is read as bit 0x4.)
+EXTRA_CHECK_MODE_NAMES: dict[int, str] = {}
 
 # Value shapes, shared with the JSON Schema and the PowerShell library's own checks.
 PATTERNS: dict[SettingKind, str] = {
@@ -173,6 +187,20 @@ def encode_check_mode(settings: Mapping[str, SettingValue]) -> int:
     if int(merged["revocationfreshnesstime"]) > 0:
         mode |= CHECK_MODE_FRESHNESS
     return mode
+
+
+def extra_bits(value: int, known: int) -> int:
+    """The bits of a captured bit field that no netsh parameter sets."""
+    return value & ~known & UINT32_MAX
+
+
+def describe_bits(value: int, names: Mapping[int, str]) -> str:
+    """'0x8000 ENABLE_CACHE_CLIENT_HELLO, 0x20000 (unnamed)' for the set bits of value."""
+    parts = []
+    for bit in (1 << i for i in range(32)):
+        if value & bit:
+            parts.append(f"0x{bit:X} {names.get(bit, '(unnamed)')}")
+    return ", ".join(parts)
 
 
 def decode_check_mode(mode: int) -> dict[str, SettingValue]:
