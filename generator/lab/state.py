@@ -18,6 +18,7 @@ from typing import Any
 
 from generator.binding import SETTING_NAMES, KeyKind
 from generator.errors import UserError
+from generator.lab.simwin.netsh_help import HELP_LAYOUTS
 
 State = dict[str, Any]
 
@@ -39,6 +40,7 @@ CERT_KEYS = frozenset(
         "friendly_name",
     }
 )
+NETSH_KEYS = frozenset({"supports_update", "missing_parameters", "help_layout"})
 FAULT_KEYS = frozenset({"on", "error", "hang", "drop_connection", "kill_pwsh", "target", "when"})
 
 
@@ -59,6 +61,18 @@ def same_key(kind_a: KeyKind, value_a: str, kind_b: KeyKind, value_b: str) -> bo
     return kind_a == kind_b and value_a.lower() == value_b.lower()
 
 
+def _validate_netsh(netsh: dict[str, Any], path: str) -> None:
+    unknown = set(netsh) - NETSH_KEYS
+    if unknown:
+        raise LabStateError(f"{path}: netsh: unknown key {sorted(unknown)[0]!r}")
+    missing = netsh.get("missing_parameters", [])
+    if not isinstance(missing, list) or not set(missing) <= set(SETTING_NAMES):
+        raise LabStateError(f"{path}: netsh.missing_parameters: must list netsh parameter names")
+    layout = netsh.get("help_layout", HELP_LAYOUTS[0])
+    if layout not in HELP_LAYOUTS:
+        raise LabStateError(f"{path}: netsh.help_layout: must be one of {', '.join(HELP_LAYOUTS)}")
+
+
 def validate(state: Any, path: str) -> State:
     """Checks the shape of a state document; returns it with missing sections filled in."""
     if not isinstance(state, dict):
@@ -70,9 +84,7 @@ def validate(state: Any, path: str) -> State:
     netsh = state.setdefault("netsh", {"supports_update": True})
     if not isinstance(netsh, dict):
         raise LabStateError(f'{path}: netsh: must be an object like {{"supports_update": true}}')
-    missing = netsh.get("missing_parameters", [])
-    if not isinstance(missing, list) or not set(missing) <= set(SETTING_NAMES):
-        raise LabStateError(f"{path}: netsh.missing_parameters: must list netsh parameter names")
+    _validate_netsh(netsh, path)
     for i, entry in enumerate(state["bindings"]):
         keys = [k for k in KEY_NAMES if k in entry]
         if len(keys) != 1:

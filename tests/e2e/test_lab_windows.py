@@ -16,6 +16,7 @@ from pypsrp.powershell import PowerShell, PSInvocationState, RunspacePool
 from generator.binding import REGISTRY_ROOT, SETTING_NAMES
 from generator.lab.sample import CLIENT_AUTH_CERT, EXPIRED_CERT, IIS_APPID, NEW_CERT, NO_KEY_CERT, OLD_CERT
 from generator.lab.server import LabServer
+from generator.lab.simwin.netsh_help import DEFAULT_LAYOUT, help_text
 from tests.e2e.conftest import read_state, write_state, wsman
 
 pytestmark = [pytest.mark.lab, pytest.mark.pwsh]
@@ -186,9 +187,10 @@ def test_show_without_a_key_lists_every_binding(pool: RunspacePool) -> None:
 def test_add_usage_lists_every_parameter_tag(pool: RunspacePool) -> None:
     code, text = netsh(pool, "http", "add", "sslcert", "/?")
     assert code == 0
+    assert text.rstrip("\n") == (help_text(DEFAULT_LAYOUT, "add") or "").rstrip("\n")
     tags = {line.split()[0] for line in text.splitlines() if line.startswith("    ") and " - " in line}
     assert set(SETTING_NAMES) <= tags
-    assert {"ipport", "hostnameport", "ccs", "scopedccs"} <= tags
+    assert {"ipport", "hostnameport", "ccs"} <= tags
 
 
 def test_quoted_appid_from_powershell_reaches_netsh(pool: RunspacePool, lab: LabServer) -> None:

@@ -17,7 +17,6 @@ from generator.binding import (
     ENABLE,
     PATTERNS,
     SETTING_NAMES,
-    SETTINGS,
     SETTINGS_BY_NAME,
     SHOW_ORDER,
     UINT32_MAX,
@@ -27,6 +26,7 @@ from generator.binding import (
 from generator.lab import faults
 from generator.lab.simwin.certs import certificates_in
 from generator.lab.simwin.env import state_file
+from generator.lab.simwin.netsh_help import DEFAULT_LAYOUT, help_text, without_tags
 from generator.lab.state import State, StateFile, binding_key, same_key
 
 OPERATIONS = ("add", "update", "delete", "show")
@@ -216,16 +216,22 @@ def show_text(bindings: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def usage_text(operation: str, missing: frozenset[str] = frozenset()) -> str:
-    """Usage with every parameter tag this (simulated) build knows; tags are not localized."""
-    keys = " | ".join(f"[{k.value}=]<{'port' if k is KeyKind.CCS else 'name:port'}>" for k in KeyKind)
-    known = [s for s in SETTINGS if s.name not in missing] if operation in ("add", "update") else []
-    lines = ["", f"Usage: {operation} sslcert {keys}"]
-    lines += [f"            [{s.name}=]<{s.kind}>" for s in known]
-    lines += ["", "Parameters:", "", "    Tag              Value"]
+def usage_text(operation: str, missing: frozenset[str] = frozenset(), layout: str = DEFAULT_LAYOUT) -> str:
+    """What `netsh http <operation> sslcert /?` prints on this (simulated) build.
+
+    add/delete/update come from the layout's file (netsh_help/); a tag this build does not know
+    (`missing`) is left out of add and update. `show` has no captured text: a constructed one.
+    """
+    text = help_text(layout, operation) if operation != "show" else _show_usage()
+    assert text is not None, f"{layout} has no {operation} sslcert"
+    return without_tags(text, missing) if operation in ("add", "update") else text
+
+
+def _show_usage() -> str:
+    keys = " | ".join(f"{k.value}=<{'port' if k is KeyKind.CCS else 'name:port'}>" for k in KeyKind)
+    lines = ["", f"Usage: show sslcert [{keys}]", "", "Parameters:", "", "    Tag              Value"]
     lines += [f"    {k.value:<16} - binding key ({KEY_LABELS[k]})." for k in KeyKind]
-    lines += [f"    {s.name:<16} - {s.label}." for s in known]
-    lines += ["", f"Remarks: {operation.capitalize()}s an SSL server certificate binding.", ""]
+    lines += ["", "Remarks: Displays SSL server certificate bindings.", ""]
     return "\n".join(lines) + "\n"
 
 
@@ -255,23 +261,30 @@ def _run_change(store: StateFile, command: Command, fault: faults.Fault | None) 
     return 0, f"\nSSL Certificate successfully {DONE_WORD[command.operation]}\n\n"
 
 
+def _not_found(argv: list[str]) -> tuple[int, str]:
+    return 1, f"The following command was not found: {' '.join(argv)}.\n"
+
+
 def run(argv: list[str], store: StateFile) -> tuple[int, str]:
     words = [a.lower() for a in argv[:3]]
     if len(words) < 3 or words[0] != "http" or words[2] != "sslcert" or words[1] not in OPERATIONS:
-        return 1, f"The following command was not found: {' '.join(argv)}.\n"
+        return _not_found(argv)
     operation, args = words[1], argv[3:]
     behaviour = store.read()["netsh"]
     missing = frozenset(behaviour.get("missing_parameters", []))
+    layout = str(behaviour.get("help_layout", DEFAULT_LAYOUT))
+    if operation == "update" and (
+        not behaviour.get("supports_update", True) or help_text(layout, "update") is None
+    ):
+        return _not_found(argv)
     if any(a.lower() in ("/?", "-?", "?", "help") for a in args):
-        return 0, usage_text(operation, missing)
-    if operation == "update" and not behaviour.get("supports_update", True):
-        return 1, f"The following command was not found: {' '.join(argv)}.\n"
+        return 0, usage_text(operation, missing, layout)
     try:
         command = parse(operation, args)
     except NetshError as error:
         return 1, _failure(operation, error.code)
     except SyntaxFailure as failure:
-        return 1, str(failure) + usage_text(operation, missing)
+        return 1, str(failure) + usage_text(operation, missing, layout)
     if missing & set(command.settings):
         # An older build given a newer flag: exit code 0 and no binding (reported on Server 2019).
         return 0, "\n"
