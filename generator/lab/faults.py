@@ -5,6 +5,7 @@ A fault entry: `{"on": OP, ...}` with OP one of `FAULT_OPERATIONS`, and any of
 `"hang": <seconds>` (the operation stalls first, then runs),
 `"drop_connection": true` (the operation runs, then the WinRM connection of that shell drops),
 `"kill_pwsh": true` (pwsh dies; `"when": "before"` (default) or `"after"` the operation),
+`"usage": true` (netsh add/update/delete prints its usage and exits 1 instead, nothing changes),
 and optionally `"target": "0.0.0.0:443"` or `"ipport=0.0.0.0:443"` to match one binding.
 """
 
@@ -35,6 +36,7 @@ class Fault:
     drop_connection: bool = False
     kill_pwsh: bool = False
     kill_after: bool = False
+    usage: bool = False
 
     @classmethod
     def from_entry(cls, entry: dict[str, Any]) -> Fault:
@@ -46,6 +48,7 @@ class Fault:
             drop_connection=bool(entry.get("drop_connection", False)),
             kill_pwsh=bool(entry.get("kill_pwsh", False)),
             kill_after=entry.get("when", "before") == "after",
+            usage=bool(entry.get("usage", False)),
         )
 
 

@@ -41,7 +41,9 @@ CERT_KEYS = frozenset(
     }
 )
 NETSH_KEYS = frozenset({"supports_update", "missing_parameters", "help_layout"})
-FAULT_KEYS = frozenset({"on", "error", "hang", "drop_connection", "kill_pwsh", "target", "when"})
+# netsh commands that have a usage text for a `"usage": true` fault to print.
+USAGE_FAULT_OPERATIONS = ("add", "update", "delete")
+FAULT_KEYS = frozenset({"on", "error", "hang", "drop_connection", "kill_pwsh", "target", "when", "usage"})
 
 
 class LabStateError(UserError):
@@ -102,6 +104,8 @@ def validate(state: Any, path: str) -> State:
         if unknown or "on" not in fault:
             what = f"unknown key {sorted(unknown)[0]!r}" if unknown else "missing 'on'"
             raise LabStateError(f"{path}: faults[{i}]: {what}")
+        if "usage" in fault and (fault["usage"] is not True or fault["on"] not in USAGE_FAULT_OPERATIONS):
+            raise LabStateError(f'{path}: faults[{i}]: usage: only "usage": true, on add, update or delete')
     return state
 
 

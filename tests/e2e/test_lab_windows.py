@@ -98,15 +98,25 @@ def test_add_with_a_missing_or_keyless_certificate_is_1312(pool: RunspacePool, t
     ]
 
 
-@pytest.mark.parametrize(
-    "bad",
-    ["frobnicate=enable", "certhash=xyz", "verifyclientcertrevocation=maybe", "revocationfreshnesstime=-1"],
-)
-def test_unknown_or_malformed_parameters_are_87(pool: RunspacePool, lab: LabServer, bad: str) -> None:
+@pytest.mark.parametrize("bad", ["certhash=xyz", f"appid={IIS_APPID[1:]}", "certstorename=-My"])
+def test_values_netsh_cannot_convert_are_87(pool: RunspacePool, lab: LabServer, bad: str) -> None:
     arguments = [a for a in add_args("ipport=10.0.0.7:443", NEW_CERT) if a.split("=")[0] != bad.split("=")[0]]
     code, text = netsh(pool, *arguments, bad)
     assert code == 1
     assert text.splitlines()[:2] == ["SSL Certificate add failed, Error: 87", "The parameter is incorrect."]
+    assert "10.0.0.7:443" not in keys(lab)
+
+
+@pytest.mark.parametrize(
+    "bad", ["frobnicate=enable", "verifyclientcertrevocation=maybe", "revocationfreshnesstime=-1", "appid"]
+)
+def test_command_lines_netsh_cannot_parse_print_the_usage(
+    pool: RunspacePool, lab: LabServer, bad: str
+) -> None:
+    arguments = [a for a in add_args("ipport=10.0.0.7:443", NEW_CERT) if a.split("=")[0] != bad.split("=")[0]]
+    code, text = netsh(pool, *arguments, bad)
+    assert code == 1
+    assert text.rstrip("\n") == (help_text(DEFAULT_LAYOUT, "add") or "").rstrip("\n")
     assert "10.0.0.7:443" not in keys(lab)
 
 

@@ -26,7 +26,13 @@ from generator.binding import (
 from generator.lab import faults
 from generator.lab.simwin.certs import certificates_in
 from generator.lab.simwin.env import state_file
-from generator.lab.simwin.netsh_help import DEFAULT_LAYOUT, help_text, without_tags
+from generator.lab.simwin.netsh_help import (
+    DEFAULT_LAYOUT,
+    SCOPEDCCS_LAYOUTS,
+    help_text,
+    known_tags,
+    without_tags,
+)
 from generator.lab.state import State, StateFile, binding_key, same_key
 
 OPERATIONS = ("add", "update", "delete", "show")
@@ -64,7 +70,11 @@ class NetshError(Exception):
 
 
 class SyntaxFailure(Exception):
-    """A command line netsh rejects before calling HTTP.sys (text printed as is, exit 1)."""
+    """A command line netsh rejects before calling HTTP.sys: this text, then the usage (exit 1)."""
+
+    def __init__(self, text: str = "") -> None:
+        super().__init__(text)
+        self.text = text
 
 
 @dataclass
@@ -96,34 +106,51 @@ def _valid_key(kind: KeyKind, value: str) -> bool:
 
 
 def _setting_value(name: str, raw: str) -> SettingValue:
+    """A value netsh's generic parser cannot read (enum, number) is a syntax error (usage); a hash,
+    GUID or name its own converters refuse is "The parameter is incorrect." (87), as reported."""
     setting = SETTINGS_BY_NAME[name]
     if setting.kind == "onoff":
         if raw.lower() not in (ENABLE, DISABLE):
-            raise NetshError(87)
+            raise SyntaxFailure()
         return raw.lower()
     if setting.kind == "uint32":
         if not raw.isdigit() or int(raw) > UINT32_MAX:
-            raise NetshError(87)
+            raise SyntaxFailure()
         return int(raw)
     if re.fullmatch(PATTERNS[setting.kind], raw) is None:
         raise NetshError(87)
     return raw.lower() if setting.kind in ("hash", "guid") else raw
 
 
-def parse(operation: str, args: list[str]) -> Command:
-    allowed = {k.value for k in KeyKind}
-    if operation in ("add", "update"):
-        allowed |= set(SETTING_NAMES)
+KEY_TAGS = frozenset(k.value for k in KeyKind)
+
+
+def accepted_tags(operation: str, layout: str, missing: frozenset[str]) -> frozenset[str]:
+    """Tags this build's netsh parses for the operation: its help's usage tags (keys and, for
+    add/update, settings; `json=` is not emulated), plus the `missing` ones it takes and ignores."""
+    if operation == "show":
+        keys = known_tags(layout, "delete") & KEY_TAGS
+        return keys | ({"scopedccs"} if layout in SCOPEDCCS_LAYOUTS else set())
+    tags = known_tags(layout, operation) & (KEY_TAGS | set(SETTING_NAMES))
+    return tags | missing if operation in ("add", "update") else tags & KEY_TAGS
+
+
+def parse(operation: str, args: list[str], accepted: frozenset[str] | None = None) -> Command:
+    """The command line as netsh reads it; SyntaxFailure for what it prints its usage for."""
+    if accepted is None:
+        accepted = accepted_tags(operation, DEFAULT_LAYOUT, frozenset())
     command = Command(operation)
     seen: set[str] = set()
     for arg in args:
         tag, sep, value = arg.partition("=")
         tag = tag.strip().lower()
-        if not sep or tag not in allowed or tag in seen or not value:
-            raise NetshError(87)
+        if not sep or tag not in accepted or tag in seen or not value:
+            raise SyntaxFailure()
         seen.add(tag)
-        if tag in {k.value for k in KeyKind}:
-            if command.kind is not None or not _valid_key(KeyKind(tag), value):
+        if tag in KEY_TAGS:
+            if command.kind is not None:
+                raise SyntaxFailure()
+            if not _valid_key(KeyKind(tag), value):
                 raise NetshError(87)
             command.kind, command.key = KeyKind(tag), value
         else:
@@ -280,11 +307,11 @@ def run(argv: list[str], store: StateFile) -> tuple[int, str]:
     if any(a.lower() in ("/?", "-?", "?", "help") for a in args):
         return 0, usage_text(operation, missing, layout)
     try:
-        command = parse(operation, args)
+        command = parse(operation, args, accepted_tags(operation, layout, missing))
     except NetshError as error:
         return 1, _failure(operation, error.code)
     except SyntaxFailure as failure:
-        return 1, str(failure) + usage_text(operation, missing, layout)
+        return 1, failure.text + usage_text(operation, missing, layout)
     if missing & set(command.settings):
         # An older build given a newer flag: exit code 0 and no binding (reported on Server 2019).
         return 0, "\n"
@@ -293,7 +320,9 @@ def run(argv: list[str], store: StateFile) -> tuple[int, str]:
     faults.hang(fault)
     if fault is not None and fault.kill_pwsh and not fault.kill_after:
         faults.kill_pwsh()
-    if operation == "show":
+    if fault is not None and fault.usage:
+        code, text = 1, usage_text(operation, missing, layout)  # as if netsh could not parse the line
+    elif operation == "show":
         code, text = (
             (1, _failure(operation, fault.error)) if fault and fault.error else _run_show(store, command)
         )

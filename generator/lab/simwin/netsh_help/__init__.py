@@ -71,3 +71,19 @@ def without_tags(text: str, tags: Iterable[str]) -> str:
             continue
         out.append(changed)
     return "\n".join(out)
+
+
+def _usage_lines(text: str) -> str:
+    # From "Usage:" (or a translation such as "Syntax:") to the first empty line.
+    start = re.search(r"(?m)^\S+: \w+ sslcert ", text)
+    return text[start.start() :].split("\n\n")[0] if start else ""
+
+
+@cache
+def known_tags(layout: str, verb: str) -> frozenset[str]:
+    """The tags on the usage lines of that build's help (empty when it has no such verb)."""
+    text = help_text(layout, verb)
+    tags = set(re.findall(r"\[?([a-z0-9]+)=", _usage_lines(text or "")))
+    if layout in SCOPEDCCS_LAYOUTS and text is not None:
+        tags.add("scopedccs")  # accepted though no known help text lists it (examples only)
+    return frozenset(tags)
