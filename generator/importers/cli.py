@@ -19,8 +19,7 @@ from generator.importers.netsh_text import read_netsh
 from generator.importers.reg_text import read_reg
 from generator.importers.result import ImportResult
 from generator.importers.rotate import MIN_DAYS, plan_rotation, rotation_report, rotation_spec
-from generator.importers.spec_writer import import_spec, non_default_connection, sorted_bindings
-from generator.importers.warnings import binding_warnings
+from generator.importers.spec_writer import import_spec, import_warnings, non_default_connection
 from generator.record import write_new_file
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -111,7 +110,7 @@ def import_command(
         click.echo(f"not imported: {remark}", err=True)
     for remark in result.inferred:
         click.echo(f"inferred: {remark}", err=True)
-    for warning in binding_warnings(sorted_bindings(result.bindings), certs, now):
+    for warning in import_warnings(result, certs, now):
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"imported {len(result.bindings)} binding(s) from {result.source} ({result.format})", err=True)
     write_new(text, output)
@@ -164,8 +163,10 @@ def rotate_command(
 
         endpoint = endpoint_for(host, overrides_from(connection_options))
         credentials = Credentials() if sys.stdin.isatty() else Credentials(prompt=None)
-        target, plan = live_rotation(endpoint, credentials, timeout, old, new, min_days)
+        target, plan, warnings = live_rotation(endpoint, credentials, timeout, old, new, min_days)
         targets, origin = [target], f"live host {host}"
+        for warning in warnings:
+            click.echo(f"warning: {warning}", err=True)
         checked = f"checked on {host}: in store, private key, valid, server auth, {min_days}+ days left"
     else:
         raise UserError("give --spec FILE or --host HOST (the bindings to search for --from)")

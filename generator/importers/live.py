@@ -23,6 +23,7 @@ from generator.importers.rotate import (
     preflight_rotation,
     stores_to_check,
 )
+from generator.importers.warnings import BindingWarning
 from generator.model import Connection, Target
 from generator.remote.connection import Credentials, Endpoint, Overrides, resolve
 from generator.remote.runner import ConnectionFailure, HostSession
@@ -73,7 +74,7 @@ class LiveHost:
         return document
 
     def bindings(self) -> ImportResult:
-        """Every SSL binding, decoded; unknown values or bits refused as in the offline path."""
+        """Every SSL binding, decoded as in the offline path: unknown values refused, extra bits reported."""
         document = self._json(CAPTURE_SCRIPT, {}, "binding capture")
         host = self.endpoint.host
         return parse_registry_values(keys_from_capture(document, host), host, "live registry")
@@ -154,14 +155,16 @@ def _typed(value: Mapping[str, Any], where: str) -> RegData:
 
 def live_rotation(
     endpoint: Endpoint, credentials: Credentials, timeout: float, old: str, new: str, min_days: int
-) -> tuple[Target, RotationPlan]:
+) -> tuple[Target, RotationPlan, list[BindingWarning]]:
     """Read the host, find the bindings using OLD and check NEW in each of their stores (preflight).
 
     Refuses (exit 2) when NEW is missing from a store, lacks a private key, is not valid yet or any
-    more, does not allow server authentication, or expires within `min_days`.
+    more, does not allow server authentication, or expires within `min_days`. Also returns the
+    import warnings of the bindings that change (an extra bit there makes the apply refuse).
     """
     with LiveHost(endpoint, credentials, timeout) as live:
-        target = Target(endpoint.host, endpoint.connection, live.bindings().bindings)
+        result = live.bindings()
+        target = Target(endpoint.host, endpoint.connection, result.bindings)
         plan = plan_rotation([target], old, new)
         facts = live.certificate(plan.new, stores_to_check(plan))
     now = datetime.now(UTC)
@@ -169,4 +172,5 @@ def live_rotation(
     if problems:
         listed = "; ".join(f"{binding}: {', '.join(found)}" for binding, found in problems.items())
         raise RotationError(f"--to {plan.new} cannot replace {plan.old}: {listed}; nothing written")
-    return target, plan
+    changing = {str(item.binding.key) for item in plan.changes}
+    return target, plan, [w for w in result.warnings if w.binding in changing]

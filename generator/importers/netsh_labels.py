@@ -12,7 +12,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from generator.binding import DISABLE, ENABLE, SETTINGS, KeyKind
+from generator.binding import (
+    CHECK_MODE_FRESHNESS,
+    CHECK_MODE_VALUE,
+    DISABLE,
+    ENABLE,
+    FLAGS_VALUE,
+    SETTINGS,
+    KeyKind,
+)
 
 
 @dataclass(frozen=True)
@@ -22,17 +30,27 @@ class KeyLabel:
 
 
 @dataclass(frozen=True)
+class NoParameter:
+    """A line netsh shows for a bit that no `add sslcert` parameter sets."""
+
+    field: str  # DefaultFlags or DefaultSslCertCheckMode
+    bit: int  # 0: which bit it stands for is not public
+
+
+@dataclass(frozen=True)
 class LabelTable:
     language: str
     verified: bool
     header: tuple[str, ...]  # the "SSL Certificate bindings" title line(s)
     keys: Mapping[str, KeyLabel]
     settings: Mapping[str, str]  # label -> setting name
-    no_parameter: tuple[str, ...]  # flags netsh shows that no `add sslcert` parameter sets
+    no_parameter: Mapping[str, NoParameter]  # label -> the bit no `add sslcert` parameter sets
     extended: str  # the "Extended Properties" block title
     on_words: tuple[str, ...] = field(default=())
     off_words: tuple[str, ...] = field(default=())
 
+
+CACHE_CLIENT_HELLO = NoParameter(FLAGS_VALUE, 0x8000)  # binding.EXTRA_FLAG_NAMES
 
 ENGLISH = LabelTable(
     language="en",
@@ -47,7 +65,13 @@ ENGLISH = LabelTable(
         "Scoped CCS": KeyLabel(KeyKind.SCOPEDCCS, inferred=True),
     },
     settings={s.label: s.name for s in SETTINGS},
-    no_parameter=("Enable Caching Client Hello",),
+    no_parameter={
+        "Enable Caching Client Hello": CACHE_CLIENT_HELLO,
+        # Printed by netsh builds from late 2025 (binding.py); only the first one's bit is known.
+        "Use Revocation Freshness Time": NoParameter(CHECK_MODE_VALUE, CHECK_MODE_FRESHNESS),
+        "Verify Revocation Using Cached URLs Only": NoParameter(CHECK_MODE_VALUE, 0),
+        "Disable Authority Info Access": NoParameter(CHECK_MODE_VALUE, 0),
+    },
     extended="Extended Properties",
     on_words=("Enabled", "Set"),
     off_words=("Disabled", "Not Set"),
@@ -116,7 +140,7 @@ GERMAN = LabelTable(
         "Bereichsbezogener zentraler Zertifikatspeicher": KeyLabel(KeyKind.SCOPEDCCS, inferred=True),
     },
     settings=dict(zip(_GERMAN_SETTINGS, (s.name for s in SETTINGS), strict=True)),
-    no_parameter=("Zwischenspeicherung von Client Hello aktivieren",),
+    no_parameter={"Zwischenspeicherung von Client Hello aktivieren": CACHE_CLIENT_HELLO},
     extended="Erweiterte Eigenschaften",
     on_words=("Aktiviert", "Festgelegt"),
     off_words=("Deaktiviert", "Nicht festgelegt"),
@@ -133,7 +157,7 @@ FRENCH = LabelTable(
         "Magasin de certificats central étendu": KeyLabel(KeyKind.SCOPEDCCS, inferred=True),
     },
     settings=dict(zip(_FRENCH_SETTINGS, (s.name for s in SETTINGS), strict=True)),
-    no_parameter=("Activer la mise en cache du Client Hello",),
+    no_parameter={"Activer la mise en cache du Client Hello": CACHE_CLIENT_HELLO},
     extended="Propriétés étendues",
     on_words=("Activé", "Défini"),
     off_words=("Désactivé", "Non défini"),

@@ -17,9 +17,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NoReturn
 
-from generator.binding import DISABLE, SETTING_NAMES_CLASSIC, SETTINGS, KeyKind, SettingValue
+from generator.binding import (
+    CHECK_MODE_FRESHNESS,
+    DISABLE,
+    SETTING_NAMES_CLASSIC,
+    SETTINGS,
+    KeyKind,
+    SettingValue,
+)
 from generator.importers import values
 from generator.importers.decode import DecodeError, decode_output
+from generator.importers.extras import freshness_warning, warnings_for
 from generator.importers.netsh_labels import (
     NULL_WORDS,
     TABLES,
@@ -29,7 +37,8 @@ from generator.importers.netsh_labels import (
     label_pattern,
     onoff_words,
 )
-from generator.importers.result import ImportInputError, ImportResult, Remark
+from generator.importers.result import ExtraSetting, ImportInputError, ImportResult, Remark
+from generator.importers.warnings import BindingWarning
 from generator.model import Binding, BindingKey
 
 # Printed by every build since Server 2008 (reference 3.2, lines 2-13); a block without one of them
@@ -109,6 +118,7 @@ class _Parser:
         self.seen: dict[str, int] = {}  # binding -> line of its key
         self.not_imported: list[Remark] = []
         self.inferred: list[Remark] = []
+        self.extras: list[ExtraSetting] = []
 
     @property
     def block(self) -> _Block | None:
@@ -133,7 +143,7 @@ class _Parser:
         elif what == "setting":
             self.setting(number, str(payload), value)
         elif what == "noparam":
-            self.no_parameter(number, line, value)
+            self.no_parameter(number, line, str(payload), value)
         elif what == "extended":
             self.extended(number, line)
         # a header line carries nothing
@@ -162,12 +172,17 @@ class _Parser:
         block.raw[name] = (number, value)
         block.in_extended = False
 
-    def no_parameter(self, number: int, line: str, value: str) -> None:
+    def no_parameter(self, number: int, line: str, label: str, value: str) -> None:
+        """A line for a bit no netsh parameter sets: read, and on a binding kept as an ExtraSetting."""
         block = self.block
-        if self.words.get(fold(value)) != DISABLE:
-            self.refuse(number, f"{line.strip()!r}: no netsh parameter can reproduce it", block)
-        reason = "no `add sslcert` parameter; it is off, so nothing is lost"
-        self.not_imported.append(Remark(number, block.name if block else None, line, reason))
+        if block is None:
+            self.not_imported.append(Remark(number, None, line, "outside any binding, not imported"))
+            return
+        block.in_extended = False
+        meaning = self.matcher.table.no_parameter[label]
+        on = fold(value) not in NULL_WORDS and self.words.get(fold(value)) != DISABLE
+        extra = ExtraSetting(block.name, meaning.field, meaning.bit, label, on, number, line)
+        self.extras.append(extra)
 
     def extended(self, number: int, line: str) -> None:
         block = self.block
@@ -271,6 +286,19 @@ def _value(parser: _Parser, block: _Block, name: str, line: int, text: str) -> S
         parser.refuse(line, str(error), block, name)
 
 
+def _warnings(bindings: tuple[Binding, ...], extras: list[ExtraSetting]) -> list[BindingWarning]:
+    """Lines for bits no netsh parameter sets that are on, and a freshness line at odds with the time."""
+    found = warnings_for(extras)
+    times = {str(b.key): int(b.settings.get("revocationfreshnesstime", 0)) for b in bindings}
+    for extra in extras:
+        if extra.bit == CHECK_MODE_FRESHNESS and extra.binding in times:
+            where = f"line {extra.line}: {extra.text.strip()!r}"
+            warning = freshness_warning(extra.binding, extra.on, times[extra.binding], where)
+            if warning is not None:
+                found.append(warning)
+    return found
+
+
 def parse_netsh(data: bytes, source: str, encoding: str | None = None) -> ImportResult:
     """Bindings in saved `netsh http show sslcert` output (`data` as read from the file)."""
     try:
@@ -300,6 +328,8 @@ def parse_netsh(data: bytes, source: str, encoding: str | None = None) -> Import
         bindings=bindings,
         not_imported=tuple(parser.not_imported),
         inferred=tuple(parser.inferred),
+        extras=tuple(parser.extras),
+        warnings=tuple(sorted(_warnings(bindings, parser.extras))),
     )
 
 

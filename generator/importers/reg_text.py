@@ -6,7 +6,8 @@ Two inputs (reference 4.6 and regedit's export format):
 - a `.reg` export (`Windows Registry Editor Version 5.00`, usually UTF-16LE): `[key]`, then
   `"name"=hex:aa,bb,\\` (continued on the next line), `dword:0000000a` or `"string"`.
 Registry names are not localized, so unlike netsh text nothing here is guessed from labels; any value
-or bit the table in generator.binding does not know is refused, naming the binding and the value.
+the table in generator.binding does not know is refused, naming the binding and the value. Bits no
+netsh parameter sets are read and reported per binding (generator/importers/extras.py), not refused.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from generator.binding import (
     CHECK_MODE_FRESHNESS,
     CHECK_MODE_VALUE,
     FLAGS_VALUE,
+    KNOWN_CHECK_MODE_BITS,
+    KNOWN_FLAG_BITS,
     REGISTRY_SUBKEY,
     SETTINGS,
-    BitDecodeError,
+    UINT32_MAX,
     KeyKind,
     SettingValue,
     decode_check_mode,
@@ -33,7 +36,9 @@ from generator.binding import (
 )
 from generator.importers import values
 from generator.importers.decode import DecodeError, decode_output
-from generator.importers.result import ImportInputError, ImportResult, Remark
+from generator.importers.extras import freshness_warning, registry_extras, warnings_for
+from generator.importers.result import ExtraSetting, ImportInputError, ImportResult, Remark
+from generator.importers.warnings import BindingWarning
 from generator.model import Binding, BindingKey
 
 RegData = bytes | int | str
@@ -227,7 +232,15 @@ def _is_empty_default(name: str, data: RegData) -> bool:
     return name.startswith("(") and name.endswith(")") and (data in ("", b"") or str(data).startswith("("))
 
 
-def _binding(source: str, key: RegKey, kind: KeyKind, child: str) -> Binding:
+@dataclass
+class _Decoded:
+    bindings: list[Binding] = field(default_factory=list)
+    remarks: list[Remark] = field(default_factory=list)
+    extras: list[ExtraSetting] = field(default_factory=list)
+    warnings: list[BindingWarning] = field(default_factory=list)
+
+
+def _binding(source: str, key: RegKey, kind: KeyKind, child: str, decoded: _Decoded) -> Binding:
     ident = _identity(source, key, kind, child)
     name = f"{kind.value}={ident}"
     for value, (line, reg_type, data) in key.values.items():
@@ -239,7 +252,9 @@ def _binding(source: str, key: RegKey, kind: KeyKind, child: str) -> Binding:
         if reg_type != expected:
             _refuse(source, line, f"{value} is {reg_type}, expected {expected}", name)
     settings = _settings(source, key, kind, name)
-    return Binding(BindingKey(kind, ident), settings, mode="exact", line=key.line)
+    _bits(key, name, settings, decoded)
+    ordered = {s.name: settings[s.name] for s in SETTINGS if s.name in settings}  # in table order
+    return Binding(BindingKey(kind, ident), ordered, mode="exact", line=key.line)
 
 
 def _identity(source: str, key: RegKey, kind: KeyKind, child: str) -> str:
@@ -279,16 +294,28 @@ def _settings(source: str, key: RegKey, kind: KeyKind, name: str) -> dict[str, S
         _refuse(source, key.line, "no SslCertHash value; this kind of binding needs one", name)
     if "appid" not in out:
         _refuse(source, key.line, "no AppId value; netsh cannot re-add a binding without one", name)
-    for bits_name, decode in ((CHECK_MODE_VALUE, decode_check_mode), (FLAGS_VALUE, decode_flags)):
-        found = get(bits_name)
-        try:
-            out.update(decode(int(found[1]) if found else 0))
-        except BitDecodeError as error:
-            _refuse(
-                source, found[0] if found else key.line, f"{error}; no netsh parameter can set them", name
-            )
-    _check_freshness(source, key, name, out)
-    return {s.name: out[s.name] for s in SETTINGS if s.name in out}  # in table order
+    return out
+
+
+def _bits(key: RegKey, name: str, out: dict[str, SettingValue], decoded: _Decoded) -> None:
+    """Decode the two bit fields into `out`; bits no netsh parameter sets become extras and warnings."""
+    for bits_name, known, decode in (
+        (CHECK_MODE_VALUE, KNOWN_CHECK_MODE_BITS, decode_check_mode),
+        (FLAGS_VALUE, KNOWN_FLAG_BITS, decode_flags),
+    ):
+        found = key.values.get(bits_name)
+        number = int(found[2]) & UINT32_MAX if found else 0
+        line = (found[0] if found else key.line) or None
+        out.update(decode(number & known))
+        extras = registry_extras(name, bits_name, number, line)
+        decoded.extras += extras
+        decoded.warnings += warnings_for(extras)
+    found = key.values.get(CHECK_MODE_VALUE)
+    bit_set = bool(found and int(found[2]) & CHECK_MODE_FRESHNESS)
+    where = f"line {found[0]}" if found and found[0] else ""
+    warning = freshness_warning(name, bit_set, int(out.get("revocationfreshnesstime", 0)), where)
+    if warning is not None:
+        decoded.warnings.append(warning)
 
 
 def _setting(name: str, data: RegData) -> SettingValue:
@@ -302,39 +329,30 @@ def _setting(name: str, data: RegData) -> SettingValue:
     return values.setting_value(name, str(data))
 
 
-def _check_freshness(source: str, key: RegKey, name: str, out: dict[str, SettingValue]) -> None:
-    # Bit 0x4 means "freshness time in effect"; netsh sets it only with a non-zero time, so a set bit
-    # with no time is a state `add sslcert` cannot reproduce.
-    found = key.values.get(CHECK_MODE_VALUE)
-    if found and int(found[2]) & CHECK_MODE_FRESHNESS and out.get("revocationfreshnesstime") == 0:
-        _refuse(source, found[0], "freshness bit 0x4 set with no revocation freshness time", name)
-
-
-def bindings_from_keys(source: str, read: _Read) -> tuple[tuple[Binding, ...], list[Remark]]:
-    bindings: list[Binding] = []
+def bindings_from_keys(source: str, read: _Read) -> _Decoded:
+    decoded = _Decoded(remarks=list(read.remarks))
     seen: dict[BindingKey, int] = {}
-    remarks = list(read.remarks)
     ignored = 0
     for key in read.keys:
         place = _binding_place(key.path)
         if place == "outside":
             ignored += 1
         elif place == "deeper":
-            remarks.append(Remark(key.line, None, key.path, "key below a binding key, not imported"))
+            decoded.remarks.append(Remark(key.line, None, key.path, "key below a binding key, not imported"))
         elif place == "container":
             continue
         else:
-            binding = _binding(source, key, *place)
+            binding = _binding(source, key, *place, decoded)
             if binding.key in seen:
                 problem = f"the same binding appears twice (first at line {seen[binding.key]})"
                 _refuse(source, key.line, problem, str(binding.key))
             seen[binding.key] = key.line
-            bindings.append(binding)
+            decoded.bindings.append(binding)
     if ignored:
-        remarks.append(Remark(None, None, f"{ignored} key(s)", "outside Ssl*BindingInfo: ignored"))
-    if not bindings:
+        decoded.remarks.append(Remark(None, None, f"{ignored} key(s)", "outside Ssl*BindingInfo: ignored"))
+    if not decoded.bindings:
         _refuse(source, None, "no key under HTTP\\Parameters\\Ssl*BindingInfo\\<binding> found")
-    return tuple(bindings), remarks
+    return decoded
 
 
 def parse_reg(data: bytes, source: str, encoding: str | None = None) -> ImportResult:
@@ -350,14 +368,16 @@ def parse_reg(data: bytes, source: str, encoding: str | None = None) -> ImportRe
     first = next((line.strip() for line in decoded.text.splitlines() if line.strip()), "")
     is_export = first in _REG_HEADERS
     read = read_reg_export(decoded.text, source) if is_export else read_reg_query(decoded.text, source)
-    bindings, remarks = bindings_from_keys(source, read)
+    found = bindings_from_keys(source, read)
     return ImportResult(
         source=source,
         sha256=hashlib.sha256(data).hexdigest(),
         format=".reg export" if is_export else "reg query",
         encoding=decoded.encoding,
-        bindings=bindings,
-        not_imported=tuple(remarks),
+        bindings=tuple(found.bindings),
+        not_imported=tuple(found.remarks),
+        extras=tuple(found.extras),
+        warnings=tuple(sorted(found.warnings)),
     )
 
 
@@ -382,8 +402,17 @@ def parse_registry_values(
             )
             key.values[name] = (0, kind, data)
         read.keys.append(key)
-    bindings, remarks = bindings_from_keys(source, read)
-    return ImportResult(source, "", describe, "-", bindings, tuple(remarks))
+    found = bindings_from_keys(source, read)
+    return ImportResult(
+        source,
+        "",
+        describe,
+        "-",
+        tuple(found.bindings),
+        tuple(found.remarks),
+        extras=tuple(found.extras),
+        warnings=tuple(sorted(found.warnings)),
+    )
 
 
 def read_reg(path: Path, encoding: str | None = None) -> ImportResult:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from generator.errors import UserError
+from generator.importers.warnings import BindingWarning
 from generator.model import Binding
 
 
@@ -24,6 +25,22 @@ class Remark:
 
 
 @dataclass(frozen=True)
+class ExtraSetting:
+    """A bit of a binding (or a netsh line showing one) that no `netsh http add sslcert` parameter sets.
+
+    Read and reported, never set: sslbind refuses a change that would delete and re-add such a binding.
+    """
+
+    binding: str  # e.g. "ipport=0.0.0.0:443"
+    field: str  # DefaultFlags or DefaultSslCertCheckMode
+    bit: int  # one bit; 0 when netsh names the setting but which bit it is, is not public
+    name: str  # describe_bits() text ("0x8000 ENABLE_CACHE_CLIENT_HELLO ...") or the netsh label
+    on: bool = True  # a netsh line may show it off ("Not Set"); registry extras are always on
+    line: int | None = None
+    text: str = ""  # the netsh line verbatim, when read from netsh text
+
+
+@dataclass(frozen=True)
 class ImportResult:
     """Bindings read from one saved file; settings are complete (every known setting spelled out)."""
 
@@ -34,6 +51,8 @@ class ImportResult:
     bindings: tuple[Binding, ...]
     not_imported: tuple[Remark, ...] = ()
     inferred: tuple[Remark, ...] = ()
+    extras: tuple[ExtraSetting, ...] = ()  # bits (or netsh lines) no netsh parameter sets, on or off
+    warnings: tuple[BindingWarning, ...] = ()  # per binding: extra bits that are on, bit 0x4 doubts
 
 
 class ImportInputError(UserError):

@@ -17,7 +17,7 @@ from pathlib import Path
 from generator.binding import SETTINGS, KeyKind, SettingValue
 from generator.importers.certfacts import CertFacts
 from generator.importers.result import ImportResult
-from generator.importers.warnings import binding_warnings
+from generator.importers.warnings import BindingWarning, binding_warnings
 from generator.model import Binding, Connection
 
 PLACEHOLDER_HOST = "replace-me.invalid"
@@ -30,6 +30,7 @@ class TargetDoc:
     host: str
     bindings: tuple[Binding, ...]
     connection: Mapping[str, object] = field(default_factory=dict)
+    notes: Mapping[str, Sequence[str]] = field(default_factory=dict)  # binding ("ipport=...") -> comments
 
 
 def scalar(value: object) -> str:
@@ -47,9 +48,12 @@ def sorted_bindings(bindings: Iterable[Binding]) -> tuple[Binding, ...]:
     return tuple(sorted(bindings, key=lambda b: (_KIND_ORDER[b.key.kind], b.key.value)))
 
 
-def binding_lines(binding: Binding, indent: str = "      ") -> list[str]:
+def binding_lines(binding: Binding, indent: str = "      ", notes: Sequence[str] = ()) -> list[str]:
+    """The binding's YAML lines; `notes` become comments under its key line, where a reviewer sees them."""
     key: SettingValue = binding.key.port if binding.key.kind is KeyKind.CCS else binding.key.value
-    lines = [f"{indent}- {binding.key.kind.value}: {scalar(key)}", f"{indent}  mode: {binding.mode}"]
+    lines = [f"{indent}- {binding.key.kind.value}: {scalar(key)}"]
+    lines += [f"{indent}  # WARNING: {' '.join(note.split())}" for note in notes]
+    lines.append(f"{indent}  mode: {binding.mode}")
     if binding.method != "netsh":
         lines.append(f"{indent}  method: {binding.method}")
     unset = []
@@ -100,7 +104,7 @@ def render_spec(
         lines += connection_lines(target.connection, "    ")
         lines.append("    bindings:")
         for binding in target.bindings:
-            lines += binding_lines(binding)
+            lines += binding_lines(binding, notes=target.notes.get(str(binding.key), ()))
     return "\n".join(lines) + "\n"
 
 
@@ -108,6 +112,13 @@ def change_id_for(prefix: str, host: str) -> str:
     """`prefix-host` cut to the spec's change-id shape (letters, digits, . _ -; at most 64)."""
     text = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{prefix}-{host}").strip("-._")
     return text[:64].rstrip("-._")
+
+
+def import_warnings(
+    result: ImportResult, certs: Mapping[str, CertFacts] | None = None, now: datetime | None = None
+) -> list[BindingWarning]:
+    """Every warning of one import: what the importer found per binding, then the host-level checks."""
+    return sorted([*result.warnings, *binding_warnings(sorted_bindings(result.bindings), certs, now)])
 
 
 def import_spec(
@@ -141,9 +152,12 @@ def import_spec(
     body = [
         *comment_lines("Not imported (review before applying)", result.not_imported),
         *comment_lines("Inferred, not read from a known label", result.inferred),
-        *comment_lines("Warnings", binding_warnings(bindings, certs, now)),
+        *comment_lines("Warnings", import_warnings(result, certs, now)),
     ]
     header += [line[2:] for line in body]
     title = f"Adopt the SSL bindings of {name} as imported from {source}"
-    target = TargetDoc(name, bindings, connection or {})
+    notes: dict[str, list[str]] = {}
+    for warning in result.warnings:  # also next to the binding: the reason a change to it is refused
+        notes.setdefault(warning.binding, []).append(warning.message)
+    target = TargetDoc(name, bindings, connection or {}, notes)
     return render_spec(change_id_for("import", name), title, [target], header)

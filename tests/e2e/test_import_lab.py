@@ -121,3 +121,27 @@ def test_live_rotate_preflights_the_new_certificate(pwsh: str, tmp_path: Path) -
         for key, old in before.items():
             expected = {**old, "certhash": NEW_CERT} if old.get("certhash") == OLD_CERT else old
             assert after[key] == expected, key
+
+
+def test_live_import_reads_a_binding_with_an_extra_flag_bit(pwsh: str, tmp_path: Path) -> None:
+    def extra_bit(state: dict[str, Any]) -> None:
+        state["bindings"][0]["registry"] = {"DefaultFlags": 0x8000}  # 0.0.0.0:443 sets no other flag
+
+    with lab_hosts(tmp_path, pwsh, edit=extra_bit) as lab:
+        host = lab.hosts[0]
+        before = {key_of(b): full(b) for b in lab.bindings(host)}
+        spec = tmp_path / "imported.yaml"
+        imported = lab.sslbind("import", "--host", host, *connection_args(lab, host), "-o", str(spec))
+        assert imported.exit_code == 0, imported.output
+        warning = (
+            "ipport=0.0.0.0:443: DefaultFlags carries 0x8000 ENABLE_CACHE_CLIENT_HELLO (netsh: Enable "
+            "Caching Client Hello): no netsh parameter can set it, so sslbind refuses a change that "
+            "deletes and re-adds this binding"
+        )
+        assert f"warning: {warning}" in imported.stderr.splitlines()
+        text = spec.read_text()
+        assert f'- ipport: "0.0.0.0:443"\n        # WARNING: {warning.split(": ", 1)[1]}\n' in text
+        (target,) = yaml.safe_load(text)["targets"]
+        got = {key_of(b): {k: v for k, v in b.items() if k != "mode" and k != key_of(b).split("=")[0]}
+               for b in target["bindings"]}  # fmt: skip
+        assert got == before  # every binding read, the one with the extra bit included

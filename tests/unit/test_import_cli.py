@@ -96,12 +96,27 @@ def test_import_ambiguous_netsh_names_file_line_binding_setting(tmp_path: Path) 
     )
 
 
-def test_import_unknown_registry_bit_exits_2(tmp_path: Path) -> None:
+def test_import_extra_registry_bit_warns_and_comments_the_binding(tmp_path: Path) -> None:
     text = (FIXTURES / "reg-query-2022.txt").read_bytes().decode("utf-16")
-    bad = tmp_path / "bad.txt"
-    bad.write_text(text.replace("DefaultFlags    REG_DWORD    0x410", "DefaultFlags    REG_DWORD    0x2410"))
-    line = one_line_error(run("import", "--from-reg", str(bad)))
-    assert "ipport=0.0.0.0:443: DefaultFlags 0x2410 has unknown bits 0x2000" in line
+    extra = tmp_path / "extra.txt"
+    extra.write_text(
+        text.replace("DefaultFlags    REG_DWORD    0x410", "DefaultFlags    REG_DWORD    0x8410")
+    )
+    out = tmp_path / "spec.yaml"
+    result = run("import", "--from-reg", str(extra), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    warning = (
+        "ipport=0.0.0.0:443: line 12: DefaultFlags carries 0x8000 ENABLE_CACHE_CLIENT_HELLO (netsh: Enable "
+        "Caching Client Hello): no netsh parameter can set it, so sslbind refuses a change that deletes and "
+        "re-adds this binding"
+    )
+    assert f"warning: {warning}" in result.stderr.splitlines()
+    spec = out.read_text()
+    under_binding = spec.split('- ipport: "0.0.0.0:443"\n', 1)[1].splitlines()[0]
+    assert under_binding == f"        # WARNING: {warning.split(': ', 1)[1]}"
+    change = load_spec(out)  # still a valid spec, the settings the registry holds
+    (binding,) = [b for b in change.targets[0].bindings if str(b.key) == "ipport=0.0.0.0:443"]
+    assert binding.settings["disablelegacytls"] == "enable"
 
 
 def test_rotate_writes_spec_and_report(tmp_path: Path) -> None:

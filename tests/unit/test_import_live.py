@@ -8,7 +8,6 @@ import pytest
 
 from generator.importers.live import CaptureError, facts_from_capture, keys_from_capture
 from generator.importers.reg_text import parse_registry_values
-from generator.importers.result import ImportInputError
 
 H1 = "40db5bb1bf5659a155258d1d007c530fcb8996c2"
 IIS_LE = list(bytes.fromhex("81E1C34D4BE1214AB02259FC669B0914"))
@@ -35,7 +34,7 @@ def test_capture_document_decodes_like_the_registry() -> None:
     assert binding.settings["verifyclientcertrevocation"] == "disable"
 
 
-def test_negative_int32_dword_is_read_unsigned_and_then_refused_for_unknown_bits() -> None:
+def test_negative_int32_dword_is_read_unsigned_and_its_extra_bit_reported() -> None:
     keys = keys_from_capture(capture([{"name": "DefaultFlags", "type": "dword", "data": -2147483648}]), "h")
     assert (
         keys["HKLM\\SYSTEM\\CurrentControlSet\\Services\\HTTP\\Parameters\\SslBindingInfo\\0.0.0.0:443"][
@@ -43,8 +42,11 @@ def test_negative_int32_dword_is_read_unsigned_and_then_refused_for_unknown_bits
         ]
         == 0x80000000
     )
-    with pytest.raises(ImportInputError, match="DefaultFlags 0x80000000 has unknown bits"):
-        parse_registry_values(keys, "h")
+    result = parse_registry_values(keys, "h")
+    assert [(e.field, e.bit, e.name) for e in result.extras] == [
+        ("DefaultFlags", 0x80000000, "0x80000000 (unnamed)")
+    ]
+    assert [w.code for w in result.warnings] == ["extra-bit"]
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,9 @@ import pytest
 from generator.binding import DISABLE, ENABLE, SETTING_NAMES
 from generator.importers.netsh_text import parse_netsh, read_netsh
 from generator.importers.result import ImportInputError, ImportResult
+from generator.importers.spec_writer import import_spec
+from generator.model import Change
+from generator.spec import parse_spec
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "import"
 H1 = "40db5bb1bf5659a155258d1d007c530fcb8996c2"
@@ -225,16 +228,94 @@ def test_unknown_line_switched_on_is_refused() -> None:
         parse_text(text)
 
 
-def test_caching_client_hello_off_is_reported_and_on_is_refused() -> None:
-    text = SAMPLE.replace(
-        "    Reject Connections", "    Enable Caching Client Hello  : Not Set\n    Reject Connections", 1
+NEWER_LINES = {
+    "Enable Caching Client Hello": ("DefaultFlags", 0x8000),
+    "Use Revocation Freshness Time": ("DefaultSslCertCheckMode", 0x4),
+    "Verify Revocation Using Cached URLs Only": ("DefaultSslCertCheckMode", 0),
+    "Disable Authority Info Access": ("DefaultSslCertCheckMode", 0),
+}
+
+
+def with_lines(text: str, lines: list[str]) -> str:
+    """`text` with `lines` after the first binding's Reject Connections line."""
+    added = "".join(f"    {line}\n" for line in lines)
+    return text.replace("    Reject Connections", added + "    Reject Connections", 1)
+
+
+@pytest.mark.parametrize("label", list(NEWER_LINES))
+@pytest.mark.parametrize("value", ["Not Set", "Disabled", "", "(null)"])
+def test_newer_lines_at_their_default_are_read_silently(label: str, value: str) -> None:
+    result = parse_text(with_lines(SAMPLE, [f"{label} : {value}".rstrip()]))
+    assert result.not_imported == () and result.warnings == ()
+    (extra,) = result.extras
+    field, bit = NEWER_LINES[label]
+    assert (extra.binding, extra.field, extra.bit, extra.name, extra.on) == (
+        "ipport=0.0.0.0:443",
+        field,
+        bit,
+        label,
+        False,
     )
+    assert settings_of(result) == settings_of(parse_text(SAMPLE))  # nothing else changes
+
+
+def load_spec_text(text: str) -> Change:
+    return parse_spec(text.encode(), "imported.yaml")
+
+
+@pytest.mark.parametrize(
+    ("label", "value", "bit"),
+    [
+        ("Enable Caching Client Hello", "Set", "bit 0x8000"),
+        ("Verify Revocation Using Cached URLs Only", "Enabled", "a bit that is not public"),
+        ("Disable Authority Info Access", "Set", "a bit that is not public"),
+    ],
+)
+def test_newer_lines_switched_on_are_read_and_warned_naming_binding_and_line(
+    label: str, value: str, bit: str
+) -> None:
+    text = with_lines(SAMPLE, [f"{label}  : {value}"])
     result = parse_text(text)
-    assert any(
-        "Caching Client Hello" in r.text and "nothing is lost" in r.reason for r in result.not_imported
+    line = next(n for n, t in enumerate(text.splitlines(), start=1) if t.strip().startswith(label))
+    field = NEWER_LINES[label][0]
+    assert [str(w) for w in result.warnings] == [
+        f"ipport=0.0.0.0:443: line {line}: '{label}  : {value}' ({field} {bit}): no netsh parameter can set "
+        "it, so sslbind refuses a change that deletes and re-adds this binding"
+    ]
+    assert [e.on for e in result.extras] == [True]
+    spec = import_spec(result, "h")
+    assert f"        # WARNING: line {line}: '{label} : {value}' ({field} {bit})" in spec
+    assert load_spec_text(spec).targets[0].bindings  # the spec is still valid
+
+
+def test_use_revocation_freshness_time_is_bit_4_and_compared_with_the_time() -> None:
+    on_with_time = with_value(with_lines(SAMPLE, ["Use Revocation Freshness Time : Enabled"]),
+                              "Revocation Freshness Time", "3600")  # fmt: skip
+    result = parse_text(on_with_time)
+    assert [w.code for w in result.warnings] == ["freshness-bit"]  # set: reported, never refused
+    assert "no netsh parameter sets check-mode bit 0x4 directly" in result.warnings[0].message
+    assert settings_of(result)["ipport=0.0.0.0:443"]["revocationfreshnesstime"] == 3600
+
+    on_without_time = parse_text(with_lines(SAMPLE, ["Use Revocation Freshness Time : Enabled"]))
+    messages = [w.message for w in on_without_time.warnings]
+    assert len(messages) == 2 and any("is set but revocationfreshnesstime is 0" in m for m in messages)
+
+    off_with_time = parse_text(
+        with_value(
+            with_lines(SAMPLE, ["Use Revocation Freshness Time : Disabled"]),
+            "Revocation Freshness Time",
+            "60",
+        )
     )
-    with pytest.raises(ImportInputError, match="no netsh parameter can reproduce it"):
-        parse_text(text.replace("Client Hello  : Not Set", "Client Hello  : Set"))
+    (warning,) = off_with_time.warnings
+    assert "revocationfreshnesstime is 60 but DefaultSslCertCheckMode bit 0x4 is clear" in warning.message
+
+
+def test_newest_2025_layout_reads_the_caching_line_silently() -> None:
+    result = read_netsh(FIXTURES / "netsh-2025-en.txt")
+    assert [(e.name, e.on) for e in result.extras] == [("Enable Caching Client Hello", False)]
+    assert result.warnings == ()
+    assert not any("Caching" in r.text for r in result.not_imported)
 
 
 def with_value(text: str, label: str, value: str) -> str:

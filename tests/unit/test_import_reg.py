@@ -89,16 +89,6 @@ def test_other_keys_are_not_read_and_empty_default_is_skipped() -> None:
     ("values", "message"),
     [
         (
-            {"DefaultFlags": ("REG_DWORD", "0x2000")},
-            r"q.txt:\d+: ipport=0.0.0.0:443: DefaultFlags 0x2000 has unknown",
-        ),
-        ({"DefaultFlags": ("REG_DWORD", "0x4")}, "DefaultFlags 0x4 has unknown bits"),
-        ({"DefaultSslCertCheckMode": ("REG_DWORD", "0x8")}, "DefaultSslCertCheckMode 0x8 has unknown bits"),
-        (
-            {"DefaultSslCertCheckMode": ("REG_DWORD", "0x4")},
-            "freshness bit 0x4 set with no revocation freshness",
-        ),
-        (
             {"SslFutureThing": ("REG_DWORD", "0x0")},
             r"ipport=0.0.0.0:443: unknown registry value 'SslFutureThing'",
         ),
@@ -114,6 +104,93 @@ def test_other_keys_are_not_read_and_empty_default_is_skipped() -> None:
 def test_unknown_or_malformed_values_are_refused(values: dict[str, tuple[str, str]], message: str) -> None:
     with pytest.raises(ImportInputError, match=message):
         parse_reg(query_text(values).encode(), "q.txt")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "bits", "named"),
+    [
+        (
+            "DefaultFlags",
+            "0x8002",
+            [0x8000],
+            "0x8000 ENABLE_CACHE_CLIENT_HELLO (netsh: Enable Caching Client Hello)",
+        ),
+        ("DefaultFlags", "0x2000", [0x2000], "0x2000 ENABLE_CLIENT_CORRELATION"),
+        ("DefaultFlags", "0x4", [0x4], "0x4 NO_RAW_FILTER"),
+        ("DefaultSslCertCheckMode", "0x20001", [0x20000], "0x20000 (unnamed)"),
+    ],
+)
+def test_extra_bits_are_read_and_reported_per_binding(
+    field: str, value: str, bits: list[int], named: str
+) -> None:
+    result = parse_reg(query_text({field: ("REG_DWORD", value)}).encode(), "q.txt")
+    (binding,) = result.bindings
+    known = int(value, 16) & ~sum(bits)
+    if field == "DefaultFlags":
+        assert binding.settings["clientcertnegotiation"] == ("enable" if known & 0x2 else "disable")
+    else:
+        assert binding.settings["verifyclientcertrevocation"] == ("disable" if known & 0x1 else "enable")
+    assert [(e.binding, e.field, e.bit, e.name, e.on) for e in result.extras] == [
+        ("ipport=0.0.0.0:443", field, bit, named, True) for bit in bits
+    ]
+    (warning,) = result.warnings
+    assert warning.binding == "ipport=0.0.0.0:443" and warning.code == "extra-bit"
+    assert warning.message == (
+        f"line 5: {field} carries {named}: no netsh parameter can set it, so sslbind refuses a change "
+        "that deletes and re-adds this binding"
+    )
+
+
+def test_several_extra_bits_each_get_a_warning() -> None:
+    result = parse_reg(query_text({"DefaultFlags": ("REG_DWORD", "0xA004")}).encode(), "q.txt")
+    assert [e.bit for e in result.extras] == [0x4, 0x2000, 0x8000]
+    assert len(result.warnings) == 3
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            {"DefaultSslCertCheckMode": ("REG_DWORD", "0x4")},
+            "line 5: DefaultSslCertCheckMode bit 0x4 (freshness time in effect) is set but "
+            "revocationfreshnesstime is 0",
+        ),
+        (
+            {"DefaultSslRevocationFreshnessTime": ("REG_DWORD", "0xe10")},
+            "revocationfreshnesstime is 3600 but DefaultSslCertCheckMode bit 0x4 is clear",
+        ),
+    ],
+)
+def test_freshness_bit_disagreeing_with_the_time_is_a_warning(
+    values: dict[str, tuple[str, str]], message: str
+) -> None:
+    result = parse_reg(query_text(values).encode(), "q.txt")
+    assert len(result.bindings) == 1 and result.extras == ()
+    (warning,) = result.warnings
+    assert (warning.binding, warning.code) == ("ipport=0.0.0.0:443", "freshness-bit")
+    assert message in warning.message
+
+
+def test_freshness_bit_with_a_time_is_no_warning() -> None:
+    values = {
+        "DefaultSslCertCheckMode": ("REG_DWORD", "0x4"),
+        "DefaultSslRevocationFreshnessTime": ("REG_DWORD", "0xe10"),
+    }
+    result = parse_reg(query_text(values).encode(), "q.txt")
+    assert result.bindings[0].settings["revocationfreshnesstime"] == 3600
+    assert result.warnings == () and result.extras == ()
+
+
+def test_reg_export_with_an_extra_bit_is_read() -> None:
+    text = EXPORT.replace('"DefaultSslCtlIdentifier"="Ctl\\\\One"\n', "").replace(
+        "dword:00000403", "dword:00008403"
+    )
+    result = parse_reg(text.encode("utf-16"), "x.reg")
+    assert result.bindings[0].settings["dsmapperusage"] == "enable"
+    (warning,) = result.warnings
+    assert str(warning).startswith(
+        "ipport=0.0.0.0:443: line 8: DefaultFlags carries 0x8000 ENABLE_CACHE_CLIENT_HELLO"
+    )
 
 
 def test_sni_needs_hostnameport_and_ccs_needs_no_hash() -> None:
@@ -184,10 +261,12 @@ def test_typed_values_from_a_live_capture_decode_like_reg_query() -> None:
     assert str(binding.key) == "hostnameport=api.contoso.com:443"
     assert binding.settings["clientcertnegotiation"] == "enable"
     keys[base]["DefaultFlags"] = 0x2002
-    with pytest.raises(
-        ImportInputError, match=r"web01: hostnameport=api\.contoso\.com:443: DefaultFlags 0x2002"
-    ):
-        parse_registry_values(keys, "web01")
+    result = parse_registry_values(keys, "web01")
+    assert result.bindings[0].settings["clientcertnegotiation"] == "enable"
+    assert [str(w) for w in result.warnings] == [
+        "hostnameport=api.contoso.com:443: DefaultFlags carries 0x2000 ENABLE_CLIENT_CORRELATION: no netsh "
+        "parameter can set it, so sslbind refuses a change that deletes and re-adds this binding"
+    ]
 
 
 def test_duplicate_keys_and_values_are_refused() -> None:
