@@ -40,6 +40,9 @@ CERT_KEYS = frozenset(
         "friendly_name",
     }
 )
+# What the client's runspaces run in (SimWindows.ps1 sets it last; it checks the same names).
+LANGUAGE_MODES = ("FullLanguage", "ConstrainedLanguage", "RestrictedLanguage", "NoLanguage")
+TOP_KEYS = frozenset({"bindings", "certificates", "netsh", "faults", "language_mode"})
 NETSH_KEYS = frozenset({"supports_update", "missing_parameters", "help_layout"})
 # netsh commands that have a usage text for a `"usage": true` fault to print.
 USAGE_FAULT_OPERATIONS = ("add", "update", "delete")
@@ -79,6 +82,11 @@ def validate(state: Any, path: str) -> State:
     """Checks the shape of a state document; returns it with missing sections filled in."""
     if not isinstance(state, dict):
         raise LabStateError(f"{path}: the state must be a JSON object")
+    unknown_top = set(state) - TOP_KEYS
+    if unknown_top:
+        raise LabStateError(f"{path}: unknown key {sorted(unknown_top)[0]!r}")
+    if state.get("language_mode", LANGUAGE_MODES[0]) not in LANGUAGE_MODES:
+        raise LabStateError(f"{path}: language_mode: must be one of {', '.join(LANGUAGE_MODES)}")
     for section in ("bindings", "certificates", "faults"):
         value = state.setdefault(section, [])
         if not isinstance(value, list) or not all(isinstance(e, dict) for e in value):

@@ -205,3 +205,21 @@ $($proxy::GetEnd($meta))
     SslbindLabProxyText 'Get-ItemProperty' 'Microsoft.PowerShell.Management' 'SslbindLabGetItemProperty'
     SslbindLabProxyText 'Set-ItemProperty' 'Microsoft.PowerShell.Management' 'SslbindLabSetItemProperty' '[Parameter()] [string] ${Type}'
 ) -join "`n")))
+
+function global:SslbindLabLanguageMode {
+    # The language mode the state gives the client's runspaces (validated like the Python side).
+    $path = $env:SSLBIND_LAB_STATE
+    $state = [System.IO.File]::ReadAllText($path) | ConvertFrom-Json  # replaced atomically: no lock needed
+    $mode = 'FullLanguage'
+    if ($null -ne $state.PSObject.Properties['language_mode']) { $mode = [string]$state.language_mode }
+    $modes = @('FullLanguage', 'ConstrainedLanguage', 'RestrictedLanguage', 'NoLanguage')
+    if ($modes -cnotcontains $mode) {
+        throw "${path}: language_mode: must be one of $($modes -join ', ')"
+    }
+    return $mode
+}
+
+# Last, because it applies to this very runspace: the client's pipelines run in the state's
+# language mode, while the functions above, defined in FullLanguage, keep running in it (as
+# Windows' own signed modules do under WDAC / AppLocker).
+$ExecutionContext.SessionState.LanguageMode = SslbindLabLanguageMode
