@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from generator.binding import SETTING_NAMES, KeyKind
+from generator.binding import CHECK_MODE_VALUE, FLAGS_VALUE, SETTING_NAMES, UINT32_MAX, KeyKind
 from generator.errors import UserError
 from generator.lab.simwin.netsh_help import HELP_LAYOUTS
 
@@ -66,6 +66,17 @@ def same_key(kind_a: KeyKind, value_a: str, kind_b: KeyKind, value_b: str) -> bo
     return kind_a == kind_b and value_a.lower() == value_b.lower()
 
 
+def _validate_registry(raw: Any, where: str) -> None:
+    """Raw values override derived ones (null removes one); the bit fields take any uint32."""
+    if not isinstance(raw, dict):
+        raise LabStateError(f'{where}: must be an object like {{"DefaultFlags": 32770}}')
+    bit_fields = (CHECK_MODE_VALUE.lower(), FLAGS_VALUE.lower())
+    for name, value in raw.items():
+        uint32 = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= UINT32_MAX
+        if name.lower() in bit_fields and value is not None and not uint32:
+            raise LabStateError(f"{where}.{name}: must be a number from 0 to {UINT32_MAX} (or null)")
+
+
 def _validate_netsh(netsh: dict[str, Any], path: str) -> None:
     unknown = set(netsh) - NETSH_KEYS
     if unknown:
@@ -102,6 +113,7 @@ def validate(state: Any, path: str) -> State:
         unknown = set(entry) - set(KEY_NAMES) - set(SETTING_NAMES) - set(EXTRA_BINDING_KEYS)
         if unknown:
             raise LabStateError(f"{path}: bindings[{i}]: unknown key {sorted(unknown)[0]!r}")
+        _validate_registry(entry.get("registry", {}), f"{path}: bindings[{i}]: registry")
     for i, cert in enumerate(state["certificates"]):
         unknown = set(cert) - CERT_KEYS
         if unknown or "thumbprint" not in cert:

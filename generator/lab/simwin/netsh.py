@@ -13,8 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from generator.binding import (
+    CHECK_MODE_VALUE,
     DISABLE,
     ENABLE,
+    FLAGS_VALUE,
+    KNOWN_CHECK_MODE_BITS,
+    KNOWN_FLAG_BITS,
     PATTERNS,
     SETTING_NAMES,
     SETTINGS_BY_NAME,
@@ -22,11 +26,15 @@ from generator.binding import (
     UINT32_MAX,
     KeyKind,
     SettingValue,
+    decode_check_mode,
+    decode_flags,
 )
 from generator.lab import faults
+from generator.lab.simwin import registry
 from generator.lab.simwin.certs import certificates_in
 from generator.lab.simwin.env import state_file
 from generator.lab.simwin.netsh_help import (
+    CLIENT_HELLO_LAYOUTS,
     DEFAULT_LAYOUT,
     SCOPEDCCS_LAYOUTS,
     help_text,
@@ -52,6 +60,9 @@ KEY_LABELS = {
     KeyKind.CCS: "Central Certificate Store",
     KeyKind.SCOPEDCCS: "Scoped Central Certificate Store",  # no real sample known
 }
+# DefaultFlags bit without a netsh parameter that the newest netsh prints (binding.EXTRA_FLAG_NAMES).
+CLIENT_HELLO_FLAG = 0x8000
+CLIENT_HELLO_LABEL = "Enable Caching Client Hello"
 # Flags newer than Server 2016 print Set / Not Set instead of Enabled / Disabled.
 SET_STYLE_MIN_BIT = 0x10
 ESSENTIAL = (
@@ -210,13 +221,32 @@ def apply(state: State, command: Command) -> None:
         del state["bindings"][index]
 
 
-def _display(name: str, entry: dict[str, Any]) -> str:
+def _effective_bits(entry: dict[str, Any]) -> tuple[int, int]:
+    """(DefaultSslCertCheckMode, DefaultFlags) as HTTP.sys holds them: the registry override wins."""
+    values = {v.name: v for v in registry.binding_values(entry)}
+    out = []
+    for name in (CHECK_MODE_VALUE, FLAGS_VALUE):
+        value = values.get(name)
+        out.append(int(value.value) if value is not None and value.kind == "dword" else 0)
+    return out[0], out[1]
+
+
+def _onoff(entry: dict[str, Any]) -> dict[str, SettingValue]:
+    """The on/off settings netsh reads back; bits it has no label for are not shown."""
+    mode, flags = _effective_bits(entry)
+    return {
+        **decode_check_mode(mode & KNOWN_CHECK_MODE_BITS),
+        **decode_flags(flags & KNOWN_FLAG_BITS),
+    }
+
+
+def _display(name: str, entry: dict[str, Any], onoff: dict[str, SettingValue]) -> str:
     setting = SETTINGS_BY_NAME[name]
     # Text values HTTP.sys holds as NULL when netsh was not given them (the store too).
     value = (
         entry.get(name)
         if setting.kind in ("hash", "guid", "store", "ctlid")
-        else entry.get(name, setting.default)
+        else onoff.get(name, entry.get(name, setting.default))
     )
     if value is None:
         return "(null)"
@@ -232,13 +262,22 @@ def _line(label: str, value: str) -> str:
     return f"    {label:<29}: {value}" if len(label) < 29 else f"    {label} : {value}"
 
 
-def show_text(bindings: list[dict[str, Any]]) -> str:
+def _binding_lines(entry: dict[str, Any], layout: str) -> list[str]:
+    kind, key = binding_key(entry)
+    onoff = _onoff(entry)
+    lines = [_line(KEY_LABELS[kind], key)]
+    lines += [_line(SETTINGS_BY_NAME[name].label, _display(name, entry, onoff)) for name in SHOW_ORDER]
+    if layout in CLIENT_HELLO_LAYOUTS:  # the newest netsh names this SDK flag, after the others
+        hello = _effective_bits(entry)[1] & CLIENT_HELLO_FLAG
+        lines.append(_line(CLIENT_HELLO_LABEL, "Set" if hello else "Not Set"))
+    return lines
+
+
+def show_text(bindings: list[dict[str, Any]], layout: str = DEFAULT_LAYOUT) -> str:
     lines = ["", "SSL Certificate bindings:", "-" * 25]
     for entry in bindings:
-        kind, key = binding_key(entry)
         lines.append("")
-        lines.append(_line(KEY_LABELS[kind], key))
-        lines += [_line(SETTINGS_BY_NAME[name].label, _display(name, entry)) for name in SHOW_ORDER]
+        lines += _binding_lines(entry, layout)
     lines.append("")
     return "\n".join(lines) + "\n"
 
@@ -267,14 +306,14 @@ def _failure(operation: str, code: int) -> str:
     return f"SSL Certificate {FAILED_WORD[operation]} failed, Error: {code}\n{message}\n\n"
 
 
-def _run_show(store: StateFile, command: Command) -> tuple[int, str]:
+def _run_show(store: StateFile, command: Command, layout: str) -> tuple[int, str]:
     state = store.read()
     if command.kind is None or command.key is None:
-        return 0, show_text(state["bindings"])
+        return 0, show_text(state["bindings"], layout)
     index = _find(state, command.kind, command.key)
     if index is None:
-        return 1, show_text([]) + WIN32_MESSAGES[2] + "\n\n"
-    return 0, show_text([state["bindings"][index]])
+        return 1, show_text([], layout) + WIN32_MESSAGES[2] + "\n\n"
+    return 0, show_text([state["bindings"][index]], layout)
 
 
 def _run_change(store: StateFile, command: Command, fault: faults.Fault | None) -> tuple[int, str]:
@@ -324,7 +363,9 @@ def run(argv: list[str], store: StateFile) -> tuple[int, str]:
         code, text = 1, usage_text(operation, missing, layout)  # as if netsh could not parse the line
     elif operation == "show":
         code, text = (
-            (1, _failure(operation, fault.error)) if fault and fault.error else _run_show(store, command)
+            (1, _failure(operation, fault.error))
+            if fault and fault.error
+            else _run_show(store, command, layout)
         )
     else:
         code, text = _run_change(store, command, fault)

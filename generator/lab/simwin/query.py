@@ -33,7 +33,9 @@ def get(path: str) -> dict[str, Any]:
 
 
 def _typed(value: str, kind: str) -> Any:
-    if kind.lower() in ("dword", "qword"):
+    if kind.lower() == "dword":
+        return int(value, 0) & 0xFFFFFFFF  # a negative Int32 from PowerShell is the same 32 bits
+    if kind.lower() == "qword":
         return int(value, 0)
     if kind.lower() == "binary":
         return "hex:" + value.lower()

@@ -16,10 +16,13 @@ from typing import Any
 from generator.binding import (
     CHECK_MODE_VALUE,
     FLAGS_VALUE,
+    KNOWN_CHECK_MODE_BITS,
+    KNOWN_FLAG_BITS,
     REGISTRY_ROOT,
     REGISTRY_SUBKEY,
     SETTINGS,
     SETTINGS_BY_NAME,
+    UINT32_MAX,
     BitDecodeError,
     KeyKind,
     SettingValue,
@@ -64,8 +67,15 @@ class RegKey:
             "pspath": PROVIDER + self.native,
             "parent_pspath": PROVIDER + parent,
             "subkeys": self.subkeys,
-            "values": [{"name": v.name, "kind": v.kind, "value": v.value} for v in self.values],
+            "values": [{"name": v.name, "kind": v.kind, "value": _as_read(v)} for v in self.values],
         }
+
+
+def _as_read(value: RegValue) -> str | int:
+    # PowerShell reads a REG_DWORD as Int32: 0x80000000 and above come back negative, as on Windows.
+    if value.kind == "dword" and isinstance(value.value, int) and value.value > 0x7FFFFFFF:
+        return value.value - (UINT32_MAX + 1)
+    return value.value
 
 
 def settings_of(entry: dict[str, Any]) -> dict[str, SettingValue]:
@@ -221,14 +231,18 @@ def set_value(entry: dict[str, Any], name: str, value: Any) -> None:
 
 
 def _set_bits(entry: dict[str, Any], name: str, number: int, raw: dict[str, Any]) -> None:
+    if not 0 <= number <= UINT32_MAX:
+        raise ValueError(f"{name} {number} is not a uint32")
     is_mode = name.lower() == CHECK_MODE_VALUE.lower()
-    decoded = decode_check_mode(number) if is_mode else decode_flags(number)
+    # The bits netsh has a parameter for become settings; the others (extra_bits) stay raw below.
+    known = KNOWN_CHECK_MODE_BITS if is_mode else KNOWN_FLAG_BITS
+    decoded = decode_check_mode(number & known) if is_mode else decode_flags(number & known)
     for setting_name, setting_value in decoded.items():
         if setting_value == SETTINGS_BY_NAME[setting_name].default:
             entry.pop(setting_name, None)
         else:
             entry[setting_name] = setting_value
     settings = settings_of(entry)
-    # Bits the settings cannot reproduce (the derived freshness bit) stay as a raw value.
+    # Bits the settings cannot reproduce (extra bits, the derived freshness bit) stay as a raw value.
     if (encode_check_mode(settings) if is_mode else encode_flags(settings)) != number:
         raw[CHECK_MODE_VALUE if is_mode else FLAGS_VALUE] = number
