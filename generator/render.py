@@ -67,8 +67,9 @@ import jinja2
 
 from generator import __version__
 from generator.binding import (
-    CHECK_MODE_FRESHNESS,
     CHECK_MODE_VALUE,
+    EXTRA_CHECK_MODE_NAMES,
+    EXTRA_FLAG_NAMES,
     FLAGS_VALUE,
     KNOWN_CHECK_MODE_BITS,
     KNOWN_FLAG_BITS,
@@ -108,7 +109,6 @@ _HOST_DIR_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,254}$"
 CHANGE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _VERSION_PATTERN = r"^[A-Za-z0-9.+_-]{1,64}$"
 _SHA256_PATTERN = r"^(?:[0-9a-f]{64})?$"
-FRESHNESS_SETTING = "revocationfreshnesstime"  # its value > 0 sets check-mode bit 0x4
 
 # PowerShell treats these as single quotes too; inside a single-quoted string each is doubled.
 _SINGLE_QUOTES = ("'", "\u2018", "\u2019", "\u201a", "\u201b")
@@ -343,8 +343,8 @@ def _table_context() -> dict[str, Any]:
         "value_patterns": sorted(PATTERNS.items()),
         "check_mode_value": CHECK_MODE_VALUE,
         "flags_value": FLAGS_VALUE,
-        "check_mode_freshness": CHECK_MODE_FRESHNESS,
-        "freshness_setting": FRESHNESS_SETTING,
+        "extra_check_mode_names": [(f"0x{bit:X}", name) for bit, name in sorted(EXTRA_CHECK_MODE_NAMES.items())],
+        "extra_flag_names": [(f"0x{bit:X}", name) for bit, name in sorted(EXTRA_FLAG_NAMES.items())],
         "known_check_mode_bits": KNOWN_CHECK_MODE_BITS,
         "known_flag_bits": KNOWN_FLAG_BITS,
         "uint32_max": UINT32_MAX,

@@ -9,6 +9,12 @@ foreach ($sslSetting in $script:SslSettingTable) {
     $script:SslSettingByName[$sslSetting.Name] = $sslSetting
 }
 $script:SslKinds = @($script:SslKeyPattern.Keys)
+# Central certificate store kinds: the certificate comes from the store, the binding has no certhash.
+$script:SslCentralStoreKinds = @('ccs', 'scopedccs')
+$script:SslSettingCheckModeBits = [long]0
+foreach ($sslSetting in $script:SslSettingTable) {
+    $script:SslSettingCheckModeBits = $script:SslSettingCheckModeBits -bor $sslSetting.CheckModeBit
+}
 $script:SslNetshHelpText = $null
 $script:SslTransientAddCode = 87
 $script:SslRestartNote = 'HTTP.sys reads DefaultSslCertCheckMode only after the HTTP service or the server restarts.'
@@ -16,7 +22,18 @@ $script:SslRestartNote = 'HTTP.sys reads DefaultSslCertCheckMode only after the 
 function Write-SslLog {
     [CmdletBinding()]
     param([Parameter(Mandatory = $true)][string]$Message)
+    # Write-Information needs 5.0; before that only the pre-flight's refusal is logged (verbose).
+    if ($PSVersionTable.PSVersion.Major -lt 5) {
+        Write-Verbose -Message ('sslbind: ' + $Message)
+        return
+    }
     Write-Information -MessageData ('sslbind: ' + $Message)
+}
+
+function Get-SslElapsedMs {
+    # Milliseconds since -Since. Get-Date, not Stopwatch: Constrained Language forbids Stopwatch.
+    param([Parameter(Mandatory = $true)][datetime]$Since)
+    return [long]((Get-Date) - $Since).TotalMilliseconds
 }
 
 function Get-SslProperty {
@@ -117,7 +134,7 @@ function ConvertTo-SslBindingSpec {
     }
     $entries = @('Kind', 'Key', 'Mode', 'Method', 'Settings')
     $seen = @{}
-    $specs = New-Object -TypeName 'System.Collections.Generic.List[object]'
+    $specs = @()
     for ($index = 0; $index -lt $Binding.Count; $index++) {
         $entry = $Binding[$index]
         $where = 'Binding[' + $index + ']'
@@ -164,11 +181,9 @@ function ConvertTo-SslBindingSpec {
             throw ($where + ': ' + $subject + ' is listed twice')
         }
         $seen[$identity] = $true
-        $specs.Add([pscustomobject]@{
-                Kind = $kind; Key = $key; Mode = $mode; Method = $method; Settings = $settings; Subject = $subject
-            })
+        $specs += , @{ Kind = $kind; Key = $key; Mode = $mode; Method = $method; Settings = $settings; Subject = $subject }
     }
-    return $specs.ToArray()
+    return $specs
 }
 
 # --- capture: the registry, decoded through the table; unknown values or bits stop the change ---
@@ -187,13 +202,13 @@ function Find-SslBindingPath {
         }
         return $null
     }
-    $found = New-Object -TypeName 'System.Collections.Generic.List[string]'
+    $found = @()
     foreach ($name in (Get-SslRegistrySubkeyName -Path $base)) {
         $path = $base + '\' + [string]$name
         if ($Spec.Kind -eq 'ccs') {
             $port = ([string]$name).Substring(([string]$name).LastIndexOf(':') + 1)
             if ($port -eq $Spec.Key) {
-                $found.Add($path)
+                $found += , $path
             }
             continue
         }
@@ -204,7 +219,7 @@ function Find-SslBindingPath {
             $hostnamePort = [string]$name
         }
         if ($hostnamePort -is [string] -and $hostnamePort -ieq $Spec.Key) {
-            $found.Add($path)
+            $found += , $path
         }
     }
     if ($found.Count -gt 1) {
@@ -290,16 +305,10 @@ function Get-SslCapturedBinding {
     }
     $checkMode = ConvertFrom-SslDword -Value (Get-SslProperty -Object $values -Name $script:SslCheckModeValue) -Where ($where + ' ' + $script:SslCheckModeValue)
     $flags = ConvertFrom-SslDword -Value (Get-SslProperty -Object $values -Name $script:SslFlagsValue) -Where ($where + ' ' + $script:SslFlagsValue)
-    $unknownCheckMode = $checkMode -band (-bnot [long]$script:SslKnownCheckModeBits)
-    if ($unknownCheckMode -ne 0) {
-        throw ($where + ': ' + $script:SslCheckModeValue + ' 0x' + $checkMode.ToString('X') + ' has unknown bits 0x' +
-            $unknownCheckMode.ToString('X') + '; nothing is changed')
-    }
-    $unknownFlags = $flags -band (-bnot [long]$script:SslKnownFlagBits)
-    if ($unknownFlags -ne 0) {
-        throw ($where + ': ' + $script:SslFlagsValue + ' 0x' + $flags.ToString('X') + ' has unknown bits 0x' +
-            $unknownFlags.ToString('X') + '; nothing is changed')
-    }
+    # Bits no netsh parameter sets (newer builds, the HTTP API) are kept and reported, never a reason
+    # to refuse reading; a change that would re-create the binding without them is refused later.
+    $extraCheckMode = $checkMode -band (-bnot [long]$script:SslKnownCheckModeBits)
+    $extraFlags = $flags -band (-bnot [long]$script:SslKnownFlagBits)
     $settings = [ordered]@{}
     foreach ($setting in $script:SslSettingTable) {
         $value = $setting.Default
@@ -336,15 +345,7 @@ function Get-SslCapturedBinding {
         }
         $settings[$setting.Name] = $value
     }
-    # Bit 0x4 says a freshness time is in effect; when it disagrees with the time value the state
-    # is unknown and netsh could not recreate it.
-    $freshnessBit = ($checkMode -band $script:SslCheckModeFreshness) -ne 0
-    if ($freshnessBit -ne ([long]$settings[$script:SslFreshnessSetting] -gt 0)) {
-        throw ($where + ': ' + $script:SslCheckModeValue + ' 0x' + $checkMode.ToString('X') + ' bit 0x' +
-            ([long]$script:SslCheckModeFreshness).ToString('X') + ' disagrees with ' + $script:SslFreshnessSetting + ' ' +
-            $settings[$script:SslFreshnessSetting] + '; sslbind cannot recreate this binding, so nothing is changed')
-    }
-    if ($null -eq $settings['appid'] -or ($Spec.Kind -ne 'ccs' -and $null -eq $settings['certhash'])) {
+    if ($null -eq $settings['appid'] -or ($script:SslCentralStoreKinds -notcontains $Spec.Kind -and $null -eq $settings['certhash'])) {
         throw ($where + ': the binding has no certificate hash or appid; netsh could not recreate it, so nothing is changed')
     }
     return [ordered]@{
@@ -352,7 +353,29 @@ function Get-SslCapturedBinding {
         key = $Spec.Key
         exists = $true
         settings = $settings
-        registry = [ordered]@{ path = $path; DefaultSslCertCheckMode = $checkMode; DefaultFlags = $flags }
+        registry = [ordered]@{
+            path = $path; DefaultSslCertCheckMode = $checkMode; DefaultFlags = $flags
+            extra_check_mode = $extraCheckMode; extra_flags = $extraFlags
+            extra = @(Format-SslExtraBit -CheckMode $extraCheckMode -Flags $extraFlags)
+        }
+    }
+}
+
+function Format-SslExtraBit {
+    # 'DefaultFlags 0x8000 ENABLE_CACHE_CLIENT_HELLO (...)', one line per bit no netsh parameter sets.
+    param([Parameter(Mandatory = $true)][long]$CheckMode, [Parameter(Mandatory = $true)][long]$Flags)
+    foreach ($field in @(@($script:SslCheckModeValue, $CheckMode, $script:SslExtraCheckModeName), @($script:SslFlagsValue, $Flags, $script:SslExtraFlagName))) {
+        $bit = [long]1
+        for ($i = 0; $i -lt 32; $i++) {
+            if (($field[1] -band $bit) -ne 0) {
+                $name = $field[2]['0x' + $bit.ToString('X')]
+                if ($null -eq $name) {
+                    $name = '(unnamed)'
+                }
+                $field[0] + ' 0x' + $bit.ToString('X') + ' ' + $name
+            }
+            $bit = $bit * 2
+        }
     }
 }
 
@@ -387,23 +410,23 @@ function Resolve-SslDesired {
     if ($null -eq $desired['appid']) {
         throw ($Spec.Subject + ': the binding does not exist yet, so the spec must name its appid')
     }
-    if ($Spec.Kind -ne 'ccs' -and $null -eq $desired['certhash']) {
+    if ($script:SslCentralStoreKinds -notcontains $Spec.Kind -and $null -eq $desired['certhash']) {
         throw ($Spec.Subject + ': the binding does not exist yet, so the spec must name its certhash')
     }
     return $desired
 }
 
 function Get-SslCheckModeValue {
-    # DefaultSslCertCheckMode for the settings (generator.binding.encode_check_mode).
-    param([Parameter(Mandatory = $true)]$Settings)
-    $mode = [long]0
+    # DefaultSslCertCheckMode for the settings (generator.binding.encode_check_mode without bit
+    # 0x4): only the bits netsh parameters set; -Keep carries every other bit of a captured value
+    # over unchanged (0x4, whose relation to revocationfreshnesstime is not established, and bits
+    # of newer builds).
+    param([Parameter(Mandatory = $true)]$Settings, [long]$Keep = 0)
+    $mode = $Keep -band (-bnot $script:SslSettingCheckModeBits)
     foreach ($setting in $script:SslSettingTable) {
         if ($setting.CheckModeBit -ne 0 -and (($Settings[$setting.Name] -ceq 'disable') -eq $setting.Inverted)) {
             $mode = $mode -bor $setting.CheckModeBit
         }
-    }
-    if ([long]$Settings[$script:SslFreshnessSetting] -gt 0) {
-        $mode = $mode -bor $script:SslCheckModeFreshness
     }
     return $mode
 }
@@ -434,8 +457,8 @@ function Get-SslAddArgument {
         [Parameter(Mandatory = $true)][string]$Key,
         [Parameter(Mandatory = $true)]$Settings
     )
-    $arguments = New-Object -TypeName 'System.Collections.Generic.List[string]'
-    $arguments.Add($Kind + '=' + $Key)
+    $arguments = @()
+    $arguments += , ($Kind + '=' + $Key)
     foreach ($setting in $script:SslSettingTable) {
         $value = $Settings[$setting.Name]
         if ($null -eq $value) {
@@ -446,9 +469,9 @@ function Get-SslAddArgument {
             (Test-SslSameValue -Left $value -Right $setting.Default -IgnoreCase $false)) {
             continue
         }
-        $arguments.Add($setting.Name + '=' + [string]$value)
+        $arguments += , ($setting.Name + '=' + [string]$value)
     }
-    return $arguments.ToArray()
+    return $arguments
 }
 
 function Format-SslCommandLine {
@@ -527,14 +550,13 @@ function Get-SslCertificateCheck {
     if ($null -eq $store) {
         $store = 'MY'
     }
-    $problems = New-Object -TypeName 'System.Collections.Generic.List[string]'
     $check = [ordered]@{
         store = $store; thumbprint = $thumbprint; subject = $null; not_before = $null; not_after = $null
-        has_private_key = $null; server_auth = $null; problems = $problems
+        has_private_key = $null; server_auth = $null; problems = @()
     }
     $certificates = Get-SslStoreCertificate -StoreName $store
     if ($null -eq $certificates) {
-        $problems.Add('certificate store LocalMachine\' + $store + ' does not exist')
+        $check.problems += , ('certificate store LocalMachine\' + $store + ' does not exist')
         return $check
     }
     $certificate = $null
@@ -545,7 +567,7 @@ function Get-SslCertificateCheck {
         }
     }
     if ($null -eq $certificate) {
-        $problems.Add('certificate ' + $thumbprint + ' is not in LocalMachine\' + $store)
+        $check.problems += , ('certificate ' + $thumbprint + ' is not in LocalMachine\' + $store)
         return $check
     }
     $now = Get-Date
@@ -560,34 +582,63 @@ function Get-SslCertificateCheck {
     $oids = @($usages | ForEach-Object { [string](Get-SslProperty -Object $_ -Name 'ObjectId') })
     $check.server_auth = ($usages.Count -eq 0 -or $oids -contains '1.3.6.1.5.5.7.3.1')
     if (-not $check.has_private_key) {
-        $problems.Add('certificate ' + $thumbprint + ' has no private key')
+        $check.problems += , ('certificate ' + $thumbprint + ' has no private key')
     }
     if ($now -lt $notBefore) {
-        $problems.Add('certificate ' + $thumbprint + ' is not valid before ' + $check.not_before)
+        $check.problems += , ('certificate ' + $thumbprint + ' is not valid before ' + $check.not_before)
     }
     if ($now -gt $notAfter) {
-        $problems.Add('certificate ' + $thumbprint + ' expired on ' + $check.not_after)
+        $check.problems += , ('certificate ' + $thumbprint + ' expired on ' + $check.not_after)
     }
     if (-not $check.server_auth) {
-        $problems.Add('certificate ' + $thumbprint + ' does not allow server authentication (1.3.6.1.5.5.7.3.1)')
+        $check.problems += , ('certificate ' + $thumbprint + ' does not allow server authentication (1.3.6.1.5.5.7.3.1)')
     }
     return $check
 }
 
+function Test-SslNetshUsage {
+    # Does netsh's output hold its sslcert usage text ('add sslcert ipport=...', '[hostnameport=]')?
+    # Language-neutral: tags are never translated.
+    param([AllowEmptyString()][string]$Text)
+    return ($Text -cmatch '(?i:sslcert)\s+\[?[a-z]+=')
+}
+
+function Get-SslNetshHelpTag {
+    # Every tag netsh's 'add sslcert /?' text offers: each 'tag=' token from the first line naming
+    # sslcert on (a usage line may carry one tag or several, and examples), plus the tag column of
+    # the parameter table ('    tag   - ...'). Tags are not localized, the words around them are,
+    # so no English keyword is relied on.
+    param([AllowEmptyString()][string]$Text)
+    $at = $Text.IndexOf('sslcert')
+    if ($at -lt 0) {
+        return , @()
+    }
+    $block = $Text.Substring($at)
+    $tags = @()
+    foreach ($match in [regex]::Matches($block, '(?<![A-Za-z0-9_])\[?([a-z][a-z0-9]*)=')) {
+        $tags += , $match.Groups[1].Value
+    }
+    foreach ($match in [regex]::Matches($block, '(?m)^\s+([a-z][a-z0-9]*)\s+-\s')) {
+        $tags += , $match.Groups[1].Value
+    }
+    return , @($tags | Sort-Object -Unique)
+}
+
 function Assert-SslNetshParameter {
     # A parameter this netsh build does not know is ignored with exit code 0 and no binding, so
-    # every tag is looked up in 'netsh http add sslcert /?' (tags are not localized) first.
+    # every tag is looked up in 'netsh http add sslcert /?' first.
     param([Parameter(Mandatory = $true)][string[]]$Name)
     if ($null -eq $script:SslNetshHelpText) {
         $arguments = @('http', 'add', 'sslcert', '/?')
         $help = Invoke-SslNetsh -Operation help -Subject 'netsh http add sslcert' -Arguments $arguments -CommandLine 'netsh http add sslcert /?' -AnyExitCode
         $script:SslNetshHelpText = [string]$help.Output
     }
-    # Only usage lines count ('  [tag=]<value>', 'Usage: add sslcert [tag=]...', '| [tag=]...'), not
-    # a tag mentioned in prose.
-    $missing = @($Name | Sort-Object -Unique | Where-Object {
-            $script:SslNetshHelpText -notmatch ('(?m)^(\s*|.*\|\s*|\s*Usage:\s+\S+\s+sslcert\s+)\[?' + [regex]::Escape($_) + '=')
-        })
+    $known = Get-SslNetshHelpTag -Text $script:SslNetshHelpText
+    if ($known.Count -eq 0) {
+        throw ('''netsh http add sslcert /?'' printed no parameter list sslbind can read, so which parameters this netsh takes is unknown; nothing is changed. It printed: ' +
+            $script:SslNetshHelpText)
+    }
+    $missing = @($Name | Sort-Object -Unique | Where-Object { $known -cnotcontains $_ })
     if ($missing.Count -gt 0) {
         throw ('this host''s netsh does not list ' + ($missing -join ', ') +
             ' in ''netsh http add sslcert /?'' and would ignore it; nothing is changed')
@@ -655,12 +706,16 @@ function ConvertFrom-SslStateJson {
         if ($exists) {
             $captured.settings = ConvertFrom-SslSettingObject -Object (Get-SslProperty -Object $item -Name 'settings') -Where $where
             $registry = Get-SslProperty -Object $item -Name 'registry'
-            $checkMode = Get-SslProperty -Object $registry -Name $script:SslCheckModeValue
-            if (-not (Test-SslInteger -Value $checkMode) -or $checkMode -lt 0 -or
-                ($checkMode -band (-bnot [long]$script:SslKnownCheckModeBits)) -ne 0) {
-                throw ($where + ': registry.' + $script:SslCheckModeValue + ' must be a known check mode')
+            $captured.registry = [ordered]@{}
+            foreach ($name in @($script:SslCheckModeValue, $script:SslFlagsValue)) {
+                $value = Get-SslProperty -Object $registry -Name $name
+                if (-not (Test-SslInteger -Value $value) -or $value -lt 0 -or $value -gt $script:SslUInt32Max) {
+                    throw ($where + ': registry.' + $name + ' must be a whole number from 0 to ' + $script:SslUInt32Max)
+                }
+                $captured.registry[$name] = [long]$value
             }
-            $captured.registry = [ordered]@{ DefaultSslCertCheckMode = [long]$checkMode }
+            $captured.registry.extra_check_mode = $captured.registry[$script:SslCheckModeValue] -band (-bnot [long]$script:SslKnownCheckModeBits)
+            $captured.registry.extra_flags = $captured.registry[$script:SslFlagsValue] -band (-bnot [long]$script:SslKnownFlagBits)
         }
         $state[$subject.ToLowerInvariant()] = $captured
     }
@@ -699,13 +754,14 @@ function New-SslResult {
         spec_sha256 = $script:SslChange.spec_sha256
         outcome = $null
         whatif = [bool]$WhatIfPreference
-        before = New-Object -TypeName 'System.Collections.Generic.List[object]'
-        after = New-Object -TypeName 'System.Collections.Generic.List[object]'
-        bindings = New-Object -TypeName 'System.Collections.Generic.List[object]'
-        differences = New-Object -TypeName 'System.Collections.Generic.List[object]'
-        actions = New-Object -TypeName 'System.Collections.Generic.List[object]'
-        timings = [ordered]@{ total_ms = 0; gaps = New-Object -TypeName 'System.Collections.Generic.List[object]' }
-        notes = New-Object -TypeName 'System.Collections.Generic.List[string]'
+        before = @()
+        after = @()
+        bindings = @()
+        differences = @()
+        actions = @()
+        timings = [ordered]@{ total_ms = 0; gaps = @() }
+        notes = @()
+        host_facts = $null
         error = $null
     }
 }
@@ -721,31 +777,65 @@ function Add-SslAction {
         [AllowNull()]$Output = $null,
         [long]$Milliseconds = 0
     )
-    $Result.actions.Add([ordered]@{
-            step = $Step; binding = $Subject; command = $Command; result = $Outcome; code = $Code
-            output = $Output; ms = $Milliseconds
-        })
+    $Result.actions += , [ordered]@{
+        step = $Step; binding = $Subject; command = $Command; result = $Outcome; code = $Code
+        output = $Output; ms = $Milliseconds
+    }
 }
 
 function Add-SslNote {
     param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][string]$Note)
-    if (-not $Result.notes.Contains($Note)) {
-        $Result.notes.Add($Note)
+    if ($Result.notes -notcontains $Note) {
+        $Result.notes += , $Note
     }
     Write-SslLog -Message $Note
 }
 
 function Complete-SslResult {
-    # Writes the one JSON object, then throws when the outcome is a failure so the pipeline fails.
+    # Writes the one JSON object (and, run from a file, the same JSON beside the script), then
+    # throws when the outcome is a failure so the pipeline fails.
     param(
         [Parameter(Mandatory = $true)]$Result,
-        [Parameter(Mandatory = $true)]$Stopwatch,
+        [Parameter(Mandatory = $true)][datetime]$Started,
+        [AllowNull()][AllowEmptyString()][string]$ScriptPath,
         [Parameter(Mandatory = $true)][string[]]$Failure
     )
-    $Result.timings.total_ms = [long]$Stopwatch.ElapsedMilliseconds
+    $Result.timings.total_ms = Get-SslElapsedMs -Since $Started
     Write-SslLog -Message ($Result.phase + ' on ' + $Result.host + ': ' + $Result.outcome)
-    Write-Output (ConvertTo-Json -InputObject $Result -Depth 10 -Compress)
+    $json = ConvertTo-Json -InputObject $Result -Depth 10 -Compress
+    Save-SslResultFile -Result $Result -Json $json -ScriptPath $ScriptPath
+    Write-Output $json
     if ($Failure -contains $Result.outcome) {
         throw ('sslbind ' + $Result.phase + ' ' + $Result.outcome + ' on ' + $Result.host + ': ' + $Result.error)
+    }
+}
+
+function Save-SslResultFile {
+    # By hand, '$r = .\apply.ps1' stays empty when the script throws, losing the captured state and
+    # the actions; so a run from a file also leaves its result beside the script as
+    # <phase>-<UTC stamp>.json, never overwriting one. Over PSRP there is no file: nothing is saved.
+    param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][string]$Json, [AllowNull()][AllowEmptyString()][string]$ScriptPath)
+    if ([string]::IsNullOrEmpty($ScriptPath)) {
+        return
+    }
+    $folder = Split-Path -Parent $ScriptPath
+    $stamp = (Get-Date).ToUniversalTime().ToString('yyyyMMddTHHmmssfffZ', [cultureinfo]::InvariantCulture)
+    for ($attempt = 0; $attempt -lt 20; $attempt++) {
+        $name = $Result.phase + '-' + $stamp
+        if ($attempt -gt 0) {
+            $name = $name + '-' + $attempt
+        }
+        $path = Join-Path -Path $folder -ChildPath ($name + '.json')
+        try {
+            Out-File -LiteralPath $path -InputObject $Json -Encoding ascii -NoClobber -WhatIf:$false -Confirm:$false
+            Write-SslLog -Message ('result saved to ' + $path)
+            return
+        }
+        catch {
+            if (-not (Test-Path -LiteralPath $path)) {
+                Write-Warning ('sslbind: could not save the result beside the script: ' + $_.Exception.Message)
+                return
+            }
+        }
     }
 }

@@ -26,16 +26,16 @@ function Invoke-SslNetshStep {
         if ($attempt -lt $delays.Count) {
             $accept = @($AcceptCode) + @($script:SslTransientAddCode)
         }
-        $watch = [Diagnostics.Stopwatch]::StartNew()
+        $started = Get-Date
         try {
             $run = Invoke-SslNetsh -Operation $Operation -Subject $Subject -Arguments $all -CommandLine $line -AcceptCode $accept
         }
         catch {
-            Add-SslAction -Result $Result -Step $Step -Subject $Subject -Command $line -Outcome 'failed' -Milliseconds $watch.ElapsedMilliseconds -Output $_.Exception.Message
+            Add-SslAction -Result $Result -Step $Step -Subject $Subject -Command $line -Outcome 'failed' -Milliseconds (Get-SslElapsedMs -Since $started) -Output $_.Exception.Message
             throw
         }
         if ($attempt -lt $delays.Count -and $run.Code -eq $script:SslTransientAddCode) {
-            Add-SslAction -Result $Result -Step $Step -Subject $Subject -Command $line -Outcome 'retry' -Code $run.Code -Output $run.Output -Milliseconds $watch.ElapsedMilliseconds
+            Add-SslAction -Result $Result -Step $Step -Subject $Subject -Command $line -Outcome 'retry' -Code $run.Code -Output $run.Output -Milliseconds (Get-SslElapsedMs -Since $started)
             Write-SslLog -Message ($Subject + ': add failed with ' + $run.Code + ' (transient after a key import); retrying in ' + $delays[$attempt] + ' s')
             Wait-SslRetry -Seconds $delays[$attempt]
             continue
@@ -46,7 +46,7 @@ function Invoke-SslNetshStep {
     if ($run.Code -ne 0) {
         $outcome = 'absent'
     }
-    Add-SslAction -Result $Result -Step $Step -Subject $Subject -Command $line -Outcome $outcome -Code $run.Code -Output $run.Output -Milliseconds $watch.ElapsedMilliseconds
+    Add-SslAction -Result $Result -Step $Step -Subject $Subject -Command $line -Outcome $outcome -Code $run.Code -Output $run.Output -Milliseconds (Get-SslElapsedMs -Since $started)
     return $run
 }
 
@@ -75,15 +75,15 @@ function Set-SslCheckMode {
     }
     $line = Get-SslRegistryCommandLine -Path $path -Value $Value
     Write-SslLog -Message ('run: ' + $line)
-    $watch = [Diagnostics.Stopwatch]::StartNew()
+    $started = Get-Date
     try {
         Set-SslRegistryDword -Path $path -Name $script:SslCheckModeValue -Value ([int]$Value)
     }
     catch {
-        Add-SslAction -Result $Result -Step $Step -Subject $Spec.Subject -Command $line -Outcome 'failed' -Output $_.Exception.Message -Milliseconds $watch.ElapsedMilliseconds
+        Add-SslAction -Result $Result -Step $Step -Subject $Spec.Subject -Command $line -Outcome 'failed' -Output $_.Exception.Message -Milliseconds (Get-SslElapsedMs -Since $started)
         throw
     }
-    Add-SslAction -Result $Result -Step $Step -Subject $Spec.Subject -Command $line -Outcome 'ok' -Milliseconds $watch.ElapsedMilliseconds
+    Add-SslAction -Result $Result -Step $Step -Subject $Spec.Subject -Command $line -Outcome 'ok' -Milliseconds (Get-SslElapsedMs -Since $started)
     Add-SslNote -Result $Result -Note ($Spec.Subject + ': ' + $script:SslRestartNote)
 }
 
@@ -107,7 +107,7 @@ function Get-SslBindingPlan {
         if (-not $Captured.exists) {
             throw ($Spec.Subject + ': method registry needs an existing binding, and there is none')
         }
-        $value = Get-SslCheckModeValue -Settings $Desired
+        $value = Get-SslCheckModeValue -Settings $Desired -Keep $Captured.registry.DefaultSslCertCheckMode
         $plan.registry_value = $value
         $plan.command_line = Get-SslRegistryCommandLine -Path $Captured.registry.path -Value $value
         $plan.differences = @(Compare-SslSetting -Expected $Desired -Actual $Captured.settings)
@@ -129,6 +129,9 @@ function Get-SslBindingPlan {
         $plan.differences = @(Compare-SslSetting -Expected $Desired -Actual $null)
         $plan.change = 'add'
     }
+    if ($plan.change -eq 'replace') {
+        Assert-SslNoExtraBit -Subject $Spec.Subject -Captured $Captured -Why 'replacing it (delete, then add)'
+    }
     if ($plan.change -ne 'none') {
         $plan.certificate = Get-SslCertificateCheck -Settings $Desired
         if ($null -ne $plan.certificate -and $plan.certificate.problems.Count -gt 0) {
@@ -138,13 +141,27 @@ function Get-SslBindingPlan {
     return $plan
 }
 
+function Assert-SslNoExtraBit {
+    # netsh add cannot set bits no netsh parameter names: re-creating a binding that carries them
+    # would silently drop them, so such a change is refused, naming each bit.
+    param([Parameter(Mandatory = $true)][string]$Subject, [Parameter(Mandatory = $true)]$Captured, [Parameter(Mandatory = $true)][string]$Why)
+    if (-not $Captured.exists) {
+        return
+    }
+    $extra = @(Format-SslExtraBit -CheckMode $Captured.registry.extra_check_mode -Flags $Captured.registry.extra_flags)
+    if ($extra.Count -gt 0) {
+        throw ($Subject + ': the binding carries ' + ($extra -join ', ') + ', which no netsh parameter can set; ' + $Why +
+            ' would lose it, so nothing is changed')
+    }
+}
+
 function New-SslPlan {
     # Capture and prepare every binding before anything changes (short downtime, early refusal).
     param([Parameter(Mandatory = $true)][object[]]$Specs, [Parameter(Mandatory = $true)]$Result, [AllowNull()]$Prepared)
-    $items = New-Object -TypeName 'System.Collections.Generic.List[object]'
+    $items = @()
     foreach ($spec in $Specs) {
         $captured = Get-SslCapturedBinding -Spec $spec
-        $Result.before.Add($captured)
+        $Result.before += , $captured
         $desired = $null
         if ($null -ne $Prepared) {
             $desired = $Prepared[$spec.Subject.ToLowerInvariant()]
@@ -153,8 +170,8 @@ function New-SslPlan {
             }
         }
         $plan = Get-SslBindingPlan -Spec $spec -Captured $captured -Desired $desired
-        $Result.bindings.Add($plan)
-        $items.Add([pscustomobject]@{ Spec = $spec; Captured = $captured; Plan = $plan })
+        $Result.bindings += , $plan
+        $items += , (@{ Spec = $spec; Captured = $captured; Plan = $plan })
     }
     $names = @($items | Where-Object { $_.Plan.change -eq 'add' -or $_.Plan.change -eq 'replace' } |
             ForEach-Object { Get-SslArgumentName -Arguments $_.Plan.arguments })
@@ -172,7 +189,7 @@ function New-SslPlan {
             Add-SslNote -Result $Result -Note ($item.Spec.Subject + ': ' + $script:SslRestartNote)
         }
     }
-    return $items.ToArray()
+    return $items
 }
 
 function Assert-SslBindingState {
@@ -185,7 +202,7 @@ function Assert-SslBindingState {
         [switch]$Absent,
         [AllowNull()][string[]]$Name = $null
     )
-    $watch = [Diagnostics.Stopwatch]::StartNew()
+    $started = Get-Date
     $current = Get-SslCapturedBinding -Spec $Spec
     $message = $null
     if ($Absent) {
@@ -198,39 +215,34 @@ function Assert-SslBindingState {
     }
     else {
         if ($Spec.Method -eq 'registry') {
-            # method registry: the registry value is the state (HTTP.sys reads it after a restart)
+            # method registry: the registry value is the state (HTTP.sys reads it after a restart);
+            # only the bits of the revocation-check settings are compared (0x4 is not established).
             $want = Get-SslCheckModeValue -Settings $Expected
+            $have = $current.registry.DefaultSslCertCheckMode -band $script:SslSettingCheckModeBits
             $difference = @()
-            if ($want -ne $current.registry.DefaultSslCertCheckMode) {
-                $difference = @([ordered]@{
-                        setting = $script:SslCheckModeValue; expected = $want; actual = $current.registry.DefaultSslCertCheckMode
-                    })
+            if ($want -ne $have) {
+                $difference = @([ordered]@{ setting = $script:SslCheckModeValue; expected = $want; actual = $have })
             }
         }
         else {
+            # Settings only; the check-mode bit 0x4 is not compared (whether netsh sets it for a
+            # revocationfreshnesstime is not established).
             $difference = @(Compare-SslSetting -Expected $Expected -Actual $current.settings -Name $Name)
-            # The raw check-mode value too: its bits (0x4 included) are what HTTP.sys acts on.
-            $want = Get-SslCheckModeValue -Settings $Expected
-            if ($want -ne $current.registry.DefaultSslCertCheckMode) {
-                $difference += @([ordered]@{
-                        setting = $script:SslCheckModeValue; expected = $want; actual = $current.registry.DefaultSslCertCheckMode
-                    })
-            }
         }
         foreach ($item in $difference) {
-            $Result.differences.Add([ordered]@{
-                    binding = $Spec.Subject; setting = $item.setting; expected = $item.expected; actual = $item.actual
-                })
+            $Result.differences += , [ordered]@{
+                binding = $Spec.Subject; setting = $item.setting; expected = $item.expected; actual = $item.actual
+            }
         }
         if ($difference.Count -gt 0) {
             $message = Format-SslDifference -Subject $Spec.Subject -Difference $difference
         }
     }
     if ($null -ne $message) {
-        Add-SslAction -Result $Result -Step $Step -Subject $Spec.Subject -Outcome 'failed' -Output $message -Milliseconds $watch.ElapsedMilliseconds
+        Add-SslAction -Result $Result -Step $Step -Subject $Spec.Subject -Outcome 'failed' -Output $message -Milliseconds (Get-SslElapsedMs -Since $started)
         throw ('verify failed: ' + $message)
     }
-    Add-SslAction -Result $Result -Step $Step -Subject $Spec.Subject -Outcome 'ok' -Milliseconds $watch.ElapsedMilliseconds
+    Add-SslAction -Result $Result -Step $Step -Subject $Spec.Subject -Outcome 'ok' -Milliseconds (Get-SslElapsedMs -Since $started)
     return $current
 }
 
@@ -242,7 +254,7 @@ function Invoke-SslBindingChange {
         Set-SslCheckMode -Result $Result -Step 'set-registry' -Spec $spec -Value $Item.Plan.registry_value
         return
     }
-    $watch = [Diagnostics.Stopwatch]::StartNew()
+    $started = Get-Date
     try {
         if ($Item.Captured.exists) {
             $null = Invoke-SslNetshStep -Result $Result -Step 'delete' -Operation delete -Subject $spec.Subject -Arguments @($spec.Kind + '=' + $spec.Key) -AcceptCode @(2)
@@ -250,8 +262,7 @@ function Invoke-SslBindingChange {
         $null = Invoke-SslNetshStep -Result $Result -Step 'add' -Operation add -Subject $spec.Subject -Arguments $Item.Plan.arguments
     }
     finally {
-        $watch.Stop()
-        $Result.timings.gaps.Add([ordered]@{ binding = $spec.Subject; gap_ms = [long]$watch.ElapsedMilliseconds })
+        $Result.timings.gaps += , [ordered]@{ binding = $spec.Subject; gap_ms = (Get-SslElapsedMs -Since $started) }
     }
 }
 
@@ -341,6 +352,12 @@ function Assert-SslRestorable {
     if (-not $Current.exists) {
         $kept = 'the binding stays absent'
     }
+    try {
+        Assert-SslNoExtraBit -Subject $Spec.Subject -Captured $Prior -Why 're-adding it'
+    }
+    catch {
+        throw ($Spec.Subject + ': not restored, ' + $kept + ': ' + $_.Exception.Message + '; a person must restore it with the HTTP API, or accept it without those bits: ' + $command)
+    }
     $check = Get-SslCertificateCheck -Settings $Prior.settings
     if ($null -ne $check) {
         if ($check.has_private_key -ne $true) {
@@ -387,25 +404,78 @@ function Add-SslAfterState {
     param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][object[]]$Specs)
     foreach ($spec in $Specs) {
         try {
-            $Result.after.Add((Get-SslCapturedBinding -Spec $spec))
+            $Result.after += , (Get-SslCapturedBinding -Spec $spec)
         }
         catch {
-            $Result.after.Add([ordered]@{ kind = $spec.Kind; key = $spec.Key; error = $_.Exception.Message })
+            $Result.after += , ([ordered]@{ kind = $spec.Kind; key = $spec.Key; error = $_.Exception.Message })
         }
     }
 }
 
-function Assert-SslElevated {
-    # Refuse early, before capture, rather than fail half-way with access denied.
-    if (-not (Test-SslElevated)) {
-        throw 'this script must run elevated (as Administrator); nothing is changed'
+function Test-SslPreflight {
+    # One check before anything else in every phase: PowerShell 5.1 or later (#Requires is not
+    # enforced for script text sent over PSRP), a language mode the scripts run in (Full or
+    # Constrained; JEA's NoLanguage/RestrictedLanguage cannot run them) and, where the phase changes
+    # bindings, elevation. Records what it found; on a gap sets outcome refused and returns $false.
+    # Runs before any Write-Information (absent before 5.0), so a 4.0 host gets the JSON too.
+    param([Parameter(Mandatory = $true)]$Result, [switch]$RequireElevation, [version]$Version = $PSVersionTable.PSVersion)
+    $version = $Version
+    $mode = [string]$ExecutionContext.SessionState.LanguageMode
+    $Result.host_facts = [ordered]@{
+        powershell = [string]$version; edition = [string](Get-SslProperty -Object $PSVersionTable -Name 'PSEdition')
+        language_mode = $mode; elevated = $null
     }
+    $missing = @()
+    if ($version.Major -lt 5 -or ($version.Major -eq 5 -and $version.Minor -lt 1)) {
+        $missing += , ('needs PowerShell 5.1 or later (this host runs ' + [string]$version + ')')
+    }
+    if (@('FullLanguage', 'ConstrainedLanguage') -notcontains $mode) {
+        $missing += , ('needs FullLanguage or ConstrainedLanguage (this session is ' + $mode + ')')
+    }
+    if ($missing.Count -eq 0) {
+        $Result.host_facts.elevated = [bool](Test-SslElevated)
+        if ($RequireElevation -and -not $Result.host_facts.elevated) {
+            $missing += , 'must run elevated (as Administrator)'
+        }
+    }
+    if ($missing.Count -gt 0) {
+        $Result.outcome = 'refused'
+        $Result.error = 'pre-flight: this script ' + ($missing -join '; ') + '; nothing is changed'
+        return $false
+    }
+    return $true
+}
+
+function Test-SslShouldProcess {
+    # $PSCmdlet.ShouldProcess where the language mode allows calling it. Constrained Language
+    # forbids that method call, so there -WhatIf and -Confirm are honoured by hand: the scripts'
+    # ConfirmImpact is High, so it asks unless -Confirm:$false, with Read-Host (which throws where
+    # no one can answer, as ShouldProcess does).
+    param(
+        [Parameter(Mandatory = $true)]$Cmdlet,
+        [Parameter(Mandatory = $true)][string]$Target,
+        [Parameter(Mandatory = $true)][string]$Action
+    )
+    if ([string]$ExecutionContext.SessionState.LanguageMode -eq 'FullLanguage') {
+        return $Cmdlet.ShouldProcess($Target, $Action)
+    }
+    if ($WhatIfPreference) {
+        Write-Host ('What if: Performing the operation "' + $Action + '" on target "' + $Target + '".')
+        return $false
+    }
+    if ([string]$ConfirmPreference -eq 'None') {
+        return $true
+    }
+    $answer = Read-Host -Prompt ('Are you sure you want to perform this action? ' + $Action + ' on target "' + $Target + '" [Y] Yes [N] No (default is "N")')
+    return ([string]$answer -match '\A\s*(y|yes)\s*\z')
 }
 
 function Invoke-SslPreparePhase {
     param([Parameter(Mandatory = $true)]$Result, [AllowNull()][hashtable[]]$Binding)
+    if (-not (Test-SslPreflight -Result $Result -RequireElevation)) {
+        return
+    }
     try {
-        Assert-SslElevated
         $specs = @(ConvertTo-SslBindingSpec -Binding $Binding)
         $items = @(New-SslPlan -Specs $specs -Result $Result -Prepared $null)
         $Result.outcome = 'unchanged'
@@ -421,6 +491,9 @@ function Invoke-SslPreparePhase {
 
 function Invoke-SslDeletePhase {
     param([Parameter(Mandatory = $true)]$Cmdlet, [Parameter(Mandatory = $true)]$Result, [AllowNull()][hashtable[]]$Binding)
+    if (-not (Test-SslPreflight -Result $Result -RequireElevation)) {
+        return
+    }
     $Result.outcome = 'unchanged'
     try {
         $specs = @(ConvertTo-SslBindingSpec -Binding $Binding)
@@ -430,13 +503,13 @@ function Invoke-SslDeletePhase {
                 continue
             }
             $captured = Get-SslCapturedBinding -Spec $spec
-            $Result.before.Add($captured)
+            $Result.before += , $captured
             $arguments = @($spec.Kind + '=' + $spec.Key)
             if (-not $captured.exists) {
                 Add-SslAction -Result $Result -Step 'delete' -Subject $spec.Subject -Command (Format-SslCommandLine -Verb delete -Arguments $arguments) -Outcome 'absent'
                 continue
             }
-            if (-not $Cmdlet.ShouldProcess($spec.Subject, 'Delete the SSL binding (netsh http delete sslcert)')) {
+            if (-not (Test-SslShouldProcess -Cmdlet $Cmdlet -Target $spec.Subject -Action 'Delete the SSL binding (netsh http delete sslcert)')) {
                 Add-SslAction -Result $Result -Step 'delete' -Subject $spec.Subject -Command (Format-SslCommandLine -Verb delete -Arguments $arguments) -Outcome 'whatif'
                 continue
             }
@@ -460,6 +533,9 @@ function Invoke-SslAddPhase {
         [AllowNull()][hashtable[]]$Binding,
         [AllowEmptyString()][string]$Prepared
     )
+    if (-not (Test-SslPreflight -Result $Result -RequireElevation)) {
+        return
+    }
     $Result.outcome = 'unchanged'
     try {
         $specs = @(ConvertTo-SslBindingSpec -Binding $Binding)
@@ -484,7 +560,7 @@ function Invoke-SslAddPhase {
                 throw ((Format-SslDifference -Subject $spec.Subject -Difference $item.Plan.differences) +
                     '; the binding exists with other settings: run delete.ps1 first (add never overwrites)')
             }
-            if (-not $Cmdlet.ShouldProcess($spec.Subject, $item.Plan.command_line)) {
+            if (-not (Test-SslShouldProcess -Cmdlet $Cmdlet -Target $spec.Subject -Action $item.Plan.command_line)) {
                 Add-SslAction -Result $Result -Step $item.Plan.change -Subject $spec.Subject -Command $item.Plan.command_line -Outcome 'whatif'
                 continue
             }
@@ -507,6 +583,10 @@ function Invoke-SslAddPhase {
 
 function Invoke-SslVerifyPhase {
     param([Parameter(Mandatory = $true)]$Result, [AllowNull()][hashtable[]]$Binding, [AllowEmptyString()][string]$Prepared)
+    # verify only reads: it runs unelevated too (monitoring), and reports whether it was elevated.
+    if (-not (Test-SslPreflight -Result $Result)) {
+        return
+    }
     try {
         $specs = @(ConvertTo-SslBindingSpec -Binding $Binding)
         $desiredBySubject = $null
@@ -519,11 +599,11 @@ function Invoke-SslVerifyPhase {
         $Result.error = $_.Exception.Message
         return
     }
-    $failures = New-Object -TypeName 'System.Collections.Generic.List[string]'
+    $failures = @()
     foreach ($spec in $specs) {
         try {
             $captured = Get-SslCapturedBinding -Spec $spec
-            $Result.after.Add($captured)
+            $Result.after += , $captured
             $expected = $null
             $names = $null
             if ($null -ne $desiredBySubject) {
@@ -541,7 +621,7 @@ function Invoke-SslVerifyPhase {
             $null = Assert-SslBindingState -Result $Result -Step 'verify' -Spec $spec -Expected $expected -Name $names
         }
         catch {
-            $failures.Add($_.Exception.Message)
+            $failures += , $_.Exception.Message
         }
     }
     $Result.outcome = 'compliant'
@@ -562,7 +642,7 @@ function Confirm-SslChange {
         [Parameter(Mandatory = $true)][string]$Action
     )
     try {
-        if ($Cmdlet.ShouldProcess($Target, $Action)) {
+        if (Test-SslShouldProcess -Cmdlet $Cmdlet -Target $Target -Action $Action) {
             return 'yes'
         }
     }
@@ -587,6 +667,9 @@ function Invoke-SslRollbackPhase {
         [AllowNull()][hashtable[]]$Binding,
         [AllowEmptyString()][string]$Prior
     )
+    if (-not (Test-SslPreflight -Result $Result -RequireElevation)) {
+        return
+    }
     try {
         $specs = @(ConvertTo-SslBindingSpec -Binding $Binding)
         $state = ConvertFrom-SslStateJson -Json $Prior -Parameter 'Prior'
@@ -594,7 +677,7 @@ function Invoke-SslRollbackPhase {
             if (-not $state.ContainsKey($spec.Subject.ToLowerInvariant())) {
                 throw ('Prior: the captured state does not include ' + $spec.Subject)
             }
-            $Result.before.Add($state[$spec.Subject.ToLowerInvariant()])
+            $Result.before += , ($state[$spec.Subject.ToLowerInvariant()])
         }
     }
     catch {
@@ -616,7 +699,7 @@ function Invoke-SslRollbackPhase {
         return
     }
     $Result.outcome = 'unchanged'
-    $errors = New-Object -TypeName 'System.Collections.Generic.List[string]'
+    $errors = @()
     foreach ($spec in $specs) {
         try {
             if (Restore-SslBinding -Result $Result -Spec $spec -Prior $state[$spec.Subject.ToLowerInvariant()]) {
@@ -624,7 +707,7 @@ function Invoke-SslRollbackPhase {
             }
         }
         catch {
-            $errors.Add($_.Exception.Message)
+            $errors += , $_.Exception.Message
         }
     }
     if ($errors.Count -gt 0) {
@@ -638,22 +721,22 @@ function Assert-SslExpectedPrior {
     # apply -ExpectedPrior: the planned prior state must still hold, or nothing is touched.
     param([Parameter(Mandatory = $true)][object[]]$Items, [Parameter(Mandatory = $true)][string]$Json)
     $expected = ConvertFrom-SslStateJson -Json $Json -Parameter 'ExpectedPrior'
-    $moved = New-Object -TypeName 'System.Collections.Generic.List[string]'
+    $moved = @()
     foreach ($item in $Items) {
         $subject = $item.Spec.Subject
         $want = $expected[$subject.ToLowerInvariant()]
         if ($null -eq $want) {
-            $moved.Add($subject + ': not in the expected prior state')
+            $moved += , ($subject + ': not in the expected prior state')
             continue
         }
         if ($want.exists -ne $item.Captured.exists) {
-            $moved.Add($subject + ': expected ' + @('absent', 'present')[[int]$want.exists] + ', found ' + @('absent', 'present')[[int]$item.Captured.exists])
+            $moved += , ($subject + ': expected ' + @('absent', 'present')[[int]$want.exists] + ', found ' + @('absent', 'present')[[int]$item.Captured.exists])
             continue
         }
         if ($want.exists) {
             $difference = @(Compare-SslSetting -Expected $want.settings -Actual $item.Captured.settings)
             if ($difference.Count -gt 0) {
-                $moved.Add((Format-SslDifference -Subject $subject -Difference $difference))
+                $moved += , (Format-SslDifference -Subject $subject -Difference $difference)
             }
         }
     }
@@ -672,8 +755,10 @@ function Invoke-SslApplyPhase {
         [AllowEmptyString()][string]$ExpectedPrior
     )
     $specs = @()
+    if (-not (Test-SslPreflight -Result $Result -RequireElevation)) {
+        return
+    }
     try {
-        Assert-SslElevated
         $specs = @(ConvertTo-SslBindingSpec -Binding $Binding)
         $items = @(New-SslPlan -Specs $specs -Result $Result -Prepared $null)
         if ($ExpectedPrior.Length -gt 0) {
@@ -689,7 +774,7 @@ function Invoke-SslApplyPhase {
     if ($pending.Count -eq 0) {
         $Result.outcome = 'unchanged'
         foreach ($captured in $Result.before) {
-            $Result.after.Add($captured)
+            $Result.after += , $captured
         }
         return
     }
@@ -703,15 +788,15 @@ function Invoke-SslApplyPhase {
             Add-SslAction -Result $Result -Step $item.Plan.change -Subject $item.Spec.Subject -Command $item.Plan.command_line -Outcome $answer
         }
         foreach ($captured in $Result.before) {
-            $Result.after.Add($captured)
+            $Result.after += , $captured
         }
         return
     }
-    $touched = New-Object -TypeName 'System.Collections.Generic.List[object]'
+    $touched = @()
     $finished = $false
     try {
         foreach ($item in $pending) {
-            $touched.Add($item)
+            $touched += , $item
             Invoke-SslBindingChange -Result $Result -Item $item
         }
         foreach ($item in $pending) {

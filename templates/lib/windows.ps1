@@ -31,19 +31,32 @@ function Invoke-SslNetsh {
     }
     $lines = @($raw | ForEach-Object { [string]$_ } | Where-Object { $_.Trim().Length -gt 0 })
     $output = ($lines -join "`n").Trim()
+    # The Win32 code comes only from netsh's failure line, the first one it prints ('SSL Certificate
+    # add failed, Error: 183'; localized builds translate 'Error', French puts a space before the
+    # colon: 'erreur : 183'). Later lines may be the usage text, whose examples end in ':443'.
     $code = [long]0
-    # 'SSL Certificate add failed, Error: 183'; localized builds translate 'Error', so the code is
-    # taken from the first line that ends in ': <digits>'.
-    # French puts a space before the colon ('erreur : 183').
-    if ($output -match '(?m)^.*\S\s?:\s*(\d{1,10})\s*$') {
+    $rejected = $false
+    if ($lines.Count -gt 0 -and $lines[0] -match '\S\s?:\s*(\d{1,10})\s*$') {
         $code = [long]$Matches[1]
+    }
+    elseif ($Operation -ne 'help' -and (Test-SslNetshUsage -Text $output)) {
+        # netsh printed its usage: it did not understand the command line (whatever the exit code).
+        $rejected = $true
+        $code = [long]$exitCode
+        if ($code -eq 0) {
+            $code = 1
+        }
     }
     elseif ($exitCode -ne 0) {
         $code = [long]$exitCode
     }
-    $result = [pscustomobject]@{ ExitCode = [int]$exitCode; Code = $code; Output = $output }
-    if ($AnyExitCode -or $code -eq 0 -or ($AcceptCode -contains $code)) {
+    $result = [ordered]@{ ExitCode = [int]$exitCode; Code = $code; Output = $output; Rejected = $rejected }
+    if ($AnyExitCode -or (-not $rejected -and ($code -eq 0 -or ($AcceptCode -contains $code)))) {
         return $result
+    }
+    if ($rejected) {
+        throw ('netsh ' + $Operation + ' failed for ' + $Subject + ': netsh rejected the command line and printed its usage (exit code ' +
+            $exitCode + '); first line: ' + $lines[0] + ' [command: ' + $CommandLine + ']')
     }
     throw ('netsh ' + $Operation + ' failed for ' + $Subject + ' with error ' + $code + ' (exit code ' +
         $exitCode + '): ' + $output + ' [command: ' + $CommandLine + ']')
@@ -92,14 +105,23 @@ function Get-SslStoreCertificate {
 }
 
 function Test-SslElevated {
-    # Is this session elevated (Administrator)? netsh and the HTTP registry key need it. Off
-    # Windows (the sslbind lab) there is no such token, so the answer is yes.
+    # Is this session elevated (Administrator)? whoami /groups lists the High (S-1-16-12288) or
+    # System (S-1-16-16384) mandatory label then; unlike WindowsPrincipal this works in Constrained
+    # Language, and SIDs are not localized. Off Windows (the sslbind lab) there is no such token, so
+    # the answer is yes.
     [CmdletBinding()]
     [OutputType([bool])]
     param()
-    if ([Environment]::OSVersion.Platform -ne [PlatformID]::Win32NT) {
+    if ($PSVersionTable.PSVersion.Major -ge 6 -and -not $IsWindows) {
         return $true
     }
-    $principal = New-Object -TypeName 'Security.Principal.WindowsPrincipal' -ArgumentList ([Security.Principal.WindowsIdentity]::GetCurrent())
-    return [bool]$principal.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)
+    $previous = $ErrorActionPreference
+    $ErrorActionPreference = 'Continue'
+    try {
+        $groups = @(& whoami.exe /groups 2>&1 | ForEach-Object { [string]$_ })
+    }
+    finally {
+        $ErrorActionPreference = $previous
+    }
+    return (@($groups | Where-Object { $_ -match 'S-1-16-(12288|16384)\b' }).Count -gt 0)
 }

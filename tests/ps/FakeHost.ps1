@@ -168,9 +168,10 @@ function Remove-FakeCertificate {
 
 function Add-FakeFault {
     # The next netsh <On> fails with <Code>; code 0 means "exit 0 but nothing happens", a negative
-    # code hangs that many seconds.
-    param([ValidateSet('add', 'delete')][string]$On, [int]$Code)
-    $global:FakeFaults.Add([pscustomobject]@{ On = $On; Code = $Code })
+    # code hangs that many seconds; -Usage prints netsh's usage text (as for a command line it
+    # cannot parse) and exits 1.
+    param([ValidateSet('add', 'delete')][string]$On, [int]$Code, [string]$Usage = '')
+    $global:FakeFaults.Add([pscustomobject]@{ On = $On; Code = $Code; Usage = $Usage })
 }
 
 # --- the touchpoint fakes (same parameters as the wrappers) -----------------------------------
@@ -240,6 +241,10 @@ function Invoke-FakeNetsh {
     $fault = @($global:FakeFaults | Where-Object { $_.On -eq $operation })
     if ($fault.Count -gt 0) {
         [void]$global:FakeFaults.Remove($fault[0])
+        if ($fault[0].Usage.Length -gt 0) {
+            $global:LASTEXITCODE = 1
+            return @('', 'One or more essential parameters were not entered.', 'Verify the required parameters, and reenter them.', '') + @($fault[0].Usage -split "`n")
+        }
         if ($fault[0].Code -eq 0) { return '' }
         if ($fault[0].Code -lt 0) {
             # a netsh that hangs (the caller stops the pipeline meanwhile)

@@ -6,6 +6,8 @@ Windows touchpoints mocked by the in-memory host of FakeHost.ps1.
 Describe 'sslbind scripts' {
     BeforeAll {
         $Rendered = $env:SSLBIND_RENDERED
+        # The golden netsh help texts the lab serves (generator/lab/simwin/netsh_help/README.md).
+        $HelpRoot = Join-Path $PSScriptRoot '../../generator/lab/simwin/netsh_help'
         . (Join-Path $Rendered 'lib.ps1')
         . (Join-Path $PSScriptRoot 'FakeHost.ps1')
         function netsh { }
@@ -24,23 +26,42 @@ Describe 'sslbind scripts' {
         $AppId = '{4dc3e181-e14b-4a21-b022-59fc669b0914}'
         $Motivating = 'netsh http add sslcert ipport=0.0.0.0:443 certhash=40db5bb1bf5659a155258d1d007c530fcb8996c2 appid=''{4dc3e181-e14b-4a21-b022-59fc669b0914}'' certstorename=My verifyclientcertrevocation=disable'
 
+        $script:FullLanguageRunner = {
+            param([string]$ScriptPath, [hashtable]$Parameters)
+            $out = @()
+            $err = $null
+            try {
+                & $ScriptPath @Parameters | ForEach-Object { $out += , $_ }
+            }
+            catch {
+                $err = $_
+            }
+            return @{ Output = $out; Error = $err }
+        }
+
         function Invoke-Phase {
             # Runs one rendered script; returns its parsed JSON result, raw output and thrown message.
             param([string]$Case, [string]$Phase, [hashtable]$Parameters = @{})
             $path = Join-Path $Rendered ($Case + '/hosts/' + $Case + '/' + $Phase + '.ps1')
-            $output = New-Object -TypeName 'System.Collections.Generic.List[object]'
-            $thrown = $null
-            try {
-                & $path @Parameters -InformationAction Ignore -Confirm:$false | ForEach-Object { $output.Add($_) }
+            $arguments = @{ InformationAction = 'Ignore'; Confirm = $false } + $Parameters
+            $runner = Get-Variable -Name SslPesterScriptRunner -Scope Global -ValueOnly -ErrorAction SilentlyContinue
+            if ($null -eq $runner) {
+                $runner = $script:FullLanguageRunner
             }
-            catch {
-                $thrown = $_.Exception.Message
+            # run_pester.ps1 -LanguageMode ConstrainedLanguage: the runner is bound to CLM, so the
+            # script runs there; it hands back the output and the error (not a thrown exception,
+            # which would lose the output written before it).
+            $run = & $runner $path $arguments
+            $output = @($run.Output)
+            $thrown = $null
+            if ($null -ne $run.Error) {
+                $thrown = $run.Error.Exception.Message
             }
             $json = $null
             if ($output.Count -eq 1) {
                 $json = ConvertFrom-Json -InputObject ([string]$output[0])
             }
-            return [pscustomobject]@{ Output = $output.ToArray(); Json = $json; Thrown = $thrown }
+            return [pscustomobject]@{ Output = $output; Json = $json; Thrown = $thrown }
         }
 
         function Add-OldBinding {
@@ -133,12 +154,6 @@ Describe 'sslbind scripts' {
         }
 
         It 'refuses <Why> before touching anything' -ForEach @(
-            @{ Why = 'unknown DefaultFlags bit 0x4'; Name = 'DefaultFlags'; Value = 0x4 }
-            @{ Why = 'unknown DefaultFlags bit 0x2000'; Name = 'DefaultFlags'; Value = 0x2000 }
-            @{ Why = 'unknown check-mode bit 0x8'; Name = 'DefaultSslCertCheckMode'; Value = 0x8 }
-            @{ Why = 'check-mode bit 0x4 without a freshness time'; Name = 'DefaultSslCertCheckMode'; Value = 0x4 }
-            @{ Why = 'a freshness time without check-mode bit 0x4'; Name = 'DefaultSslRevocationFreshnessTime'; Value = 3600 }
-            @{ Why = 'a DWORD with the top bit set'; Name = 'DefaultFlags'; Value = -2147483648 }
             @{ Why = 'an unknown registry value'; Name = 'SomethingNew'; Value = 1 }
             @{ Why = 'a store name netsh cannot take'; Name = 'SslCertStoreName'; Value = 'My Store' }
         ) {
@@ -240,13 +255,37 @@ Describe 'sslbind scripts' {
             $run.Json.error | Should -Match 'does not list verifyclientcertrevocation'
         }
 
-        It 'counts a tag only on a usage line, not in prose' {
-            Reset-FakeHost -HelpTags @($global:FakeAllTags | Where-Object { $_ -ne 'verifyclientcertrevocation' })
-            $global:FakeHelp += "`nRemarks: verifyclientcertrevocation=disable is not supported here; verifyclientcertrevocation - see docs."
-            Add-FakeCertificate -Store 'My' -Thumbprint $Hash -Usage @('1.3.6.1.5.5.7.3.1')
+        It 'reads every tag of the <Layout> help text, whatever its layout and language' -ForEach @(
+            @{ Layout = '2019'; Absent = @() }
+            @{ Layout = '2025'; Absent = @() }
+            @{ Layout = 'de-2019'; Absent = @() }
+            @{ Layout = '2016'; Absent = @('disablehttp2', 'disablequic', 'disabletls13', 'disabletls12', 'disablelegacytls', 'disableocspstapling', 'logextendedevents', 'enablesessionticket', 'disablesessionid') }
+            @{ Layout = '2012r2'; Absent = @('disablehttp2', 'disablequic', 'disabletls13', 'disabletls12', 'disablelegacytls', 'disableocspstapling', 'logextendedevents', 'enablesessionticket', 'disablesessionid', 'enabletokenbinding') }
+        ) {
+            $text = Get-Content -Raw -LiteralPath (Join-Path $HelpRoot ($Layout + '/add.txt'))
+            $tags = Get-SslNetshHelpTag -Text $text
+            foreach ($name in @('ipport', 'hostnameport', 'ccs', 'certhash', 'appid', 'certstorename', 'verifyclientcertrevocation', 'usagecheck', 'revocationfreshnesstime', 'urlretrievaltimeout', 'sslctlidentifier', 'sslctlstorename', 'dsmapperusage', 'clientcertnegotiation')) {
+                $tags | Should -Contain $name
+            }
+            foreach ($name in $Absent) {
+                $tags | Should -Not -Contain $name
+            }
+        }
+
+        It 'prepares the motivating change against the <Layout> help text' -ForEach @(
+            @{ Layout = '2012r2' }, @{ Layout = '2016' }, @{ Layout = '2019' }, @{ Layout = '2025' }, @{ Layout = 'de-2019' }
+        ) {
+            $global:FakeHelp = Get-Content -Raw -LiteralPath (Join-Path $HelpRoot ($Layout + '/add.txt'))
+            $run = Invoke-Phase -Case 'multi' -Phase 'prepare'
+            $run.Json.error | Should -BeNullOrEmpty
+            $run.Json.outcome | Should -Be 'changes_pending'
+        }
+
+        It 'refuses when netsh prints no parameter list it can read' {
+            $global:FakeHelp = 'The following command was not found: http add sslcert /?.'
             $run = Invoke-Phase -Case 'motivating' -Phase 'prepare'
             $run.Json.outcome | Should -Be 'refused'
-            $run.Json.error | Should -Match 'does not list verifyclientcertrevocation'
+            $run.Json.error | Should -Match 'printed no parameter list'
         }
 
         It 'refuses a new binding without an appid' {
@@ -321,6 +360,15 @@ Describe 'sslbind scripts' {
             $run.Json.outcome | Should -Be 'failed'
             $run.Json.error | Should -Match ('netsh delete failed for ipport=0.0.0.0:443 with error ' + $Code)
             $run.Thrown | Should -Match 'failed'
+        }
+
+        It 'reports a rejected command line, never a number from the usage examples, as the code' {
+            $null = Add-OldBinding
+            Add-FakeFault -On delete -Usage (Get-Content -Raw -LiteralPath (Join-Path $HelpRoot '2019/delete.txt'))
+            $run = Invoke-Phase -Case 'motivating' -Phase 'delete'
+            $run.Json.outcome | Should -Be 'failed'
+            $run.Json.error | Should -Match 'rejected the command line and printed its usage \(exit code 1\)'
+            $run.Json.error | Should -Not -Match 'error 443'
         }
 
         It 'changes nothing with -WhatIf' {
@@ -417,16 +465,8 @@ Describe 'sslbind scripts' {
             $run = Invoke-Phase -Case 'motivating' -Phase 'verify'
             $run.Json.outcome | Should -Be 'drift'
             $run.Thrown | Should -Match 'drift'
-            @($run.Json.differences | ForEach-Object { $_.setting + '=' + $_.actual }) | Should -Be @(('certhash=' + $OldHash), 'verifyclientcertrevocation=enable', 'DefaultSslCertCheckMode=0')
+            @($run.Json.differences | ForEach-Object { $_.setting + '=' + $_.actual }) | Should -Be @(('certhash=' + $OldHash), 'verifyclientcertrevocation=enable')
             $run.Json.error | Should -Match 'verifyclientcertrevocation expected disable, found enable'
-        }
-
-        It 'compares the raw check-mode value as well' {
-            $null = Add-FakeBinding -Kind 'ipport' -Key '0.0.0.0:443' -Settings ([ordered]@{ certhash = $Hash; appid = $AppId; certstorename = 'My'; verifyclientcertrevocation = 'disable' })
-            Mock Get-SslCheckModeValue { [long]0x10001 }
-            $run = Invoke-Phase -Case 'motivating' -Phase 'verify'
-            $run.Json.outcome | Should -Be 'drift'
-            $run.Json.error | Should -Match 'DefaultSslCertCheckMode expected 65537, found 1'
         }
 
         It 'compares every setting against -Prepared' {
@@ -823,6 +863,156 @@ Describe 'sslbind scripts' {
             $run = Invoke-Phase -Case 'registry' -Phase 'verify'
             $run.Json.differences[0].setting | Should -Be 'DefaultSslCertCheckMode'
             $run.Json.differences[0].expected | Should -Be 1
+        }
+    }
+
+    Describe 'bits no netsh parameter sets' {
+        BeforeAll {
+            function Set-DesiredRawBinding {
+                # The motivating binding as desired, plus raw bit values netsh cannot write.
+                param([long]$Flags = 0, [long]$CheckMode = 1, [string]$Hex = $Hash)
+                $values = [ordered]@{
+                    SslCertHash = (ConvertTo-FakeHashByte -Hex $Hex); AppId = ([guid]$AppId).ToByteArray(); SslCertStoreName = 'My'
+                    DefaultSslCertCheckMode = [int]$CheckMode; DefaultFlags = [int]$Flags
+                }
+                return (Set-FakeRawBinding -Kind 'ipport' -Key '0.0.0.0:443' -Values $values)
+            }
+        }
+
+        It 'captures, names and verifies a binding carrying DefaultFlags <Bit>' -ForEach @(
+            @{ Bit = 0x8000; Name = 'DefaultFlags 0x8000 ENABLE_CACHE_CLIENT_HELLO (netsh: Enable Caching Client Hello)' }
+            @{ Bit = 0x2000; Name = 'DefaultFlags 0x2000 ENABLE_CLIENT_CORRELATION' }
+            @{ Bit = 0x4; Name = 'DefaultFlags 0x4 NO_RAW_FILTER' }
+            @{ Bit = -2147483648; Name = 'DefaultFlags 0x80000000 (unnamed)' }
+        ) {
+            $null = Set-DesiredRawBinding -Flags $Bit
+            $run = Invoke-Phase -Case 'motivating' -Phase 'prepare'
+            $run.Json.outcome | Should -Be 'unchanged'
+            @($run.Json.before[0].registry.extra) | Should -Contain $Name
+            (Invoke-Phase -Case 'motivating' -Phase 'verify').Json.outcome | Should -Be 'compliant'
+            (Invoke-Phase -Case 'motivating' -Phase 'apply').Json.outcome | Should -Be 'unchanged'
+            Get-ChangingCall | Should -BeNullOrEmpty
+        }
+
+        It 'captures an unnamed check-mode bit by value' {
+            $null = Set-DesiredRawBinding -CheckMode 0x21
+            $run = Invoke-Phase -Case 'motivating' -Phase 'prepare'
+            $run.Json.outcome | Should -Be 'unchanged'
+            @($run.Json.before[0].registry.extra) | Should -Be @('DefaultSslCertCheckMode 0x20 (unnamed)')
+        }
+
+        It 'refuses, naming the bit, a change that would re-create such a binding, before touching anything' {
+            $null = Set-DesiredRawBinding -Flags 0x8000 -Hex $OldHash
+            foreach ($phase in @('prepare', 'apply')) {
+                $run = Invoke-Phase -Case 'motivating' -Phase $phase
+                $run.Json.outcome | Should -Be 'refused'
+                $run.Json.error | Should -Match 'DefaultFlags 0x8000 ENABLE_CACHE_CLIENT_HELLO.*no netsh parameter can set'
+            }
+            Get-ChangingCall | Should -BeNullOrEmpty
+        }
+
+        It 'keeps the rest of the check-mode value through a method registry write' {
+            $path = Set-DesiredRawBinding -CheckMode 0x24 -Hex $OldHash
+            $run = Invoke-Phase -Case 'registry' -Phase 'apply'
+            $run.Json.outcome | Should -Be 'applied'
+            $global:FakeRegistryWrites | Should -Be @($path + ' DefaultSslCertCheckMode=37')
+            (Invoke-Phase -Case 'registry' -Phase 'verify').Json.outcome | Should -Be 'compliant'
+        }
+
+        It 'neither refuses nor reports drift for check-mode bit 0x4 <How>' -ForEach @(
+            @{ How = 'without a freshness time'; CheckMode = 0x5; Freshness = 0 }
+            @{ How = 'missing beside a freshness time'; CheckMode = 0x1; Freshness = 3600 }
+        ) {
+            $values = [ordered]@{
+                SslCertHash = (ConvertTo-FakeHashByte -Hex $Hash); AppId = ([guid]$AppId).ToByteArray(); SslCertStoreName = 'My'
+                DefaultSslCertCheckMode = $CheckMode; DefaultSslRevocationFreshnessTime = $Freshness
+            }
+            $null = Set-FakeRawBinding -Kind 'ipport' -Key '0.0.0.0:443' -Values $values
+            $run = Invoke-Phase -Case 'motivating' -Phase 'prepare'
+            $run.Json.error | Should -BeNullOrEmpty
+            (Invoke-Phase -Case 'motivating' -Phase 'verify').Json.outcome | Should -Be 'compliant'
+        }
+
+        It 'keeps the current binding when the prior carries a bit netsh cannot set' {
+            $null = Set-DesiredRawBinding -Flags 0x8000 -Hex $OldHash
+            $prior = (Invoke-Phase -Case 'motivating' -Phase 'prepare').Output[0]
+            Reset-FakeHost
+            Add-FakeCertificate -Store 'My' -Thumbprint $Hash -Usage @('1.3.6.1.5.5.7.3.1')
+            Add-FakeCertificate -Store 'My' -Thumbprint $OldHash
+            $null = Add-FakeBinding -Kind 'ipport' -Key '0.0.0.0:443' -Settings ([ordered]@{ certhash = $Hash; appid = $AppId; certstorename = 'My'; verifyclientcertrevocation = 'disable' })
+            $run = Invoke-Phase -Case 'motivating' -Phase 'rollback' -Parameters @{ Prior = $prior }
+            $run.Json.outcome | Should -Be 'rollback_failed'
+            $run.Json.error | Should -Match 'not restored, the current binding is kept.*0x8000'
+            Get-ChangingCall | Should -BeNullOrEmpty
+        }
+    }
+
+    Describe 'scoped CCS' {
+        It 'adds, captures, verifies and deletes a binding without a certhash' {
+            $run = Invoke-Phase -Case 'scopedccs' -Phase 'apply'
+            $run.Json.error | Should -BeNullOrEmpty
+            $run.Json.outcome | Should -Be 'applied'
+            Get-ChangingCall | Should -Be @('netsh http add sslcert scopedccs=www.contoso.com:443 appid={4dc3e181-e14b-4a21-b022-59fc669b0914}')
+            $run.Json.after[0].settings.certhash | Should -BeNullOrEmpty
+            (Invoke-Phase -Case 'scopedccs' -Phase 'verify').Json.outcome | Should -Be 'compliant'
+            (Invoke-Phase -Case 'scopedccs' -Phase 'delete').Json.outcome | Should -Be 'deleted'
+        }
+    }
+
+    Describe 'pre-flight' {
+        It '<Phase> reports the language mode, version and elevation it ran with' -ForEach @(
+            @{ Phase = 'prepare' }, @{ Phase = 'verify' }, @{ Phase = 'apply' }
+        ) {
+            $run = Invoke-Phase -Case 'motivating' -Phase $Phase
+            $run.Json.host_facts.language_mode | Should -Be $env:SSLBIND_PESTER_LANGUAGE
+            $run.Json.host_facts.powershell | Should -Match '^\d+\.\d+'
+            $run.Json.host_facts.elevated | Should -BeTrue
+        }
+
+        It '<Phase> refuses when not elevated, with nothing touched' -ForEach @(
+            @{ Phase = 'delete' }, @{ Phase = 'add' }, @{ Phase = 'rollback' }
+        ) {
+            $null = Add-OldBinding
+            $prior = (Invoke-Phase -Case 'motivating' -Phase 'prepare').Output[0]
+            Mock Test-SslElevated { $false }
+            $parameters = @{}
+            if ($Phase -eq 'rollback') { $parameters = @{ Prior = $prior } }
+            $run = Invoke-Phase -Case 'motivating' -Phase $Phase -Parameters $parameters
+            $run.Json.outcome | Should -Be 'refused'
+            $run.Json.error | Should -Match 'must run elevated'
+            Get-ChangingCall | Should -BeNullOrEmpty
+        }
+
+        It 'verify runs unelevated and says so' {
+            Mock Test-SslElevated { $false }
+            $run = Invoke-Phase -Case 'motivating' -Phase 'verify'
+            $run.Json.outcome | Should -Be 'drift'
+            $run.Json.host_facts.elevated | Should -BeFalse
+        }
+
+        It 'refuses PowerShell before 5.1 with a JSON result' {
+            $result = New-SslResult -Phase 'apply' -TargetHost 'h'
+            Test-SslPreflight -Result $result -RequireElevation -Version ([version]'4.0') | Should -BeFalse
+            $result.outcome | Should -Be 'refused'
+            $result.error | Should -Match 'needs PowerShell 5.1 or later \(this host runs 4.0\)'
+        }
+    }
+
+    Describe 'runs by hand' {
+        It 'leaves the result of a failed run beside the script, never overwriting one' {
+            $null = Add-OldBinding
+            Add-FakeFault -On add -Code 1312
+            $folder = Join-Path $Rendered 'motivating/hosts/motivating'
+            Get-ChildItem -LiteralPath $folder -Filter 'apply-*.json' | Remove-Item
+            $first = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            $second = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            $first.Json.outcome | Should -Be 'rolled_back'
+            $saved = @(Get-ChildItem -LiteralPath $folder -Filter 'apply-*.json' | Sort-Object -Property Name)
+            $saved.Count | Should -Be 2
+            $saved[0].Name | Should -Match '^apply-\d{8}T\d{9}Z(-\d+)?\.json$'
+            (Get-Content -Raw -LiteralPath $saved[0].FullName | ConvertFrom-Json).outcome | Should -Be 'rolled_back'
+            (Get-Content -Raw -LiteralPath $saved[0].FullName | ConvertFrom-Json).before[0].settings.certhash | Should -Be $OldHash
+            $second.Json.outcome | Should -Be 'applied'
         }
     }
 

@@ -145,6 +145,10 @@ def pester_changes() -> dict[str, Change]:
                 ),
             ),
         ),
+        "scopedccs": _change(
+            "SCOPEDCCS",
+            ("scopedccs", _one(KeyKind.SCOPEDCCS, "www.contoso.com:443", {"appid": APPID}, "exact")),
+        ),
         "registry": _change(
             "REGISTRY",
             (

@@ -24,13 +24,14 @@ def render_pester_cases(folder: Path) -> None:
 
 
 @pytest.mark.pwsh
-def test_pester_suites_pass(pwsh: str, pester: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("language_mode", ["FullLanguage", "ConstrainedLanguage"])
+def test_pester_suites_pass(pwsh: str, pester: Path, tmp_path: Path, language_mode: str) -> None:
     render_pester_cases(tmp_path)
     suites = sorted(str(p) for p in HERE.glob("*.Tests.ps1"))
     assert suites, "no Pester suites found"
     result = run_file(
         HERE / "run_pester.ps1",
-        ["-PesterModule", str(pester), "-Path", ",".join(suites)],
+        ["-PesterModule", str(pester), "-Path", ",".join(suites), "-LanguageMode", language_mode],
         pwsh=pwsh,
         timeout=600,
         env={"SSLBIND_RENDERED": str(tmp_path)},
