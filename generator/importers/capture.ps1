@@ -16,7 +16,8 @@ $ErrorActionPreference = 'Stop'
 
 $root = 'HKLM:\SYSTEM\CurrentControlSet\Services\HTTP\Parameters'
 $providerProperties = @('PSPath', 'PSParentPath', 'PSChildName', 'PSDrive', 'PSProvider')
-$keys = New-Object -TypeName 'System.Collections.Generic.List[object]'
+# Plain arrays, not generic lists: the script must run in Constrained Language (WDAC/AppLocker).
+$keys = @()
 foreach ($subkey in @('SslBindingInfo', 'SslSniBindingInfo', 'SslCcsBindingInfo', 'SslScopedCcsBindingInfo')) {
     $base = $root + '\' + $subkey
     if (-not (Test-Path -LiteralPath $base)) {
@@ -24,7 +25,7 @@ foreach ($subkey in @('SslBindingInfo', 'SslSniBindingInfo', 'SslCcsBindingInfo'
     }
     foreach ($child in @(Get-ChildItem -LiteralPath $base | ForEach-Object { [string]$_.PSChildName })) {
         $item = Get-ItemProperty -LiteralPath ($base + '\' + $child)
-        $values = New-Object -TypeName 'System.Collections.Generic.List[object]'
+        $values = @()
         if ($null -ne $item) {
             foreach ($property in $item.PSObject.Properties) {
                 if ($providerProperties -contains $property.Name) {
@@ -45,10 +46,10 @@ foreach ($subkey in @('SslBindingInfo', 'SslSniBindingInfo', 'SslCcsBindingInfo'
                 else {
                     $data = [string]$data
                 }
-                $values.Add([ordered]@{ name = $property.Name; type = $type; data = $data })
+                $values += , [ordered]@{ name = $property.Name; type = $type; data = $data }
             }
         }
-        $keys.Add([ordered]@{ subkey = $subkey; child = $child; values = $values.ToArray() })
+        $keys += , [ordered]@{ subkey = $subkey; child = $child; values = $values }
     }
 }
-[ordered]@{ keys = $keys.ToArray() } | ConvertTo-Json -Depth 10 -Compress
+[ordered]@{ keys = $keys } | ConvertTo-Json -Depth 10 -Compress

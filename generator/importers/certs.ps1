@@ -16,7 +16,8 @@ param(
 Set-StrictMode -Version 3.0
 $ErrorActionPreference = 'Stop'
 
-$results = New-Object -TypeName 'System.Collections.Generic.List[object]'
+# Plain arrays, not generic lists: the script must run in Constrained Language (WDAC/AppLocker).
+$results = @()
 foreach ($store in $Stores) {
     $entry = [ordered]@{ store = $store; found = $false }
     $path = 'Cert:\LocalMachine\' + $store
@@ -33,6 +34,6 @@ foreach ($store in $Stores) {
             $entry['ekus'] = $ekus
         }
     }
-    $results.Add($entry)
+    $results += , $entry
 }
-[ordered]@{ stores = $results.ToArray() } | ConvertTo-Json -Depth 5 -Compress
+[ordered]@{ stores = $results } | ConvertTo-Json -Depth 5 -Compress

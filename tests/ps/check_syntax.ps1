@@ -5,7 +5,10 @@ Parses PowerShell files with the real parser and reports parse errors and PowerS
 .DESCRIPTION
 For each file listed (one path per line in -ListFile): ParseFile errors, then an AST walk for what
 Windows PowerShell 5.1 cannot run: ternary, pipeline chains (&& ||), ?? and ??=, null-conditional
-member/index access, the background operator &, clean blocks, and 7-only cmdlets and parameters.
+member/index access, the background operator &, clean blocks, and 7-only cmdlets and parameters;
+and for what Constrained Language (WDAC/AppLocker hosts) refuses: [pscustomobject] casts, static
+method calls and New-Object on types outside the core types the scripts rely on, Add-Type, GetType(),
+method calls on $PSBoundParameters, and ShouldProcess outside the one guarded wrapper.
 Writes one JSON array: [{path, errors[], findings[]}].
 #>
 [CmdletBinding()]
@@ -45,6 +48,40 @@ using System.Management.Automation.Language;
 
 public static class SevenOnlySyntax
 {
+    // Core types whose static methods the scripts call, and the types they create with New-Object;
+    // all are allowed in Constrained Language (PowerShell's CoreTypes).
+    static readonly string[] ClmStaticTypes = { "regex", "System.Text.RegularExpressions.Regex", "string", "System.String", "math", "System.Math" };
+    static readonly string[] ClmNewObjectTypes = { "byte[]", "System.Byte[]", "System.Guid", "Guid" };
+
+    static bool IsType(ITypeName type, params string[] names)
+    {
+        return names.Any(x => string.Equals(x, type.FullName, System.StringComparison.OrdinalIgnoreCase));
+    }
+
+    static string EnclosingFunction(Ast node)
+    {
+        for (Ast at = node.Parent; at != null; at = at.Parent)
+            if (at is FunctionDefinitionAst f) return f.Name;
+        return null;
+    }
+
+    static string NewObjectType(CommandAst c)
+    {
+        var elements = c.CommandElements;
+        for (int i = 1; i < elements.Count; i++)
+        {
+            if (elements[i] is CommandParameterAst p)
+            {
+                if (p.ParameterName.Equals("TypeName", System.StringComparison.OrdinalIgnoreCase) && i + 1 < elements.Count)
+                    return (elements[i + 1] as StringConstantExpressionAst)?.Value;
+                i++;
+                continue;
+            }
+            return (elements[i] as StringConstantExpressionAst)?.Value;
+        }
+        return null;
+    }
+
     public static List<string> Find(Ast root, string[] commands, Dictionary<string, string[]> parameters)
     {
         var found = new List<string>();
@@ -59,10 +96,33 @@ public static class SevenOnlySyntax
             else if (node is IndexExpressionAst i && i.NullConditional) found.Add(where + "null-conditional index ?[]");
             else if (node is PipelineAst p && p.Background) found.Add(where + "background operator &");
             else if (node is ScriptBlockAst s && s.CleanBlock != null) found.Add(where + "clean block");
+            else if (node is ConvertExpressionAst cv && IsType(cv.Type.TypeName, "pscustomobject", "System.Management.Automation.PSCustomObject"))
+                found.Add(where + "ConstrainedLanguage: [pscustomobject] cast");
+            else if (node is InvokeMemberExpressionAst inv)
+            {
+                string method = (inv.Member as StringConstantExpressionAst)?.Value ?? "";
+                if (inv.Static && inv.Expression is TypeExpressionAst te && !IsType(te.TypeName, ClmStaticTypes))
+                    found.Add(where + "ConstrainedLanguage: static method call on [" + te.TypeName.FullName + "]");
+                else if (string.Equals(method, "GetType", System.StringComparison.OrdinalIgnoreCase))
+                    found.Add(where + "ConstrainedLanguage: GetType()");
+                else if (inv.Expression is VariableExpressionAst v && string.Equals(v.VariablePath.UserPath, "PSBoundParameters", System.StringComparison.OrdinalIgnoreCase))
+                    found.Add(where + "ConstrainedLanguage: method call on $PSBoundParameters");
+                else if ((string.Equals(method, "ShouldProcess", System.StringComparison.OrdinalIgnoreCase) || string.Equals(method, "ShouldContinue", System.StringComparison.OrdinalIgnoreCase))
+                         && EnclosingFunction(node) != "Test-SslShouldProcess")
+                    found.Add(where + "ConstrainedLanguage: " + method + "() outside Test-SslShouldProcess");
+            }
             else if (node is CommandAst c)
             {
                 string name = c.GetCommandName();
                 if (name == null) continue;
+                if (string.Equals(name, "Add-Type", System.StringComparison.OrdinalIgnoreCase))
+                    found.Add(where + "ConstrainedLanguage: Add-Type");
+                if (string.Equals(name, "New-Object", System.StringComparison.OrdinalIgnoreCase))
+                {
+                    string type = NewObjectType(c);
+                    if (type == null || !ClmNewObjectTypes.Any(x => string.Equals(x, type, System.StringComparison.OrdinalIgnoreCase)))
+                        found.Add(where + "ConstrainedLanguage: New-Object " + (type ?? "(type not a literal)"));
+                }
                 if (commands.Any(x => string.Equals(x, name, System.StringComparison.OrdinalIgnoreCase)))
                     found.Add(where + "PowerShell 7 cmdlet " + name);
                 foreach (var pair in parameters)

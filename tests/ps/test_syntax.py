@@ -40,8 +40,25 @@ SEVEN_ONLY = {
     "where_not": "@(1) | Where-Object -Not",
 }
 
+# One sample per construct Constrained Language refuses (WDAC/AppLocker hosts); each must be flagged.
+CLM_FORBIDDEN = {
+    "clm_stopwatch": "$w = [Diagnostics.Stopwatch]::StartNew()",
+    "clm_pscustomobject": "$o = [pscustomobject]@{ a = 1 }",
+    "clm_generic_list": "$l = New-Object -TypeName 'System.Collections.Generic.List[object]'",
+    "clm_positional_type": "$l = New-Object System.Collections.ArrayList",
+    "clm_add_type": "Add-Type -TypeDefinition 'public class A {}'",
+    "clm_gettype": "$t = 'x'.GetType()",
+    "clm_bound": "$b = $PSBoundParameters.ContainsKey('x')",
+    "clm_shouldprocess": "function f { [CmdletBinding(SupportsShouldProcess)] param() $PSCmdlet.ShouldProcess('t') }",
+    "clm_principal": "[Security.Principal.WindowsIdentity]::GetCurrent()",
+}
 
-CLEAN = "$a = if ($true) { 1 } else { 2 }\n@(1) | ForEach-Object { $_ }"
+
+CLEAN = (
+    "$a = if ($true) { 1 } else { 2 }\n@(1) | ForEach-Object { $_ }\n"
+    "$b = New-Object -TypeName 'byte[]' -ArgumentList 2\n$m = [regex]::Matches('a', 'a')\n"
+    "function Test-SslShouldProcess { param($Cmdlet) $Cmdlet.ShouldProcess('t', 'a') }"
+)
 
 
 def check_files(pwsh: str, files: list[Path], tmp_path: Path) -> list[dict[str, object]]:
@@ -72,6 +89,12 @@ def write_record(change_files: dict[str, bytes], folder: Path) -> list[Path]:
     return paths
 
 
+def host_scripts() -> list[Path]:
+    """The other scripts sslbind sends to hosts (live import, rotate, doctor); not the lab's own."""
+    package = HERE.parent.parent / "generator"
+    return sorted(p for p in package.glob("**/*.ps1") if "lab" not in p.relative_to(package).parts)
+
+
 @pytest.fixture(scope="module")
 def checked(pwsh: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, object]]:
     """One pwsh run over every rendered script and the 7-only samples: path -> report entry."""
@@ -80,9 +103,10 @@ def checked(pwsh: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, di
     # the Pester cases are parsed when Pester runs them
     for index, change in enumerate([*broad_changes(), *spec_changes()]):
         files += write_record(render_change(change), folder / str(index))
+    files += host_scripts()
     samples = folder / "samples"
     samples.mkdir()
-    for name, code in {**SEVEN_ONLY, "clean": CLEAN}.items():
+    for name, code in {**SEVEN_ONLY, **CLM_FORBIDDEN, "clean": CLEAN}.items():
         path = samples / f"{name}.ps1"
         path.write_text(code + "\n", encoding="ascii")
         files.append(path)
@@ -91,7 +115,8 @@ def checked(pwsh: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, di
 
 @pytest.mark.pwsh
 def test_every_rendered_script_parses_as_windows_powershell_51(checked: dict[str, dict[str, object]]) -> None:
-    rendered = {p: e for p, e in checked.items() if "/samples/" not in p}
+    hosts = {str(p) for p in host_scripts()}
+    rendered = {p: e for p, e in checked.items() if "/samples/" not in p and p not in hosts}
     assert len(rendered) >= 6 * 10
     problems = {
         p: [*e["errors"], *e["findings"]] for p, e in rendered.items() if e["errors"] or e["findings"]
@@ -104,4 +129,22 @@ def test_the_check_flags_each_powershell_7_construct(checked: dict[str, dict[str
     report = {Path(p).stem: e for p, e in checked.items() if "/samples/" in p}
     unflagged = [name for name in SEVEN_ONLY if not report[name]["findings"]]
     assert unflagged == []
+    clm_unflagged = [
+        name
+        for name in CLM_FORBIDDEN
+        if not any("ConstrainedLanguage" in str(f) for f in report[name]["findings"])  # type: ignore[attr-defined]
+    ]
+    assert clm_unflagged == []
     assert report["clean"]["findings"] == [] and report["clean"]["errors"] == []
+
+
+@pytest.mark.pwsh
+def test_scripts_sent_to_hosts_parse_and_suit_constrained_language(checked: dict[str, dict[str, object]]) -> None:
+    scripts = host_scripts()
+    assert len(scripts) >= 2
+    problems = {
+        str(p): [*checked[str(p)]["errors"], *checked[str(p)]["findings"]]  # type: ignore[misc]
+        for p in scripts
+        if checked[str(p)]["errors"] or checked[str(p)]["findings"]
+    }
+    assert problems == {}
