@@ -137,9 +137,9 @@ FLAGS_VALUE = "DefaultFlags"
 # third-party report says so). So it is neither derived nor compared: capture keeps it as a raw
 # bit, verify ignores it, and a registry write carries the host's bit over unchanged.
 CHECK_MODE_FRESHNESS = 0x4
-# Bits sslbind understands (0x4 included, though netsh has no parameter for it); every other bit is "extra": captured and reported by value (and by
-# name where a public source names it), never settable, so a change that would re-create such a
-# binding through netsh add is refused.
+# Bits sslbind understands (0x4 included, though netsh has no parameter for it); every other bit
+# is "extra": captured and reported by value (and by name where a public source names it), never
+# settable, so a change that would re-create such a binding through netsh add is refused.
 KNOWN_CHECK_MODE_BITS = CHECK_MODE_FRESHNESS | sum(s.check_mode_bit for s in SETTINGS)
 KNOWN_FLAG_BITS = sum(s.flag_bit for s in SETTINGS)
 # Names from the Windows SDK (http.h / win32metadata HTTP_SERVICE_CONFIG_SSL_FLAG_*) and netsh's

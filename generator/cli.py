@@ -59,11 +59,15 @@ def record() -> None:
 @click.argument("record_dir", metavar="RECORD", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def record_check(record_dir: Path) -> None:
     """Verify every hash in RECORD's manifests; exit 1 on any changed, missing or unexpected file."""
-    from generator.record import check_record
+    from generator.record import by_hand_results, check_record
 
     problems = check_record(record_dir)
     for problem in problems:
         click.echo(problem)
+    for result in by_hand_results(record_dir):
+        click.echo(
+            f"by hand: {result.relative_to(record_dir).as_posix()} (a saved run result, in no manifest)"
+        )
     if problems:
         raise UserError(f"{record_dir}: {len(problems)} integrity problem(s); do not apply", EXIT_FAILED)
     click.echo(f"{record_dir}: intact")

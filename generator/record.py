@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections import deque
@@ -33,6 +34,11 @@ from generator.errors import EXIT_FAILED, UserError
 MANIFEST = "manifest.json"
 PLANS = "plans"
 RUNS = "runs"
+# A script run by hand from the record saves its JSON result beside itself (never overwriting):
+# evidence of that run, not part of what was rendered, so no manifest covers it.
+BY_HAND_RESULT = re.compile(
+    r"hosts/[^/]+/(prepare|delete|add|verify|rollback|apply)-\d{8}T\d{9}Z(-\d{1,2})?\.json"
+)
 STAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 WRITE_BACKLOG = 64  # rendered files waiting for a writer thread
 
@@ -307,7 +313,15 @@ def check_record(record: Path) -> list[str]:
         found, files = check(record)
         problems += found
         covered |= files
+    covered.update(by_hand_results(record))
     for path in sorted(p for p in record.rglob("*") if p.is_file()):
         if path not in covered:
             problems.append(f"unexpected: {path.relative_to(record).as_posix()} is in no manifest")
     return problems
+
+
+def by_hand_results(record: Path) -> list[Path]:
+    """Results a script run by hand saved beside itself (hosts/<host>/<phase>-<stamp>.json)."""
+    hosts = record / "hosts"
+    found = (p for p in hosts.rglob("*.json") if p.is_file()) if hosts.is_dir() else iter(())
+    return sorted(p for p in found if BY_HAND_RESULT.fullmatch(p.relative_to(record).as_posix()))

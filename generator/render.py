@@ -343,7 +343,9 @@ def _table_context() -> dict[str, Any]:
         "value_patterns": sorted(PATTERNS.items()),
         "check_mode_value": CHECK_MODE_VALUE,
         "flags_value": FLAGS_VALUE,
-        "extra_check_mode_names": [(f"0x{bit:X}", name) for bit, name in sorted(EXTRA_CHECK_MODE_NAMES.items())],
+        "extra_check_mode_names": [
+            (f"0x{bit:X}", name) for bit, name in sorted(EXTRA_CHECK_MODE_NAMES.items())
+        ],
         "extra_flag_names": [(f"0x{bit:X}", name) for bit, name in sorted(EXTRA_FLAG_NAMES.items())],
         "known_check_mode_bits": KNOWN_CHECK_MODE_BITS,
         "known_flag_bits": KNOWN_FLAG_BITS,

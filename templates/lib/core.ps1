@@ -827,15 +827,14 @@ function Save-SslResultFile {
         }
         $path = Join-Path -Path $folder -ChildPath ($name + '.json')
         try {
-            Out-File -LiteralPath $path -InputObject $Json -Encoding ascii -NoClobber -WhatIf:$false -Confirm:$false
-            Write-SslLog -Message ('result saved to ' + $path)
-            return
-        }
-        catch {
-            if (-not (Test-Path -LiteralPath $path)) {
-                Write-Warning ('sslbind: could not save the result beside the script: ' + $_.Exception.Message)
+            if (Set-SslResultFile -Path $path -Text $Json) {
+                Write-SslLog -Message ('result saved to ' + $path)
                 return
             }
+        }
+        catch {
+            Write-Warning ('sslbind: could not save the result beside the script: ' + $_.Exception.Message)
+            return
         }
     }
 }

@@ -125,3 +125,16 @@ function Test-SslElevated {
     }
     return (@($groups | Where-Object { $_ -match 'S-1-16-(12288|16384)\b' }).Count -gt 0)
 }
+
+function Set-SslResultFile {
+    # A run from a file saves its JSON result beside the script: a new file only, never an
+    # overwrite ($false when the name is taken).
+    [CmdletBinding()]
+    [OutputType([bool])]
+    param([Parameter(Mandatory = $true)][string]$Path, [Parameter(Mandatory = $true)][string]$Text)
+    if (Test-Path -LiteralPath $Path) {
+        return $false
+    }
+    Out-File -LiteralPath $Path -InputObject $Text -Encoding ascii -NoClobber -WhatIf:$false -Confirm:$false
+    return $true
+}

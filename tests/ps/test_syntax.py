@@ -49,7 +49,9 @@ CLM_FORBIDDEN = {
     "clm_add_type": "Add-Type -TypeDefinition 'public class A {}'",
     "clm_gettype": "$t = 'x'.GetType()",
     "clm_bound": "$b = $PSBoundParameters.ContainsKey('x')",
-    "clm_shouldprocess": "function f { [CmdletBinding(SupportsShouldProcess)] param() $PSCmdlet.ShouldProcess('t') }",
+    "clm_shouldprocess": (
+        "function f { [CmdletBinding(SupportsShouldProcess)] param() $PSCmdlet.ShouldProcess('t') }"
+    ),
     "clm_principal": "[Security.Principal.WindowsIdentity]::GetCurrent()",
 }
 
@@ -139,7 +141,7 @@ def test_the_check_flags_each_powershell_7_construct(checked: dict[str, dict[str
 
 
 @pytest.mark.pwsh
-def test_scripts_sent_to_hosts_parse_and_suit_constrained_language(checked: dict[str, dict[str, object]]) -> None:
+def test_host_scripts_parse_and_suit_constrained_language(checked: dict[str, dict[str, object]]) -> None:
     scripts = host_scripts()
     assert len(scripts) >= 2
     problems = {

@@ -28,3 +28,20 @@ def test_record_check_not_a_record_is_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["record", "check", str(tmp_path)])
     assert result.exit_code == 2
     assert "manifest.json is missing" in result.stderr
+
+
+def test_record_check_lists_by_hand_results_and_still_flags_other_files(tmp_path: Path) -> None:
+    record = write_record(tmp_path, "CHG9", "", [("hosts/h/apply.ps1", b"1\n")])
+    (record / "hosts/h/apply-20261130T101010123Z.json").write_text("{}", encoding="ascii")
+    (record / "hosts/h/apply-20261130T101010123Z-1.json").write_text("{}", encoding="ascii")
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["record", "check", str(record)])
+    assert ok.exit_code == 0, ok.output
+    assert "by hand: hosts/h/apply-20261130T101010123Z.json" in ok.stdout
+    assert "by hand: hosts/h/apply-20261130T101010123Z-1.json" in ok.stdout
+    (record / "hosts/h/apply-latest.json").write_text("{}", encoding="ascii")
+    (record / "hosts/h/notes.json").write_text("{}", encoding="ascii")
+    bad = runner.invoke(cli, ["record", "check", str(record)])
+    assert bad.exit_code == 1
+    assert "unexpected: hosts/h/apply-latest.json" in bad.stdout
+    assert "unexpected: hosts/h/notes.json" in bad.stdout

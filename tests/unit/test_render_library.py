@@ -57,7 +57,7 @@ def test_an_unclosed_function_is_refused() -> None:
 WINDOWS_CALLS = re.compile(
     r"Get-ItemProperty|Set-ItemProperty|Test-Path|Get-ChildItem|Get-Item\b|Remove-Item|New-Item|"
     r"&\s*netsh|\[Microsoft\.Win32|Registry\]::|\[System\.Security\.Cryptography\.X509|X509Store|"
-    r"Security\.Principal",
+    r"Security\.Principal|whoami|Out-File|Set-Content",
     re.IGNORECASE,
 )
 

@@ -38,7 +38,7 @@ reviewed spec; values are checked again before use, as they may come over PowerS
 The host name reported in the result: the spec's name for this host.
 
 .EXAMPLE
-$prepared = .\prepare.ps1
+$null = .\prepare.ps1 -OutVariable prepared
 Shows the add command per binding and keeps the JSON result for add.ps1, verify.ps1 and rollback.ps1.
 
 .EXAMPLE
@@ -90,7 +90,7 @@ param(
 
 Set-StrictMode -Version 3.0
 $ErrorActionPreference = 'Stop'
-if (-not $PSBoundParameters.ContainsKey('InformationAction')) {
+if (@($PSBoundParameters.Keys) -notcontains 'InformationAction') {
     $InformationPreference = 'Continue'
 }
 
@@ -127,35 +127,41 @@ $script:SslValuePattern = @{
 }
 $script:SslCheckModeValue = 'DefaultSslCertCheckMode'
 $script:SslFlagsValue = 'DefaultFlags'
-$script:SslCheckModeFreshness = 0x4
-$script:SslFreshnessSetting = 'revocationfreshnesstime'
+# Names of bits no netsh parameter sets (reported by name where a public source names them).
+$script:SslExtraCheckModeName = @{
+}
+$script:SslExtraFlagName = @{
+    '0x4' = 'NO_RAW_FILTER'
+    '0x2000' = 'ENABLE_CLIENT_CORRELATION'
+    '0x8000' = 'ENABLE_CACHE_CLIENT_HELLO (netsh: Enable Caching Client Hello)'
+}
 $script:SslKnownCheckModeBits = 0x10007
 $script:SslKnownFlagBits = 0x5FFB
 $script:SslUInt32Max = 4294967295
 $script:SslSettingTable = @(
-    [pscustomobject]@{ Name = 'certhash'; Kind = 'hash'; Default = $null; RegistryValue = 'SslCertHash'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
-    [pscustomobject]@{ Name = 'appid'; Kind = 'guid'; Default = $null; RegistryValue = 'AppId'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
-    [pscustomobject]@{ Name = 'certstorename'; Kind = 'store'; Default = 'MY'; RegistryValue = 'SslCertStoreName'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
-    [pscustomobject]@{ Name = 'verifyclientcertrevocation'; Kind = 'onoff'; Default = 'enable'; RegistryValue = $null; CheckModeBit = 0x1; FlagBit = 0x0; Inverted = $true }
-    [pscustomobject]@{ Name = 'verifyrevocationwithcachedclientcertonly'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x2; FlagBit = 0x0; Inverted = $false }
-    [pscustomobject]@{ Name = 'usagecheck'; Kind = 'onoff'; Default = 'enable'; RegistryValue = $null; CheckModeBit = 0x10000; FlagBit = 0x0; Inverted = $true }
-    [pscustomobject]@{ Name = 'revocationfreshnesstime'; Kind = 'uint32'; Default = 0; RegistryValue = 'DefaultSslRevocationFreshnessTime'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
-    [pscustomobject]@{ Name = 'urlretrievaltimeout'; Kind = 'uint32'; Default = 0; RegistryValue = 'DefaultSslRevocationUrlRetrievalTimeout'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
-    [pscustomobject]@{ Name = 'sslctlidentifier'; Kind = 'ctlid'; Default = $null; RegistryValue = 'DefaultSslCtlIdentifier'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
-    [pscustomobject]@{ Name = 'sslctlstorename'; Kind = 'store'; Default = $null; RegistryValue = 'DefaultSslCtlStoreName'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
-    [pscustomobject]@{ Name = 'dsmapperusage'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x1; Inverted = $false }
-    [pscustomobject]@{ Name = 'clientcertnegotiation'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x2; Inverted = $false }
-    [pscustomobject]@{ Name = 'reject'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x8; Inverted = $false }
-    [pscustomobject]@{ Name = 'disablehttp2'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x10; Inverted = $false }
-    [pscustomobject]@{ Name = 'disablequic'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x20; Inverted = $false }
-    [pscustomobject]@{ Name = 'disabletls12'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x1000; Inverted = $false }
-    [pscustomobject]@{ Name = 'disabletls13'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x40; Inverted = $false }
-    [pscustomobject]@{ Name = 'disablelegacytls'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x400; Inverted = $false }
-    [pscustomobject]@{ Name = 'disableocspstapling'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x80; Inverted = $false }
-    [pscustomobject]@{ Name = 'enabletokenbinding'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x100; Inverted = $false }
-    [pscustomobject]@{ Name = 'logextendedevents'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x200; Inverted = $false }
-    [pscustomobject]@{ Name = 'enablesessionticket'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x800; Inverted = $false }
-    [pscustomobject]@{ Name = 'disablesessionid'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x4000; Inverted = $false }
+    @{ Name = 'certhash'; Kind = 'hash'; Default = $null; RegistryValue = 'SslCertHash'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
+    @{ Name = 'appid'; Kind = 'guid'; Default = $null; RegistryValue = 'AppId'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
+    @{ Name = 'certstorename'; Kind = 'store'; Default = 'MY'; RegistryValue = 'SslCertStoreName'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
+    @{ Name = 'verifyclientcertrevocation'; Kind = 'onoff'; Default = 'enable'; RegistryValue = $null; CheckModeBit = 0x1; FlagBit = 0x0; Inverted = $true }
+    @{ Name = 'verifyrevocationwithcachedclientcertonly'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x2; FlagBit = 0x0; Inverted = $false }
+    @{ Name = 'usagecheck'; Kind = 'onoff'; Default = 'enable'; RegistryValue = $null; CheckModeBit = 0x10000; FlagBit = 0x0; Inverted = $true }
+    @{ Name = 'revocationfreshnesstime'; Kind = 'uint32'; Default = 0; RegistryValue = 'DefaultSslRevocationFreshnessTime'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
+    @{ Name = 'urlretrievaltimeout'; Kind = 'uint32'; Default = 0; RegistryValue = 'DefaultSslRevocationUrlRetrievalTimeout'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
+    @{ Name = 'sslctlidentifier'; Kind = 'ctlid'; Default = $null; RegistryValue = 'DefaultSslCtlIdentifier'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
+    @{ Name = 'sslctlstorename'; Kind = 'store'; Default = $null; RegistryValue = 'DefaultSslCtlStoreName'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
+    @{ Name = 'dsmapperusage'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x1; Inverted = $false }
+    @{ Name = 'clientcertnegotiation'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x2; Inverted = $false }
+    @{ Name = 'reject'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x8; Inverted = $false }
+    @{ Name = 'disablehttp2'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x10; Inverted = $false }
+    @{ Name = 'disablequic'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x20; Inverted = $false }
+    @{ Name = 'disabletls12'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x1000; Inverted = $false }
+    @{ Name = 'disabletls13'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x40; Inverted = $false }
+    @{ Name = 'disablelegacytls'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x400; Inverted = $false }
+    @{ Name = 'disableocspstapling'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x80; Inverted = $false }
+    @{ Name = 'enabletokenbinding'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x100; Inverted = $false }
+    @{ Name = 'logextendedevents'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x200; Inverted = $false }
+    @{ Name = 'enablesessionticket'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x800; Inverted = $false }
+    @{ Name = 'disablesessionid'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x4000; Inverted = $false }
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -191,19 +197,32 @@ function Invoke-SslNetsh {
     }
     $lines = @($raw | ForEach-Object { [string]$_ } | Where-Object { $_.Trim().Length -gt 0 })
     $output = ($lines -join "`n").Trim()
+    # The Win32 code comes only from netsh's failure line, the first one it prints ('SSL Certificate
+    # add failed, Error: 183'; localized builds translate 'Error', French puts a space before the
+    # colon: 'erreur : 183'). Later lines may be the usage text, whose examples end in ':443'.
     $code = [long]0
-    # 'SSL Certificate add failed, Error: 183'; localized builds translate 'Error', so the code is
-    # taken from the first line that ends in ': <digits>'.
-    # French puts a space before the colon ('erreur : 183').
-    if ($output -match '(?m)^.*\S\s?:\s*(\d{1,10})\s*$') {
+    $rejected = $false
+    if ($lines.Count -gt 0 -and $lines[0] -match '\S\s?:\s*(\d{1,10})\s*$') {
         $code = [long]$Matches[1]
+    }
+    elseif ($Operation -ne 'help' -and (Test-SslNetshUsage -Text $output)) {
+        # netsh printed its usage: it did not understand the command line (whatever the exit code).
+        $rejected = $true
+        $code = [long]$exitCode
+        if ($code -eq 0) {
+            $code = 1
+        }
     }
     elseif ($exitCode -ne 0) {
         $code = [long]$exitCode
     }
-    $result = [pscustomobject]@{ ExitCode = [int]$exitCode; Code = $code; Output = $output }
-    if ($AnyExitCode -or $code -eq 0 -or ($AcceptCode -contains $code)) {
+    $result = [ordered]@{ ExitCode = [int]$exitCode; Code = $code; Output = $output; Rejected = $rejected }
+    if ($AnyExitCode -or (-not $rejected -and ($code -eq 0 -or ($AcceptCode -contains $code)))) {
         return $result
+    }
+    if ($rejected) {
+        throw ('netsh ' + $Operation + ' failed for ' + $Subject + ': netsh rejected the command line and printed its usage (exit code ' +
+            $exitCode + '); first line: ' + $lines[0] + ' [command: ' + $CommandLine + ']')
     }
     throw ('netsh ' + $Operation + ' failed for ' + $Subject + ' with error ' + $code + ' (exit code ' +
         $exitCode + '): ' + $output + ' [command: ' + $CommandLine + ']')
@@ -252,16 +271,38 @@ function Get-SslStoreCertificate {
 }
 
 function Test-SslElevated {
-    # Is this session elevated (Administrator)? netsh and the HTTP registry key need it. Off
-    # Windows (the sslbind lab) there is no such token, so the answer is yes.
+    # Is this session elevated (Administrator)? whoami /groups lists the High (S-1-16-12288) or
+    # System (S-1-16-16384) mandatory label then; unlike WindowsPrincipal this works in Constrained
+    # Language, and SIDs are not localized. Off Windows (the sslbind lab) there is no such token, so
+    # the answer is yes.
     [CmdletBinding()]
     [OutputType([bool])]
     param()
-    if ([Environment]::OSVersion.Platform -ne [PlatformID]::Win32NT) {
+    if ($PSVersionTable.PSVersion.Major -ge 6 -and -not $IsWindows) {
         return $true
     }
-    $principal = New-Object -TypeName 'Security.Principal.WindowsPrincipal' -ArgumentList ([Security.Principal.WindowsIdentity]::GetCurrent())
-    return [bool]$principal.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)
+    $previous = $ErrorActionPreference
+    $ErrorActionPreference = 'Continue'
+    try {
+        $groups = @(& whoami.exe /groups 2>&1 | ForEach-Object { [string]$_ })
+    }
+    finally {
+        $ErrorActionPreference = $previous
+    }
+    return (@($groups | Where-Object { $_ -match 'S-1-16-(12288|16384)\b' }).Count -gt 0)
+}
+
+function Set-SslResultFile {
+    # A run from a file saves its JSON result beside the script: a new file only, never an
+    # overwrite ($false when the name is taken).
+    [CmdletBinding()]
+    [OutputType([bool])]
+    param([Parameter(Mandatory = $true)][string]$Path, [Parameter(Mandatory = $true)][string]$Text)
+    if (Test-Path -LiteralPath $Path) {
+        return $false
+    }
+    Out-File -LiteralPath $Path -InputObject $Text -Encoding ascii -NoClobber -WhatIf:$false -Confirm:$false
+    return $true
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -275,6 +316,12 @@ foreach ($sslSetting in $script:SslSettingTable) {
     $script:SslSettingByName[$sslSetting.Name] = $sslSetting
 }
 $script:SslKinds = @($script:SslKeyPattern.Keys)
+# Central certificate store kinds: the certificate comes from the store, the binding has no certhash.
+$script:SslCentralStoreKinds = @('ccs', 'scopedccs')
+$script:SslSettingCheckModeBits = [long]0
+foreach ($sslSetting in $script:SslSettingTable) {
+    $script:SslSettingCheckModeBits = $script:SslSettingCheckModeBits -bor $sslSetting.CheckModeBit
+}
 $script:SslNetshHelpText = $null
 $script:SslTransientAddCode = 87
 $script:SslRestartNote = 'HTTP.sys reads DefaultSslCertCheckMode only after the HTTP service or the server restarts.'
@@ -282,7 +329,18 @@ $script:SslRestartNote = 'HTTP.sys reads DefaultSslCertCheckMode only after the 
 function Write-SslLog {
     [CmdletBinding()]
     param([Parameter(Mandatory = $true)][string]$Message)
+    # Write-Information needs 5.0; before that only the pre-flight's refusal is logged (verbose).
+    if ($PSVersionTable.PSVersion.Major -lt 5) {
+        Write-Verbose -Message ('sslbind: ' + $Message)
+        return
+    }
     Write-Information -MessageData ('sslbind: ' + $Message)
+}
+
+function Get-SslElapsedMs {
+    # Milliseconds since -Since. Get-Date, not Stopwatch: Constrained Language forbids Stopwatch.
+    param([Parameter(Mandatory = $true)][datetime]$Since)
+    return [long]((Get-Date) - $Since).TotalMilliseconds
 }
 
 function Get-SslProperty {
@@ -383,7 +441,7 @@ function ConvertTo-SslBindingSpec {
     }
     $entries = @('Kind', 'Key', 'Mode', 'Method', 'Settings')
     $seen = @{}
-    $specs = New-Object -TypeName 'System.Collections.Generic.List[object]'
+    $specs = @()
     for ($index = 0; $index -lt $Binding.Count; $index++) {
         $entry = $Binding[$index]
         $where = 'Binding[' + $index + ']'
@@ -430,11 +488,9 @@ function ConvertTo-SslBindingSpec {
             throw ($where + ': ' + $subject + ' is listed twice')
         }
         $seen[$identity] = $true
-        $specs.Add([pscustomobject]@{
-                Kind = $kind; Key = $key; Mode = $mode; Method = $method; Settings = $settings; Subject = $subject
-            })
+        $specs += , @{ Kind = $kind; Key = $key; Mode = $mode; Method = $method; Settings = $settings; Subject = $subject }
     }
-    return $specs.ToArray()
+    return $specs
 }
 
 # --- capture: the registry, decoded through the table; unknown values or bits stop the change ---
@@ -453,13 +509,13 @@ function Find-SslBindingPath {
         }
         return $null
     }
-    $found = New-Object -TypeName 'System.Collections.Generic.List[string]'
+    $found = @()
     foreach ($name in (Get-SslRegistrySubkeyName -Path $base)) {
         $path = $base + '\' + [string]$name
         if ($Spec.Kind -eq 'ccs') {
             $port = ([string]$name).Substring(([string]$name).LastIndexOf(':') + 1)
             if ($port -eq $Spec.Key) {
-                $found.Add($path)
+                $found += , $path
             }
             continue
         }
@@ -470,7 +526,7 @@ function Find-SslBindingPath {
             $hostnamePort = [string]$name
         }
         if ($hostnamePort -is [string] -and $hostnamePort -ieq $Spec.Key) {
-            $found.Add($path)
+            $found += , $path
         }
     }
     if ($found.Count -gt 1) {
@@ -556,16 +612,10 @@ function Get-SslCapturedBinding {
     }
     $checkMode = ConvertFrom-SslDword -Value (Get-SslProperty -Object $values -Name $script:SslCheckModeValue) -Where ($where + ' ' + $script:SslCheckModeValue)
     $flags = ConvertFrom-SslDword -Value (Get-SslProperty -Object $values -Name $script:SslFlagsValue) -Where ($where + ' ' + $script:SslFlagsValue)
-    $unknownCheckMode = $checkMode -band (-bnot [long]$script:SslKnownCheckModeBits)
-    if ($unknownCheckMode -ne 0) {
-        throw ($where + ': ' + $script:SslCheckModeValue + ' 0x' + $checkMode.ToString('X') + ' has unknown bits 0x' +
-            $unknownCheckMode.ToString('X') + '; nothing is changed')
-    }
-    $unknownFlags = $flags -band (-bnot [long]$script:SslKnownFlagBits)
-    if ($unknownFlags -ne 0) {
-        throw ($where + ': ' + $script:SslFlagsValue + ' 0x' + $flags.ToString('X') + ' has unknown bits 0x' +
-            $unknownFlags.ToString('X') + '; nothing is changed')
-    }
+    # Bits no netsh parameter sets (newer builds, the HTTP API) are kept and reported, never a reason
+    # to refuse reading; a change that would re-create the binding without them is refused later.
+    $extraCheckMode = $checkMode -band (-bnot [long]$script:SslKnownCheckModeBits)
+    $extraFlags = $flags -band (-bnot [long]$script:SslKnownFlagBits)
     $settings = [ordered]@{}
     foreach ($setting in $script:SslSettingTable) {
         $value = $setting.Default
@@ -602,15 +652,7 @@ function Get-SslCapturedBinding {
         }
         $settings[$setting.Name] = $value
     }
-    # Bit 0x4 says a freshness time is in effect; when it disagrees with the time value the state
-    # is unknown and netsh could not recreate it.
-    $freshnessBit = ($checkMode -band $script:SslCheckModeFreshness) -ne 0
-    if ($freshnessBit -ne ([long]$settings[$script:SslFreshnessSetting] -gt 0)) {
-        throw ($where + ': ' + $script:SslCheckModeValue + ' 0x' + $checkMode.ToString('X') + ' bit 0x' +
-            ([long]$script:SslCheckModeFreshness).ToString('X') + ' disagrees with ' + $script:SslFreshnessSetting + ' ' +
-            $settings[$script:SslFreshnessSetting] + '; sslbind cannot recreate this binding, so nothing is changed')
-    }
-    if ($null -eq $settings['appid'] -or ($Spec.Kind -ne 'ccs' -and $null -eq $settings['certhash'])) {
+    if ($null -eq $settings['appid'] -or ($script:SslCentralStoreKinds -notcontains $Spec.Kind -and $null -eq $settings['certhash'])) {
         throw ($where + ': the binding has no certificate hash or appid; netsh could not recreate it, so nothing is changed')
     }
     return [ordered]@{
@@ -618,7 +660,29 @@ function Get-SslCapturedBinding {
         key = $Spec.Key
         exists = $true
         settings = $settings
-        registry = [ordered]@{ path = $path; DefaultSslCertCheckMode = $checkMode; DefaultFlags = $flags }
+        registry = [ordered]@{
+            path = $path; DefaultSslCertCheckMode = $checkMode; DefaultFlags = $flags
+            extra_check_mode = $extraCheckMode; extra_flags = $extraFlags
+            extra = @(Format-SslExtraBit -CheckMode $extraCheckMode -Flags $extraFlags)
+        }
+    }
+}
+
+function Format-SslExtraBit {
+    # 'DefaultFlags 0x8000 ENABLE_CACHE_CLIENT_HELLO (...)', one line per bit no netsh parameter sets.
+    param([Parameter(Mandatory = $true)][long]$CheckMode, [Parameter(Mandatory = $true)][long]$Flags)
+    foreach ($field in @(@($script:SslCheckModeValue, $CheckMode, $script:SslExtraCheckModeName), @($script:SslFlagsValue, $Flags, $script:SslExtraFlagName))) {
+        $bit = [long]1
+        for ($i = 0; $i -lt 32; $i++) {
+            if (($field[1] -band $bit) -ne 0) {
+                $name = $field[2]['0x' + $bit.ToString('X')]
+                if ($null -eq $name) {
+                    $name = '(unnamed)'
+                }
+                $field[0] + ' 0x' + $bit.ToString('X') + ' ' + $name
+            }
+            $bit = $bit * 2
+        }
     }
 }
 
@@ -653,23 +717,23 @@ function Resolve-SslDesired {
     if ($null -eq $desired['appid']) {
         throw ($Spec.Subject + ': the binding does not exist yet, so the spec must name its appid')
     }
-    if ($Spec.Kind -ne 'ccs' -and $null -eq $desired['certhash']) {
+    if ($script:SslCentralStoreKinds -notcontains $Spec.Kind -and $null -eq $desired['certhash']) {
         throw ($Spec.Subject + ': the binding does not exist yet, so the spec must name its certhash')
     }
     return $desired
 }
 
 function Get-SslCheckModeValue {
-    # DefaultSslCertCheckMode for the settings (generator.binding.encode_check_mode).
-    param([Parameter(Mandatory = $true)]$Settings)
-    $mode = [long]0
+    # DefaultSslCertCheckMode for the settings (generator.binding.encode_check_mode without bit
+    # 0x4): only the bits netsh parameters set; -Keep carries every other bit of a captured value
+    # over unchanged (0x4, whose relation to revocationfreshnesstime is not established, and bits
+    # of newer builds).
+    param([Parameter(Mandatory = $true)]$Settings, [long]$Keep = 0)
+    $mode = $Keep -band (-bnot $script:SslSettingCheckModeBits)
     foreach ($setting in $script:SslSettingTable) {
         if ($setting.CheckModeBit -ne 0 -and (($Settings[$setting.Name] -ceq 'disable') -eq $setting.Inverted)) {
             $mode = $mode -bor $setting.CheckModeBit
         }
-    }
-    if ([long]$Settings[$script:SslFreshnessSetting] -gt 0) {
-        $mode = $mode -bor $script:SslCheckModeFreshness
     }
     return $mode
 }
@@ -700,8 +764,8 @@ function Get-SslAddArgument {
         [Parameter(Mandatory = $true)][string]$Key,
         [Parameter(Mandatory = $true)]$Settings
     )
-    $arguments = New-Object -TypeName 'System.Collections.Generic.List[string]'
-    $arguments.Add($Kind + '=' + $Key)
+    $arguments = @()
+    $arguments += , ($Kind + '=' + $Key)
     foreach ($setting in $script:SslSettingTable) {
         $value = $Settings[$setting.Name]
         if ($null -eq $value) {
@@ -712,9 +776,9 @@ function Get-SslAddArgument {
             (Test-SslSameValue -Left $value -Right $setting.Default -IgnoreCase $false)) {
             continue
         }
-        $arguments.Add($setting.Name + '=' + [string]$value)
+        $arguments += , ($setting.Name + '=' + [string]$value)
     }
-    return $arguments.ToArray()
+    return $arguments
 }
 
 function Format-SslCommandLine {
@@ -777,14 +841,13 @@ function Get-SslCertificateCheck {
     if ($null -eq $store) {
         $store = 'MY'
     }
-    $problems = New-Object -TypeName 'System.Collections.Generic.List[string]'
     $check = [ordered]@{
         store = $store; thumbprint = $thumbprint; subject = $null; not_before = $null; not_after = $null
-        has_private_key = $null; server_auth = $null; problems = $problems
+        has_private_key = $null; server_auth = $null; problems = @()
     }
     $certificates = Get-SslStoreCertificate -StoreName $store
     if ($null -eq $certificates) {
-        $problems.Add('certificate store LocalMachine\' + $store + ' does not exist')
+        $check.problems += , ('certificate store LocalMachine\' + $store + ' does not exist')
         return $check
     }
     $certificate = $null
@@ -795,7 +858,7 @@ function Get-SslCertificateCheck {
         }
     }
     if ($null -eq $certificate) {
-        $problems.Add('certificate ' + $thumbprint + ' is not in LocalMachine\' + $store)
+        $check.problems += , ('certificate ' + $thumbprint + ' is not in LocalMachine\' + $store)
         return $check
     }
     $now = Get-Date
@@ -810,34 +873,63 @@ function Get-SslCertificateCheck {
     $oids = @($usages | ForEach-Object { [string](Get-SslProperty -Object $_ -Name 'ObjectId') })
     $check.server_auth = ($usages.Count -eq 0 -or $oids -contains '1.3.6.1.5.5.7.3.1')
     if (-not $check.has_private_key) {
-        $problems.Add('certificate ' + $thumbprint + ' has no private key')
+        $check.problems += , ('certificate ' + $thumbprint + ' has no private key')
     }
     if ($now -lt $notBefore) {
-        $problems.Add('certificate ' + $thumbprint + ' is not valid before ' + $check.not_before)
+        $check.problems += , ('certificate ' + $thumbprint + ' is not valid before ' + $check.not_before)
     }
     if ($now -gt $notAfter) {
-        $problems.Add('certificate ' + $thumbprint + ' expired on ' + $check.not_after)
+        $check.problems += , ('certificate ' + $thumbprint + ' expired on ' + $check.not_after)
     }
     if (-not $check.server_auth) {
-        $problems.Add('certificate ' + $thumbprint + ' does not allow server authentication (1.3.6.1.5.5.7.3.1)')
+        $check.problems += , ('certificate ' + $thumbprint + ' does not allow server authentication (1.3.6.1.5.5.7.3.1)')
     }
     return $check
 }
 
+function Test-SslNetshUsage {
+    # Does netsh's output hold its sslcert usage text ('add sslcert ipport=...', '[hostnameport=]')?
+    # Language-neutral: tags are never translated.
+    param([AllowEmptyString()][string]$Text)
+    return ($Text -cmatch '(?i:sslcert)\s+\[?[a-z]+=')
+}
+
+function Get-SslNetshHelpTag {
+    # Every tag netsh's 'add sslcert /?' text offers: each 'tag=' token from the first line naming
+    # sslcert on (a usage line may carry one tag or several, and examples), plus the tag column of
+    # the parameter table ('    tag   - ...'). Tags are not localized, the words around them are,
+    # so no English keyword is relied on.
+    param([AllowEmptyString()][string]$Text)
+    $at = $Text.IndexOf('sslcert')
+    if ($at -lt 0) {
+        return , @()
+    }
+    $block = $Text.Substring($at)
+    $tags = @()
+    foreach ($match in [regex]::Matches($block, '(?<![A-Za-z0-9_])\[?([a-z][a-z0-9]*)=')) {
+        $tags += , $match.Groups[1].Value
+    }
+    foreach ($match in [regex]::Matches($block, '(?m)^\s+([a-z][a-z0-9]*)\s+-\s')) {
+        $tags += , $match.Groups[1].Value
+    }
+    return , @($tags | Sort-Object -Unique)
+}
+
 function Assert-SslNetshParameter {
     # A parameter this netsh build does not know is ignored with exit code 0 and no binding, so
-    # every tag is looked up in 'netsh http add sslcert /?' (tags are not localized) first.
+    # every tag is looked up in 'netsh http add sslcert /?' first.
     param([Parameter(Mandatory = $true)][string[]]$Name)
     if ($null -eq $script:SslNetshHelpText) {
         $arguments = @('http', 'add', 'sslcert', '/?')
         $help = Invoke-SslNetsh -Operation help -Subject 'netsh http add sslcert' -Arguments $arguments -CommandLine 'netsh http add sslcert /?' -AnyExitCode
         $script:SslNetshHelpText = [string]$help.Output
     }
-    # Only usage lines count ('  [tag=]<value>', 'Usage: add sslcert [tag=]...', '| [tag=]...'), not
-    # a tag mentioned in prose.
-    $missing = @($Name | Sort-Object -Unique | Where-Object {
-            $script:SslNetshHelpText -notmatch ('(?m)^(\s*|.*\|\s*|\s*Usage:\s+\S+\s+sslcert\s+)\[?' + [regex]::Escape($_) + '=')
-        })
+    $known = Get-SslNetshHelpTag -Text $script:SslNetshHelpText
+    if ($known.Count -eq 0) {
+        throw ('''netsh http add sslcert /?'' printed no parameter list sslbind can read, so which parameters this netsh takes is unknown; nothing is changed. It printed: ' +
+            $script:SslNetshHelpText)
+    }
+    $missing = @($Name | Sort-Object -Unique | Where-Object { $known -cnotcontains $_ })
     if ($missing.Count -gt 0) {
         throw ('this host''s netsh does not list ' + ($missing -join ', ') +
             ' in ''netsh http add sslcert /?'' and would ignore it; nothing is changed')
@@ -866,37 +958,71 @@ function New-SslResult {
         spec_sha256 = $script:SslChange.spec_sha256
         outcome = $null
         whatif = [bool]$WhatIfPreference
-        before = New-Object -TypeName 'System.Collections.Generic.List[object]'
-        after = New-Object -TypeName 'System.Collections.Generic.List[object]'
-        bindings = New-Object -TypeName 'System.Collections.Generic.List[object]'
-        differences = New-Object -TypeName 'System.Collections.Generic.List[object]'
-        actions = New-Object -TypeName 'System.Collections.Generic.List[object]'
-        timings = [ordered]@{ total_ms = 0; gaps = New-Object -TypeName 'System.Collections.Generic.List[object]' }
-        notes = New-Object -TypeName 'System.Collections.Generic.List[string]'
+        before = @()
+        after = @()
+        bindings = @()
+        differences = @()
+        actions = @()
+        timings = [ordered]@{ total_ms = 0; gaps = @() }
+        notes = @()
+        host_facts = $null
         error = $null
     }
 }
 
 function Add-SslNote {
     param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][string]$Note)
-    if (-not $Result.notes.Contains($Note)) {
-        $Result.notes.Add($Note)
+    if ($Result.notes -notcontains $Note) {
+        $Result.notes += , $Note
     }
     Write-SslLog -Message $Note
 }
 
 function Complete-SslResult {
-    # Writes the one JSON object, then throws when the outcome is a failure so the pipeline fails.
+    # Writes the one JSON object (and, run from a file, the same JSON beside the script), then
+    # throws when the outcome is a failure so the pipeline fails.
     param(
         [Parameter(Mandatory = $true)]$Result,
-        [Parameter(Mandatory = $true)]$Stopwatch,
+        [Parameter(Mandatory = $true)][datetime]$Started,
+        [AllowNull()][AllowEmptyString()][string]$ScriptPath,
         [Parameter(Mandatory = $true)][string[]]$Failure
     )
-    $Result.timings.total_ms = [long]$Stopwatch.ElapsedMilliseconds
+    $Result.timings.total_ms = Get-SslElapsedMs -Since $Started
     Write-SslLog -Message ($Result.phase + ' on ' + $Result.host + ': ' + $Result.outcome)
-    Write-Output (ConvertTo-Json -InputObject $Result -Depth 10 -Compress)
+    $json = ConvertTo-Json -InputObject $Result -Depth 10 -Compress
+    Save-SslResultFile -Result $Result -Json $json -ScriptPath $ScriptPath
+    Write-Output $json
     if ($Failure -contains $Result.outcome) {
         throw ('sslbind ' + $Result.phase + ' ' + $Result.outcome + ' on ' + $Result.host + ': ' + $Result.error)
+    }
+}
+
+function Save-SslResultFile {
+    # By hand, '$r = .\apply.ps1' stays empty when the script throws, losing the captured state and
+    # the actions; so a run from a file also leaves its result beside the script as
+    # <phase>-<UTC stamp>.json, never overwriting one. Over PSRP there is no file: nothing is saved.
+    param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][string]$Json, [AllowNull()][AllowEmptyString()][string]$ScriptPath)
+    if ([string]::IsNullOrEmpty($ScriptPath)) {
+        return
+    }
+    $folder = Split-Path -Parent $ScriptPath
+    $stamp = (Get-Date).ToUniversalTime().ToString('yyyyMMddTHHmmssfffZ', [cultureinfo]::InvariantCulture)
+    for ($attempt = 0; $attempt -lt 20; $attempt++) {
+        $name = $Result.phase + '-' + $stamp
+        if ($attempt -gt 0) {
+            $name = $name + '-' + $attempt
+        }
+        $path = Join-Path -Path $folder -ChildPath ($name + '.json')
+        try {
+            if (Set-SslResultFile -Path $path -Text $Json) {
+                Write-SslLog -Message ('result saved to ' + $path)
+                return
+            }
+        }
+        catch {
+            Write-Warning ('sslbind: could not save the result beside the script: ' + $_.Exception.Message)
+            return
+        }
     }
 }
 
@@ -930,7 +1056,7 @@ function Get-SslBindingPlan {
         if (-not $Captured.exists) {
             throw ($Spec.Subject + ': method registry needs an existing binding, and there is none')
         }
-        $value = Get-SslCheckModeValue -Settings $Desired
+        $value = Get-SslCheckModeValue -Settings $Desired -Keep $Captured.registry.DefaultSslCertCheckMode
         $plan.registry_value = $value
         $plan.command_line = Get-SslRegistryCommandLine -Path $Captured.registry.path -Value $value
         $plan.differences = @(Compare-SslSetting -Expected $Desired -Actual $Captured.settings)
@@ -952,6 +1078,9 @@ function Get-SslBindingPlan {
         $plan.differences = @(Compare-SslSetting -Expected $Desired -Actual $null)
         $plan.change = 'add'
     }
+    if ($plan.change -eq 'replace') {
+        Assert-SslNoExtraBit -Subject $Spec.Subject -Captured $Captured -Why 'replacing it (delete, then add)'
+    }
     if ($plan.change -ne 'none') {
         $plan.certificate = Get-SslCertificateCheck -Settings $Desired
         if ($null -ne $plan.certificate -and $plan.certificate.problems.Count -gt 0) {
@@ -961,13 +1090,27 @@ function Get-SslBindingPlan {
     return $plan
 }
 
+function Assert-SslNoExtraBit {
+    # netsh add cannot set bits no netsh parameter names: re-creating a binding that carries them
+    # would silently drop them, so such a change is refused, naming each bit.
+    param([Parameter(Mandatory = $true)][string]$Subject, [Parameter(Mandatory = $true)]$Captured, [Parameter(Mandatory = $true)][string]$Why)
+    if (-not $Captured.exists) {
+        return
+    }
+    $extra = @(Format-SslExtraBit -CheckMode $Captured.registry.extra_check_mode -Flags $Captured.registry.extra_flags)
+    if ($extra.Count -gt 0) {
+        throw ($Subject + ': the binding carries ' + ($extra -join ', ') + ', which no netsh parameter can set; ' + $Why +
+            ' would lose it, so nothing is changed')
+    }
+}
+
 function New-SslPlan {
     # Capture and prepare every binding before anything changes (short downtime, early refusal).
     param([Parameter(Mandatory = $true)][object[]]$Specs, [Parameter(Mandatory = $true)]$Result, [AllowNull()]$Prepared)
-    $items = New-Object -TypeName 'System.Collections.Generic.List[object]'
+    $items = @()
     foreach ($spec in $Specs) {
         $captured = Get-SslCapturedBinding -Spec $spec
-        $Result.before.Add($captured)
+        $Result.before += , $captured
         $desired = $null
         if ($null -ne $Prepared) {
             $desired = $Prepared[$spec.Subject.ToLowerInvariant()]
@@ -976,8 +1119,8 @@ function New-SslPlan {
             }
         }
         $plan = Get-SslBindingPlan -Spec $spec -Captured $captured -Desired $desired
-        $Result.bindings.Add($plan)
-        $items.Add([pscustomobject]@{ Spec = $spec; Captured = $captured; Plan = $plan })
+        $Result.bindings += , $plan
+        $items += , (@{ Spec = $spec; Captured = $captured; Plan = $plan })
     }
     $names = @($items | Where-Object { $_.Plan.change -eq 'add' -or $_.Plan.change -eq 'replace' } |
             ForEach-Object { Get-SslArgumentName -Arguments $_.Plan.arguments })
@@ -995,20 +1138,49 @@ function New-SslPlan {
             Add-SslNote -Result $Result -Note ($item.Spec.Subject + ': ' + $script:SslRestartNote)
         }
     }
-    return $items.ToArray()
+    return $items
 }
 
-function Assert-SslElevated {
-    # Refuse early, before capture, rather than fail half-way with access denied.
-    if (-not (Test-SslElevated)) {
-        throw 'this script must run elevated (as Administrator); nothing is changed'
+function Test-SslPreflight {
+    # One check before anything else in every phase: PowerShell 5.1 or later (#Requires is not
+    # enforced for script text sent over PSRP), a language mode the scripts run in (Full or
+    # Constrained; JEA's NoLanguage/RestrictedLanguage cannot run them) and, where the phase changes
+    # bindings, elevation. Records what it found; on a gap sets outcome refused and returns $false.
+    # Runs before any Write-Information (absent before 5.0), so a 4.0 host gets the JSON too.
+    param([Parameter(Mandatory = $true)]$Result, [switch]$RequireElevation, [version]$Version = $PSVersionTable.PSVersion)
+    $version = $Version
+    $mode = [string]$ExecutionContext.SessionState.LanguageMode
+    $Result.host_facts = [ordered]@{
+        powershell = [string]$version; edition = [string](Get-SslProperty -Object $PSVersionTable -Name 'PSEdition')
+        language_mode = $mode; elevated = $null
     }
+    $missing = @()
+    if ($version.Major -lt 5 -or ($version.Major -eq 5 -and $version.Minor -lt 1)) {
+        $missing += , ('needs PowerShell 5.1 or later (this host runs ' + [string]$version + ')')
+    }
+    if (@('FullLanguage', 'ConstrainedLanguage') -notcontains $mode) {
+        $missing += , ('needs FullLanguage or ConstrainedLanguage (this session is ' + $mode + ')')
+    }
+    if ($missing.Count -eq 0) {
+        $Result.host_facts.elevated = [bool](Test-SslElevated)
+        if ($RequireElevation -and -not $Result.host_facts.elevated) {
+            $missing += , 'must run elevated (as Administrator)'
+        }
+    }
+    if ($missing.Count -gt 0) {
+        $Result.outcome = 'refused'
+        $Result.error = 'pre-flight: this script ' + ($missing -join '; ') + '; nothing is changed'
+        return $false
+    }
+    return $true
 }
 
 function Invoke-SslPreparePhase {
     param([Parameter(Mandatory = $true)]$Result, [AllowNull()][hashtable[]]$Binding)
+    if (-not (Test-SslPreflight -Result $Result -RequireElevation)) {
+        return
+    }
     try {
-        Assert-SslElevated
         $specs = @(ConvertTo-SslBindingSpec -Binding $Binding)
         $items = @(New-SslPlan -Specs $specs -Result $Result -Prepared $null)
         $Result.outcome = 'unchanged'
@@ -1025,7 +1197,7 @@ function Invoke-SslPreparePhase {
 # ---------------------------------------------------------------------------------------------
 # prepare
 # ---------------------------------------------------------------------------------------------
-$sslStopwatch = [Diagnostics.Stopwatch]::StartNew()
+$sslStarted = Get-Date
 $sslResult = New-SslResult -Phase 'prepare' -TargetHost $TargetHost
 Invoke-SslPreparePhase -Result $sslResult -Binding $Binding
-Complete-SslResult -Result $sslResult -Stopwatch $sslStopwatch -Failure @('refused')
+Complete-SslResult -Result $sslResult -Started $sslStarted -ScriptPath $PSCommandPath -Failure @('refused')

@@ -98,7 +98,7 @@ param(
 
 Set-StrictMode -Version 3.0
 $ErrorActionPreference = 'Stop'
-if (-not $PSBoundParameters.ContainsKey('InformationAction')) {
+if (@($PSBoundParameters.Keys) -notcontains 'InformationAction') {
     $InformationPreference = 'Continue'
 }
 
@@ -135,35 +135,41 @@ $script:SslValuePattern = @{
 }
 $script:SslCheckModeValue = 'DefaultSslCertCheckMode'
 $script:SslFlagsValue = 'DefaultFlags'
-$script:SslCheckModeFreshness = 0x4
-$script:SslFreshnessSetting = 'revocationfreshnesstime'
+# Names of bits no netsh parameter sets (reported by name where a public source names them).
+$script:SslExtraCheckModeName = @{
+}
+$script:SslExtraFlagName = @{
+    '0x4' = 'NO_RAW_FILTER'
+    '0x2000' = 'ENABLE_CLIENT_CORRELATION'
+    '0x8000' = 'ENABLE_CACHE_CLIENT_HELLO (netsh: Enable Caching Client Hello)'
+}
 $script:SslKnownCheckModeBits = 0x10007
 $script:SslKnownFlagBits = 0x5FFB
 $script:SslUInt32Max = 4294967295
 $script:SslSettingTable = @(
-    [pscustomobject]@{ Name = 'certhash'; Kind = 'hash'; Default = $null; RegistryValue = 'SslCertHash'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
-    [pscustomobject]@{ Name = 'appid'; Kind = 'guid'; Default = $null; RegistryValue = 'AppId'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
-    [pscustomobject]@{ Name = 'certstorename'; Kind = 'store'; Default = 'MY'; RegistryValue = 'SslCertStoreName'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
-    [pscustomobject]@{ Name = 'verifyclientcertrevocation'; Kind = 'onoff'; Default = 'enable'; RegistryValue = $null; CheckModeBit = 0x1; FlagBit = 0x0; Inverted = $true }
-    [pscustomobject]@{ Name = 'verifyrevocationwithcachedclientcertonly'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x2; FlagBit = 0x0; Inverted = $false }
-    [pscustomobject]@{ Name = 'usagecheck'; Kind = 'onoff'; Default = 'enable'; RegistryValue = $null; CheckModeBit = 0x10000; FlagBit = 0x0; Inverted = $true }
-    [pscustomobject]@{ Name = 'revocationfreshnesstime'; Kind = 'uint32'; Default = 0; RegistryValue = 'DefaultSslRevocationFreshnessTime'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
-    [pscustomobject]@{ Name = 'urlretrievaltimeout'; Kind = 'uint32'; Default = 0; RegistryValue = 'DefaultSslRevocationUrlRetrievalTimeout'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
-    [pscustomobject]@{ Name = 'sslctlidentifier'; Kind = 'ctlid'; Default = $null; RegistryValue = 'DefaultSslCtlIdentifier'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
-    [pscustomobject]@{ Name = 'sslctlstorename'; Kind = 'store'; Default = $null; RegistryValue = 'DefaultSslCtlStoreName'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
-    [pscustomobject]@{ Name = 'dsmapperusage'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x1; Inverted = $false }
-    [pscustomobject]@{ Name = 'clientcertnegotiation'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x2; Inverted = $false }
-    [pscustomobject]@{ Name = 'reject'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x8; Inverted = $false }
-    [pscustomobject]@{ Name = 'disablehttp2'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x10; Inverted = $false }
-    [pscustomobject]@{ Name = 'disablequic'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x20; Inverted = $false }
-    [pscustomobject]@{ Name = 'disabletls12'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x1000; Inverted = $false }
-    [pscustomobject]@{ Name = 'disabletls13'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x40; Inverted = $false }
-    [pscustomobject]@{ Name = 'disablelegacytls'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x400; Inverted = $false }
-    [pscustomobject]@{ Name = 'disableocspstapling'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x80; Inverted = $false }
-    [pscustomobject]@{ Name = 'enabletokenbinding'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x100; Inverted = $false }
-    [pscustomobject]@{ Name = 'logextendedevents'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x200; Inverted = $false }
-    [pscustomobject]@{ Name = 'enablesessionticket'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x800; Inverted = $false }
-    [pscustomobject]@{ Name = 'disablesessionid'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x4000; Inverted = $false }
+    @{ Name = 'certhash'; Kind = 'hash'; Default = $null; RegistryValue = 'SslCertHash'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
+    @{ Name = 'appid'; Kind = 'guid'; Default = $null; RegistryValue = 'AppId'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
+    @{ Name = 'certstorename'; Kind = 'store'; Default = 'MY'; RegistryValue = 'SslCertStoreName'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
+    @{ Name = 'verifyclientcertrevocation'; Kind = 'onoff'; Default = 'enable'; RegistryValue = $null; CheckModeBit = 0x1; FlagBit = 0x0; Inverted = $true }
+    @{ Name = 'verifyrevocationwithcachedclientcertonly'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x2; FlagBit = 0x0; Inverted = $false }
+    @{ Name = 'usagecheck'; Kind = 'onoff'; Default = 'enable'; RegistryValue = $null; CheckModeBit = 0x10000; FlagBit = 0x0; Inverted = $true }
+    @{ Name = 'revocationfreshnesstime'; Kind = 'uint32'; Default = 0; RegistryValue = 'DefaultSslRevocationFreshnessTime'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
+    @{ Name = 'urlretrievaltimeout'; Kind = 'uint32'; Default = 0; RegistryValue = 'DefaultSslRevocationUrlRetrievalTimeout'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
+    @{ Name = 'sslctlidentifier'; Kind = 'ctlid'; Default = $null; RegistryValue = 'DefaultSslCtlIdentifier'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
+    @{ Name = 'sslctlstorename'; Kind = 'store'; Default = $null; RegistryValue = 'DefaultSslCtlStoreName'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
+    @{ Name = 'dsmapperusage'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x1; Inverted = $false }
+    @{ Name = 'clientcertnegotiation'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x2; Inverted = $false }
+    @{ Name = 'reject'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x8; Inverted = $false }
+    @{ Name = 'disablehttp2'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x10; Inverted = $false }
+    @{ Name = 'disablequic'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x20; Inverted = $false }
+    @{ Name = 'disabletls12'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x1000; Inverted = $false }
+    @{ Name = 'disabletls13'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x40; Inverted = $false }
+    @{ Name = 'disablelegacytls'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x400; Inverted = $false }
+    @{ Name = 'disableocspstapling'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x80; Inverted = $false }
+    @{ Name = 'enabletokenbinding'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x100; Inverted = $false }
+    @{ Name = 'logextendedevents'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x200; Inverted = $false }
+    @{ Name = 'enablesessionticket'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x800; Inverted = $false }
+    @{ Name = 'disablesessionid'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x4000; Inverted = $false }
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -199,19 +205,32 @@ function Invoke-SslNetsh {
     }
     $lines = @($raw | ForEach-Object { [string]$_ } | Where-Object { $_.Trim().Length -gt 0 })
     $output = ($lines -join "`n").Trim()
+    # The Win32 code comes only from netsh's failure line, the first one it prints ('SSL Certificate
+    # add failed, Error: 183'; localized builds translate 'Error', French puts a space before the
+    # colon: 'erreur : 183'). Later lines may be the usage text, whose examples end in ':443'.
     $code = [long]0
-    # 'SSL Certificate add failed, Error: 183'; localized builds translate 'Error', so the code is
-    # taken from the first line that ends in ': <digits>'.
-    # French puts a space before the colon ('erreur : 183').
-    if ($output -match '(?m)^.*\S\s?:\s*(\d{1,10})\s*$') {
+    $rejected = $false
+    if ($lines.Count -gt 0 -and $lines[0] -match '\S\s?:\s*(\d{1,10})\s*$') {
         $code = [long]$Matches[1]
+    }
+    elseif ($Operation -ne 'help' -and (Test-SslNetshUsage -Text $output)) {
+        # netsh printed its usage: it did not understand the command line (whatever the exit code).
+        $rejected = $true
+        $code = [long]$exitCode
+        if ($code -eq 0) {
+            $code = 1
+        }
     }
     elseif ($exitCode -ne 0) {
         $code = [long]$exitCode
     }
-    $result = [pscustomobject]@{ ExitCode = [int]$exitCode; Code = $code; Output = $output }
-    if ($AnyExitCode -or $code -eq 0 -or ($AcceptCode -contains $code)) {
+    $result = [ordered]@{ ExitCode = [int]$exitCode; Code = $code; Output = $output; Rejected = $rejected }
+    if ($AnyExitCode -or (-not $rejected -and ($code -eq 0 -or ($AcceptCode -contains $code)))) {
         return $result
+    }
+    if ($rejected) {
+        throw ('netsh ' + $Operation + ' failed for ' + $Subject + ': netsh rejected the command line and printed its usage (exit code ' +
+            $exitCode + '); first line: ' + $lines[0] + ' [command: ' + $CommandLine + ']')
     }
     throw ('netsh ' + $Operation + ' failed for ' + $Subject + ' with error ' + $code + ' (exit code ' +
         $exitCode + '): ' + $output + ' [command: ' + $CommandLine + ']')
@@ -260,16 +279,38 @@ function Get-SslStoreCertificate {
 }
 
 function Test-SslElevated {
-    # Is this session elevated (Administrator)? netsh and the HTTP registry key need it. Off
-    # Windows (the sslbind lab) there is no such token, so the answer is yes.
+    # Is this session elevated (Administrator)? whoami /groups lists the High (S-1-16-12288) or
+    # System (S-1-16-16384) mandatory label then; unlike WindowsPrincipal this works in Constrained
+    # Language, and SIDs are not localized. Off Windows (the sslbind lab) there is no such token, so
+    # the answer is yes.
     [CmdletBinding()]
     [OutputType([bool])]
     param()
-    if ([Environment]::OSVersion.Platform -ne [PlatformID]::Win32NT) {
+    if ($PSVersionTable.PSVersion.Major -ge 6 -and -not $IsWindows) {
         return $true
     }
-    $principal = New-Object -TypeName 'Security.Principal.WindowsPrincipal' -ArgumentList ([Security.Principal.WindowsIdentity]::GetCurrent())
-    return [bool]$principal.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)
+    $previous = $ErrorActionPreference
+    $ErrorActionPreference = 'Continue'
+    try {
+        $groups = @(& whoami.exe /groups 2>&1 | ForEach-Object { [string]$_ })
+    }
+    finally {
+        $ErrorActionPreference = $previous
+    }
+    return (@($groups | Where-Object { $_ -match 'S-1-16-(12288|16384)\b' }).Count -gt 0)
+}
+
+function Set-SslResultFile {
+    # A run from a file saves its JSON result beside the script: a new file only, never an
+    # overwrite ($false when the name is taken).
+    [CmdletBinding()]
+    [OutputType([bool])]
+    param([Parameter(Mandatory = $true)][string]$Path, [Parameter(Mandatory = $true)][string]$Text)
+    if (Test-Path -LiteralPath $Path) {
+        return $false
+    }
+    Out-File -LiteralPath $Path -InputObject $Text -Encoding ascii -NoClobber -WhatIf:$false -Confirm:$false
+    return $true
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -283,6 +324,12 @@ foreach ($sslSetting in $script:SslSettingTable) {
     $script:SslSettingByName[$sslSetting.Name] = $sslSetting
 }
 $script:SslKinds = @($script:SslKeyPattern.Keys)
+# Central certificate store kinds: the certificate comes from the store, the binding has no certhash.
+$script:SslCentralStoreKinds = @('ccs', 'scopedccs')
+$script:SslSettingCheckModeBits = [long]0
+foreach ($sslSetting in $script:SslSettingTable) {
+    $script:SslSettingCheckModeBits = $script:SslSettingCheckModeBits -bor $sslSetting.CheckModeBit
+}
 $script:SslNetshHelpText = $null
 $script:SslTransientAddCode = 87
 $script:SslRestartNote = 'HTTP.sys reads DefaultSslCertCheckMode only after the HTTP service or the server restarts.'
@@ -290,7 +337,18 @@ $script:SslRestartNote = 'HTTP.sys reads DefaultSslCertCheckMode only after the 
 function Write-SslLog {
     [CmdletBinding()]
     param([Parameter(Mandatory = $true)][string]$Message)
+    # Write-Information needs 5.0; before that only the pre-flight's refusal is logged (verbose).
+    if ($PSVersionTable.PSVersion.Major -lt 5) {
+        Write-Verbose -Message ('sslbind: ' + $Message)
+        return
+    }
     Write-Information -MessageData ('sslbind: ' + $Message)
+}
+
+function Get-SslElapsedMs {
+    # Milliseconds since -Since. Get-Date, not Stopwatch: Constrained Language forbids Stopwatch.
+    param([Parameter(Mandatory = $true)][datetime]$Since)
+    return [long]((Get-Date) - $Since).TotalMilliseconds
 }
 
 function Get-SslProperty {
@@ -391,7 +449,7 @@ function ConvertTo-SslBindingSpec {
     }
     $entries = @('Kind', 'Key', 'Mode', 'Method', 'Settings')
     $seen = @{}
-    $specs = New-Object -TypeName 'System.Collections.Generic.List[object]'
+    $specs = @()
     for ($index = 0; $index -lt $Binding.Count; $index++) {
         $entry = $Binding[$index]
         $where = 'Binding[' + $index + ']'
@@ -438,11 +496,9 @@ function ConvertTo-SslBindingSpec {
             throw ($where + ': ' + $subject + ' is listed twice')
         }
         $seen[$identity] = $true
-        $specs.Add([pscustomobject]@{
-                Kind = $kind; Key = $key; Mode = $mode; Method = $method; Settings = $settings; Subject = $subject
-            })
+        $specs += , @{ Kind = $kind; Key = $key; Mode = $mode; Method = $method; Settings = $settings; Subject = $subject }
     }
-    return $specs.ToArray()
+    return $specs
 }
 
 # --- capture: the registry, decoded through the table; unknown values or bits stop the change ---
@@ -461,13 +517,13 @@ function Find-SslBindingPath {
         }
         return $null
     }
-    $found = New-Object -TypeName 'System.Collections.Generic.List[string]'
+    $found = @()
     foreach ($name in (Get-SslRegistrySubkeyName -Path $base)) {
         $path = $base + '\' + [string]$name
         if ($Spec.Kind -eq 'ccs') {
             $port = ([string]$name).Substring(([string]$name).LastIndexOf(':') + 1)
             if ($port -eq $Spec.Key) {
-                $found.Add($path)
+                $found += , $path
             }
             continue
         }
@@ -478,7 +534,7 @@ function Find-SslBindingPath {
             $hostnamePort = [string]$name
         }
         if ($hostnamePort -is [string] -and $hostnamePort -ieq $Spec.Key) {
-            $found.Add($path)
+            $found += , $path
         }
     }
     if ($found.Count -gt 1) {
@@ -564,16 +620,10 @@ function Get-SslCapturedBinding {
     }
     $checkMode = ConvertFrom-SslDword -Value (Get-SslProperty -Object $values -Name $script:SslCheckModeValue) -Where ($where + ' ' + $script:SslCheckModeValue)
     $flags = ConvertFrom-SslDword -Value (Get-SslProperty -Object $values -Name $script:SslFlagsValue) -Where ($where + ' ' + $script:SslFlagsValue)
-    $unknownCheckMode = $checkMode -band (-bnot [long]$script:SslKnownCheckModeBits)
-    if ($unknownCheckMode -ne 0) {
-        throw ($where + ': ' + $script:SslCheckModeValue + ' 0x' + $checkMode.ToString('X') + ' has unknown bits 0x' +
-            $unknownCheckMode.ToString('X') + '; nothing is changed')
-    }
-    $unknownFlags = $flags -band (-bnot [long]$script:SslKnownFlagBits)
-    if ($unknownFlags -ne 0) {
-        throw ($where + ': ' + $script:SslFlagsValue + ' 0x' + $flags.ToString('X') + ' has unknown bits 0x' +
-            $unknownFlags.ToString('X') + '; nothing is changed')
-    }
+    # Bits no netsh parameter sets (newer builds, the HTTP API) are kept and reported, never a reason
+    # to refuse reading; a change that would re-create the binding without them is refused later.
+    $extraCheckMode = $checkMode -band (-bnot [long]$script:SslKnownCheckModeBits)
+    $extraFlags = $flags -band (-bnot [long]$script:SslKnownFlagBits)
     $settings = [ordered]@{}
     foreach ($setting in $script:SslSettingTable) {
         $value = $setting.Default
@@ -610,15 +660,7 @@ function Get-SslCapturedBinding {
         }
         $settings[$setting.Name] = $value
     }
-    # Bit 0x4 says a freshness time is in effect; when it disagrees with the time value the state
-    # is unknown and netsh could not recreate it.
-    $freshnessBit = ($checkMode -band $script:SslCheckModeFreshness) -ne 0
-    if ($freshnessBit -ne ([long]$settings[$script:SslFreshnessSetting] -gt 0)) {
-        throw ($where + ': ' + $script:SslCheckModeValue + ' 0x' + $checkMode.ToString('X') + ' bit 0x' +
-            ([long]$script:SslCheckModeFreshness).ToString('X') + ' disagrees with ' + $script:SslFreshnessSetting + ' ' +
-            $settings[$script:SslFreshnessSetting] + '; sslbind cannot recreate this binding, so nothing is changed')
-    }
-    if ($null -eq $settings['appid'] -or ($Spec.Kind -ne 'ccs' -and $null -eq $settings['certhash'])) {
+    if ($null -eq $settings['appid'] -or ($script:SslCentralStoreKinds -notcontains $Spec.Kind -and $null -eq $settings['certhash'])) {
         throw ($where + ': the binding has no certificate hash or appid; netsh could not recreate it, so nothing is changed')
     }
     return [ordered]@{
@@ -626,23 +668,45 @@ function Get-SslCapturedBinding {
         key = $Spec.Key
         exists = $true
         settings = $settings
-        registry = [ordered]@{ path = $path; DefaultSslCertCheckMode = $checkMode; DefaultFlags = $flags }
+        registry = [ordered]@{
+            path = $path; DefaultSslCertCheckMode = $checkMode; DefaultFlags = $flags
+            extra_check_mode = $extraCheckMode; extra_flags = $extraFlags
+            extra = @(Format-SslExtraBit -CheckMode $extraCheckMode -Flags $extraFlags)
+        }
+    }
+}
+
+function Format-SslExtraBit {
+    # 'DefaultFlags 0x8000 ENABLE_CACHE_CLIENT_HELLO (...)', one line per bit no netsh parameter sets.
+    param([Parameter(Mandatory = $true)][long]$CheckMode, [Parameter(Mandatory = $true)][long]$Flags)
+    foreach ($field in @(@($script:SslCheckModeValue, $CheckMode, $script:SslExtraCheckModeName), @($script:SslFlagsValue, $Flags, $script:SslExtraFlagName))) {
+        $bit = [long]1
+        for ($i = 0; $i -lt 32; $i++) {
+            if (($field[1] -band $bit) -ne 0) {
+                $name = $field[2]['0x' + $bit.ToString('X')]
+                if ($null -eq $name) {
+                    $name = '(unnamed)'
+                }
+                $field[0] + ' 0x' + $bit.ToString('X') + ' ' + $name
+            }
+            $bit = $bit * 2
+        }
     }
 }
 
 # --- resolution, the netsh command and comparison ---------------------------------------------
 
 function Get-SslCheckModeValue {
-    # DefaultSslCertCheckMode for the settings (generator.binding.encode_check_mode).
-    param([Parameter(Mandatory = $true)]$Settings)
-    $mode = [long]0
+    # DefaultSslCertCheckMode for the settings (generator.binding.encode_check_mode without bit
+    # 0x4): only the bits netsh parameters set; -Keep carries every other bit of a captured value
+    # over unchanged (0x4, whose relation to revocationfreshnesstime is not established, and bits
+    # of newer builds).
+    param([Parameter(Mandatory = $true)]$Settings, [long]$Keep = 0)
+    $mode = $Keep -band (-bnot $script:SslSettingCheckModeBits)
     foreach ($setting in $script:SslSettingTable) {
         if ($setting.CheckModeBit -ne 0 -and (($Settings[$setting.Name] -ceq 'disable') -eq $setting.Inverted)) {
             $mode = $mode -bor $setting.CheckModeBit
         }
-    }
-    if ([long]$Settings[$script:SslFreshnessSetting] -gt 0) {
-        $mode = $mode -bor $script:SslCheckModeFreshness
     }
     return $mode
 }
@@ -673,8 +737,8 @@ function Get-SslAddArgument {
         [Parameter(Mandatory = $true)][string]$Key,
         [Parameter(Mandatory = $true)]$Settings
     )
-    $arguments = New-Object -TypeName 'System.Collections.Generic.List[string]'
-    $arguments.Add($Kind + '=' + $Key)
+    $arguments = @()
+    $arguments += , ($Kind + '=' + $Key)
     foreach ($setting in $script:SslSettingTable) {
         $value = $Settings[$setting.Name]
         if ($null -eq $value) {
@@ -685,9 +749,9 @@ function Get-SslAddArgument {
             (Test-SslSameValue -Left $value -Right $setting.Default -IgnoreCase $false)) {
             continue
         }
-        $arguments.Add($setting.Name + '=' + [string]$value)
+        $arguments += , ($setting.Name + '=' + [string]$value)
     }
-    return $arguments.ToArray()
+    return $arguments
 }
 
 function Format-SslCommandLine {
@@ -766,14 +830,13 @@ function Get-SslCertificateCheck {
     if ($null -eq $store) {
         $store = 'MY'
     }
-    $problems = New-Object -TypeName 'System.Collections.Generic.List[string]'
     $check = [ordered]@{
         store = $store; thumbprint = $thumbprint; subject = $null; not_before = $null; not_after = $null
-        has_private_key = $null; server_auth = $null; problems = $problems
+        has_private_key = $null; server_auth = $null; problems = @()
     }
     $certificates = Get-SslStoreCertificate -StoreName $store
     if ($null -eq $certificates) {
-        $problems.Add('certificate store LocalMachine\' + $store + ' does not exist')
+        $check.problems += , ('certificate store LocalMachine\' + $store + ' does not exist')
         return $check
     }
     $certificate = $null
@@ -784,7 +847,7 @@ function Get-SslCertificateCheck {
         }
     }
     if ($null -eq $certificate) {
-        $problems.Add('certificate ' + $thumbprint + ' is not in LocalMachine\' + $store)
+        $check.problems += , ('certificate ' + $thumbprint + ' is not in LocalMachine\' + $store)
         return $check
     }
     $now = Get-Date
@@ -799,34 +862,63 @@ function Get-SslCertificateCheck {
     $oids = @($usages | ForEach-Object { [string](Get-SslProperty -Object $_ -Name 'ObjectId') })
     $check.server_auth = ($usages.Count -eq 0 -or $oids -contains '1.3.6.1.5.5.7.3.1')
     if (-not $check.has_private_key) {
-        $problems.Add('certificate ' + $thumbprint + ' has no private key')
+        $check.problems += , ('certificate ' + $thumbprint + ' has no private key')
     }
     if ($now -lt $notBefore) {
-        $problems.Add('certificate ' + $thumbprint + ' is not valid before ' + $check.not_before)
+        $check.problems += , ('certificate ' + $thumbprint + ' is not valid before ' + $check.not_before)
     }
     if ($now -gt $notAfter) {
-        $problems.Add('certificate ' + $thumbprint + ' expired on ' + $check.not_after)
+        $check.problems += , ('certificate ' + $thumbprint + ' expired on ' + $check.not_after)
     }
     if (-not $check.server_auth) {
-        $problems.Add('certificate ' + $thumbprint + ' does not allow server authentication (1.3.6.1.5.5.7.3.1)')
+        $check.problems += , ('certificate ' + $thumbprint + ' does not allow server authentication (1.3.6.1.5.5.7.3.1)')
     }
     return $check
 }
 
+function Test-SslNetshUsage {
+    # Does netsh's output hold its sslcert usage text ('add sslcert ipport=...', '[hostnameport=]')?
+    # Language-neutral: tags are never translated.
+    param([AllowEmptyString()][string]$Text)
+    return ($Text -cmatch '(?i:sslcert)\s+\[?[a-z]+=')
+}
+
+function Get-SslNetshHelpTag {
+    # Every tag netsh's 'add sslcert /?' text offers: each 'tag=' token from the first line naming
+    # sslcert on (a usage line may carry one tag or several, and examples), plus the tag column of
+    # the parameter table ('    tag   - ...'). Tags are not localized, the words around them are,
+    # so no English keyword is relied on.
+    param([AllowEmptyString()][string]$Text)
+    $at = $Text.IndexOf('sslcert')
+    if ($at -lt 0) {
+        return , @()
+    }
+    $block = $Text.Substring($at)
+    $tags = @()
+    foreach ($match in [regex]::Matches($block, '(?<![A-Za-z0-9_])\[?([a-z][a-z0-9]*)=')) {
+        $tags += , $match.Groups[1].Value
+    }
+    foreach ($match in [regex]::Matches($block, '(?m)^\s+([a-z][a-z0-9]*)\s+-\s')) {
+        $tags += , $match.Groups[1].Value
+    }
+    return , @($tags | Sort-Object -Unique)
+}
+
 function Assert-SslNetshParameter {
     # A parameter this netsh build does not know is ignored with exit code 0 and no binding, so
-    # every tag is looked up in 'netsh http add sslcert /?' (tags are not localized) first.
+    # every tag is looked up in 'netsh http add sslcert /?' first.
     param([Parameter(Mandatory = $true)][string[]]$Name)
     if ($null -eq $script:SslNetshHelpText) {
         $arguments = @('http', 'add', 'sslcert', '/?')
         $help = Invoke-SslNetsh -Operation help -Subject 'netsh http add sslcert' -Arguments $arguments -CommandLine 'netsh http add sslcert /?' -AnyExitCode
         $script:SslNetshHelpText = [string]$help.Output
     }
-    # Only usage lines count ('  [tag=]<value>', 'Usage: add sslcert [tag=]...', '| [tag=]...'), not
-    # a tag mentioned in prose.
-    $missing = @($Name | Sort-Object -Unique | Where-Object {
-            $script:SslNetshHelpText -notmatch ('(?m)^(\s*|.*\|\s*|\s*Usage:\s+\S+\s+sslcert\s+)\[?' + [regex]::Escape($_) + '=')
-        })
+    $known = Get-SslNetshHelpTag -Text $script:SslNetshHelpText
+    if ($known.Count -eq 0) {
+        throw ('''netsh http add sslcert /?'' printed no parameter list sslbind can read, so which parameters this netsh takes is unknown; nothing is changed. It printed: ' +
+            $script:SslNetshHelpText)
+    }
+    $missing = @($Name | Sort-Object -Unique | Where-Object { $known -cnotcontains $_ })
     if ($missing.Count -gt 0) {
         throw ('this host''s netsh does not list ' + ($missing -join ', ') +
             ' in ''netsh http add sslcert /?'' and would ignore it; nothing is changed')
@@ -894,12 +986,16 @@ function ConvertFrom-SslStateJson {
         if ($exists) {
             $captured.settings = ConvertFrom-SslSettingObject -Object (Get-SslProperty -Object $item -Name 'settings') -Where $where
             $registry = Get-SslProperty -Object $item -Name 'registry'
-            $checkMode = Get-SslProperty -Object $registry -Name $script:SslCheckModeValue
-            if (-not (Test-SslInteger -Value $checkMode) -or $checkMode -lt 0 -or
-                ($checkMode -band (-bnot [long]$script:SslKnownCheckModeBits)) -ne 0) {
-                throw ($where + ': registry.' + $script:SslCheckModeValue + ' must be a known check mode')
+            $captured.registry = [ordered]@{}
+            foreach ($name in @($script:SslCheckModeValue, $script:SslFlagsValue)) {
+                $value = Get-SslProperty -Object $registry -Name $name
+                if (-not (Test-SslInteger -Value $value) -or $value -lt 0 -or $value -gt $script:SslUInt32Max) {
+                    throw ($where + ': registry.' + $name + ' must be a whole number from 0 to ' + $script:SslUInt32Max)
+                }
+                $captured.registry[$name] = [long]$value
             }
-            $captured.registry = [ordered]@{ DefaultSslCertCheckMode = [long]$checkMode }
+            $captured.registry.extra_check_mode = $captured.registry[$script:SslCheckModeValue] -band (-bnot [long]$script:SslKnownCheckModeBits)
+            $captured.registry.extra_flags = $captured.registry[$script:SslFlagsValue] -band (-bnot [long]$script:SslKnownFlagBits)
         }
         $state[$subject.ToLowerInvariant()] = $captured
     }
@@ -919,13 +1015,14 @@ function New-SslResult {
         spec_sha256 = $script:SslChange.spec_sha256
         outcome = $null
         whatif = [bool]$WhatIfPreference
-        before = New-Object -TypeName 'System.Collections.Generic.List[object]'
-        after = New-Object -TypeName 'System.Collections.Generic.List[object]'
-        bindings = New-Object -TypeName 'System.Collections.Generic.List[object]'
-        differences = New-Object -TypeName 'System.Collections.Generic.List[object]'
-        actions = New-Object -TypeName 'System.Collections.Generic.List[object]'
-        timings = [ordered]@{ total_ms = 0; gaps = New-Object -TypeName 'System.Collections.Generic.List[object]' }
-        notes = New-Object -TypeName 'System.Collections.Generic.List[string]'
+        before = @()
+        after = @()
+        bindings = @()
+        differences = @()
+        actions = @()
+        timings = [ordered]@{ total_ms = 0; gaps = @() }
+        notes = @()
+        host_facts = $null
         error = $null
     }
 }
@@ -941,32 +1038,65 @@ function Add-SslAction {
         [AllowNull()]$Output = $null,
         [long]$Milliseconds = 0
     )
-    $Result.actions.Add([ordered]@{
-            step = $Step; binding = $Subject; command = $Command; result = $Outcome; code = $Code
-            output = $Output; ms = $Milliseconds
-        })
+    $Result.actions += , [ordered]@{
+        step = $Step; binding = $Subject; command = $Command; result = $Outcome; code = $Code
+        output = $Output; ms = $Milliseconds
+    }
 }
 
 function Add-SslNote {
     param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][string]$Note)
-    if (-not $Result.notes.Contains($Note)) {
-        $Result.notes.Add($Note)
+    if ($Result.notes -notcontains $Note) {
+        $Result.notes += , $Note
     }
     Write-SslLog -Message $Note
 }
 
 function Complete-SslResult {
-    # Writes the one JSON object, then throws when the outcome is a failure so the pipeline fails.
+    # Writes the one JSON object (and, run from a file, the same JSON beside the script), then
+    # throws when the outcome is a failure so the pipeline fails.
     param(
         [Parameter(Mandatory = $true)]$Result,
-        [Parameter(Mandatory = $true)]$Stopwatch,
+        [Parameter(Mandatory = $true)][datetime]$Started,
+        [AllowNull()][AllowEmptyString()][string]$ScriptPath,
         [Parameter(Mandatory = $true)][string[]]$Failure
     )
-    $Result.timings.total_ms = [long]$Stopwatch.ElapsedMilliseconds
+    $Result.timings.total_ms = Get-SslElapsedMs -Since $Started
     Write-SslLog -Message ($Result.phase + ' on ' + $Result.host + ': ' + $Result.outcome)
-    Write-Output (ConvertTo-Json -InputObject $Result -Depth 10 -Compress)
+    $json = ConvertTo-Json -InputObject $Result -Depth 10 -Compress
+    Save-SslResultFile -Result $Result -Json $json -ScriptPath $ScriptPath
+    Write-Output $json
     if ($Failure -contains $Result.outcome) {
         throw ('sslbind ' + $Result.phase + ' ' + $Result.outcome + ' on ' + $Result.host + ': ' + $Result.error)
+    }
+}
+
+function Save-SslResultFile {
+    # By hand, '$r = .\apply.ps1' stays empty when the script throws, losing the captured state and
+    # the actions; so a run from a file also leaves its result beside the script as
+    # <phase>-<UTC stamp>.json, never overwriting one. Over PSRP there is no file: nothing is saved.
+    param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][string]$Json, [AllowNull()][AllowEmptyString()][string]$ScriptPath)
+    if ([string]::IsNullOrEmpty($ScriptPath)) {
+        return
+    }
+    $folder = Split-Path -Parent $ScriptPath
+    $stamp = (Get-Date).ToUniversalTime().ToString('yyyyMMddTHHmmssfffZ', [cultureinfo]::InvariantCulture)
+    for ($attempt = 0; $attempt -lt 20; $attempt++) {
+        $name = $Result.phase + '-' + $stamp
+        if ($attempt -gt 0) {
+            $name = $name + '-' + $attempt
+        }
+        $path = Join-Path -Path $folder -ChildPath ($name + '.json')
+        try {
+            if (Set-SslResultFile -Path $path -Text $Json) {
+                Write-SslLog -Message ('result saved to ' + $path)
+                return
+            }
+        }
+        catch {
+            Write-Warning ('sslbind: could not save the result beside the script: ' + $_.Exception.Message)
+            return
+        }
     }
 }
 
@@ -998,16 +1128,16 @@ function Invoke-SslNetshStep {
         if ($attempt -lt $delays.Count) {
             $accept = @($AcceptCode) + @($script:SslTransientAddCode)
         }
-        $watch = [Diagnostics.Stopwatch]::StartNew()
+        $started = Get-Date
         try {
             $run = Invoke-SslNetsh -Operation $Operation -Subject $Subject -Arguments $all -CommandLine $line -AcceptCode $accept
         }
         catch {
-            Add-SslAction -Result $Result -Step $Step -Subject $Subject -Command $line -Outcome 'failed' -Milliseconds $watch.ElapsedMilliseconds -Output $_.Exception.Message
+            Add-SslAction -Result $Result -Step $Step -Subject $Subject -Command $line -Outcome 'failed' -Milliseconds (Get-SslElapsedMs -Since $started) -Output $_.Exception.Message
             throw
         }
         if ($attempt -lt $delays.Count -and $run.Code -eq $script:SslTransientAddCode) {
-            Add-SslAction -Result $Result -Step $Step -Subject $Subject -Command $line -Outcome 'retry' -Code $run.Code -Output $run.Output -Milliseconds $watch.ElapsedMilliseconds
+            Add-SslAction -Result $Result -Step $Step -Subject $Subject -Command $line -Outcome 'retry' -Code $run.Code -Output $run.Output -Milliseconds (Get-SslElapsedMs -Since $started)
             Write-SslLog -Message ($Subject + ': add failed with ' + $run.Code + ' (transient after a key import); retrying in ' + $delays[$attempt] + ' s')
             Wait-SslRetry -Seconds $delays[$attempt]
             continue
@@ -1018,7 +1148,7 @@ function Invoke-SslNetshStep {
     if ($run.Code -ne 0) {
         $outcome = 'absent'
     }
-    Add-SslAction -Result $Result -Step $Step -Subject $Subject -Command $line -Outcome $outcome -Code $run.Code -Output $run.Output -Milliseconds $watch.ElapsedMilliseconds
+    Add-SslAction -Result $Result -Step $Step -Subject $Subject -Command $line -Outcome $outcome -Code $run.Code -Output $run.Output -Milliseconds (Get-SslElapsedMs -Since $started)
     return $run
 }
 
@@ -1047,16 +1177,30 @@ function Set-SslCheckMode {
     }
     $line = Get-SslRegistryCommandLine -Path $path -Value $Value
     Write-SslLog -Message ('run: ' + $line)
-    $watch = [Diagnostics.Stopwatch]::StartNew()
+    $started = Get-Date
     try {
         Set-SslRegistryDword -Path $path -Name $script:SslCheckModeValue -Value ([int]$Value)
     }
     catch {
-        Add-SslAction -Result $Result -Step $Step -Subject $Spec.Subject -Command $line -Outcome 'failed' -Output $_.Exception.Message -Milliseconds $watch.ElapsedMilliseconds
+        Add-SslAction -Result $Result -Step $Step -Subject $Spec.Subject -Command $line -Outcome 'failed' -Output $_.Exception.Message -Milliseconds (Get-SslElapsedMs -Since $started)
         throw
     }
-    Add-SslAction -Result $Result -Step $Step -Subject $Spec.Subject -Command $line -Outcome 'ok' -Milliseconds $watch.ElapsedMilliseconds
+    Add-SslAction -Result $Result -Step $Step -Subject $Spec.Subject -Command $line -Outcome 'ok' -Milliseconds (Get-SslElapsedMs -Since $started)
     Add-SslNote -Result $Result -Note ($Spec.Subject + ': ' + $script:SslRestartNote)
+}
+
+function Assert-SslNoExtraBit {
+    # netsh add cannot set bits no netsh parameter names: re-creating a binding that carries them
+    # would silently drop them, so such a change is refused, naming each bit.
+    param([Parameter(Mandatory = $true)][string]$Subject, [Parameter(Mandatory = $true)]$Captured, [Parameter(Mandatory = $true)][string]$Why)
+    if (-not $Captured.exists) {
+        return
+    }
+    $extra = @(Format-SslExtraBit -CheckMode $Captured.registry.extra_check_mode -Flags $Captured.registry.extra_flags)
+    if ($extra.Count -gt 0) {
+        throw ($Subject + ': the binding carries ' + ($extra -join ', ') + ', which no netsh parameter can set; ' + $Why +
+            ' would lose it, so nothing is changed')
+    }
 }
 
 function Assert-SslBindingState {
@@ -1069,7 +1213,7 @@ function Assert-SslBindingState {
         [switch]$Absent,
         [AllowNull()][string[]]$Name = $null
     )
-    $watch = [Diagnostics.Stopwatch]::StartNew()
+    $started = Get-Date
     $current = Get-SslCapturedBinding -Spec $Spec
     $message = $null
     if ($Absent) {
@@ -1082,39 +1226,34 @@ function Assert-SslBindingState {
     }
     else {
         if ($Spec.Method -eq 'registry') {
-            # method registry: the registry value is the state (HTTP.sys reads it after a restart)
+            # method registry: the registry value is the state (HTTP.sys reads it after a restart);
+            # only the bits of the revocation-check settings are compared (0x4 is not established).
             $want = Get-SslCheckModeValue -Settings $Expected
+            $have = $current.registry.DefaultSslCertCheckMode -band $script:SslSettingCheckModeBits
             $difference = @()
-            if ($want -ne $current.registry.DefaultSslCertCheckMode) {
-                $difference = @([ordered]@{
-                        setting = $script:SslCheckModeValue; expected = $want; actual = $current.registry.DefaultSslCertCheckMode
-                    })
+            if ($want -ne $have) {
+                $difference = @([ordered]@{ setting = $script:SslCheckModeValue; expected = $want; actual = $have })
             }
         }
         else {
+            # Settings only; the check-mode bit 0x4 is not compared (whether netsh sets it for a
+            # revocationfreshnesstime is not established).
             $difference = @(Compare-SslSetting -Expected $Expected -Actual $current.settings -Name $Name)
-            # The raw check-mode value too: its bits (0x4 included) are what HTTP.sys acts on.
-            $want = Get-SslCheckModeValue -Settings $Expected
-            if ($want -ne $current.registry.DefaultSslCertCheckMode) {
-                $difference += @([ordered]@{
-                        setting = $script:SslCheckModeValue; expected = $want; actual = $current.registry.DefaultSslCertCheckMode
-                    })
-            }
         }
         foreach ($item in $difference) {
-            $Result.differences.Add([ordered]@{
-                    binding = $Spec.Subject; setting = $item.setting; expected = $item.expected; actual = $item.actual
-                })
+            $Result.differences += , [ordered]@{
+                binding = $Spec.Subject; setting = $item.setting; expected = $item.expected; actual = $item.actual
+            }
         }
         if ($difference.Count -gt 0) {
             $message = Format-SslDifference -Subject $Spec.Subject -Difference $difference
         }
     }
     if ($null -ne $message) {
-        Add-SslAction -Result $Result -Step $Step -Subject $Spec.Subject -Outcome 'failed' -Output $message -Milliseconds $watch.ElapsedMilliseconds
+        Add-SslAction -Result $Result -Step $Step -Subject $Spec.Subject -Outcome 'failed' -Output $message -Milliseconds (Get-SslElapsedMs -Since $started)
         throw ('verify failed: ' + $message)
     }
-    Add-SslAction -Result $Result -Step $Step -Subject $Spec.Subject -Outcome 'ok' -Milliseconds $watch.ElapsedMilliseconds
+    Add-SslAction -Result $Result -Step $Step -Subject $Spec.Subject -Outcome 'ok' -Milliseconds (Get-SslElapsedMs -Since $started)
     return $current
 }
 
@@ -1204,6 +1343,12 @@ function Assert-SslRestorable {
     if (-not $Current.exists) {
         $kept = 'the binding stays absent'
     }
+    try {
+        Assert-SslNoExtraBit -Subject $Spec.Subject -Captured $Prior -Why 're-adding it'
+    }
+    catch {
+        throw ($Spec.Subject + ': not restored, ' + $kept + ': ' + $_.Exception.Message + '; a person must restore it with the HTTP API, or accept it without those bits: ' + $command)
+    }
     $check = Get-SslCertificateCheck -Settings $Prior.settings
     if ($null -ne $check) {
         if ($check.has_private_key -ne $true) {
@@ -1250,12 +1395,70 @@ function Add-SslAfterState {
     param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][object[]]$Specs)
     foreach ($spec in $Specs) {
         try {
-            $Result.after.Add((Get-SslCapturedBinding -Spec $spec))
+            $Result.after += , (Get-SslCapturedBinding -Spec $spec)
         }
         catch {
-            $Result.after.Add([ordered]@{ kind = $spec.Kind; key = $spec.Key; error = $_.Exception.Message })
+            $Result.after += , ([ordered]@{ kind = $spec.Kind; key = $spec.Key; error = $_.Exception.Message })
         }
     }
+}
+
+function Test-SslPreflight {
+    # One check before anything else in every phase: PowerShell 5.1 or later (#Requires is not
+    # enforced for script text sent over PSRP), a language mode the scripts run in (Full or
+    # Constrained; JEA's NoLanguage/RestrictedLanguage cannot run them) and, where the phase changes
+    # bindings, elevation. Records what it found; on a gap sets outcome refused and returns $false.
+    # Runs before any Write-Information (absent before 5.0), so a 4.0 host gets the JSON too.
+    param([Parameter(Mandatory = $true)]$Result, [switch]$RequireElevation, [version]$Version = $PSVersionTable.PSVersion)
+    $version = $Version
+    $mode = [string]$ExecutionContext.SessionState.LanguageMode
+    $Result.host_facts = [ordered]@{
+        powershell = [string]$version; edition = [string](Get-SslProperty -Object $PSVersionTable -Name 'PSEdition')
+        language_mode = $mode; elevated = $null
+    }
+    $missing = @()
+    if ($version.Major -lt 5 -or ($version.Major -eq 5 -and $version.Minor -lt 1)) {
+        $missing += , ('needs PowerShell 5.1 or later (this host runs ' + [string]$version + ')')
+    }
+    if (@('FullLanguage', 'ConstrainedLanguage') -notcontains $mode) {
+        $missing += , ('needs FullLanguage or ConstrainedLanguage (this session is ' + $mode + ')')
+    }
+    if ($missing.Count -eq 0) {
+        $Result.host_facts.elevated = [bool](Test-SslElevated)
+        if ($RequireElevation -and -not $Result.host_facts.elevated) {
+            $missing += , 'must run elevated (as Administrator)'
+        }
+    }
+    if ($missing.Count -gt 0) {
+        $Result.outcome = 'refused'
+        $Result.error = 'pre-flight: this script ' + ($missing -join '; ') + '; nothing is changed'
+        return $false
+    }
+    return $true
+}
+
+function Test-SslShouldProcess {
+    # $PSCmdlet.ShouldProcess where the language mode allows calling it. Constrained Language
+    # forbids that method call, so there -WhatIf and -Confirm are honoured by hand: the scripts'
+    # ConfirmImpact is High, so it asks unless -Confirm:$false, with Read-Host (which throws where
+    # no one can answer, as ShouldProcess does).
+    param(
+        [Parameter(Mandatory = $true)]$Cmdlet,
+        [Parameter(Mandatory = $true)][string]$Target,
+        [Parameter(Mandatory = $true)][string]$Action
+    )
+    if ([string]$ExecutionContext.SessionState.LanguageMode -eq 'FullLanguage') {
+        return $Cmdlet.ShouldProcess($Target, $Action)
+    }
+    if ($WhatIfPreference) {
+        Write-Host ('What if: Performing the operation "' + $Action + '" on target "' + $Target + '".')
+        return $false
+    }
+    if ([string]$ConfirmPreference -eq 'None') {
+        return $true
+    }
+    $answer = Read-Host -Prompt ('Are you sure you want to perform this action? ' + $Action + ' on target "' + $Target + '" [Y] Yes [N] No (default is "N")')
+    return ([string]$answer -match '\A\s*(y|yes)\s*\z')
 }
 
 function Confirm-SslChange {
@@ -1269,7 +1472,7 @@ function Confirm-SslChange {
         [Parameter(Mandatory = $true)][string]$Action
     )
     try {
-        if ($Cmdlet.ShouldProcess($Target, $Action)) {
+        if (Test-SslShouldProcess -Cmdlet $Cmdlet -Target $Target -Action $Action) {
             return 'yes'
         }
     }
@@ -1294,6 +1497,9 @@ function Invoke-SslRollbackPhase {
         [AllowNull()][hashtable[]]$Binding,
         [AllowEmptyString()][string]$Prior
     )
+    if (-not (Test-SslPreflight -Result $Result -RequireElevation)) {
+        return
+    }
     try {
         $specs = @(ConvertTo-SslBindingSpec -Binding $Binding)
         $state = ConvertFrom-SslStateJson -Json $Prior -Parameter 'Prior'
@@ -1301,7 +1507,7 @@ function Invoke-SslRollbackPhase {
             if (-not $state.ContainsKey($spec.Subject.ToLowerInvariant())) {
                 throw ('Prior: the captured state does not include ' + $spec.Subject)
             }
-            $Result.before.Add($state[$spec.Subject.ToLowerInvariant()])
+            $Result.before += , ($state[$spec.Subject.ToLowerInvariant()])
         }
     }
     catch {
@@ -1323,7 +1529,7 @@ function Invoke-SslRollbackPhase {
         return
     }
     $Result.outcome = 'unchanged'
-    $errors = New-Object -TypeName 'System.Collections.Generic.List[string]'
+    $errors = @()
     foreach ($spec in $specs) {
         try {
             if (Restore-SslBinding -Result $Result -Spec $spec -Prior $state[$spec.Subject.ToLowerInvariant()]) {
@@ -1331,7 +1537,7 @@ function Invoke-SslRollbackPhase {
             }
         }
         catch {
-            $errors.Add($_.Exception.Message)
+            $errors += , $_.Exception.Message
         }
     }
     if ($errors.Count -gt 0) {
@@ -1344,7 +1550,7 @@ function Invoke-SslRollbackPhase {
 # ---------------------------------------------------------------------------------------------
 # rollback
 # ---------------------------------------------------------------------------------------------
-$sslStopwatch = [Diagnostics.Stopwatch]::StartNew()
+$sslStarted = Get-Date
 $sslResult = New-SslResult -Phase 'rollback' -TargetHost $TargetHost
 Invoke-SslRollbackPhase -Cmdlet $PSCmdlet -Result $sslResult -Binding $Binding -Prior $Prior
-Complete-SslResult -Result $sslResult -Stopwatch $sslStopwatch -Failure @('refused', 'rollback_failed')
+Complete-SslResult -Result $sslResult -Started $sslStarted -ScriptPath $PSCommandPath -Failure @('refused', 'rollback_failed')

@@ -91,7 +91,7 @@ param(
 
 Set-StrictMode -Version 3.0
 $ErrorActionPreference = 'Stop'
-if (-not $PSBoundParameters.ContainsKey('InformationAction')) {
+if (@($PSBoundParameters.Keys) -notcontains 'InformationAction') {
     $InformationPreference = 'Continue'
 }
 
@@ -128,35 +128,41 @@ $script:SslValuePattern = @{
 }
 $script:SslCheckModeValue = 'DefaultSslCertCheckMode'
 $script:SslFlagsValue = 'DefaultFlags'
-$script:SslCheckModeFreshness = 0x4
-$script:SslFreshnessSetting = 'revocationfreshnesstime'
+# Names of bits no netsh parameter sets (reported by name where a public source names them).
+$script:SslExtraCheckModeName = @{
+}
+$script:SslExtraFlagName = @{
+    '0x4' = 'NO_RAW_FILTER'
+    '0x2000' = 'ENABLE_CLIENT_CORRELATION'
+    '0x8000' = 'ENABLE_CACHE_CLIENT_HELLO (netsh: Enable Caching Client Hello)'
+}
 $script:SslKnownCheckModeBits = 0x10007
 $script:SslKnownFlagBits = 0x5FFB
 $script:SslUInt32Max = 4294967295
 $script:SslSettingTable = @(
-    [pscustomobject]@{ Name = 'certhash'; Kind = 'hash'; Default = $null; RegistryValue = 'SslCertHash'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
-    [pscustomobject]@{ Name = 'appid'; Kind = 'guid'; Default = $null; RegistryValue = 'AppId'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
-    [pscustomobject]@{ Name = 'certstorename'; Kind = 'store'; Default = 'MY'; RegistryValue = 'SslCertStoreName'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
-    [pscustomobject]@{ Name = 'verifyclientcertrevocation'; Kind = 'onoff'; Default = 'enable'; RegistryValue = $null; CheckModeBit = 0x1; FlagBit = 0x0; Inverted = $true }
-    [pscustomobject]@{ Name = 'verifyrevocationwithcachedclientcertonly'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x2; FlagBit = 0x0; Inverted = $false }
-    [pscustomobject]@{ Name = 'usagecheck'; Kind = 'onoff'; Default = 'enable'; RegistryValue = $null; CheckModeBit = 0x10000; FlagBit = 0x0; Inverted = $true }
-    [pscustomobject]@{ Name = 'revocationfreshnesstime'; Kind = 'uint32'; Default = 0; RegistryValue = 'DefaultSslRevocationFreshnessTime'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
-    [pscustomobject]@{ Name = 'urlretrievaltimeout'; Kind = 'uint32'; Default = 0; RegistryValue = 'DefaultSslRevocationUrlRetrievalTimeout'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
-    [pscustomobject]@{ Name = 'sslctlidentifier'; Kind = 'ctlid'; Default = $null; RegistryValue = 'DefaultSslCtlIdentifier'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
-    [pscustomobject]@{ Name = 'sslctlstorename'; Kind = 'store'; Default = $null; RegistryValue = 'DefaultSslCtlStoreName'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
-    [pscustomobject]@{ Name = 'dsmapperusage'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x1; Inverted = $false }
-    [pscustomobject]@{ Name = 'clientcertnegotiation'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x2; Inverted = $false }
-    [pscustomobject]@{ Name = 'reject'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x8; Inverted = $false }
-    [pscustomobject]@{ Name = 'disablehttp2'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x10; Inverted = $false }
-    [pscustomobject]@{ Name = 'disablequic'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x20; Inverted = $false }
-    [pscustomobject]@{ Name = 'disabletls12'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x1000; Inverted = $false }
-    [pscustomobject]@{ Name = 'disabletls13'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x40; Inverted = $false }
-    [pscustomobject]@{ Name = 'disablelegacytls'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x400; Inverted = $false }
-    [pscustomobject]@{ Name = 'disableocspstapling'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x80; Inverted = $false }
-    [pscustomobject]@{ Name = 'enabletokenbinding'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x100; Inverted = $false }
-    [pscustomobject]@{ Name = 'logextendedevents'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x200; Inverted = $false }
-    [pscustomobject]@{ Name = 'enablesessionticket'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x800; Inverted = $false }
-    [pscustomobject]@{ Name = 'disablesessionid'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x4000; Inverted = $false }
+    @{ Name = 'certhash'; Kind = 'hash'; Default = $null; RegistryValue = 'SslCertHash'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
+    @{ Name = 'appid'; Kind = 'guid'; Default = $null; RegistryValue = 'AppId'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
+    @{ Name = 'certstorename'; Kind = 'store'; Default = 'MY'; RegistryValue = 'SslCertStoreName'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
+    @{ Name = 'verifyclientcertrevocation'; Kind = 'onoff'; Default = 'enable'; RegistryValue = $null; CheckModeBit = 0x1; FlagBit = 0x0; Inverted = $true }
+    @{ Name = 'verifyrevocationwithcachedclientcertonly'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x2; FlagBit = 0x0; Inverted = $false }
+    @{ Name = 'usagecheck'; Kind = 'onoff'; Default = 'enable'; RegistryValue = $null; CheckModeBit = 0x10000; FlagBit = 0x0; Inverted = $true }
+    @{ Name = 'revocationfreshnesstime'; Kind = 'uint32'; Default = 0; RegistryValue = 'DefaultSslRevocationFreshnessTime'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
+    @{ Name = 'urlretrievaltimeout'; Kind = 'uint32'; Default = 0; RegistryValue = 'DefaultSslRevocationUrlRetrievalTimeout'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
+    @{ Name = 'sslctlidentifier'; Kind = 'ctlid'; Default = $null; RegistryValue = 'DefaultSslCtlIdentifier'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
+    @{ Name = 'sslctlstorename'; Kind = 'store'; Default = $null; RegistryValue = 'DefaultSslCtlStoreName'; CheckModeBit = 0x0; FlagBit = 0x0; Inverted = $false }
+    @{ Name = 'dsmapperusage'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x1; Inverted = $false }
+    @{ Name = 'clientcertnegotiation'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x2; Inverted = $false }
+    @{ Name = 'reject'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x8; Inverted = $false }
+    @{ Name = 'disablehttp2'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x10; Inverted = $false }
+    @{ Name = 'disablequic'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x20; Inverted = $false }
+    @{ Name = 'disabletls12'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x1000; Inverted = $false }
+    @{ Name = 'disabletls13'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x40; Inverted = $false }
+    @{ Name = 'disablelegacytls'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x400; Inverted = $false }
+    @{ Name = 'disableocspstapling'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x80; Inverted = $false }
+    @{ Name = 'enabletokenbinding'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x100; Inverted = $false }
+    @{ Name = 'logextendedevents'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x200; Inverted = $false }
+    @{ Name = 'enablesessionticket'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x800; Inverted = $false }
+    @{ Name = 'disablesessionid'; Kind = 'onoff'; Default = 'disable'; RegistryValue = $null; CheckModeBit = 0x0; FlagBit = 0x4000; Inverted = $false }
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -192,19 +198,32 @@ function Invoke-SslNetsh {
     }
     $lines = @($raw | ForEach-Object { [string]$_ } | Where-Object { $_.Trim().Length -gt 0 })
     $output = ($lines -join "`n").Trim()
+    # The Win32 code comes only from netsh's failure line, the first one it prints ('SSL Certificate
+    # add failed, Error: 183'; localized builds translate 'Error', French puts a space before the
+    # colon: 'erreur : 183'). Later lines may be the usage text, whose examples end in ':443'.
     $code = [long]0
-    # 'SSL Certificate add failed, Error: 183'; localized builds translate 'Error', so the code is
-    # taken from the first line that ends in ': <digits>'.
-    # French puts a space before the colon ('erreur : 183').
-    if ($output -match '(?m)^.*\S\s?:\s*(\d{1,10})\s*$') {
+    $rejected = $false
+    if ($lines.Count -gt 0 -and $lines[0] -match '\S\s?:\s*(\d{1,10})\s*$') {
         $code = [long]$Matches[1]
+    }
+    elseif ($Operation -ne 'help' -and (Test-SslNetshUsage -Text $output)) {
+        # netsh printed its usage: it did not understand the command line (whatever the exit code).
+        $rejected = $true
+        $code = [long]$exitCode
+        if ($code -eq 0) {
+            $code = 1
+        }
     }
     elseif ($exitCode -ne 0) {
         $code = [long]$exitCode
     }
-    $result = [pscustomobject]@{ ExitCode = [int]$exitCode; Code = $code; Output = $output }
-    if ($AnyExitCode -or $code -eq 0 -or ($AcceptCode -contains $code)) {
+    $result = [ordered]@{ ExitCode = [int]$exitCode; Code = $code; Output = $output; Rejected = $rejected }
+    if ($AnyExitCode -or (-not $rejected -and ($code -eq 0 -or ($AcceptCode -contains $code)))) {
         return $result
+    }
+    if ($rejected) {
+        throw ('netsh ' + $Operation + ' failed for ' + $Subject + ': netsh rejected the command line and printed its usage (exit code ' +
+            $exitCode + '); first line: ' + $lines[0] + ' [command: ' + $CommandLine + ']')
     }
     throw ('netsh ' + $Operation + ' failed for ' + $Subject + ' with error ' + $code + ' (exit code ' +
         $exitCode + '): ' + $output + ' [command: ' + $CommandLine + ']')
@@ -253,16 +272,38 @@ function Get-SslStoreCertificate {
 }
 
 function Test-SslElevated {
-    # Is this session elevated (Administrator)? netsh and the HTTP registry key need it. Off
-    # Windows (the sslbind lab) there is no such token, so the answer is yes.
+    # Is this session elevated (Administrator)? whoami /groups lists the High (S-1-16-12288) or
+    # System (S-1-16-16384) mandatory label then; unlike WindowsPrincipal this works in Constrained
+    # Language, and SIDs are not localized. Off Windows (the sslbind lab) there is no such token, so
+    # the answer is yes.
     [CmdletBinding()]
     [OutputType([bool])]
     param()
-    if ([Environment]::OSVersion.Platform -ne [PlatformID]::Win32NT) {
+    if ($PSVersionTable.PSVersion.Major -ge 6 -and -not $IsWindows) {
         return $true
     }
-    $principal = New-Object -TypeName 'Security.Principal.WindowsPrincipal' -ArgumentList ([Security.Principal.WindowsIdentity]::GetCurrent())
-    return [bool]$principal.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)
+    $previous = $ErrorActionPreference
+    $ErrorActionPreference = 'Continue'
+    try {
+        $groups = @(& whoami.exe /groups 2>&1 | ForEach-Object { [string]$_ })
+    }
+    finally {
+        $ErrorActionPreference = $previous
+    }
+    return (@($groups | Where-Object { $_ -match 'S-1-16-(12288|16384)\b' }).Count -gt 0)
+}
+
+function Set-SslResultFile {
+    # A run from a file saves its JSON result beside the script: a new file only, never an
+    # overwrite ($false when the name is taken).
+    [CmdletBinding()]
+    [OutputType([bool])]
+    param([Parameter(Mandatory = $true)][string]$Path, [Parameter(Mandatory = $true)][string]$Text)
+    if (Test-Path -LiteralPath $Path) {
+        return $false
+    }
+    Out-File -LiteralPath $Path -InputObject $Text -Encoding ascii -NoClobber -WhatIf:$false -Confirm:$false
+    return $true
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -276,6 +317,12 @@ foreach ($sslSetting in $script:SslSettingTable) {
     $script:SslSettingByName[$sslSetting.Name] = $sslSetting
 }
 $script:SslKinds = @($script:SslKeyPattern.Keys)
+# Central certificate store kinds: the certificate comes from the store, the binding has no certhash.
+$script:SslCentralStoreKinds = @('ccs', 'scopedccs')
+$script:SslSettingCheckModeBits = [long]0
+foreach ($sslSetting in $script:SslSettingTable) {
+    $script:SslSettingCheckModeBits = $script:SslSettingCheckModeBits -bor $sslSetting.CheckModeBit
+}
 $script:SslNetshHelpText = $null
 $script:SslTransientAddCode = 87
 $script:SslRestartNote = 'HTTP.sys reads DefaultSslCertCheckMode only after the HTTP service or the server restarts.'
@@ -283,7 +330,18 @@ $script:SslRestartNote = 'HTTP.sys reads DefaultSslCertCheckMode only after the 
 function Write-SslLog {
     [CmdletBinding()]
     param([Parameter(Mandatory = $true)][string]$Message)
+    # Write-Information needs 5.0; before that only the pre-flight's refusal is logged (verbose).
+    if ($PSVersionTable.PSVersion.Major -lt 5) {
+        Write-Verbose -Message ('sslbind: ' + $Message)
+        return
+    }
     Write-Information -MessageData ('sslbind: ' + $Message)
+}
+
+function Get-SslElapsedMs {
+    # Milliseconds since -Since. Get-Date, not Stopwatch: Constrained Language forbids Stopwatch.
+    param([Parameter(Mandatory = $true)][datetime]$Since)
+    return [long]((Get-Date) - $Since).TotalMilliseconds
 }
 
 function Get-SslProperty {
@@ -384,7 +442,7 @@ function ConvertTo-SslBindingSpec {
     }
     $entries = @('Kind', 'Key', 'Mode', 'Method', 'Settings')
     $seen = @{}
-    $specs = New-Object -TypeName 'System.Collections.Generic.List[object]'
+    $specs = @()
     for ($index = 0; $index -lt $Binding.Count; $index++) {
         $entry = $Binding[$index]
         $where = 'Binding[' + $index + ']'
@@ -431,11 +489,9 @@ function ConvertTo-SslBindingSpec {
             throw ($where + ': ' + $subject + ' is listed twice')
         }
         $seen[$identity] = $true
-        $specs.Add([pscustomobject]@{
-                Kind = $kind; Key = $key; Mode = $mode; Method = $method; Settings = $settings; Subject = $subject
-            })
+        $specs += , @{ Kind = $kind; Key = $key; Mode = $mode; Method = $method; Settings = $settings; Subject = $subject }
     }
-    return $specs.ToArray()
+    return $specs
 }
 
 # --- capture: the registry, decoded through the table; unknown values or bits stop the change ---
@@ -454,13 +510,13 @@ function Find-SslBindingPath {
         }
         return $null
     }
-    $found = New-Object -TypeName 'System.Collections.Generic.List[string]'
+    $found = @()
     foreach ($name in (Get-SslRegistrySubkeyName -Path $base)) {
         $path = $base + '\' + [string]$name
         if ($Spec.Kind -eq 'ccs') {
             $port = ([string]$name).Substring(([string]$name).LastIndexOf(':') + 1)
             if ($port -eq $Spec.Key) {
-                $found.Add($path)
+                $found += , $path
             }
             continue
         }
@@ -471,7 +527,7 @@ function Find-SslBindingPath {
             $hostnamePort = [string]$name
         }
         if ($hostnamePort -is [string] -and $hostnamePort -ieq $Spec.Key) {
-            $found.Add($path)
+            $found += , $path
         }
     }
     if ($found.Count -gt 1) {
@@ -557,16 +613,10 @@ function Get-SslCapturedBinding {
     }
     $checkMode = ConvertFrom-SslDword -Value (Get-SslProperty -Object $values -Name $script:SslCheckModeValue) -Where ($where + ' ' + $script:SslCheckModeValue)
     $flags = ConvertFrom-SslDword -Value (Get-SslProperty -Object $values -Name $script:SslFlagsValue) -Where ($where + ' ' + $script:SslFlagsValue)
-    $unknownCheckMode = $checkMode -band (-bnot [long]$script:SslKnownCheckModeBits)
-    if ($unknownCheckMode -ne 0) {
-        throw ($where + ': ' + $script:SslCheckModeValue + ' 0x' + $checkMode.ToString('X') + ' has unknown bits 0x' +
-            $unknownCheckMode.ToString('X') + '; nothing is changed')
-    }
-    $unknownFlags = $flags -band (-bnot [long]$script:SslKnownFlagBits)
-    if ($unknownFlags -ne 0) {
-        throw ($where + ': ' + $script:SslFlagsValue + ' 0x' + $flags.ToString('X') + ' has unknown bits 0x' +
-            $unknownFlags.ToString('X') + '; nothing is changed')
-    }
+    # Bits no netsh parameter sets (newer builds, the HTTP API) are kept and reported, never a reason
+    # to refuse reading; a change that would re-create the binding without them is refused later.
+    $extraCheckMode = $checkMode -band (-bnot [long]$script:SslKnownCheckModeBits)
+    $extraFlags = $flags -band (-bnot [long]$script:SslKnownFlagBits)
     $settings = [ordered]@{}
     foreach ($setting in $script:SslSettingTable) {
         $value = $setting.Default
@@ -603,15 +653,7 @@ function Get-SslCapturedBinding {
         }
         $settings[$setting.Name] = $value
     }
-    # Bit 0x4 says a freshness time is in effect; when it disagrees with the time value the state
-    # is unknown and netsh could not recreate it.
-    $freshnessBit = ($checkMode -band $script:SslCheckModeFreshness) -ne 0
-    if ($freshnessBit -ne ([long]$settings[$script:SslFreshnessSetting] -gt 0)) {
-        throw ($where + ': ' + $script:SslCheckModeValue + ' 0x' + $checkMode.ToString('X') + ' bit 0x' +
-            ([long]$script:SslCheckModeFreshness).ToString('X') + ' disagrees with ' + $script:SslFreshnessSetting + ' ' +
-            $settings[$script:SslFreshnessSetting] + '; sslbind cannot recreate this binding, so nothing is changed')
-    }
-    if ($null -eq $settings['appid'] -or ($Spec.Kind -ne 'ccs' -and $null -eq $settings['certhash'])) {
+    if ($null -eq $settings['appid'] -or ($script:SslCentralStoreKinds -notcontains $Spec.Kind -and $null -eq $settings['certhash'])) {
         throw ($where + ': the binding has no certificate hash or appid; netsh could not recreate it, so nothing is changed')
     }
     return [ordered]@{
@@ -619,7 +661,29 @@ function Get-SslCapturedBinding {
         key = $Spec.Key
         exists = $true
         settings = $settings
-        registry = [ordered]@{ path = $path; DefaultSslCertCheckMode = $checkMode; DefaultFlags = $flags }
+        registry = [ordered]@{
+            path = $path; DefaultSslCertCheckMode = $checkMode; DefaultFlags = $flags
+            extra_check_mode = $extraCheckMode; extra_flags = $extraFlags
+            extra = @(Format-SslExtraBit -CheckMode $extraCheckMode -Flags $extraFlags)
+        }
+    }
+}
+
+function Format-SslExtraBit {
+    # 'DefaultFlags 0x8000 ENABLE_CACHE_CLIENT_HELLO (...)', one line per bit no netsh parameter sets.
+    param([Parameter(Mandatory = $true)][long]$CheckMode, [Parameter(Mandatory = $true)][long]$Flags)
+    foreach ($field in @(@($script:SslCheckModeValue, $CheckMode, $script:SslExtraCheckModeName), @($script:SslFlagsValue, $Flags, $script:SslExtraFlagName))) {
+        $bit = [long]1
+        for ($i = 0; $i -lt 32; $i++) {
+            if (($field[1] -band $bit) -ne 0) {
+                $name = $field[2]['0x' + $bit.ToString('X')]
+                if ($null -eq $name) {
+                    $name = '(unnamed)'
+                }
+                $field[0] + ' 0x' + $bit.ToString('X') + ' ' + $name
+            }
+            $bit = $bit * 2
+        }
     }
 }
 
@@ -654,23 +718,23 @@ function Resolve-SslDesired {
     if ($null -eq $desired['appid']) {
         throw ($Spec.Subject + ': the binding does not exist yet, so the spec must name its appid')
     }
-    if ($Spec.Kind -ne 'ccs' -and $null -eq $desired['certhash']) {
+    if ($script:SslCentralStoreKinds -notcontains $Spec.Kind -and $null -eq $desired['certhash']) {
         throw ($Spec.Subject + ': the binding does not exist yet, so the spec must name its certhash')
     }
     return $desired
 }
 
 function Get-SslCheckModeValue {
-    # DefaultSslCertCheckMode for the settings (generator.binding.encode_check_mode).
-    param([Parameter(Mandatory = $true)]$Settings)
-    $mode = [long]0
+    # DefaultSslCertCheckMode for the settings (generator.binding.encode_check_mode without bit
+    # 0x4): only the bits netsh parameters set; -Keep carries every other bit of a captured value
+    # over unchanged (0x4, whose relation to revocationfreshnesstime is not established, and bits
+    # of newer builds).
+    param([Parameter(Mandatory = $true)]$Settings, [long]$Keep = 0)
+    $mode = $Keep -band (-bnot $script:SslSettingCheckModeBits)
     foreach ($setting in $script:SslSettingTable) {
         if ($setting.CheckModeBit -ne 0 -and (($Settings[$setting.Name] -ceq 'disable') -eq $setting.Inverted)) {
             $mode = $mode -bor $setting.CheckModeBit
         }
-    }
-    if ([long]$Settings[$script:SslFreshnessSetting] -gt 0) {
-        $mode = $mode -bor $script:SslCheckModeFreshness
     }
     return $mode
 }
@@ -734,6 +798,13 @@ function Format-SslValue {
 
 # --- the certificate and this host's netsh ----------------------------------------------------
 
+function Test-SslNetshUsage {
+    # Does netsh's output hold its sslcert usage text ('add sslcert ipport=...', '[hostnameport=]')?
+    # Language-neutral: tags are never translated.
+    param([AllowEmptyString()][string]$Text)
+    return ($Text -cmatch '(?i:sslcert)\s+\[?[a-z]+=')
+}
+
 # --- state passed back in as JSON (prepare/apply output): validated like the spec ---------------
 
 function ConvertFrom-SslJsonText {
@@ -796,13 +867,14 @@ function New-SslResult {
         spec_sha256 = $script:SslChange.spec_sha256
         outcome = $null
         whatif = [bool]$WhatIfPreference
-        before = New-Object -TypeName 'System.Collections.Generic.List[object]'
-        after = New-Object -TypeName 'System.Collections.Generic.List[object]'
-        bindings = New-Object -TypeName 'System.Collections.Generic.List[object]'
-        differences = New-Object -TypeName 'System.Collections.Generic.List[object]'
-        actions = New-Object -TypeName 'System.Collections.Generic.List[object]'
-        timings = [ordered]@{ total_ms = 0; gaps = New-Object -TypeName 'System.Collections.Generic.List[object]' }
-        notes = New-Object -TypeName 'System.Collections.Generic.List[string]'
+        before = @()
+        after = @()
+        bindings = @()
+        differences = @()
+        actions = @()
+        timings = [ordered]@{ total_ms = 0; gaps = @() }
+        notes = @()
+        host_facts = $null
         error = $null
     }
 }
@@ -818,24 +890,57 @@ function Add-SslAction {
         [AllowNull()]$Output = $null,
         [long]$Milliseconds = 0
     )
-    $Result.actions.Add([ordered]@{
-            step = $Step; binding = $Subject; command = $Command; result = $Outcome; code = $Code
-            output = $Output; ms = $Milliseconds
-        })
+    $Result.actions += , [ordered]@{
+        step = $Step; binding = $Subject; command = $Command; result = $Outcome; code = $Code
+        output = $Output; ms = $Milliseconds
+    }
 }
 
 function Complete-SslResult {
-    # Writes the one JSON object, then throws when the outcome is a failure so the pipeline fails.
+    # Writes the one JSON object (and, run from a file, the same JSON beside the script), then
+    # throws when the outcome is a failure so the pipeline fails.
     param(
         [Parameter(Mandatory = $true)]$Result,
-        [Parameter(Mandatory = $true)]$Stopwatch,
+        [Parameter(Mandatory = $true)][datetime]$Started,
+        [AllowNull()][AllowEmptyString()][string]$ScriptPath,
         [Parameter(Mandatory = $true)][string[]]$Failure
     )
-    $Result.timings.total_ms = [long]$Stopwatch.ElapsedMilliseconds
+    $Result.timings.total_ms = Get-SslElapsedMs -Since $Started
     Write-SslLog -Message ($Result.phase + ' on ' + $Result.host + ': ' + $Result.outcome)
-    Write-Output (ConvertTo-Json -InputObject $Result -Depth 10 -Compress)
+    $json = ConvertTo-Json -InputObject $Result -Depth 10 -Compress
+    Save-SslResultFile -Result $Result -Json $json -ScriptPath $ScriptPath
+    Write-Output $json
     if ($Failure -contains $Result.outcome) {
         throw ('sslbind ' + $Result.phase + ' ' + $Result.outcome + ' on ' + $Result.host + ': ' + $Result.error)
+    }
+}
+
+function Save-SslResultFile {
+    # By hand, '$r = .\apply.ps1' stays empty when the script throws, losing the captured state and
+    # the actions; so a run from a file also leaves its result beside the script as
+    # <phase>-<UTC stamp>.json, never overwriting one. Over PSRP there is no file: nothing is saved.
+    param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][string]$Json, [AllowNull()][AllowEmptyString()][string]$ScriptPath)
+    if ([string]::IsNullOrEmpty($ScriptPath)) {
+        return
+    }
+    $folder = Split-Path -Parent $ScriptPath
+    $stamp = (Get-Date).ToUniversalTime().ToString('yyyyMMddTHHmmssfffZ', [cultureinfo]::InvariantCulture)
+    for ($attempt = 0; $attempt -lt 20; $attempt++) {
+        $name = $Result.phase + '-' + $stamp
+        if ($attempt -gt 0) {
+            $name = $name + '-' + $attempt
+        }
+        $path = Join-Path -Path $folder -ChildPath ($name + '.json')
+        try {
+            if (Set-SslResultFile -Path $path -Text $Json) {
+                Write-SslLog -Message ('result saved to ' + $path)
+                return
+            }
+        }
+        catch {
+            Write-Warning ('sslbind: could not save the result beside the script: ' + $_.Exception.Message)
+            return
+        }
     }
 }
 
@@ -854,7 +959,7 @@ function Assert-SslBindingState {
         [switch]$Absent,
         [AllowNull()][string[]]$Name = $null
     )
-    $watch = [Diagnostics.Stopwatch]::StartNew()
+    $started = Get-Date
     $current = Get-SslCapturedBinding -Spec $Spec
     $message = $null
     if ($Absent) {
@@ -867,44 +972,77 @@ function Assert-SslBindingState {
     }
     else {
         if ($Spec.Method -eq 'registry') {
-            # method registry: the registry value is the state (HTTP.sys reads it after a restart)
+            # method registry: the registry value is the state (HTTP.sys reads it after a restart);
+            # only the bits of the revocation-check settings are compared (0x4 is not established).
             $want = Get-SslCheckModeValue -Settings $Expected
+            $have = $current.registry.DefaultSslCertCheckMode -band $script:SslSettingCheckModeBits
             $difference = @()
-            if ($want -ne $current.registry.DefaultSslCertCheckMode) {
-                $difference = @([ordered]@{
-                        setting = $script:SslCheckModeValue; expected = $want; actual = $current.registry.DefaultSslCertCheckMode
-                    })
+            if ($want -ne $have) {
+                $difference = @([ordered]@{ setting = $script:SslCheckModeValue; expected = $want; actual = $have })
             }
         }
         else {
+            # Settings only; the check-mode bit 0x4 is not compared (whether netsh sets it for a
+            # revocationfreshnesstime is not established).
             $difference = @(Compare-SslSetting -Expected $Expected -Actual $current.settings -Name $Name)
-            # The raw check-mode value too: its bits (0x4 included) are what HTTP.sys acts on.
-            $want = Get-SslCheckModeValue -Settings $Expected
-            if ($want -ne $current.registry.DefaultSslCertCheckMode) {
-                $difference += @([ordered]@{
-                        setting = $script:SslCheckModeValue; expected = $want; actual = $current.registry.DefaultSslCertCheckMode
-                    })
-            }
         }
         foreach ($item in $difference) {
-            $Result.differences.Add([ordered]@{
-                    binding = $Spec.Subject; setting = $item.setting; expected = $item.expected; actual = $item.actual
-                })
+            $Result.differences += , [ordered]@{
+                binding = $Spec.Subject; setting = $item.setting; expected = $item.expected; actual = $item.actual
+            }
         }
         if ($difference.Count -gt 0) {
             $message = Format-SslDifference -Subject $Spec.Subject -Difference $difference
         }
     }
     if ($null -ne $message) {
-        Add-SslAction -Result $Result -Step $Step -Subject $Spec.Subject -Outcome 'failed' -Output $message -Milliseconds $watch.ElapsedMilliseconds
+        Add-SslAction -Result $Result -Step $Step -Subject $Spec.Subject -Outcome 'failed' -Output $message -Milliseconds (Get-SslElapsedMs -Since $started)
         throw ('verify failed: ' + $message)
     }
-    Add-SslAction -Result $Result -Step $Step -Subject $Spec.Subject -Outcome 'ok' -Milliseconds $watch.ElapsedMilliseconds
+    Add-SslAction -Result $Result -Step $Step -Subject $Spec.Subject -Outcome 'ok' -Milliseconds (Get-SslElapsedMs -Since $started)
     return $current
+}
+
+function Test-SslPreflight {
+    # One check before anything else in every phase: PowerShell 5.1 or later (#Requires is not
+    # enforced for script text sent over PSRP), a language mode the scripts run in (Full or
+    # Constrained; JEA's NoLanguage/RestrictedLanguage cannot run them) and, where the phase changes
+    # bindings, elevation. Records what it found; on a gap sets outcome refused and returns $false.
+    # Runs before any Write-Information (absent before 5.0), so a 4.0 host gets the JSON too.
+    param([Parameter(Mandatory = $true)]$Result, [switch]$RequireElevation, [version]$Version = $PSVersionTable.PSVersion)
+    $version = $Version
+    $mode = [string]$ExecutionContext.SessionState.LanguageMode
+    $Result.host_facts = [ordered]@{
+        powershell = [string]$version; edition = [string](Get-SslProperty -Object $PSVersionTable -Name 'PSEdition')
+        language_mode = $mode; elevated = $null
+    }
+    $missing = @()
+    if ($version.Major -lt 5 -or ($version.Major -eq 5 -and $version.Minor -lt 1)) {
+        $missing += , ('needs PowerShell 5.1 or later (this host runs ' + [string]$version + ')')
+    }
+    if (@('FullLanguage', 'ConstrainedLanguage') -notcontains $mode) {
+        $missing += , ('needs FullLanguage or ConstrainedLanguage (this session is ' + $mode + ')')
+    }
+    if ($missing.Count -eq 0) {
+        $Result.host_facts.elevated = [bool](Test-SslElevated)
+        if ($RequireElevation -and -not $Result.host_facts.elevated) {
+            $missing += , 'must run elevated (as Administrator)'
+        }
+    }
+    if ($missing.Count -gt 0) {
+        $Result.outcome = 'refused'
+        $Result.error = 'pre-flight: this script ' + ($missing -join '; ') + '; nothing is changed'
+        return $false
+    }
+    return $true
 }
 
 function Invoke-SslVerifyPhase {
     param([Parameter(Mandatory = $true)]$Result, [AllowNull()][hashtable[]]$Binding, [AllowEmptyString()][string]$Prepared)
+    # verify only reads: it runs unelevated too (monitoring), and reports whether it was elevated.
+    if (-not (Test-SslPreflight -Result $Result)) {
+        return
+    }
     try {
         $specs = @(ConvertTo-SslBindingSpec -Binding $Binding)
         $desiredBySubject = $null
@@ -917,11 +1055,11 @@ function Invoke-SslVerifyPhase {
         $Result.error = $_.Exception.Message
         return
     }
-    $failures = New-Object -TypeName 'System.Collections.Generic.List[string]'
+    $failures = @()
     foreach ($spec in $specs) {
         try {
             $captured = Get-SslCapturedBinding -Spec $spec
-            $Result.after.Add($captured)
+            $Result.after += , $captured
             $expected = $null
             $names = $null
             if ($null -ne $desiredBySubject) {
@@ -939,7 +1077,7 @@ function Invoke-SslVerifyPhase {
             $null = Assert-SslBindingState -Result $Result -Step 'verify' -Spec $spec -Expected $expected -Name $names
         }
         catch {
-            $failures.Add($_.Exception.Message)
+            $failures += , $_.Exception.Message
         }
     }
     $Result.outcome = 'compliant'
@@ -952,7 +1090,7 @@ function Invoke-SslVerifyPhase {
 # ---------------------------------------------------------------------------------------------
 # verify
 # ---------------------------------------------------------------------------------------------
-$sslStopwatch = [Diagnostics.Stopwatch]::StartNew()
+$sslStarted = Get-Date
 $sslResult = New-SslResult -Phase 'verify' -TargetHost $TargetHost
 Invoke-SslVerifyPhase -Result $sslResult -Binding $Binding -Prepared $Prepared
-Complete-SslResult -Result $sslResult -Stopwatch $sslStopwatch -Failure @('drift', 'refused')
+Complete-SslResult -Result $sslResult -Started $sslStarted -ScriptPath $PSCommandPath -Failure @('drift', 'refused')
