@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from generator import __version__
+from generator.doctor.cli import doctor_command
 from generator.errors import EXIT_FAILED, UserError
 from generator.importers.cli import import_command, rotate_command
 from generator.lab.cli import lab
@@ -76,6 +77,7 @@ def record_check(record_dir: Path) -> None:
 cli.add_command(schema_command)
 cli.add_command(import_command)
 cli.add_command(rotate_command)
+cli.add_command(doctor_command)
 cli.add_command(lab)
 for remote_command in REMOTE_COMMANDS:
     cli.add_command(remote_command)

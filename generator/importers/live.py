@@ -62,7 +62,8 @@ class LiveHost:
     def __exit__(self, *exc: object) -> None:
         self._session.close()
 
-    def _json(self, script: str, parameters: Mapping[str, Any], what: str) -> dict[str, Any]:
+    def run_json(self, script: str, parameters: Mapping[str, Any], what: str) -> dict[str, Any]:
+        """Run `script` as one pipeline; its one JSON object, or CaptureError (exit 1) saying why not."""
         try:
             result = self._session.run(script, parameters, self.timeout)
         except ConnectionFailure as error:
@@ -75,13 +76,13 @@ class LiveHost:
 
     def bindings(self) -> ImportResult:
         """Every SSL binding, decoded as in the offline path: unknown values refused, extra bits reported."""
-        document = self._json(CAPTURE_SCRIPT, {}, "binding capture")
+        document = self.run_json(CAPTURE_SCRIPT, {}, "binding capture")
         host = self.endpoint.host
         return parse_registry_values(keys_from_capture(document, host), host, "live registry")
 
     def certificate(self, thumbprint: str, stores: Sequence[str]) -> dict[str, CertFacts | None]:
         """The certificate's facts per store (keyed by lowercase store name; None: not there)."""
-        document = self._json(
+        document = self.run_json(
             CERTS_SCRIPT, {"Thumbprint": thumbprint, "Stores": list(stores)}, "certificate check"
         )
         return {

@@ -7,6 +7,9 @@
     SSLBIND_TEST_CERTHASH=<40 hex>          certificate hash: the spec asks for what is there
 
 Nothing is changed on the host: plan must find nothing to do (exit 0) and verify no drift (exit 0).
+`sslbind doctor` (which needs only the host, user and password) must find sslbind's registry
+decoding in agreement with netsh on every binding (exit 0); its Markdown report is written to
+SSLBIND_TEST_DOCTOR_REPORT when set (keep it: it records the host's netsh texts and registry values).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from click.testing import CliRunner
 from generator.cli import cli
 
 pytestmark = pytest.mark.windows
+DOCTOR_NEEDS = ("SSLBIND_TEST_HOST", "SSLBIND_TEST_USER", "SSLBIND_PASSWORD")
 
 NEEDED = (
     "SSLBIND_TEST_HOST",
@@ -71,3 +75,25 @@ def test_plan_and_verify_change_nothing(windows_spec: Path, tmp_path: Path) -> N
     assert planned.exit_code == 0, planned.output
     verified = runner.invoke(cli, ["verify", str(windows_spec)])
     assert verified.exit_code == 0, verified.output
+
+
+def test_doctor_finds_registry_and_netsh_in_agreement(tmp_path: Path) -> None:
+    missing = [name for name in DOCTOR_NEEDS if not os.environ.get(name)]
+    if missing:
+        pytest.skip(f"real Windows tests need {', '.join(missing)}")
+    report = Path(os.environ.get("SSLBIND_TEST_DOCTOR_REPORT") or tmp_path / "doctor.md")
+    args = [
+        "doctor",
+        "--host", os.environ["SSLBIND_TEST_HOST"],
+        "--port", os.environ.get("SSLBIND_TEST_PORT", "5986"),
+        "--auth", os.environ.get("SSLBIND_TEST_AUTH", "negotiate"),
+        "--username", os.environ["SSLBIND_TEST_USER"],
+        "-o", str(report),
+    ]  # fmt: skip
+    if os.environ.get("SSLBIND_TEST_CA_CERT"):
+        args += ["--ca-cert", os.environ["SSLBIND_TEST_CA_CERT"]]
+    result = CliRunner().invoke(cli, args)
+    text = report.read_text(encoding="utf-8") if report.exists() else ""
+    assert result.exit_code == 0, result.output + text
+    assert "| OS | unknown" not in text  # a real host has its build in the registry
+    assert "### netsh http show sslcert (exit code 0)" in text
