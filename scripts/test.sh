@@ -9,3 +9,9 @@ export PATH="$PWD/.tools/pwsh:$PATH" SSLBIND_REQUIRE_PWSH=1
 .venv/bin/ruff format --check generator tests benchmarks
 .venv/bin/mypy
 .venv/bin/pytest -q "$@"
+# Hardened hosts: the remote end-to-end tests again with every lab session in ConstrainedLanguage
+# (WDAC/AppLocker); the Pester suite covers both modes itself. Skipped when given arguments.
+if [ "$#" -eq 0 ]; then
+    SSLBIND_LAB_LANGUAGE_MODE=ConstrainedLanguage .venv/bin/pytest -q \
+        tests/e2e/test_remote_story.py tests/e2e/test_remote_faults.py tests/e2e/test_remote_fleet.py
+fi

@@ -8,6 +8,7 @@ result object are documented in generator/render.py's module docstring.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,9 +112,29 @@ def describe_differences(result: dict[str, Any]) -> str:
     return "; ".join(parts) or str(result.get("error") or "drift")
 
 
+# How PowerShell refuses script text in a JEA-style session (NoLanguage: "The syntax is not supported
+# by this runspace ... no-language mode"; RestrictedLanguage: parse errors "... not allowed in a Data
+# section" / "restricted language mode").
+_RESTRICTED_SESSION = re.compile(
+    r"no-language mode|restricted language mode|not allowed in a Data section|ScriptsNotAllowed",
+    re.IGNORECASE,
+)
+RESTRICTED_SESSION_TEXT = (
+    "the endpoint's session runs PowerShell in NoLanguage or RestrictedLanguage mode (a JEA endpoint?), "
+    "where scripts cannot run; sslbind's scripts need FullLanguage or ConstrainedLanguage: connect to "
+    "the default endpoint (configuration_name Microsoft.PowerShell). Nothing was run on the host"
+)
+
+
+def _refused_by_session(result: ScriptResult) -> bool:
+    return result.state == "Failed" and any(_RESTRICTED_SESSION.search(error) for error in result.errors)
+
+
 def _failure_text(name: str, result: ScriptResult, obj: dict[str, Any] | None) -> str:
     if obj is not None and obj.get("error"):
         return f"{name}.ps1 {obj.get('outcome')}: {obj['error']}"
+    if obj is None and _refused_by_session(result):
+        return f"{name}.ps1 refused: {RESTRICTED_SESSION_TEXT}"
     reason = "; ".join(result.errors[:2]) or "no result object"
     return f"{name}.ps1 failed (pipeline {result.state}): {reason}"
 
@@ -181,6 +202,9 @@ def _max_gap(obj: dict[str, Any]) -> float | None:
 def parse_change(name: str, result: ScriptResult) -> Verdict:
     """apply.ps1 / rollback.ps1: the outcome word, or UNKNOWN when there is no result object."""
     obj = result.json_object()
+    if obj is None and _refused_by_session(result):
+        # The session could not even parse the script: nothing ran, the host is as before.
+        return Verdict("refused", _failure_text(name, result, None), None)
     if obj is None or not isinstance(obj.get("outcome"), str):
         return Verdict(UNKNOWN, _failure_text(name, result, None), None)
     outcome = str(obj["outcome"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,8 +30,14 @@ def no_orphan_pwsh() -> Iterator[None]:
 
 
 def write_state(path: Path, changes: Callable[[dict[str, Any]], None] | None = None) -> Path:
-    """Writes the sample state (optionally changed) to `path`, replacing what is there."""
+    """Writes the sample state (optionally changed) to `path`, replacing what is there.
+
+    SSLBIND_LAB_LANGUAGE_MODE (scripts/test.sh sets ConstrainedLanguage for a second pass of the
+    remote end-to-end tests) puts every lab host's sessions in that language mode."""
     state = sample_state()
+    mode = os.environ.get("SSLBIND_LAB_LANGUAGE_MODE")
+    if mode:
+        state["language_mode"] = mode
     if changes is not None:
         changes(state)
     path.write_text(json.dumps(state, indent=2), encoding="utf-8")

@@ -135,6 +135,27 @@ def test_apply_without_a_result_is_unknown() -> None:
     assert verdict.outcome == scriptio.UNKNOWN and verdict.result is None
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        # pwsh 7.6, NoLanguage runspace (the lab's language_mode NoLanguage)
+        "The syntax is not supported by this runspace. "
+        "This can occur if the runspace is in no-language mode.",
+        # RestrictedLanguage: the script does not even parse
+        "At line:57 char:1 + param( A Begin statement block, Process statement block, or parameter "
+        "statement is not allowed in a Data section.",
+    ],
+)
+def test_a_jea_style_session_is_a_clear_refusal_not_an_unknown_outcome(error: str) -> None:
+    verdict = scriptio.parse_change(scriptio.APPLY, script_result(None, "Failed", [error]))
+    assert verdict.outcome == "refused"
+    assert "NoLanguage or RestrictedLanguage" in verdict.summary and "Nothing was run" in verdict.summary
+    with pytest.raises(scriptio.ScriptFailed, match=r"configuration_name Microsoft\.PowerShell"):
+        scriptio.parse_prepare(script_result(None, "Failed", [error]))
+    # the same words from a pipeline that was stopped mid-run prove nothing: still unknown
+    assert scriptio.parse_change(scriptio.APPLY, script_result(None, "Stopped", [error])).outcome == "unknown"
+
+
 def test_verify_outcomes() -> None:
     compliant = scriptio.parse_verify(script_result({"outcome": "compliant", "differences": []}))
     assert compliant[0] == "compliant"
