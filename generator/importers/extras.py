@@ -61,8 +61,8 @@ def extra_warning(extra: ExtraSetting) -> BindingWarning:
     """The warning for an extra bit (or netsh line) that is on."""
     where = f"line {extra.line}: " if extra.line else ""
     if extra.text:  # from netsh text: quote the line, say which bit it stands for
-        bit = f"bit 0x{extra.bit:X}" if extra.bit else "a bit that is not public"
-        what = f"{where}{extra.text.strip()!r} ({extra.field} {bit})"
+        bit = f"{extra.field} bit 0x{extra.bit:X}" if extra.bit else f"a {extra.field} bit that is not public"
+        what = f"{where}{extra.text.strip()!r} ({bit})"
     else:
         what = f"{where}{extra.field} carries {extra.name}"
     if is_extra(extra):

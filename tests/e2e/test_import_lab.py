@@ -145,3 +145,10 @@ def test_live_import_reads_a_binding_with_an_extra_flag_bit(pwsh: str, tmp_path:
         got = {key_of(b): {k: v for k, v in b.items() if k != "mode" and k != key_of(b).split("=")[0]}
                for b in target["bindings"]}  # fmt: skip
         assert got == before  # every binding read, the one with the extra bit included
+
+        live = ["--host", host, *connection_args(lab, host)]
+        rotated = lab.sslbind(
+            "rotate", "--from", OLD_CERT, "--to", NEW_CERT, *live, "-o", str(tmp_path / "r.yaml")
+        )
+        assert rotated.exit_code == 0, rotated.output  # a rotation of it is written, and its refusal foretold
+        assert f"warning: {warning}" in rotated.stderr.splitlines()

@@ -266,9 +266,13 @@ def load_spec_text(text: str) -> Change:
 @pytest.mark.parametrize(
     ("label", "value", "bit"),
     [
-        ("Enable Caching Client Hello", "Set", "bit 0x8000"),
-        ("Verify Revocation Using Cached URLs Only", "Enabled", "a bit that is not public"),
-        ("Disable Authority Info Access", "Set", "a bit that is not public"),
+        ("Enable Caching Client Hello", "Set", "DefaultFlags bit 0x8000"),
+        (
+            "Verify Revocation Using Cached URLs Only",
+            "Enabled",
+            "a DefaultSslCertCheckMode bit that is not public",
+        ),
+        ("Disable Authority Info Access", "Set", "a DefaultSslCertCheckMode bit that is not public"),
     ],
 )
 def test_newer_lines_switched_on_are_read_and_warned_naming_binding_and_line(
@@ -277,14 +281,13 @@ def test_newer_lines_switched_on_are_read_and_warned_naming_binding_and_line(
     text = with_lines(SAMPLE, [f"{label}  : {value}"])
     result = parse_text(text)
     line = next(n for n, t in enumerate(text.splitlines(), start=1) if t.strip().startswith(label))
-    field = NEWER_LINES[label][0]
     assert [str(w) for w in result.warnings] == [
-        f"ipport=0.0.0.0:443: line {line}: '{label}  : {value}' ({field} {bit}): no netsh parameter can set "
+        f"ipport=0.0.0.0:443: line {line}: '{label}  : {value}' ({bit}): no netsh parameter can set "
         "it, so sslbind refuses a change that deletes and re-adds this binding"
     ]
     assert [e.on for e in result.extras] == [True]
     spec = import_spec(result, "h")
-    assert f"        # WARNING: line {line}: '{label} : {value}' ({field} {bit})" in spec
+    assert f"        # WARNING: line {line}: '{label} : {value}' ({bit})" in spec
     assert load_spec_text(spec).targets[0].bindings  # the spec is still valid
 
 
