@@ -38,8 +38,12 @@ CERT_KEYS = frozenset(
         "server_auth",
         "eku",
         "friendly_name",
+        "key_usable",
     }
 )
+# Certificate flags that must be JSON booleans: a string "false" would read as true in Python.
+# `key_usable: false` is a key HTTP.sys cannot use although HasPrivateKey is true (README).
+CERT_BOOL_KEYS = ("has_private_key", "server_auth", "key_usable")
 # What the client's runspaces run in (SimWindows.ps1 sets it last; it checks the same names).
 LANGUAGE_MODES = ("FullLanguage", "ConstrainedLanguage", "RestrictedLanguage", "NoLanguage")
 TOP_KEYS = frozenset({"bindings", "certificates", "netsh", "faults", "language_mode"})
@@ -75,6 +79,16 @@ def _validate_registry(raw: Any, where: str) -> None:
         uint32 = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= UINT32_MAX
         if name.lower() in bit_fields and value is not None and not uint32:
             raise LabStateError(f"{where}.{name}: must be a number from 0 to {UINT32_MAX} (or null)")
+
+
+def _validate_certificate(cert: dict[str, Any], where: str) -> None:
+    unknown = set(cert) - CERT_KEYS
+    if unknown or "thumbprint" not in cert:
+        what = f"unknown key {sorted(unknown)[0]!r}" if unknown else "missing thumbprint"
+        raise LabStateError(f"{where}: {what}")
+    for name in CERT_BOOL_KEYS:
+        if name in cert and not isinstance(cert[name], bool):
+            raise LabStateError(f"{where}.{name}: must be true or false")
 
 
 def _validate_netsh(netsh: dict[str, Any], path: str) -> None:
@@ -115,10 +129,7 @@ def validate(state: Any, path: str) -> State:
             raise LabStateError(f"{path}: bindings[{i}]: unknown key {sorted(unknown)[0]!r}")
         _validate_registry(entry.get("registry", {}), f"{path}: bindings[{i}]: registry")
     for i, cert in enumerate(state["certificates"]):
-        unknown = set(cert) - CERT_KEYS
-        if unknown or "thumbprint" not in cert:
-            what = f"unknown key {sorted(unknown)[0]!r}" if unknown else "missing thumbprint"
-            raise LabStateError(f"{path}: certificates[{i}]: {what}")
+        _validate_certificate(cert, f"{path}: certificates[{i}]")
     for i, fault in enumerate(state["faults"]):
         unknown = set(fault) - FAULT_KEYS
         if unknown or "on" not in fault:

@@ -184,15 +184,22 @@ def _find(state: State, kind: KeyKind, key: str) -> int | None:
     return None
 
 
+def _key_usable(cert: dict[str, Any]) -> bool:
+    """Whether HTTP.sys (LocalSystem) can open the private key. `key_usable: false` is a key
+    Windows still reports (HasPrivateKey true) that HTTP.sys cannot use: kept in a user profile,
+    an ACL without SYSTEM, a non-persisted import; netsh then fails with 1312 like a missing key."""
+    return bool(cert.get("has_private_key", True)) and bool(cert.get("key_usable", True))
+
+
 def _check_certificate(state: State, settings: dict[str, SettingValue]) -> None:
-    """HTTP.sys refuses (1312) a certificate it cannot find in the store or use for lack of a key."""
+    """HTTP.sys refuses (1312) a certificate it cannot find in the store or whose key it cannot use."""
     thumbprint = settings.get("certhash")
     if thumbprint is None:
         return
     store = str(settings.get("certstorename", "MY"))
     for cert in certificates_in(state, store):
         if str(cert["thumbprint"]).lower() == str(thumbprint).lower():
-            if cert.get("has_private_key", True):
+            if _key_usable(cert):
                 return
             break
     raise NetshError(1312)
