@@ -14,6 +14,9 @@ from generator.binding import KeyKind, SettingValue
 
 Mode = Literal["preserve", "exact"]
 Method = Literal["netsh", "registry"]
+# How an existing binding is changed: auto (one `netsh http update sslcert` where the host's netsh
+# has it for the kind, else delete+add), update (that or refuse the host), replace (delete+add).
+Swap = Literal["auto", "update", "replace"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class Binding:
     settings: Mapping[str, SettingValue]
     mode: Mode = "preserve"
     method: Method = "netsh"
+    swap: Swap = "auto"  # always "auto" for method registry (no netsh runs)
     line: int | None = field(default=None, compare=False)  # line in the spec, for messages
 
 

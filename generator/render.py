@@ -13,8 +13,9 @@ Script interface (all six scripts; the remote executor passes values as PSRP par
 `script_parameters`):
 
 - `-Binding [hashtable[]]`: one hashtable per binding, keys `Kind` (ipport|hostnameport|ccs|
-  scopedccs), `Key` (netsh value), `Mode` (preserve|exact), `Method` (netsh|registry), `Settings`
-  (hashtable netsh parameter -> value, all str; only what the spec names). The two uint32 timers
+  scopedccs), `Key` (netsh value), `Mode` (preserve|exact), `Method` (netsh|registry), `Swap`
+  (auto|update|replace, always present; auto for registry), `Settings` (hashtable netsh parameter
+  -> value, all str; only what the spec names). The two uint32 timers
   travel as decimal digit strings: pypsrp sends a Python int as <I32>, which cannot hold values
   above 2147483647; the script accepts an integer or a string of up to 10 digits <= 4294967295.
   Re-validated in the script against the rendered table and patterns.
@@ -22,7 +23,8 @@ Script interface (all six scripts; the remote executor passes values as PSRP par
 - prepare.ps1: nothing else. add.ps1 / verify.ps1: `-Prepared [string]` (prepare.ps1's JSON,
   optional). rollback.ps1: `-Prior [string]` (mandatory; JSON of a prepare/apply/delete result or
   its `before` list). apply.ps1: `-ExpectedPrior [string]` (optional; same shapes as -Prior; a
-  mismatch refuses before anything changes).
+  mismatch refuses before anything changes) and `-AcceptNoUndo` (switch; passed only when the
+  operator gave `sslbind apply --accept-no-undo`: change bindings apply has proven it cannot restore).
 - Common parameters: `-WhatIf` (changes nothing) and `-Confirm:$false` (ConfirmImpact is High, so
   a host without a UI must pass it). Progress goes to the information stream.
 
@@ -43,7 +45,10 @@ bindings, differences, actions, timings{total_ms, gaps[{binding, gap_ms}]}, note
 - bindings (prepare/add/apply): `{binding, kind, key, mode, method, exists, change
   (none|add|replace|set-registry), desired{...}, differences[{setting, expected, actual}],
   arguments[], command_line, registry_value, certificate{store, thumbprint, subject, not_before,
-  not_after, has_private_key, server_auth, problems[]}, restart_required}`.
+  not_after, has_private_key, server_auth, problems[]}, restart_required}`; newer scripts add
+  `swap, path (none|add|update|replace|set-registry), commands[] (the netsh lines in order),
+  restorable (bool, null when nothing changes), undo_problem` per binding and `update_supported`
+  {kind: bool} at the top (the client reads them where present, see generator/remote/scriptio.py).
 - actions: ordered `{step, binding, command, result (ok|absent|failed|whatif|present|retry),
   code, output, ms}` (retry: an add failed with the transient 87 and runs again after 1/2/4/8 s);
   steps delete, add, set-registry, verify, rollback-delete, rollback-add, rollback-set-registry,
@@ -88,6 +93,7 @@ from generator.binding import (
 from generator.errors import UserError
 from generator.model import Binding, Change, Target
 from generator.pslibrary import Library
+from generator.spec_fields import SWAPS, UPDATE_KINDS
 
 PHASES = ("prepare", "delete", "add", "verify", "rollback", "apply")
 
@@ -252,6 +258,10 @@ def _check_binding(binding: Binding, what: str) -> None:
         raise RenderError(f"{what}.{kind.value}: port must be from 1 to 65535")
     if binding.mode not in ("preserve", "exact") or binding.method not in ("netsh", "registry"):
         raise RenderError(f"{what}: mode must be preserve|exact and method netsh|registry")
+    if binding.swap not in SWAPS or (binding.method == "registry" and binding.swap != "auto"):
+        raise RenderError(f"{what}: swap must be auto|update|replace, and auto for method registry")
+    if binding.swap == "update" and kind not in UPDATE_KINDS:
+        raise RenderError(f"{what}: swap update is not available for {kind.value} bindings")
     for name, value in binding.settings.items():
         _check_setting(name, value, what)
         if binding.method == "registry" and not SETTINGS_BY_NAME[name].check_mode_bit:
@@ -303,10 +313,22 @@ def defaults_command_line(binding: Binding) -> str | None:
     what preserve mode runs for a new binding), or None when the spec lacks the appid or hash."""
     if binding.method != "netsh" or "appid" not in binding.settings:
         return None
-    if binding.key.kind != KeyKind.CCS and "certhash" not in binding.settings:
+    # Central Certificate Store bindings (ccs, scopedccs) carry no certhash.
+    if binding.key.kind in (KeyKind.IPPORT, KeyKind.HOSTNAMEPORT) and "certhash" not in binding.settings:
         return None
     merged = {**default_settings(), **binding.settings}
     return powershell_command_line(netsh_add_arguments(binding.key.kind, binding.key.value, merged))
+
+
+_ADD_COMMAND = "netsh http add sslcert "
+
+
+def update_command_line(add_line: str | None) -> str | None:
+    """The `netsh http update sslcert` form of an add command: the same parameters, every one of
+    them (the update replaces the whole binding, like the add after a delete)."""
+    if add_line is None or not add_line.startswith(_ADD_COMMAND):
+        return None
+    return "netsh http update sslcert " + add_line[len(_ADD_COMMAND) :]
 
 
 @dataclass(frozen=True)
@@ -316,8 +338,11 @@ class _BindingView:
     key: str
     mode: str
     method: str
+    swap: str
+    can_update: bool  # netsh http update sslcert covers this kind (never scoped CCS)
     settings: list[tuple[str, SettingValue]]
     exact_line: str | None  # the literal command of an exact binding
+    exact_update_line: str | None  # its update form, for an existing binding
     new_line: str | None  # a preserve binding's command if it does not exist yet
 
 
@@ -329,8 +354,11 @@ def _binding_view(binding: Binding) -> _BindingView:
         key=binding.key.value,
         mode=binding.mode,
         method=binding.method,
+        swap=binding.swap,
+        can_update=binding.key.kind in UPDATE_KINDS,
         settings=_ordered_settings(binding.settings),
         exact_line=line if binding.mode == "exact" else None,
+        exact_update_line=update_command_line(line) if binding.mode == "exact" else None,
         new_line=line if binding.mode == "preserve" else None,
     )
 
@@ -479,6 +507,7 @@ def _parameter_binding(binding: Binding) -> dict[str, object]:
         "Key": binding.key.value,
         "Mode": binding.mode,
         "Method": binding.method,
+        "Swap": binding.swap,
         "Settings": {
             name: parameter_value(name, value) for name, value in _ordered_settings(binding.settings)
         },

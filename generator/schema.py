@@ -48,6 +48,7 @@ def _options_schema() -> JsonObject:
     return {
         "mode": {"enum": list(f.MODES), "default": "preserve", "description": f.OPTIONS["mode"]},
         "method": {"enum": list(f.METHODS), "default": "netsh", "description": f.OPTIONS["method"]},
+        "swap": {"enum": list(f.SWAPS), "default": "auto", "description": f.OPTIONS["swap"]},
     }
 
 
@@ -78,7 +79,12 @@ def _selectors_schema() -> JsonObject:
 
 def _binding_schema() -> JsonObject:
     no_hash = {"anyOf": [{"required": ["ccs"]}, {"required": ["scopedccs"]}]}
-    registry = {"propertyNames": {"enum": [*f.SELECTOR_NAMES, *f.OPTIONS, *f.REGISTRY_SETTINGS]}}
+    registry = {
+        "propertyNames": {"enum": [*f.SELECTOR_NAMES, *f.OPTIONS, *f.REGISTRY_SETTINGS]},
+        "properties": {"swap": {"const": "auto"}},  # a registry write never deletes, adds or updates
+    }
+    no_update = [{"required": [kind.value]} for kind in KeyKind if kind not in f.UPDATE_KINDS]
+    not_updated = {"properties": {"swap": {"enum": [s for s in f.SWAPS if s != "update"]}}}
     return {
         "type": "object",
         "description": "One HTTP.sys SSL binding: exactly one of ipport, hostnameport, ccs, scopedccs, "
@@ -92,6 +98,7 @@ def _binding_schema() -> JsonObject:
                 "if": {"required": ["method"], "properties": {"method": {"const": "registry"}}},
                 "then": registry,
             },
+            {"if": {"anyOf": no_update}, "then": not_updated},
         ],
     }
 

@@ -21,7 +21,7 @@ from generator import spec_fields as f
 from generator import spec_values as sv
 from generator.binding import SETTING_NAMES, SETTINGS, SETTINGS_BY_NAME, KeyKind, Setting, SettingValue
 from generator.errors import SpecError
-from generator.model import Binding, BindingKey, Change, Connection, Method, Mode, Target
+from generator.model import Binding, BindingKey, Change, Connection, Method, Mode, Swap, Target
 from generator.spec_yaml import Map, Node, Scalar, Seq, decode, parse
 
 BINDING_KEYS: tuple[str, ...] = f.SELECTOR_NAMES + tuple(f.OPTIONS) + SETTING_NAMES
@@ -213,6 +213,8 @@ def _checked(parser: Callable[[T], R], value: T, node: Node, key: str, ctx: _Ctx
 
 
 def _choice(node: Node, key: str, choices: Collection[str], ctx: _Ctx) -> str:
+    if isinstance(node, Scalar) and node.tag == "bool":  # quoting it would not make it a choice
+        ctx.fail(node.line, key, f"must be one of {', '.join(choices)}, got {_what(node)}")
     text = _text(node, key, ctx)
     if text not in choices:
         ctx.fail(node.line, key, f"must be one of {', '.join(choices)}, got {sv.shown(text)}")
@@ -334,7 +336,7 @@ def _setting(setting: Setting, node: Node, key: str, ctx: _Ctx) -> SettingValue:
 
 
 def _settings_given(section: Map, key: str, ctx: _Ctx) -> dict[str, _Given]:
-    """Settings, mode and method a binding or `defaults` sets, in the order of the settings table."""
+    """Settings, mode, method and swap a binding or `defaults` sets, in the order of the settings table."""
     given: dict[str, _Given] = {}
     for name in DEFAULTS_KEYS:
         node = section.entries.get(name)
@@ -345,6 +347,8 @@ def _settings_given(section: Map, key: str, ctx: _Ctx) -> dict[str, _Given]:
             value: object = _choice(node, child, f.MODES, ctx)
         elif name == "method":
             value = _choice(node, child, f.METHODS, ctx)
+        elif name == "swap":
+            value = _choice(node, child, f.SWAPS, ctx)
         else:
             value = _setting(SETTINGS_BY_NAME[name], node, child, ctx)
         given[name] = _Given(value, section.key_lines[name], child)
@@ -401,8 +405,48 @@ def _binding(node: Node, key: str, defaults: Mapping[str, _Given], ctx: _Ctx) ->
         settings={name: item.value for name, item in settings.items()},
         mode=mode,
         method=method,
+        swap=_swap(kind, method, own.get("swap"), defaults.get("swap"), section, key, ctx),
         line=section.line,
     )
+
+
+def _swap(
+    kind: KeyKind,
+    method: str,
+    own: _Given | None,
+    default: _Given | None,
+    section: Map,
+    key: str,
+    ctx: _Ctx,
+) -> Swap:
+    """How an existing binding is changed. A registry write never deletes, adds or updates a binding:
+    its own update/replace is refused, a default one does not apply (like a default certhash)."""
+    if method == "registry":
+        if own is not None and own.value != "auto":
+            ctx.fail(
+                own.line,
+                own.key,
+                f"swap: {own.value} has no meaning for method: registry (it writes a registry value, "
+                "netsh never runs); remove swap or use method: netsh for this binding",
+            )
+        return "auto"
+    given = own or default
+    if given is None:
+        return "auto"
+    if given.value == "update" and kind not in f.UPDATE_KINDS:
+        problem = (
+            f"swap: update is not available for {kind.value} bindings (netsh http update sslcert does "
+            "not cover them)"
+        )
+        if own is None:
+            ctx.fail(
+                section.line,
+                key,
+                f"{problem}; the update comes from defaults (line {given.line}): set swap: auto or "
+                "replace on this binding",
+            )
+        ctx.fail(given.line, given.key, f"{problem}; use swap: auto or replace (delete+add)")
+    return cast(Swap, given.value)
 
 
 def _applicable(defaults: Mapping[str, _Given], kind: KeyKind, method: str) -> dict[str, _Given]:
@@ -576,6 +620,7 @@ def _binding_document(binding: Binding) -> dict[str, object]:
         binding.key.kind.value: key,
         "mode": binding.mode,
         "method": binding.method,
+        "swap": binding.swap,
     }
     for setting in SETTINGS:
         if setting.name in binding.settings:

@@ -9,17 +9,17 @@ from functools import cache
 from typing import Literal, get_args, get_origin, get_type_hints
 
 from generator.binding import REGISTRY_SUBKEY, SETTINGS, KeyKind, Setting
-from generator.model import Connection, Method, Mode
+from generator.model import Connection, Method, Mode, Swap
 
 TOP: dict[str, str] = {
     "version": "Spec format version; must be 1.",
     "change": "What this change is: id (names the record folder), title and description.",
     "connection": "How to reach every target over PowerShell Remoting; a target's own `connection` "
     "overrides any key. Names follow Ansible's psrp connection plugin.",
-    "defaults": "Binding settings (and mode, method) applied to every binding that does not set its "
+    "defaults": "Binding settings (and mode, method, swap) applied to every binding that does not set its "
     "own, where the binding can take them: certhash and certstorename are not applied to ccs/scopedccs "
     "bindings (their certificate comes from the Central Certificate Store), and registry-method "
-    "bindings take only the revocation-check settings.",
+    "bindings take only the revocation-check settings (a default swap does not apply to them).",
     "targets": "The hosts to change, each with its bindings.",
 }
 REQUIRED_TOP = ("version", "change", "targets")
@@ -70,12 +70,20 @@ OPTIONS: dict[str, str] = {
     "host, and certhash/appid may be omitted for an existing binding. exact: the binding becomes exactly "
     "the spec, unnamed settings at their netsh defaults; needs appid (and certhash for ipport and "
     "hostnameport).",
-    "method": "netsh (default): delete and re-add the binding with netsh. registry: set only the "
+    "method": "netsh (default): change the binding with netsh (how: see swap). registry: set only the "
     "revocation-check settings in the binding's registry key (DefaultSslCertCheckMode); HTTP.sys "
     "reads it only after the HTTP service or the server restarts.",
+    "swap": "How an existing binding is changed. auto (default): one atomic `netsh http update sslcert` "
+    "(no moment without a binding) where the host's netsh has it for the binding's kind (Server 2019 "
+    "and later; never for scopedccs), else delete+add. update: only that; a host without it is refused "
+    "with nothing changed (not for scopedccs). replace: always delete+add. Not for method: registry "
+    "(only auto).",
 }
 MODES: tuple[str, ...] = get_args(Mode)
 METHODS: tuple[str, ...] = get_args(Method)
+SWAPS: tuple[str, ...] = get_args(Swap)
+# `netsh http update sslcert` (HttpUpdateServiceConfiguration) does not cover scoped CCS bindings.
+UPDATE_KINDS: tuple[KeyKind, ...] = (KeyKind.IPPORT, KeyKind.HOSTNAMEPORT, KeyKind.CCS)
 
 # What `method: registry` can change: the DefaultSslCertCheckMode bits, the one value the registry
 # touchpoint writes (docs/windows-touchpoints.md §3). The freshness time lives in a value of its own.

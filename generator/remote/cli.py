@@ -191,11 +191,18 @@ def plan(
 @click.command()
 @click.argument("record_dir", metavar="RECORD", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--accept-no-undo",
+    is_flag=True,
+    help="Let apply change bindings it has proven it cannot restore, e.g. the old certificate is gone "
+    "from the store for good; without it such a host is refused with nothing touched.",
+)
 @_apply_options(RUN_OPTIONS)
 @_apply_options(CONNECTION_OPTIONS)
 def apply(
     record_dir: Path,
     yes: bool,
+    accept_no_undo: bool,
     hosts: tuple[str, ...],
     forks: int,
     timeout: float,
@@ -212,7 +219,8 @@ def apply(
 
     human, progress = _consoles(as_json)
     options = operations.RunOptions(overrides_from(kw), forks, timeout, hosts, settle=settle)
-    report = operations.apply(record_dir, options, _credentials(), human, progress, None if yes else _confirm)
+    confirm = None if yes else _confirm
+    report = operations.apply(record_dir, options, _credentials(), human, progress, confirm, accept_no_undo)
     _finish(report.document, report.exit_code, as_json)
 
 

@@ -6,15 +6,18 @@ Human text goes to stderr whenever stdout carries the `--json` document, so pipe
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
+from typing import Any
 
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from generator.remote import scriptio
 from generator.remote.events import Event
 from generator.remote.fleet import HostOutcome
+from generator.remote.scriptio import Capture
 
 STYLE = {0: "green", 1: "red", 3: "yellow", 4: "bold red"}
 
@@ -72,3 +75,29 @@ def summary_table(title: str, outcomes: Sequence[HostOutcome]) -> Table:
         style = STYLE.get(o.exit_code, "")
         table.add_row(o.host, f"[{style}]{o.status}[/]" if style else o.status, str(o.exit_code), o.summary)
     return table
+
+
+def plan_lines(outcomes: Sequence[HostOutcome]) -> list[str]:
+    """Per pending binding, for the reviewer: the path apply takes, each netsh command it runs, and
+    a warning where the prior binding could not be put back."""
+    return [
+        f"{o.host}: {line}"
+        for o in outcomes
+        if o.status == "pending"
+        for line in scriptio.plan_lines(Capture(o.details.get("capture") or {}))
+    ]
+
+
+def no_undo_lines(planned: Mapping[str, Mapping[str, Any]], accept_no_undo: bool) -> list[str]:
+    """Before apply asks: each planned binding that cannot be undone, and what apply will do with it."""
+    then = (
+        "--accept-no-undo given: apply changes it anyway"
+        if accept_no_undo
+        else "apply refuses this host, nothing touched, unless --accept-no-undo"
+    )
+    lines = []
+    for host, plan in planned.items():
+        for binding in Capture(plan.get("capture") or {}).unrestorable():
+            problem = binding.get("undo_problem") or "the prior binding could not be put back"
+            lines.append(f"warning: {host}: {binding.get('binding')}: cannot be undone: {problem}; {then}")
+    return lines

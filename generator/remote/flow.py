@@ -64,7 +64,7 @@ def run_script(ctx: HostContext, script: Script, parameters: Mapping[str, Any]) 
     """Open, run one recorded script as one pipeline, close; ConnectionFailure propagates."""
     ctx.emit("script-start", script=script.relpath, sha256=script.sha256)
     with ctx.session() as session:
-        result = session.run(script.text, parameters, ctx.timeout)
+        result = session.run(script.text, scriptio.fit_parameters(script.text, parameters), ctx.timeout)
     ctx.emit("script-end", script=script.relpath, state=result.state, duration_s=round(result.duration, 3))
     return result
 
@@ -90,31 +90,39 @@ def plan_host(ctx: HostContext) -> HostOutcome:
         ctx.emit("prepare-failed", detail=str(failed))
         return HostOutcome(ctx.host, "error", EXIT_FAILED, str(failed), failed.details)
     changes = state.changed_bindings()
-    ctx.emit("planned", changes=len(changes))
+    ctx.emit("planned", changes=len(changes), cannot_undo=len(state.unrestorable()))
     details = {
         "capture": state.raw,
         "scripts": {
             name: ctx.record.script(ctx.host, name).sha256 for name in (scriptio.PREPARE, scriptio.APPLY)
         },
+        # How apply will change each binding, lifted out of the capture for readers of --json.
+        "changes": state.planned_paths(),
+        "update_supported": state.update_supported or None,
     }
     if state.at_desired:
         return HostOutcome(ctx.host, "no-change", EXIT_OK, "already as desired", details)
-    summary = "; ".join(scriptio.describe_change(b) for b in changes)
-    return HostOutcome(ctx.host, "pending", EXIT_PENDING, summary, details)
+    return HostOutcome(ctx.host, "pending", EXIT_PENDING, scriptio.describe_plan(state), details)
 
 
 # --- apply --------------------------------------------------------------------------------------
 
 
-def apply_host(ctx: HostContext, planned: Mapping[str, Any]) -> HostOutcome:
-    """Run apply.ps1 once with the planned prior state; interpret or, if unclear, re-capture."""
+def apply_host(ctx: HostContext, planned: Mapping[str, Any], accept_no_undo: bool = False) -> HostOutcome:
+    """Run apply.ps1 once with the planned prior state; interpret or, if unclear, re-capture.
+
+    `accept_no_undo` (--accept-no-undo) lets apply.ps1 change bindings it has proven it cannot
+    restore; without it such a host is refused on the target with nothing touched.
+    """
     script = ctx.record.script(ctx.host, scriptio.APPLY)
     if planned.get("scripts", {}).get(scriptio.APPLY) != script.sha256:
         return HostOutcome(
             ctx.host, "refused", EXIT_FAILED, "apply.ps1 differs from the planned one; plan again"
         )
     prior = scriptio.Capture.from_raw(planned["capture"])
-    parameters = scriptio.apply_parameters(ctx.record.target(ctx.host), prior)
+    target = ctx.record.target(ctx.host)
+    parameters = scriptio.apply_parameters(target, prior, accept_no_undo=accept_no_undo)
+    parameters = scriptio.fit_parameters(script.text, parameters)
     session = ctx.session()
     try:
         session.open()
@@ -124,7 +132,7 @@ def apply_host(ctx: HostContext, planned: Mapping[str, Any]) -> HostOutcome:
             ctx.host, "failed", EXIT_FAILED, f"{failure}; nothing was changed", {"prior": prior.raw}
         )
     try:
-        ctx.emit("apply-start", script=script.relpath, sha256=script.sha256)
+        ctx.emit("apply-start", script=script.relpath, sha256=script.sha256, accept_no_undo=accept_no_undo)
         result = session.run(script.text, parameters, ctx.timeout)
     except ConnectionFailure as failure:
         ctx.emit("connection-lost", kind=failure.kind, detail=failure.detail)
@@ -132,29 +140,47 @@ def apply_host(ctx: HostContext, planned: Mapping[str, Any]) -> HostOutcome:
     finally:
         session.close()
     ctx.emit("apply-end", state=result.state, duration_s=round(result.duration, 3))
-    return interpret_apply(ctx, prior, result)
+    return interpret_apply(ctx, prior, result, accept_no_undo)
 
 
-def interpret_apply(ctx: HostContext, prior: Capture, result: ScriptResult) -> HostOutcome:
+def interpret_apply(
+    ctx: HostContext, prior: Capture, result: ScriptResult, accept_no_undo: bool = False
+) -> HostOutcome:
     verdict = scriptio.parse_change(scriptio.APPLY, result)
     captured = verdict.before or prior
-    details = {"prior": captured.raw, **_result_details(result), "gap_ms": verdict.gap_ms}
+    details = {
+        "prior": captured.raw,
+        **_result_details(result),
+        "gap_ms": verdict.gap_ms,
+        "accept_no_undo": accept_no_undo,
+    }
     _emit_target_actions(ctx, verdict.result)
-    ctx.emit("apply-result", outcome=verdict.outcome, gap_ms=verdict.gap_ms)
+    ctx.emit("apply-result", outcome=verdict.outcome, gap_ms=verdict.gap_ms, paths=_paths(verdict.result))
     if verdict.outcome == scriptio.APPLIED and result.succeeded:
         return HostOutcome(ctx.host, "applied", EXIT_OK, verdict.summary, details)
     if verdict.outcome == scriptio.UNCHANGED and result.succeeded:
         return HostOutcome(ctx.host, "no-change", EXIT_OK, "already as desired", details)
     if verdict.outcome == scriptio.REFUSED:
-        return HostOutcome(
-            ctx.host, "refused", EXIT_FAILED, f"{verdict.summary}; nothing was changed", details
-        )
+        summary = f"{verdict.summary}; nothing was changed"
+        unrestorable = verdict.result is not None and Capture(verdict.result).unrestorable()
+        if unrestorable and not accept_no_undo and scriptio.ACCEPT_NO_UNDO not in summary:
+            summary += f" ({scriptio.ACCEPT_NO_UNDO} lets apply change what it cannot undo)"
+        return HostOutcome(ctx.host, "refused", EXIT_FAILED, summary, details)
     if verdict.outcome == scriptio.ROLLED_BACK:
         return HostOutcome(
             ctx.host, "rolled-back", EXIT_FAILED, f"{verdict.summary}; prior state restored", details
         )
     # rollback_failed, no result at all, or an outcome this client does not know: look, don't guess.
     return recover(ctx, captured, verdict.summary, details)
+
+
+def _paths(result: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Per binding the path apply.ps1 took (update, replace, ...), for the event log."""
+    return {
+        str(b.get("binding")): b.get("path")
+        for b in (result or {}).get("bindings") or []
+        if isinstance(b, dict) and "path" in b
+    }
 
 
 def _emit_target_actions(ctx: HostContext, result: Mapping[str, Any] | None) -> None:

@@ -24,7 +24,7 @@ from generator.model import Change
 from generator.record import add_plan, new_run, read_manifest, utc_stamp, write_new_file
 from generator.remote import flow
 from generator.remote.connection import Credentials, Endpoint, Overrides, resolve, warnings_for
-from generator.remote.display import Progress, summary_table
+from generator.remote.display import Progress, no_undo_lines, plan_lines, summary_table
 from generator.remote.events import Events, JsonlSink, now_iso
 from generator.remote.fleet import DEFAULT_FORKS, Fleet, FleetResult, HostOutcome
 from generator.remote.recordio import (
@@ -205,7 +205,8 @@ def plan(
     started = now_iso()
     result = run.run("plan", flow.plan_host, progress, EXIT_FAILED)
     run.summarize("plan", result)
-    _show_commands(console, result.outcomes)
+    for line in plan_lines(result.outcomes):
+        console.print(line, highlight=False, soft_wrap=True)
     document = _document(
         "plan",
         record,
@@ -218,18 +219,6 @@ def plan(
     document["plan_file"] = str(path)
     console.print(f"plan stored in {path}", highlight=False)
     return Report(document, result.exit_code)
-
-
-def _show_commands(console: Console, outcomes: Sequence[HostOutcome]) -> None:
-    """The exact command apply will run per pending binding, for the reviewer."""
-    for outcome in outcomes:
-        if outcome.status != "pending":
-            continue
-        for binding in Capture(outcome.details.get("capture") or {}).changed_bindings():
-            line = binding.get("command_line") or binding.get("change")
-            console.print(
-                f"{outcome.host}: {binding.get('binding')}: {line}", highlight=False, soft_wrap=True
-            )
 
 
 def verify(
@@ -340,10 +329,15 @@ def apply(
     console: Console,
     progress: Console,
     confirm: Confirm | None,
+    accept_no_undo: bool = False,
 ) -> Report:
-    """Run the planned change on every pending host (one apply.ps1 pipeline each)."""
+    """Run the planned change on every pending host (one apply.ps1 pipeline each).
+
+    `accept_no_undo` (--accept-no-undo) is passed to every host's apply.ps1: it then changes bindings
+    it has proven it cannot restore instead of refusing the host; the run log records it.
+    """
     with _exclusive(record_path):
-        return _apply(record_path, options, credentials, console, progress, confirm)
+        return _apply(record_path, options, credentials, console, progress, confirm, accept_no_undo)
 
 
 def _apply(
@@ -353,6 +347,7 @@ def _apply(
     console: Console,
     progress: Console,
     confirm: Confirm | None,
+    accept_no_undo: bool,
 ) -> Report:
     with _refusal_recorded(record_path, "apply"):
         refuse_if_tampered(record_path)
@@ -362,19 +357,38 @@ def _apply(
     todo = [h for h in hosts if planned.get(h, {}).get("status") == "pending"]
     skipped = [_skip(h, planned.get(h)) for h in hosts if h not in todo]
     run = _Run(record, options, credentials, console, todo)
+    for line in no_undo_lines({h: planned[h] for h in todo}, accept_no_undo):
+        console.print(line, highlight=False, soft_wrap=True)
     _confirm_or_stop(
         confirm if todo else None,
         f"Apply change {record.change.id} to {len(todo)} host(s): {', '.join(todo)}?",
     )
-    header = {"plan": plan_path.name, "hosts": todo, "started_at": now_iso(), "forks": options.forks}
+    header = {
+        "plan": plan_path.name,
+        "hosts": todo,
+        "started_at": now_iso(),
+        "forks": options.forks,
+        "accept_no_undo": accept_no_undo,
+    }
     with _run_folder(record, run, "apply", header) as folder:
-        result = run.run("apply", lambda ctx: flow.apply_host(ctx, planned[ctx.host]), progress, EXIT_MANUAL)
+        result = run.run(
+            "apply",
+            lambda ctx: flow.apply_host(ctx, planned[ctx.host], accept_no_undo),
+            progress,
+            EXIT_MANUAL,
+        )
         by_host = {o.host: o for o in [*skipped, *result.outcomes]}
         result = FleetResult([by_host[h] for h in hosts], result.interrupted)
         run.summarize("apply", result)
         _record_outcomes(folder, result.outcomes)
         document = _document(
-            "apply", record, result, plan=plan_path.name, run=folder.name, finished_at=now_iso()
+            "apply",
+            record,
+            result,
+            plan=plan_path.name,
+            run=folder.name,
+            finished_at=now_iso(),
+            accept_no_undo=accept_no_undo,
         )
         _write_json(folder / RESULT_FILE, document)
     _say_manual(console, result.outcomes)

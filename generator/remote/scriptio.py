@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,23 @@ class Capture:
             b for b in self.raw.get("bindings") or [] if isinstance(b, dict) and b.get("change") != "none"
         ]
 
+    @property
+    def update_supported(self) -> dict[str, bool]:
+        """Per binding kind: this host's netsh has `update sslcert` for it ({} from older scripts)."""
+        given = self.raw.get("update_supported")
+        if not isinstance(given, dict):
+            return {}
+        return {str(kind): value for kind, value in given.items() if isinstance(value, bool)}
+
+    def unrestorable(self) -> list[dict[str, Any]]:
+        """Changed bindings the script proved it could not put back (apply refuses them by default)."""
+        return [b for b in self.changed_bindings() if b.get("restorable") is False]
+
+    def planned_paths(self) -> list[dict[str, Any]]:
+        """Per changed binding: how apply will change it, for the plan's JSON (None where an older
+        script did not say)."""
+        return [{name: b.get(name) for name in PATH_FIELDS} for b in self.changed_bindings()]
+
     def same_bindings(self, other: Capture) -> bool:
         """Every captured binding equal in both (absent equals absent; stores/hashes case-blind)."""
         mine = {_subject(b): b for b in self.before}
@@ -91,15 +109,135 @@ def _same_binding(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return not diff_settings(a.get("settings") or {}, b.get("settings") or {})
 
 
-def describe_change(binding: dict[str, Any]) -> str:
-    """One binding of prepare.ps1's result for people: `ipport=0.0.0.0:443: replace certhash a -> b`."""
-    subject = binding.get("binding") or _subject(binding)
-    parts = [
+def _differences(binding: dict[str, Any]) -> list[str]:
+    return [
         f"{d.get('setting')} {d.get('actual')} -> {d.get('expected')}"
         for d in binding.get("differences") or []
         if isinstance(d, dict)
     ]
-    return f"{subject}: {binding.get('change')}" + (f" ({'; '.join(parts)})" if parts else "")
+
+
+def _name(binding: dict[str, Any]) -> str:
+    return str(binding.get("binding") or _subject(binding))
+
+
+def _path(binding: dict[str, Any]) -> str:
+    """The path a binding takes (prepare/apply `path`); older scripts only say `change`."""
+    path = binding.get("path")
+    return path if isinstance(path, str) and path else str(binding.get("change"))
+
+
+def describe_change(binding: dict[str, Any]) -> str:
+    """One binding of prepare.ps1's result for people: `ipport=0.0.0.0:443: update (certhash a -> b)`."""
+    parts = _differences(binding)
+    return f"{_name(binding)}: {_path(binding)}" + (f" ({'; '.join(parts)})" if parts else "")
+
+
+# --- the path each binding takes (fields of newer prepare/apply results; absent in older records) --
+
+PATH_FIELDS = ("binding", "swap", "path", "commands", "restorable", "undo_problem")
+PATH_TEXT = {
+    "none": "no change",
+    "add": "add (the binding does not exist yet)",
+    "update": "update in place: one netsh http update sslcert, no moment without a binding",
+    "replace": "delete+add: the binding is absent between the two",
+    "set-registry": "registry write: HTTP.sys reads it after the HTTP service or the server restarts",
+}
+ACCEPT_NO_UNDO = "--accept-no-undo"
+
+
+def _replace_reason(binding: dict[str, Any], update_supported: dict[str, bool]) -> str | None:
+    """Why a binding is deleted and re-added rather than updated: the script's own `path_note`, else
+    what the result lets us tell."""
+    note = binding.get("path_note")
+    if isinstance(note, str) and note:
+        return note
+    kind = str(binding.get("kind"))
+    if binding.get("swap") == "replace":
+        return "swap: replace"
+    if kind == "scopedccs":
+        return "update does not cover scoped CCS"
+    if update_supported.get(kind) is False:
+        return f"this host's netsh has no update sslcert for {kind}"
+    return None
+
+
+def describe_path(binding: dict[str, Any], update_supported: dict[str, bool]) -> str:
+    """How apply will change one binding, for people."""
+    path = _path(binding)
+    text = PATH_TEXT.get(path, path)
+    reason = _replace_reason(binding, update_supported) if path == "replace" else None
+    return f"{text} ({reason})" if reason else text
+
+
+def binding_commands(binding: dict[str, Any]) -> list[str]:
+    """The netsh lines apply will run for a binding, in order (older scripts: the add line only)."""
+    commands = binding.get("commands")
+    if isinstance(commands, list):
+        return [c for c in commands if isinstance(c, str) and c]
+    line = binding.get("command_line")
+    return [line] if isinstance(line, str) and line else []
+
+
+def undo_warning(binding: dict[str, Any]) -> str | None:
+    """The reviewer's warning for a binding apply could not put back, or None."""
+    if binding.get("restorable") is not False:
+        return None
+    problem = binding.get("undo_problem") or "the prior binding could not be put back"
+    return f"cannot be undone: {problem} (apply refuses it unless {ACCEPT_NO_UNDO})"
+
+
+def plan_lines(capture: Capture) -> list[str]:
+    """What plan shows per changed binding: the path, each command, and a no-undo warning."""
+    lines: list[str] = []
+    for binding in capture.changed_bindings():
+        name = _name(binding)
+        if not isinstance(binding.get("path"), str):  # an older prepare.ps1: its one add line
+            lines.append(f"{name}: {binding.get('command_line') or binding.get('change')}")
+            continue
+        lines.append(f"{name}: {describe_path(binding, capture.update_supported)}")
+        lines.extend(f"  {command}" for command in binding_commands(binding))
+        warning = undo_warning(binding)
+        if warning:
+            lines.append(f"{name}: {warning}")
+    return lines
+
+
+def describe_plan(capture: Capture) -> str:
+    """The plan's one line per host: each change with its path, then any binding that cannot be undone."""
+    parts = [describe_change(b) for b in capture.changed_bindings()]
+    parts += [f"{_name(b)}: {undo_warning(b)}" for b in capture.unrestorable()]
+    return "; ".join(parts)
+
+
+def _gaps(result: dict[str, Any]) -> dict[str, float]:
+    """Per binding (lower-cased subject): how long it was missing; only delete+add has a gap."""
+    gaps: dict[str, float] = {}
+    for item in (result.get("timings") or {}).get("gaps") or []:
+        if isinstance(item, dict) and isinstance(item.get("gap_ms"), int | float):
+            gaps[str(item.get("binding")).lower()] = float(item["gap_ms"])
+    return gaps
+
+
+def describe_applied(binding: dict[str, Any], gaps: dict[str, float]) -> str:
+    """One binding of apply.ps1's result: `ipport=0.0.0.0:443: updated in place: certhash a -> b`."""
+    path = _path(binding)
+    if path == "update":
+        what = "updated in place"
+    elif path == "replace":
+        gap = gaps.get(_name(binding).lower())
+        what = f"replaced (window {gap:.0f} ms)" if gap is not None else "replaced (delete+add)"
+    else:
+        what = {"add": "added", "set-registry": "registry value set (restart needed)"}.get(path, path)
+    parts = _differences(binding)
+    return f"{_name(binding)}: {what}" + (f": {'; '.join(parts)}" if parts else "")
+
+
+def describe_apply(result: dict[str, Any]) -> str:
+    """apply.ps1's changed bindings for people, each with its path and, for delete+add, its window."""
+    gaps = _gaps(result)
+    changed = [b for b in result.get("bindings") or [] if isinstance(b, dict) and _path(b) != "none"]
+    return "; ".join(describe_applied(b, gaps) for b in changed)
 
 
 def describe_differences(result: dict[str, Any]) -> str:
@@ -150,9 +288,33 @@ def verify_parameters(target: Target) -> dict[str, Any]:
     return dict(script_parameters(target))
 
 
-def apply_parameters(target: Target, prior: Capture) -> dict[str, Any]:
-    """The spec's values plus the planned prior state (a mismatch makes apply.ps1 refuse)."""
-    return {**script_parameters(target), "ExpectedPrior": prior.to_json(), "Confirm": False}
+def apply_parameters(target: Target, prior: Capture, *, accept_no_undo: bool = False) -> dict[str, Any]:
+    """The spec's values plus the planned prior state (a mismatch makes apply.ps1 refuse).
+
+    `AcceptNoUndo` only when the operator gave --accept-no-undo: without it apply.ps1 refuses a host
+    where it has proven it could not restore a binding, with nothing touched.
+    """
+    parameters = {**script_parameters(target), "ExpectedPrior": prior.to_json(), "Confirm": False}
+    if accept_no_undo:
+        parameters["AcceptNoUndo"] = True
+    return parameters
+
+
+def fit_parameters(script_text: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters a recorded script knows. A record rendered before `Swap` and `AcceptNoUndo`
+    existed refuses an unknown -Binding entry and fails on an unknown parameter (no JSON, so the
+    client could not tell that nothing ran); such a script never updates in place nor refuses a
+    binding it cannot undo, so leaving both out keeps its own behaviour."""
+    fitted = dict(parameters)
+    if "AcceptNoUndo" in fitted and not re.search(r"\$AcceptNoUndo\b", script_text):
+        del fitted["AcceptNoUndo"]
+    if not re.search(r"^\s*Swap = '", script_text, re.MULTILINE):
+        bindings = fitted.get("Binding")
+        if isinstance(bindings, list):
+            fitted["Binding"] = [
+                {k: v for k, v in b.items() if k != "Swap"} if isinstance(b, dict) else b for b in bindings
+            ]
+    return fitted
 
 
 def rollback_parameters(target: Target, prior: Capture) -> dict[str, Any]:
@@ -209,9 +371,8 @@ def parse_change(name: str, result: ScriptResult) -> Verdict:
         return Verdict(UNKNOWN, _failure_text(name, result, None), None)
     outcome = str(obj["outcome"])
     if outcome in (APPLIED, UNCHANGED, "rolled_back") and result.succeeded:
-        summary = "; ".join(
-            describe_change(b) for b in obj.get("bindings") or [] if b.get("change") != "none"
-        )
+        changed = [b for b in obj.get("bindings") or [] if isinstance(b, dict) and _path(b) != "none"]
+        summary = describe_apply(obj) if outcome == APPLIED else "; ".join(map(describe_change, changed))
         return Verdict(outcome, summary or outcome, obj, _max_gap(obj))
     return Verdict(outcome, _failure_text(name, result, obj), obj, _max_gap(obj))
 

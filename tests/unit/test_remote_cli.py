@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 from pathlib import Path
+from typing import Any
 
+import pytest
 from click.testing import CliRunner, Result
 
 from generator.cli import cli
+from generator.record import add_plan
+from generator.remote import scriptio
+from generator.remote.fleet import HostOutcome
+from generator.remote.scriptio import Capture
 
 NEW = "40db5bb1bf5659a155258d1d007c530fcb8996c2"
 APPID = "{4dc3e181-e14b-4a21-b022-59fc669b0914}"
@@ -143,3 +150,113 @@ def test_one_apply_or_rollback_per_record_at_a_time(tmp_path: Path) -> None:
             assert result.exit_code == 2 and "another apply or rollback" in result.stderr
     released = sslbind("apply", str(record), "--yes")
     assert released.exit_code == 2 and "no plan yet" in released.stderr
+
+
+# --- zero-downtime changes: plan shows each path, apply --accept-no-undo -------------------------
+
+GONE = "certificate 8f2c0a4e6b1d3f5a7c9e0b2d4f6a8c1e3b5d7f90 is no longer in LocalMachine\\My"
+UPDATE_LINE = f"netsh http update sslcert ipport=0.0.0.0:443 certhash={NEW} appid='{APPID}'"
+
+
+def pending_capture(restorable: bool) -> dict[str, Any]:
+    """prepare.ps1's result as a newer script writes it (recorded shape)."""
+    return {
+        "phase": "prepare",
+        "outcome": "changes_pending",
+        "before": [{"kind": "ipport", "key": "0.0.0.0:443", "exists": True, "settings": {"certhash": NEW}}],
+        "update_supported": {"ipport": True, "hostnameport": True, "ccs": True},
+        "bindings": [
+            {
+                "binding": "ipport=0.0.0.0:443",
+                "kind": "ipport",
+                "key": "0.0.0.0:443",
+                "change": "replace",
+                "swap": "auto",
+                "path": "update",
+                "commands": [UPDATE_LINE],
+                "restorable": restorable,
+                "undo_problem": None if restorable else GONE,
+                "differences": [],
+            }
+        ],
+    }
+
+
+def rendered(tmp_path: Path) -> Path:
+    assert sslbind("render", str(spec(tmp_path, "127.0.0.1", loopback())), "-o", str(tmp_path)).exit_code == 0
+    return tmp_path / "CHG0000001"
+
+
+def test_plan_shows_the_path_its_commands_and_what_cannot_be_undone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from generator.remote import flow
+
+    def plan_host(ctx: flow.HostContext) -> HostOutcome:
+        capture = Capture(pending_capture(restorable=False))
+        details = {"capture": capture.raw, "changes": capture.planned_paths()}
+        return HostOutcome(ctx.host, "pending", 3, scriptio.describe_plan(capture), details)
+
+    monkeypatch.setattr(flow, "plan_host", plan_host)
+    result = sslbind("plan", str(rendered(tmp_path)), "--json")
+    assert result.exit_code == 3, result.output
+    host = json.loads(result.stdout)["hosts"][0]
+    assert host["changes"][0]["path"] == "update" and host["changes"][0]["undo_problem"] == GONE
+    human = " ".join(result.stderr.split())
+    assert "127.0.0.1: ipport=0.0.0.0:443: update in place: one netsh http update sslcert" in human
+    assert f"127.0.0.1: {UPDATE_LINE}" in human
+    assert (
+        f"127.0.0.1: ipport=0.0.0.0:443: cannot be undone: {GONE} (apply refuses it unless --accept-no-undo)"
+    ) in human
+
+
+def planned_record(tmp_path: Path, restorable: bool) -> Path:
+    record = rendered(tmp_path)
+    manifest = hashlib.sha256((record / "manifest.json").read_bytes()).hexdigest()
+    scripts = {"apply": hashlib.sha256((record / "hosts/127.0.0.1/apply.ps1").read_bytes()).hexdigest()}
+    host = {
+        "host": "127.0.0.1",
+        "status": "pending",
+        "capture": pending_capture(restorable),
+        "scripts": scripts,
+    }
+    add_plan(record, {"kind": "plan", "manifest_sha256": manifest, "hosts": [host]})
+    return record
+
+
+@pytest.mark.parametrize("accept", [True, False])
+def test_apply_passes_accept_no_undo_and_the_run_log_records_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, accept: bool
+) -> None:
+    from generator.remote import flow
+
+    given: list[bool] = []
+
+    def apply_host(
+        ctx: flow.HostContext, planned: dict[str, Any], accept_no_undo: bool = False
+    ) -> HostOutcome:
+        given.append(accept_no_undo)
+        return HostOutcome(ctx.host, "applied", 0, "ipport=0.0.0.0:443: updated in place")
+
+    monkeypatch.setattr(flow, "apply_host", apply_host)
+    record = planned_record(tmp_path, restorable=False)
+    result = sslbind("apply", str(record), "--yes", "--json", *(["--accept-no-undo"] if accept else []))
+    assert result.exit_code == 0, result.output
+    assert given == [accept]
+    (run,) = (record / "runs").iterdir()
+    assert json.loads((run / "run.json").read_text())["accept_no_undo"] is accept
+    assert json.loads(result.stdout)["accept_no_undo"] is accept
+    then = "--accept-no-undo given: apply changes it anyway" if accept else "unless --accept-no-undo"
+    warning = f"warning: 127.0.0.1: ipport=0.0.0.0:443: cannot be undone: {GONE}; "
+    assert warning in " ".join(result.stderr.split()) and then in result.stderr
+    assert "updated in place" in result.stderr
+    assert sslbind("record", "check", str(record)).exit_code == 0
+
+
+def test_apply_help_names_the_risk() -> None:
+    text = " ".join(sslbind("apply", "--help").output.split())
+    assert "--accept-no-undo" in text
+    assert (
+        "Let apply change bindings it has proven it cannot restore, e.g. the old certificate is gone" in text
+    )
+    assert "without it such a host is refused with nothing touched" in text

@@ -180,3 +180,144 @@ def test_rollback_restores_a_host_the_apply_left_as_it_was(monkeypatch: pytest.M
     outcome = flow.rollback_host(host.ctx, PRIOR, Capture({"before": DESIRED["before"]}))
     assert (outcome.status, outcome.exit_code) == ("restored", EXIT_OK)
     assert host.ran == ["prepare.ps1", "rollback.ps1", "prepare.ps1"]
+
+
+# --- zero-downtime changes: the path per binding, --accept-no-undo ------------------------------
+
+GONE = f"certificate {OLD} is no longer in LocalMachine\\My"
+
+
+def pathed_state(path: str, restorable: bool) -> dict[str, Any]:
+    """A newer prepare.ps1 result: each binding says how apply changes it and whether it can undo it."""
+    binding = {
+        "binding": "ipport=0.0.0.0:443",
+        "kind": "ipport",
+        "key": "0.0.0.0:443",
+        "change": "replace",
+        "swap": "auto",
+        "path": path,
+        "commands": [f"netsh http update sslcert ipport=0.0.0.0:443 certhash={NEW}"],
+        "restorable": restorable,
+        "undo_problem": None if restorable else GONE,
+        "differences": [{"setting": "certhash", "expected": NEW, "actual": OLD}],
+    }
+    return {**state(OLD, "changes_pending"), "bindings": [binding], "update_supported": {"ipport": True}}
+
+
+def test_plan_records_each_path_and_what_cannot_be_undone(monkeypatch: pytest.MonkeyPatch) -> None:
+    host = Host(monkeypatch, [pathed_state("update", restorable=False)])
+    outcome = flow.plan_host(host.ctx)
+    assert (outcome.status, outcome.exit_code) == ("pending", 3)
+    assert outcome.summary == (
+        f"ipport=0.0.0.0:443: update (certhash {OLD} -> {NEW}); ipport=0.0.0.0:443: cannot be undone: "
+        f"{GONE} (apply refuses it unless --accept-no-undo)"
+    )
+    document = outcome.to_json()  # what plan --json prints and the plan file keeps
+    assert document["changes"][0]["path"] == "update" and document["changes"][0]["restorable"] is False
+    assert document["update_supported"] == {"ipport": True}
+    assert [e.get("cannot_undo") for e in host.events if e["event"] == "planned"] == [1]
+
+
+def test_plan_of_an_older_record_has_no_path_fields(monkeypatch: pytest.MonkeyPatch) -> None:
+    older = {
+        **state(OLD, "changes_pending"),
+        "bindings": [{"binding": "ipport=0.0.0.0:443", "change": "replace"}],
+    }
+    outcome = flow.plan_host(Host(monkeypatch, [older]).ctx)
+    assert outcome.summary == "ipport=0.0.0.0:443: replace"
+    assert outcome.details["update_supported"] is None
+    assert outcome.details["changes"] == [
+        {
+            "binding": "ipport=0.0.0.0:443",
+            **dict.fromkeys(("swap", "path", "commands", "restorable", "undo_problem")),
+        }
+    ]
+
+
+class NewerRecord(FakeRecord):
+    """Scripts rendered with Swap in -Binding and apply.ps1's -AcceptNoUndo switch."""
+
+    def script(self, host: str, name: str) -> Script:
+        text = "param([hashtable[]]$Binding = @(@{\n    Swap = 'auto'\n}), [switch]$AcceptNoUndo)\n"
+        return Script(self.script_path(host, name), text, "0" * 64)
+
+
+class Session:
+    """One fake PSRP session: records the parameters the script got, answers with `result`."""
+
+    def __init__(self, result: ScriptResult) -> None:
+        self.result = result
+        self.parameters: dict[str, Any] = {}
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def run(self, text: str, parameters: dict[str, Any], timeout: float) -> ScriptResult:
+        self.parameters = parameters
+        return self.result
+
+
+def applied_with(path: str, gap_ms: float | None) -> ScriptResult:
+    binding = {**pathed_state(path, restorable=True)["bindings"][0]}
+    gaps = [{"binding": "ipport=0.0.0.0:443", "gap_ms": gap_ms}] if gap_ms is not None else []
+    obj = {
+        "outcome": "applied",
+        "error": None,
+        "before": PRIOR.before,
+        "bindings": [binding],
+        "timings": {"gaps": gaps},
+    }
+    return ScriptResult([json.dumps(obj)], [], [], "Completed", 2.0)
+
+
+@pytest.mark.parametrize("accept", [True, False])
+def test_apply_passes_accept_no_undo_only_when_given_and_logs_it(
+    monkeypatch: pytest.MonkeyPatch, accept: bool
+) -> None:
+    host = Host(monkeypatch, [])
+    host.ctx.record = NewerRecord()  # type: ignore[assignment]
+    session = Session(applied_with("update", None))
+    monkeypatch.setattr(flow.HostContext, "session", lambda self: session)
+    planned = {"scripts": {"apply": "0" * 64}, "capture": PRIOR.raw}
+    outcome = flow.apply_host(host.ctx, planned, accept_no_undo=accept)
+    assert (outcome.status, outcome.exit_code) == ("applied", EXIT_OK)
+    assert outcome.summary == f"ipport=0.0.0.0:443: updated in place: certhash {OLD} -> {NEW}"
+    assert ("AcceptNoUndo" in session.parameters) is accept
+    if accept:
+        assert session.parameters["AcceptNoUndo"] is True
+    start = next(e for e in host.events if e["event"] == "apply-start")
+    assert start["accept_no_undo"] is accept and outcome.details["accept_no_undo"] is accept
+    result = next(e for e in host.events if e["event"] == "apply-result")
+    assert result["paths"] == {"ipport=0.0.0.0:443": "update"} and result["gap_ms"] is None
+
+
+def test_apply_summary_names_the_window_of_a_replaced_binding(monkeypatch: pytest.MonkeyPatch) -> None:
+    host = Host(monkeypatch, [])
+    outcome = flow.interpret_apply(host.ctx, PRIOR, applied_with("replace", 41.7))
+    assert outcome.summary == f"ipport=0.0.0.0:443: replaced (window 42 ms): certhash {OLD} -> {NEW}"
+    assert outcome.details["gap_ms"] == 41.7
+
+
+def test_a_refusal_for_no_undo_says_which_option_accepts_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    refused = {
+        **pathed_state("update", restorable=False),
+        "outcome": "refused",
+        "error": f"ipport=0.0.0.0:443 cannot be restored ({GONE}); pass -AcceptNoUndo to change it anyway",
+    }
+    result = ScriptResult([json.dumps(refused)], ["refused"], [], "Failed", 1.0)
+    outcome = flow.interpret_apply(Host(monkeypatch, []).ctx, PRIOR, result)
+    assert (outcome.status, outcome.exit_code) == ("refused", EXIT_FAILED)
+    assert outcome.summary.endswith(
+        "nothing was changed (--accept-no-undo lets apply change what it cannot undo)"
+    )
+    given = flow.interpret_apply(Host(monkeypatch, []).ctx, PRIOR, result, accept_no_undo=True)
+    assert "--accept-no-undo" not in given.summary
+    # a script that names the option itself is not repeated
+    named = {**refused, "error": "cannot be undone; accept it explicitly (sslbind apply --accept-no-undo)"}
+    again = ScriptResult([json.dumps(named)], ["refused"], [], "Failed", 1.0)
+    assert (
+        flow.interpret_apply(Host(monkeypatch, []).ctx, PRIOR, again).summary.count("--accept-no-undo") == 1
+    )

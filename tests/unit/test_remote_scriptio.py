@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 
 from generator.binding import KeyKind
-from generator.model import Binding, BindingKey, Connection, Target
+from generator.model import Binding, BindingKey, Change, Connection, Target
 from generator.remote import scriptio
 from generator.remote.runner import ScriptResult
 from generator.remote.scriptio import Capture
+from generator.render import render_target
 
 NEW = "40db5bb1bf5659a155258d1d007c530fcb8996c2"
 OLD = "8f2c0a4e6b1d3f5a7c9e0b2d4f6a8c1e3b5d7f90"
@@ -180,3 +181,191 @@ def test_values_travel_as_parameters() -> None:
     rollback = scriptio.rollback_parameters(target(), prior)
     assert json.loads(rollback["Prior"]) == prior.raw and rollback["Confirm"] is False
     assert "ExpectedPrior" not in scriptio.prepare_parameters(target())
+
+
+# --- zero-downtime changes: the path each binding takes (recorded prepare/apply results) ----------
+
+ADD_LINE = (
+    f"netsh http add sslcert ipport=0.0.0.0:443 certhash={NEW} "
+    "appid='{4dc3e181-e14b-4a21-b022-59fc669b0914}' certstorename=My verifyclientcertrevocation=disable"
+)
+UPDATE_LINE = ADD_LINE.replace("netsh http add", "netsh http update")
+DELETE_LINE = "netsh http delete sslcert ipport=0.0.0.0:443"
+GONE = f"certificate {OLD} is no longer in LocalMachine\\My"
+
+
+def pathed(path: str, commands: list[str], restorable: bool | None = True, **extra: Any) -> dict[str, Any]:
+    """A binding of a newer prepare.ps1/apply.ps1 result, with the path fields."""
+    binding = prepare_result()["bindings"][0]
+    return {
+        **binding,
+        "change": "replace",
+        "swap": "auto",
+        "path": path,
+        "commands": commands,
+        "restorable": restorable,
+        "undo_problem": None if restorable is not False else GONE,
+        "command_line": ADD_LINE,
+        **extra,
+    }
+
+
+def newer_prepare(*bindings: dict[str, Any], supported: bool = True) -> dict[str, Any]:
+    return {
+        **prepare_result(),
+        "bindings": list(bindings),
+        "update_supported": {"ipport": supported, "hostnameport": supported, "ccs": supported},
+    }
+
+
+def test_plan_shows_an_update_in_place_and_its_command() -> None:
+    capture = scriptio.parse_prepare(script_result(newer_prepare(pathed("update", [UPDATE_LINE]))))
+    assert scriptio.plan_lines(capture) == [
+        "ipport=0.0.0.0:443: update in place: one netsh http update sslcert, no moment without a binding",
+        f"  {UPDATE_LINE}",
+    ]
+    assert scriptio.describe_plan(capture) == f"ipport=0.0.0.0:443: update (certhash {OLD} -> {NEW})"
+    assert capture.update_supported == {"ipport": True, "hostnameport": True, "ccs": True}
+    assert capture.planned_paths() == [
+        {
+            "binding": "ipport=0.0.0.0:443",
+            "swap": "auto",
+            "path": "update",
+            "commands": [UPDATE_LINE],
+            "restorable": True,
+            "undo_problem": None,
+        }
+    ]
+
+
+def test_plan_says_why_a_binding_is_deleted_and_added() -> None:
+    no_update = newer_prepare(pathed("replace", [DELETE_LINE, ADD_LINE]), supported=False)
+    lines = scriptio.plan_lines(Capture(no_update))
+    assert lines[0] == (
+        "ipport=0.0.0.0:443: delete+add: the binding is absent between the two "
+        "(this host's netsh has no update sslcert for ipport)"
+    )
+    assert lines[1:] == [f"  {DELETE_LINE}", f"  {ADD_LINE}"]
+    asked = newer_prepare(pathed("replace", [DELETE_LINE, ADD_LINE], swap="replace"))
+    assert scriptio.plan_lines(Capture(asked))[0].endswith("(swap: replace)")
+    # the script's own reason wins where it gives one
+    noted = newer_prepare(pathed("replace", [DELETE_LINE, ADD_LINE], path_note="update cannot set X"))
+    assert scriptio.plan_lines(Capture(noted))[0].endswith("(update cannot set X)")
+
+
+def test_plan_names_a_binding_that_cannot_be_undone() -> None:
+    capture = Capture(newer_prepare(pathed("update", [UPDATE_LINE], restorable=False)))
+    warning = f"cannot be undone: {GONE} (apply refuses it unless --accept-no-undo)"
+    assert scriptio.plan_lines(capture)[-1] == f"ipport=0.0.0.0:443: {warning}"
+    assert scriptio.describe_plan(capture).endswith(f"; ipport=0.0.0.0:443: {warning}")
+    assert [b["binding"] for b in capture.unrestorable()] == ["ipport=0.0.0.0:443"]
+    unsure = Capture(newer_prepare(pathed("update", [UPDATE_LINE], restorable=False, undo_problem=None)))
+    assert "cannot be undone: the prior binding could not be put back" in scriptio.plan_lines(unsure)[-1]
+
+
+def test_a_prepare_result_of_an_older_record_still_plans() -> None:
+    # before swap existed: no path, commands, restorable, undo_problem or update_supported
+    capture = Capture(
+        {**prepare_result(), "bindings": [{**prepare_result()["bindings"][0], "command_line": ADD_LINE}]}
+    )
+    assert scriptio.plan_lines(capture) == [f"ipport=0.0.0.0:443: {ADD_LINE}"]
+    assert capture.update_supported == {} and capture.unrestorable() == []
+    assert capture.planned_paths()[0] == {
+        "binding": "ipport=0.0.0.0:443",
+        "swap": None,
+        "path": None,
+        "commands": None,
+        "restorable": None,
+        "undo_problem": None,
+    }
+    assert scriptio.describe_plan(capture) == f"ipport=0.0.0.0:443: replace (certhash {OLD} -> {NEW})"
+    assert scriptio.binding_commands({"command_line": ADD_LINE}) == [ADD_LINE]
+
+
+def applied(*bindings: dict[str, Any], gaps: list[dict[str, Any]] | None = None) -> ScriptResult:
+    obj = {
+        "outcome": "applied",
+        "error": None,
+        "before": [captured()],
+        "bindings": list(bindings),
+        "actions": [],
+        "timings": {"total_ms": 800, "gaps": gaps or []},
+    }
+    return script_result(obj)
+
+
+def test_apply_summary_says_updated_in_place_or_replaced_with_its_window() -> None:
+    updated = scriptio.parse_change(scriptio.APPLY, applied(pathed("update", [UPDATE_LINE])))
+    assert updated.summary == f"ipport=0.0.0.0:443: updated in place: certhash {OLD} -> {NEW}"
+    assert updated.gap_ms is None  # an update has no window
+    sni = {**pathed("replace", [DELETE_LINE, ADD_LINE]), "binding": "hostnameport=api.contoso.com:443"}
+    both = applied(
+        pathed("update", [UPDATE_LINE]),
+        {**sni, "differences": []},
+        gaps=[{"binding": "hostnameport=api.contoso.com:443", "gap_ms": 12.4}],
+    )
+    verdict = scriptio.parse_change(scriptio.APPLY, both)
+    assert verdict.summary.endswith("; hostnameport=api.contoso.com:443: replaced (window 12 ms)")
+    assert verdict.gap_ms == 12.4
+    unknown_window = scriptio.parse_change(scriptio.APPLY, applied({**sni, "differences": []}))
+    assert unknown_window.summary == "hostnameport=api.contoso.com:443: replaced (delete+add)"
+
+
+def test_apply_summary_of_an_older_record_reads_its_change_and_gaps() -> None:
+    old = {k: v for k, v in prepare_result()["bindings"][0].items()}  # change: replace, no path
+    verdict = scriptio.parse_change(
+        scriptio.APPLY, applied(old, gaps=[{"binding": "ipport=0.0.0.0:443", "gap_ms": 30}])
+    )
+    assert verdict.summary == f"ipport=0.0.0.0:443: replaced (window 30 ms): certhash {OLD} -> {NEW}"
+    none = {**old, "change": "none", "differences": []}
+    assert scriptio.parse_change(scriptio.APPLY, applied(none)).summary == "applied"
+
+
+def test_accept_no_undo_is_passed_only_when_given() -> None:
+    prior = Capture(prepare_result())
+    assert "AcceptNoUndo" not in scriptio.apply_parameters(target(), prior)
+    given = scriptio.apply_parameters(target(), prior, accept_no_undo=True)
+    assert given["AcceptNoUndo"] is True
+    assert (given["Confirm"], json.loads(given["ExpectedPrior"])) == (False, prior.raw)
+
+
+def test_every_binding_carries_its_swap() -> None:
+    params = scriptio.apply_parameters(target(), Capture(prepare_result()))
+    assert params["Binding"][0]["Swap"] == "auto"
+    swapped = Target(
+        "web01", Connection(), (Binding(BindingKey(KeyKind.IPPORT, "0.0.0.0:443"), {}, swap="update"),)
+    )
+    assert scriptio.prepare_parameters(swapped)["Binding"][0]["Swap"] == "update"
+
+
+# The param() blocks as rendered: binding-defaults.ps1.j2 writes `Swap = '...'` per binding.
+NEWER_SCRIPT = """param(
+    [hashtable[]]$Binding = @(
+        @{
+            Kind = 'ipport'
+            Swap = 'auto'
+        }
+    ),
+    [switch]$AcceptNoUndo
+)
+"""
+OLDER_SCRIPT = NEWER_SCRIPT.replace("            Swap = 'auto'\n", "").replace(
+    ",\n    [switch]$AcceptNoUndo", ""
+)
+
+
+def test_a_script_of_an_older_record_gets_only_the_parameters_it_knows() -> None:
+    given = scriptio.apply_parameters(target(), Capture(prepare_result()), accept_no_undo=True)
+    assert scriptio.fit_parameters(NEWER_SCRIPT, given) == given
+    older = scriptio.fit_parameters(OLDER_SCRIPT, given)
+    assert "AcceptNoUndo" not in older and "Swap" not in older["Binding"][0]
+    assert older["Binding"][0]["Kind"] == "ipport" and older["ExpectedPrior"] == given["ExpectedPrior"]
+    assert "Swap" in given["Binding"][0]  # the caller's parameters are left alone
+
+
+def test_a_freshly_rendered_script_keeps_swap() -> None:
+    change = Change("CHG1", "t", (target(),), spec_sha256="ab" * 32)
+    for path, data in render_target(change, target()).items():
+        fitted = scriptio.fit_parameters(data.decode(), scriptio.prepare_parameters(target()))
+        assert fitted["Binding"][0]["Swap"] == "auto", path
+    assert "Swap = 'auto'" not in OLDER_SCRIPT and "AcceptNoUndo" not in OLDER_SCRIPT

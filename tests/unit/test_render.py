@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import generator.render as render
 from generator.binding import KeyKind
-from generator.model import Binding, BindingKey, Change, Method
+from generator.model import Binding, BindingKey, Change, Method, Swap
 from generator.pwsh import run_file
 from generator.render import (
     RenderError,
@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT / "ps"))
 from render_cases import broad_changes, contract_change  # noqa: E402
 
 GOLDEN = ROOT / "golden" / "contract-example"
+APPID = "{4dc3e181-e14b-4a21-b022-59fc669b0914}"
 PS_DIR = ROOT / "ps"
 GOLDEN_VERSION = "0.0.0-golden"
 
@@ -167,6 +168,26 @@ def _ipport(settings: dict[str, str | int], method: Method = "netsh") -> Binding
             lambda c: _with_binding(c, _ipport({"certstorename": "My"}, method="registry")),
             "method registry",
         ),
+        (
+            lambda c: _with_binding(
+                c,
+                replace(_ipport({"verifyclientcertrevocation": "disable"}, method="registry"), swap="update"),
+            ),
+            "auto for method registry",
+        ),
+        (
+            lambda c: _with_binding(c, replace(_ipport({"certhash": "a" * 40}), swap=cast(Swap, "atomic"))),
+            "swap must be",
+        ),
+        (
+            lambda c: _with_binding(
+                c,
+                Binding(
+                    BindingKey(KeyKind.SCOPEDCCS, "www.contoso.com:443"), {"appid": APPID}, swap="update"
+                ),
+            ),
+            "swap update is not available for scopedccs",
+        ),
     ],
 )
 def test_validation_refuses_with_the_field_named(mutate: Callable[[Change], Change], message: str) -> None:
@@ -211,6 +232,65 @@ def test_readme_shows_the_motivating_command_for_an_exact_binding() -> None:
         "netsh http add sslcert ipport=0.0.0.0:443 certhash=40db5bb1bf5659a155258d1d007c530fcb8996c2 "
         "appid='{4dc3e181-e14b-4a21-b022-59fc669b0914}' certstorename=My verifyclientcertrevocation=disable"
     ) in readme
+
+
+def _readme_of(*bindings: Binding) -> str:
+    return " ".join(
+        render_change(_with_target(contract_change(), bindings=bindings))["README.md"].decode().split()
+    )
+
+
+def test_readme_shows_the_update_command_next_to_the_add_command() -> None:
+    exact = replace(contract_change().targets[0].bindings[0], mode="exact")
+    readme = _readme_of(exact)
+    settings = (
+        "ipport=0.0.0.0:443 certhash=40db5bb1bf5659a155258d1d007c530fcb8996c2 "
+        f"appid='{APPID}' certstorename=My verifyclientcertrevocation=disable"
+    )
+    add = readme.index(f"netsh http add sslcert {settings}")
+    assert readme.index(f"netsh http update sslcert {settings}") > add
+    assert "(preserve, method netsh, swap auto)" in _readme_of(replace(exact, mode="preserve"))
+    assert (
+        "one atomic `netsh http update sslcert` (no moment without a binding) where the host's netsh "
+        "has it, otherwise by delete+add"
+    ) in readme
+
+
+def test_readme_says_which_path_each_swap_takes() -> None:
+    exact = replace(contract_change().targets[0].bindings[0], mode="exact")
+    update = _readme_of(replace(exact, swap="update"))
+    assert "changed only with one atomic `netsh http update sslcert`" in update
+    assert "a host whose netsh lacks it is refused with nothing changed" in update
+    assert "netsh http update sslcert ipport=0.0.0.0:443" in update
+    replaced = _readme_of(replace(exact, swap="replace"))
+    assert "changed by delete+add (`swap: replace`)" in replaced
+    assert "`netsh http delete sslcert ipport=0.0.0.0:443` runs first" in replaced
+    assert "netsh http update sslcert ipport" not in replaced
+    scoped = Binding(BindingKey(KeyKind.SCOPEDCCS, "www.contoso.com:443"), {"appid": APPID}, mode="exact")
+    text = _readme_of(scoped)
+    assert "does not cover scopedccs bindings" in text
+    assert f"netsh http add sslcert scopedccs=www.contoso.com:443 appid='{APPID}'" in text
+    registry = _readme_of(_ipport({"verifyclientcertrevocation": "disable"}, method="registry"))
+    assert "(preserve, method registry)" in registry
+
+
+def test_every_binding_passes_its_swap() -> None:
+    first, second = contract_change().targets[0].bindings
+    registry = Binding(
+        BindingKey(KeyKind.IPPORT, "0.0.0.0:8443"),
+        {"verifyclientcertrevocation": "disable"},
+        method="registry",
+    )
+    bindings = (replace(first, swap="update"), second, registry)
+    change = _with_target(contract_change(), bindings=bindings)
+    parameters = cast(list[dict[str, object]], script_parameters(change.targets[0])["Binding"])
+    assert [p["Swap"] for p in parameters] == ["update", "auto", "auto"]
+    assert list(parameters[0]) == ["Kind", "Key", "Mode", "Method", "Swap", "Settings"]
+    for path, data in render_change(change).items():
+        if path.endswith(".ps1"):
+            text = data.decode()
+            swaps = [line.strip() for line in text.splitlines() if line.strip().startswith("Swap = '")]
+            assert swaps == ["Swap = 'update'", "Swap = 'auto'", "Swap = 'auto'"], path
 
 
 def test_readme_says_a_registry_change_needs_a_restart() -> None:

@@ -132,6 +132,26 @@ def test_registry_bindings_take_only_revocation_defaults() -> None:
     assert dict(bindings[3].settings) == {"certhash": HASH, "certstorename": "My"}
 
 
+def test_swap_defaults_to_auto_and_merges_from_defaults() -> None:
+    assert {b.swap for t in load("contract-example.yaml").targets for b in t.bindings} == {"auto"}
+    first, second = load("swap.yaml").targets
+    assert [(str(b.key), b.swap) for b in first.bindings] == [
+        ("ipport=0.0.0.0:443", "update"),  # from defaults
+        ("hostnameport=api.contoso.com:443", "replace"),  # its own wins
+        ("ccs=8443", "update"),
+        ("scopedccs=www.contoso.com:443", "auto"),  # update is refused for scoped CCS; auto is fine
+        ("ipport=0.0.0.0:8443", "auto"),  # a registry write takes no default swap
+    ]
+    assert first.bindings[4].method == "registry"
+    assert second.bindings[0].swap == "auto"
+
+
+def test_swap_auto_is_fine_on_a_registry_binding() -> None:
+    text = (SPECS / "bad" / "swap-update-registry.yaml").read_text().replace("swap: update", "swap: auto")
+    [binding] = parse_spec(text.encode(), "x.yaml").targets[0].bindings
+    assert (binding.method, binding.swap) == ("registry", "auto")
+
+
 def test_target_connection_overrides_key_by_key() -> None:
     first, second, third = load("connections.yaml").targets
     assert first.connection.auth == "kerberos" and first.connection.ca_cert == "/etc/ssl/contoso-root.pem"
@@ -195,7 +215,7 @@ def test_normalized_yaml_is_plain(path: Path) -> None:
         assert list(target) == ["host", "connection", "bindings"]
         assert set(target["connection"]) <= set(CONNECTION)
         for binding in target["bindings"]:
-            assert list(binding)[1:3] == ["mode", "method"]
+            assert list(binding)[1:4] == ["mode", "method", "swap"]
 
 
 def test_normalized_yaml_header_and_bytes() -> None:

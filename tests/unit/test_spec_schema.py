@@ -47,6 +47,12 @@ SCHEMA_BAD = [
     "timer-too-big.yaml",
     "timer-negative.yaml",
     "mode-unknown.yaml",
+    "swap-unknown.yaml",
+    "swap-boolean.yaml",
+    "defaults-swap-case.yaml",
+    "swap-update-registry.yaml",
+    "swap-replace-registry.yaml",
+    "swap-update-scopedccs.yaml",
     "registry-flag.yaml",
     "secret-password.yaml",
     "connection-auth-unknown.yaml",
@@ -111,6 +117,14 @@ def test_every_setting_has_a_described_property_with_the_shared_pattern() -> Non
             if setting.kind in ("hash", "store", "ctlid"):
                 assert prop["pattern"] == PATTERNS[setting.kind]
     assert binding["appid"]["anyOf"][0]["pattern"] == PATTERNS["guid"]
+
+
+def test_swap_is_a_binding_and_defaults_option() -> None:
+    schema = spec_json_schema()
+    for where in (schema["$defs"]["binding"], schema["properties"]["defaults"]):
+        swap = where["properties"]["swap"]
+        assert (swap["enum"], swap["default"]) == (["auto", "update", "replace"], "auto")
+        assert "netsh http update sslcert" in swap["description"]
 
 
 def test_connection_keys_match_the_model() -> None:

@@ -1,25 +1,35 @@
 <#
 .SYNOPSIS
-Applies change CHG0012345 on web01.contoso.local as one transaction: capture, prepare, delete+add, verify, and on failure restore.
+Applies change CHG0012345 on web01.contoso.local as one transaction: capture, prepare, prove, change (update in place or delete+add), verify, and on failure restore.
 
 .DESCRIPTION
-1. Captures every binding from the registry; unknown values or bits stop here.
+1. Captures every binding from the registry; a value it does not know stops here.
 2. With -ExpectedPrior, stops before touching anything if the host no longer matches it.
-3. Prepares every binding (certificate check, netsh parameter check, the exact add command)
-   before anything is deleted.
-4. Per binding, back to back, timing the gap:
+3. Prepares every binding (certificate check, netsh parameter check, the exact commands) and
+   proves every undo (the prior certificate in its store with its private key, every prior
+   parameter known to this netsh); a binding that could not be put back stops the change unless
+   -AcceptNoUndo says to go ahead.
+4. Trial bind: adds each new certificate with its store and parameters on 127.0.0.1 (a free
+   port from 50443, appid {73736c62-696e-4474-7269-616c62696e64}) and deletes it again, so a
+   certificate HTTP.sys cannot use (error 1312) is refused before anything live is touched.
+5. Per binding, where this host's netsh has it (Server 2019 on) and the spec's swap allows:
+
+       netsh http update sslcert <selector>=<key> certhash=<hash> appid='{<guid>}' [name=value ...]
+
+   one atomic update, no moment without a binding; otherwise back to back, timing the gap:
 
        netsh http delete sslcert <selector>=<key>
        netsh http add sslcert <selector>=<key> certhash=<hash> appid='{<guid>}' [name=value ...]
 
    (method registry: Set-ItemProperty DefaultSslCertCheckMode instead; HTTP.sys reads it only
    after the HTTP service or the server restarts).
-5. Re-reads and verifies every changed binding.
-6. On any failure, restores each touched binding here on the host (re-add with every captured
-   setting) and verifies the restore.
+6. Re-reads and verifies every changed binding.
+7. On any failure, restores each touched binding here on the host (by update where it can,
+   else re-add with every captured setting) and verifies the restore.
 Ends with one JSON object: change_id, host, outcome (applied, unchanged, rolled_back,
-rollback_failed, refused or declined), before, after, bindings, actions, timings, error; it throws unless
-the outcome is applied or unchanged. -WhatIf changes nothing and lists the commands that would run.
+rollback_failed, refused or declined), before, after, bindings (each with its path: update,
+replace, add or set-registry), actions, timings, error; it throws unless the outcome is applied or
+unchanged. -WhatIf changes nothing and lists the commands that would run.
 
 Bindings on this host (the defaults of -Binding):
   ipport=0.0.0.0:443  mode preserve, method netsh
@@ -45,6 +55,10 @@ The host name reported in the result: the spec's name for this host.
 .PARAMETER ExpectedPrior
 Optional JSON text with the planned prior state (the 'before' list of prepare.ps1's output, or
 that output itself). If the host differs from it, nothing is touched (outcome refused).
+
+.PARAMETER AcceptNoUndo
+Go ahead although a binding could not be put back as it was (for example its old certificate is
+gone from the store for good). Without it such a change is refused with nothing touched.
 
 .EXAMPLE
 .\apply.ps1 -WhatIf
@@ -75,6 +89,7 @@ param(
             Key = '0.0.0.0:443'
             Mode = 'preserve'
             Method = 'netsh'
+            Swap = 'auto'
             Settings = @{
                 certhash = '40db5bb1bf5659a155258d1d007c530fcb8996c2'
                 appid = '{4dc3e181-e14b-4a21-b022-59fc669b0914}'
@@ -87,6 +102,7 @@ param(
             Key = 'api.contoso.com:443'
             Mode = 'preserve'
             Method = 'netsh'
+            Swap = 'auto'
             Settings = @{
                 certhash = '40db5bb1bf5659a155258d1d007c530fcb8996c2'
                 certstorename = 'WebHosting'
@@ -100,7 +116,10 @@ param(
 
     [AllowEmptyString()]
     [string]
-    $ExpectedPrior = ''
+    $ExpectedPrior = '',
+
+    [switch]
+    $AcceptNoUndo
 )
 
 Set-StrictMode -Version 3.0
@@ -320,6 +339,14 @@ function Set-SslResultFile {
     return $true
 }
 
+function Test-SslPortListening {
+    # Does a process listen on this TCP port (any address)? The trial binding avoids such ports.
+    [CmdletBinding()]
+    [OutputType([bool])]
+    param([Parameter(Mandatory = $true)][int]$Port)
+    return (@(Get-NetTCPConnection -State Listen -LocalPort $Port -ErrorAction SilentlyContinue).Count -gt 0)
+}
+
 # ---------------------------------------------------------------------------------------------
 # Binding logic on plain data: validation, registry decoding, preserve/exact resolution, the netsh
 # argument list, comparison and the certificate check. Reaches Windows only through the
@@ -337,7 +364,17 @@ $script:SslSettingCheckModeBits = [long]0
 foreach ($sslSetting in $script:SslSettingTable) {
     $script:SslSettingCheckModeBits = $script:SslSettingCheckModeBits -bor $sslSetting.CheckModeBit
 }
-$script:SslNetshHelpText = $null
+# netsh help per verb, read once per script: its text and the tags it lists.
+$script:SslNetshHelp = @{}
+$script:SslNetshTags = @{}
+# Kinds the update API (HttpUpdateServiceConfiguration) covers.
+$script:SslUpdateKinds = @('ipport', 'hostnameport', 'ccs')
+# The trial binding apply adds before touching anything live: on loopback, on the first port from
+# here with no binding and no listener, under an appid that says it is sslbind's.
+$script:SslTrialAddress = '127.0.0.1'
+$script:SslTrialFirstPort = 50443
+$script:SslTrialPortCount = 200
+$script:SslTrialAppId = '{73736c62-696e-4474-7269-616c62696e64}'
 $script:SslTransientAddCode = 87
 $script:SslRestartNote = 'HTTP.sys reads DefaultSslCertCheckMode only after the HTTP service or the server restarts.'
 
@@ -454,7 +491,7 @@ function ConvertTo-SslBindingSpec {
     if ($null -eq $Binding -or $Binding.Count -eq 0) {
         throw 'Binding: at least one binding is required'
     }
-    $entries = @('Kind', 'Key', 'Mode', 'Method', 'Settings')
+    $entries = @('Kind', 'Key', 'Mode', 'Method', 'Swap', 'Settings')
     $seen = @{}
     $specs = @()
     for ($index = 0; $index -lt $Binding.Count; $index++) {
@@ -478,6 +515,14 @@ function ConvertTo-SslBindingSpec {
         $method = $entry['Method']
         if ($method -isnot [string] -or ($method -cne 'netsh' -and $method -cne 'registry')) {
             throw ($where + ': Method must be netsh or registry')
+        }
+        # Swap: auto (update in place where this netsh can), update (only that), replace (delete+add).
+        $swap = $entry['Swap']
+        if ($null -eq $swap) {
+            $swap = 'auto'
+        }
+        if ($swap -isnot [string] -or @('auto', 'update', 'replace') -cnotcontains $swap) {
+            throw ($where + ': Swap must be auto, update or replace')
         }
         $given = $entry['Settings']
         if ($null -eq $given) {
@@ -503,7 +548,7 @@ function ConvertTo-SslBindingSpec {
             throw ($where + ': ' + $subject + ' is listed twice')
         }
         $seen[$identity] = $true
-        $specs += , @{ Kind = $kind; Key = $key; Mode = $mode; Method = $method; Settings = $settings; Subject = $subject }
+        $specs += , @{ Kind = $kind; Key = $key; Mode = $mode; Method = $method; Swap = $swap; Settings = $settings; Subject = $subject }
     }
     return $specs
 }
@@ -946,25 +991,105 @@ function Get-SslNetshHelpTag {
     return , @($tags | Sort-Object -Unique)
 }
 
+function Get-SslNetshTag {
+    # The tags this host's netsh lists for 'http <verb> sslcert' (read once per script and verb).
+    # An empty list means netsh printed no usage: for update, the command does not exist here
+    # ('The following command was not found: http update sslcert', 2012 R2).
+    param([Parameter(Mandatory = $true)][ValidateSet('add', 'update')][string]$Verb)
+    if (-not $script:SslNetshTags.Contains($Verb)) {
+        $line = 'netsh http ' + $Verb + ' sslcert /?'
+        $help = Invoke-SslNetsh -Operation help -Subject ('netsh http ' + $Verb + ' sslcert') -Arguments @('http', $Verb, 'sslcert', '/?') -CommandLine $line -AnyExitCode
+        $script:SslNetshHelp[$Verb] = [string]$help.Output
+        $script:SslNetshTags[$Verb] = Get-SslNetshHelpTag -Text ([string]$help.Output)
+    }
+    return , @($script:SslNetshTags[$Verb])
+}
+
 function Assert-SslNetshParameter {
     # A parameter this netsh build does not know is ignored with exit code 0 and no binding, so
-    # every tag is looked up in 'netsh http add sslcert /?' first.
-    param([Parameter(Mandatory = $true)][string[]]$Name)
-    if ($null -eq $script:SslNetshHelpText) {
-        $arguments = @('http', 'add', 'sslcert', '/?')
-        $help = Invoke-SslNetsh -Operation help -Subject 'netsh http add sslcert' -Arguments $arguments -CommandLine 'netsh http add sslcert /?' -AnyExitCode
-        $script:SslNetshHelpText = [string]$help.Output
-    }
-    $known = Get-SslNetshHelpTag -Text $script:SslNetshHelpText
+    # every tag is looked up in 'netsh http <verb> sslcert /?' first.
+    param([Parameter(Mandatory = $true)][string[]]$Name, [ValidateSet('add', 'update')][string]$Verb = 'add')
+    $known = Get-SslNetshTag -Verb $Verb
     if ($known.Count -eq 0) {
-        throw ('''netsh http add sslcert /?'' printed no parameter list sslbind can read, so which parameters this netsh takes is unknown; nothing is changed. It printed: ' +
-            $script:SslNetshHelpText)
+        throw ('''netsh http ' + $Verb + ' sslcert /?'' printed no parameter list sslbind can read, so which parameters this netsh takes is unknown; nothing is changed. It printed: ' +
+            $script:SslNetshHelp[$Verb])
     }
     $missing = @($Name | Sort-Object -Unique | Where-Object { $known -cnotcontains $_ })
     if ($missing.Count -gt 0) {
         throw ('this host''s netsh does not list ' + ($missing -join ', ') +
-            ' in ''netsh http add sslcert /?'' and would ignore it; nothing is changed')
+            ' in ''netsh http ' + $Verb + ' sslcert /?'' and would ignore it; nothing is changed')
     }
+}
+
+function Get-SslUpdateSupport {
+    # Per kind: can this host change a binding in place with 'netsh http update sslcert'
+    # (HttpUpdateServiceConfiguration, atomic; Windows 10 1703 / Server 2019 on)? Read from netsh's
+    # own help, not from a version table. The API does not cover scoped CCS.
+    $tags = Get-SslNetshTag -Verb update
+    $support = [ordered]@{}
+    foreach ($kind in $script:SslKinds) {
+        $support[$kind] = ($script:SslUpdateKinds -contains $kind -and $tags -ccontains $kind)
+    }
+    return $support
+}
+
+function Get-SslUpdateArgument {
+    # Arguments after 'netsh http update sslcert': the add command's complete list, plus every
+    # on/off setting the binding now has at a non-default value, stated at its default, because
+    # what update does with an omitted parameter is undocumented.
+    param(
+        [Parameter(Mandatory = $true)][string]$Kind,
+        [Parameter(Mandatory = $true)][string]$Key,
+        [Parameter(Mandatory = $true)]$Settings,
+        [Parameter(Mandatory = $true)]$Current
+    )
+    $arguments = @(Get-SslAddArgument -Kind $Kind -Key $Key -Settings $Settings)
+    $named = @(Get-SslArgumentName -Arguments $arguments)
+    foreach ($setting in $script:SslSettingTable) {
+        if ($setting.Kind -eq 'onoff' -and $named -cnotcontains $setting.Name -and
+            -not (Test-SslSameValue -Left $Current[$setting.Name] -Right $setting.Default -IgnoreCase $false)) {
+            $arguments += , ($setting.Name + '=' + [string]$Settings[$setting.Name])
+        }
+    }
+    return $arguments
+}
+
+function Get-SslUpdateObstacle {
+    # Why this binding cannot go from -Current to -Settings with one update, or $null when it can:
+    # the kind or this netsh lacks update, a parameter is missing from its update help, or a value
+    # must return to a default netsh cannot be told explicitly (timers at 0 are rejected as
+    # "The parameter is incorrect" on Server 2025; a CTL cannot be named as absent).
+    param(
+        [Parameter(Mandatory = $true)][string]$Kind,
+        [Parameter(Mandatory = $true)][string]$Key,
+        [Parameter(Mandatory = $true)]$Settings,
+        [Parameter(Mandatory = $true)]$Current
+    )
+    if ($script:SslUpdateKinds -notcontains $Kind) {
+        return ('the update API does not cover ' + $Kind + ' bindings')
+    }
+    if (-not (Get-SslUpdateSupport)[$Kind]) {
+        return ('this host''s netsh has no ''http update sslcert'' for ' + $Kind)
+    }
+    $reset = @(foreach ($setting in $script:SslSettingTable) {
+            $want = $Settings[$setting.Name]
+            $atDefault = ($null -eq $want -or ($setting.Kind -eq 'uint32' -and [long]$want -eq 0))
+            $have = $Current[$setting.Name]
+            if ($setting.Kind -ne 'onoff' -and $atDefault -and $null -ne $have -and
+                -not (Test-SslSameValue -Left $have -Right $setting.Default -IgnoreCase $true)) {
+                $setting.Name
+            }
+        })
+    if ($reset.Count -gt 0) {
+        return ('update cannot set ' + ($reset -join ', ') + ' back to the default')
+    }
+    $arguments = @(Get-SslUpdateArgument -Kind $Kind -Key $Key -Settings $Settings -Current $Current)
+    $tags = Get-SslNetshTag -Verb update
+    $missing = @(Get-SslArgumentName -Arguments $arguments | Where-Object { $tags -cnotcontains $_ })
+    if ($missing.Count -gt 0) {
+        return ('this host''s netsh does not list ' + ($missing -join ', ') + ' in ''netsh http update sslcert /?''')
+    }
+    return $null
 }
 
 function Get-SslArgumentName {
@@ -1064,6 +1189,7 @@ function New-SslResult {
         actions = @()
         timings = [ordered]@{ total_ms = 0; gaps = @() }
         notes = @()
+        update_supported = $null
         host_facts = $null
         error = $null
     }
@@ -1148,21 +1274,23 @@ function Save-SslResultFile {
 # ---------------------------------------------------------------------------------------------
 
 function Invoke-SslNetshStep {
-    # One netsh call recorded as an action (also when it fails, then rethrown). An add failing with
-    # 87 is retried with back-off 1/2/4/8 s (reference 2.3: right after a CNG key import, add fails
-    # with 87 for a few seconds); nothing else is retried.
+    # One netsh call recorded as an action (also when it fails, then rethrown). With -Retry (the
+    # trial bind only, where nothing is down) an add failing with 87 is retried with back-off
+    # 1/2/4/8 s (reference 2.3: right after a CNG key import, add fails with 87 for a few seconds);
+    # a live add or update is never retried blindly.
     param(
         [Parameter(Mandatory = $true)]$Result,
         [Parameter(Mandatory = $true)][string]$Step,
-        [Parameter(Mandatory = $true)][ValidateSet('add', 'delete')][string]$Operation,
+        [Parameter(Mandatory = $true)][ValidateSet('add', 'delete', 'update')][string]$Operation,
         [Parameter(Mandatory = $true)][string]$Subject,
         [Parameter(Mandatory = $true)][string[]]$Arguments,
-        [int[]]$AcceptCode = @()
+        [int[]]$AcceptCode = @(),
+        [switch]$Retry
     )
     $line = Format-SslCommandLine -Verb $Operation -Arguments $Arguments
     $all = @('http', $Operation, 'sslcert') + $Arguments
     $delays = @()
-    if ($Operation -eq 'add' -and $AcceptCode -notcontains $script:SslTransientAddCode) {
+    if ($Retry -and $Operation -eq 'add' -and $AcceptCode -notcontains $script:SslTransientAddCode) {
         $delays = @(1, 2, 4, 8)
     }
     for ($attempt = 0; ; $attempt++) {
@@ -1244,8 +1372,10 @@ function Get-SslBindingPlan {
     }
     $plan = [ordered]@{
         binding = $Spec.Subject; kind = $Spec.Kind; key = $Spec.Key; mode = $Spec.Mode; method = $Spec.Method
-        exists = $Captured.exists; change = 'none'; desired = $Desired; differences = @(); arguments = @()
+        exists = $Captured.exists; change = 'none'; swap = $Spec.Swap; path = 'none'; commands = @()
+        desired = $Desired; differences = @(); arguments = @(); update_arguments = @()
         command_line = $null; registry_value = $null; certificate = $null; restart_required = $false
+        restorable = $null; undo_problem = $null; path_note = $null
     }
     if ($Spec.Method -eq 'registry') {
         if (-not $Captured.exists) {
@@ -1257,7 +1387,10 @@ function Get-SslBindingPlan {
         $plan.differences = @(Compare-SslSetting -Expected $Desired -Actual $Captured.settings)
         if ($value -ne $Captured.registry.DefaultSslCertCheckMode) {
             $plan.change = 'set-registry'
+            $plan.path = 'set-registry'
+            $plan.commands = @($plan.command_line)
             $plan.restart_required = $true
+            $plan.restorable = $true
         }
         return $plan
     }
@@ -1273,8 +1406,15 @@ function Get-SslBindingPlan {
         $plan.differences = @(Compare-SslSetting -Expected $Desired -Actual $null)
         $plan.change = 'add'
     }
+    if ($plan.change -eq 'add') {
+        $plan.path = 'add'
+        $plan.commands = @($plan.command_line)
+        $plan.restorable = $true
+    }
     if ($plan.change -eq 'replace') {
-        Assert-SslNoExtraBit -Subject $Spec.Subject -Captured $Captured -Why 'replacing it (delete, then add)'
+        # update replaces the whole record too, so it would lose such bits as well
+        Assert-SslNoExtraBit -Subject $Spec.Subject -Captured $Captured -Why 'changing it with netsh'
+        Set-SslChangePath -Spec $Spec -Captured $Captured -Plan $plan
     }
     if ($plan.change -ne 'none') {
         $plan.certificate = Get-SslCertificateCheck -Settings $Desired
@@ -1283,6 +1423,57 @@ function Get-SslBindingPlan {
         }
     }
     return $plan
+}
+
+function Set-SslChangePath {
+    # How an existing binding changes: one atomic 'netsh http update sslcert' where the host has it
+    # and it can express the change (swap auto or update), else delete+add (swap auto or replace).
+    param([Parameter(Mandatory = $true)]$Spec, [Parameter(Mandatory = $true)]$Captured, [Parameter(Mandatory = $true)]$Plan)
+    $delete = Format-SslCommandLine -Verb delete -Arguments @($Spec.Kind + '=' + $Spec.Key)
+    $obstacle = 'swap is replace'
+    if ($Spec.Swap -ne 'replace') {
+        $obstacle = Get-SslUpdateObstacle -Kind $Spec.Kind -Key $Spec.Key -Settings $Plan.desired -Current $Captured.settings
+    }
+    if ($null -eq $obstacle) {
+        $Plan.path = 'update'
+        $Plan.update_arguments = @(Get-SslUpdateArgument -Kind $Spec.Kind -Key $Spec.Key -Settings $Plan.desired -Current $Captured.settings)
+        $Plan.commands = @(Format-SslCommandLine -Verb update -Arguments $Plan.update_arguments)
+        return
+    }
+    if ($Spec.Swap -eq 'update') {
+        throw ($Spec.Subject + ': swap is update, but ' + $obstacle + '; nothing is changed')
+    }
+    $Plan.path = 'replace'
+    $Plan.path_note = $obstacle
+    $Plan.commands = @($delete, $Plan.command_line)
+}
+
+function Get-SslUndoProblem {
+    # Why a binding about to change could not be put back as captured, or $null: its certificate
+    # must be in its store with a private key, and this netsh must take the restore command
+    # (update where it can express it, else add with every captured parameter).
+    param([Parameter(Mandatory = $true)]$Spec, [Parameter(Mandatory = $true)]$Captured, [Parameter(Mandatory = $true)]$Desired)
+    $problems = @()
+    $check = Get-SslCertificateCheck -Settings $Captured.settings
+    if ($null -ne $check -and $check.has_private_key -ne $true) {
+        $problems += , ('the prior certificate: ' + ($check.problems -join '; '))
+    }
+    $obstacle = 'swap is replace'
+    if ($Spec.Swap -ne 'replace') {
+        $obstacle = Get-SslUpdateObstacle -Kind $Spec.Kind -Key $Spec.Key -Settings $Captured.settings -Current $Desired
+    }
+    if ($null -ne $obstacle) {
+        $names = @(Get-SslArgumentName -Arguments @(Get-SslAddArgument -Kind $Spec.Kind -Key $Spec.Key -Settings $Captured.settings))
+        $known = Get-SslNetshTag -Verb add
+        $missing = @($names | Where-Object { $known -cnotcontains $_ })
+        if ($missing.Count -gt 0) {
+            $problems += , ('this netsh does not list ' + ($missing -join ', ') + ', which the prior binding needs')
+        }
+    }
+    if ($problems.Count -eq 0) {
+        return $null
+    }
+    return ($problems -join '; ')
 }
 
 function Assert-SslNoExtraBit {
@@ -1317,17 +1508,30 @@ function New-SslPlan {
         $Result.bindings += , $plan
         $items += , (@{ Spec = $spec; Captured = $captured; Plan = $plan })
     }
-    $names = @($items | Where-Object { $_.Plan.change -eq 'add' -or $_.Plan.change -eq 'replace' } |
+    $names = @($items | Where-Object { $_.Plan.path -eq 'add' -or $_.Plan.path -eq 'replace' } |
             ForEach-Object { Get-SslArgumentName -Arguments $_.Plan.arguments })
     if ($names.Count -gt 0) {
         Assert-SslNetshParameter -Name $names
+    }
+    foreach ($item in @($items | Where-Object { $_.Plan.change -eq 'replace' })) {
+        $item.Plan.undo_problem = Get-SslUndoProblem -Spec $item.Spec -Captured $item.Captured -Desired $item.Plan.desired
+        $item.Plan.restorable = ($null -eq $item.Plan.undo_problem)
+    }
+    if (@($items | Where-Object { $_.Plan.change -eq 'replace' }).Count -gt 0) {
+        $Result.update_supported = Get-SslUpdateSupport
     }
     foreach ($item in $items) {
         if ($item.Plan.change -eq 'none') {
             Write-SslLog -Message ($item.Spec.Subject + ': already as desired')
         }
         else {
-            Write-SslLog -Message ($item.Spec.Subject + ': ' + $item.Plan.change + ': ' + $item.Plan.command_line)
+            Write-SslLog -Message ($item.Spec.Subject + ': ' + $item.Plan.path + ': ' + ($item.Plan.commands -join ' ; '))
+        }
+        if ($null -ne $item.Plan.path_note -and $item.Spec.Swap -eq 'auto') {
+            Add-SslNote -Result $Result -Note ($item.Spec.Subject + ': delete+add, not update: ' + $item.Plan.path_note)
+        }
+        if ($item.Plan.restorable -eq $false) {
+            Add-SslNote -Result $Result -Note ($item.Spec.Subject + ': cannot be undone: ' + $item.Plan.undo_problem)
         }
         if ($item.Plan.restart_required) {
             Add-SslNote -Result $Result -Note ($item.Spec.Subject + ': ' + $script:SslRestartNote)
@@ -1390,12 +1594,115 @@ function Assert-SslBindingState {
     return $current
 }
 
+function Find-SslTrialPort {
+    # The first port from SslTrialFirstPort that no HTTP.sys SSL binding uses on any address and on
+    # which nothing listens, so the trial binding can affect no traffic.
+    $used = @{}
+    foreach ($kind in $script:SslKinds) {
+        $base = $script:SslRegistryRoot + '\' + $script:SslRegistrySubkey[$kind]
+        if (-not (Test-SslRegistryKey -Path $base)) {
+            continue
+        }
+        foreach ($name in (Get-SslRegistrySubkeyName -Path $base)) {
+            $label = [string]$name
+            $hostnamePort = Get-SslProperty -Object (Get-SslRegistryValue -Path ($base + '\' + $label)) -Name 'HostnamePort'
+            if ($hostnamePort -is [string]) {
+                $label = $hostnamePort
+            }
+            $used[$label.Substring($label.LastIndexOf(':') + 1)] = $true
+        }
+    }
+    for ($port = $script:SslTrialFirstPort; $port -lt $script:SslTrialFirstPort + $script:SslTrialPortCount; $port++) {
+        if (-not $used.ContainsKey([string]$port) -and -not (Test-SslPortListening -Port $port)) {
+            return $port
+        }
+    }
+    throw ('no loopback port from ' + $script:SslTrialFirstPort + ' to ' + ($script:SslTrialFirstPort + $script:SslTrialPortCount - 1) +
+        ' is free of bindings and listeners for the trial binding; nothing is changed')
+}
+
+function Get-SslLeftoverTrial {
+    # Trial bindings an earlier run left behind (its pwsh killed between add and delete):
+    # ipport 127.0.0.1:<port> under sslbind's trial appid.
+    $base = $script:SslRegistryRoot + '\' + $script:SslRegistrySubkey['ipport']
+    if (-not (Test-SslRegistryKey -Path $base)) {
+        return
+    }
+    foreach ($name in (Get-SslRegistrySubkeyName -Path $base)) {
+        if (-not ([string]$name).StartsWith($script:SslTrialAddress + ':')) {
+            continue
+        }
+        $appId = Get-SslProperty -Object (Get-SslRegistryValue -Path ($base + '\' + [string]$name)) -Name 'AppId'
+        try {
+            $guid = ConvertFrom-SslBinary -Value $appId -Kind guid -Where ([string]$name)
+        }
+        catch {
+            continue
+        }
+        if ($guid -ieq $script:SslTrialAppId) {
+            [string]$name
+        }
+    }
+}
+
+function Remove-SslLeftoverTrial {
+    param([Parameter(Mandatory = $true)]$Result)
+    foreach ($key in @(Get-SslLeftoverTrial)) {
+        $null = Invoke-SslNetshStep -Result $Result -Step 'trial-cleanup' -Operation delete -Subject ('ipport=' + $key) -Arguments @('ipport=' + $key) -AcceptCode @(2)
+        Add-SslNote -Result $Result -Note ('removed trial binding ipport=' + $key + ', left by an earlier sslbind run that was stopped')
+    }
+}
+
+function Invoke-SslTrialBind {
+    # Before anything live is touched, HTTP.sys itself must accept each new certificate with its
+    # store and parameters (HasPrivateKey says nothing about a key HTTP.sys cannot use, error 1312):
+    # add it on loopback under sslbind's trial appid, check it exists, delete it in a finally (which
+    # runs when the pipeline is stopped, too). Central-store kinds carry no certificate to try.
+    param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$Items)
+    $trials = @($Items | Where-Object {
+            $_.Spec.Method -eq 'netsh' -and @('add', 'update', 'replace') -contains $_.Plan.path -and $null -ne $_.Plan.desired['certhash']
+        })
+    if ($trials.Count -eq 0) {
+        return
+    }
+    $key = $script:SslTrialAddress + ':' + (Find-SslTrialPort)
+    $path = $script:SslRegistryRoot + '\' + $script:SslRegistrySubkey['ipport'] + '\' + $key
+    foreach ($item in $trials) {
+        $settings = [ordered]@{}
+        foreach ($name in @($item.Plan.desired.Keys)) {
+            $settings[$name] = $item.Plan.desired[$name]
+        }
+        $settings['appid'] = $script:SslTrialAppId
+        $arguments = @(Get-SslAddArgument -Kind ipport -Key $key -Settings $settings)
+        $what = $item.Spec.Subject + ': the trial bind of certificate ' + $settings['certhash'] + ' in LocalMachine\' + $settings['certstorename']
+        try {
+            try {
+                $null = Invoke-SslNetshStep -Result $Result -Step 'trial-add' -Operation add -Subject ('ipport=' + $key) -Arguments $arguments -Retry
+            }
+            catch {
+                throw ($what + ' was refused, nothing live is touched: ' + $_.Exception.Message)
+            }
+            if (-not (Test-SslRegistryKey -Path $path)) {
+                throw ($what + ' reported success but created no binding (a parameter this netsh ignores?); nothing live is touched')
+            }
+        }
+        finally {
+            $null = Invoke-SslNetshStep -Result $Result -Step 'trial-delete' -Operation delete -Subject ('ipport=' + $key) -Arguments @('ipport=' + $key) -AcceptCode @(2)
+        }
+    }
+}
+
 function Invoke-SslBindingChange {
-    # apply: delete and add back to back, timing the gap without a binding; or the registry write.
+    # apply: one update in place (no moment without a binding), or delete and add back to back
+    # timing the gap without a binding; or the registry write.
     param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)]$Item)
     $spec = $Item.Spec
     if ($spec.Method -eq 'registry') {
         Set-SslCheckMode -Result $Result -Step 'set-registry' -Spec $spec -Value $Item.Plan.registry_value
+        return
+    }
+    if ($Item.Plan.path -eq 'update') {
+        $null = Invoke-SslNetshStep -Result $Result -Step 'update' -Operation update -Subject $spec.Subject -Arguments $Item.Plan.update_arguments
         return
     }
     $started = Get-Date
@@ -1406,7 +1713,9 @@ function Invoke-SslBindingChange {
         $null = Invoke-SslNetshStep -Result $Result -Step 'add' -Operation add -Subject $spec.Subject -Arguments $Item.Plan.arguments
     }
     finally {
-        $Result.timings.gaps += , [ordered]@{ binding = $spec.Subject; gap_ms = (Get-SslElapsedMs -Since $started) }
+        if ($Item.Captured.exists) {
+            $Result.timings.gaps += , [ordered]@{ binding = $spec.Subject; gap_ms = (Get-SslElapsedMs -Since $started) }
+        }
     }
 }
 
@@ -1454,6 +1763,21 @@ function Restore-SslBinding {
             throw ($Spec.Subject + ': not restored, nothing deleted: the current binding cannot be read (' + $unreadable +
                 '); a person must check it with netsh http show sslcert ' + $Spec.Kind + '=' + $Spec.Key + ' and restore it by hand: ' + $command)
         }
+        if ($current.exists -and $Spec.Swap -ne 'replace' -and
+            $null -eq (Get-SslUpdateObstacle -Kind $Spec.Kind -Key $Spec.Key -Settings $Prior.settings -Current $current.settings)) {
+            # In place, with no moment without a binding; a failed update changes nothing.
+            Assert-SslRestorable -Result $Result -Spec $Spec -Prior $Prior -Arguments $arguments -Current $current -ViaUpdate
+            $update = @(Get-SslUpdateArgument -Kind $Spec.Kind -Key $Spec.Key -Settings $Prior.settings -Current $current.settings)
+            try {
+                $null = Invoke-SslNetshStep -Result $Result -Step 'rollback-update' -Operation update -Subject $Spec.Subject -Arguments $update
+            }
+            catch {
+                throw ($Spec.Subject + ': not restored, the current binding is kept: ' + $_.Exception.Message +
+                    '; a person must restore it: ' + (Format-SslCommandLine -Verb update -Arguments $update))
+            }
+            $null = Assert-SslBindingState -Result $Result -Step 'rollback-verify' -Spec $Spec -Expected $Prior.settings
+            return $true
+        }
         Assert-SslRestorable -Result $Result -Spec $Spec -Prior $Prior -Arguments $arguments -Current $current
         if ($current.exists) {
             $null = Invoke-SslNetshStep -Result $Result -Step 'rollback-delete' -Operation delete -Subject $Spec.Subject -Arguments @($Spec.Kind + '=' + $Spec.Key) -AcceptCode @(2)
@@ -1489,7 +1813,8 @@ function Assert-SslRestorable {
         [Parameter(Mandatory = $true)]$Spec,
         [Parameter(Mandatory = $true)]$Prior,
         [Parameter(Mandatory = $true)][string[]]$Arguments,
-        [Parameter(Mandatory = $true)]$Current
+        [Parameter(Mandatory = $true)]$Current,
+        [switch]$ViaUpdate
     )
     $command = Format-SslCommandLine -Verb add -Arguments $Arguments
     $kept = 'the current binding is kept'
@@ -1512,6 +1837,9 @@ function Assert-SslRestorable {
         foreach ($problem in $check.problems) {
             Add-SslNote -Result $Result -Note ($Spec.Subject + ': restored certificate: ' + $problem)
         }
+    }
+    if ($ViaUpdate) {
+        return
     }
     try {
         Assert-SslNetshParameter -Name @(Get-SslArgumentName -Arguments $Arguments)
@@ -1678,7 +2006,8 @@ function Invoke-SslApplyPhase {
         [Parameter(Mandatory = $true)]$Cmdlet,
         [Parameter(Mandatory = $true)]$Result,
         [AllowNull()][hashtable[]]$Binding,
-        [AllowEmptyString()][string]$ExpectedPrior
+        [AllowEmptyString()][string]$ExpectedPrior,
+        [switch]$AcceptNoUndo
     )
     $specs = @()
     if (-not (Test-SslPreflight -Result $Result -RequireElevation)) {
@@ -1690,6 +2019,7 @@ function Invoke-SslApplyPhase {
         if ($ExpectedPrior.Length -gt 0) {
             Assert-SslExpectedPrior -Items $items -Json $ExpectedPrior
         }
+        Assert-SslUndoable -Result $Result -Items $items -AcceptNoUndo:$AcceptNoUndo
     }
     catch {
         $Result.outcome = 'refused'
@@ -1704,18 +2034,31 @@ function Invoke-SslApplyPhase {
         }
         return
     }
-    $what = ($pending | ForEach-Object { $_.Spec.Subject }) -join ', '
-    $answer = Confirm-SslChange -Cmdlet $Cmdlet -Result $Result -Target ($Result.host + ': ' + $what) -Action 'Replace the SSL bindings (netsh http delete sslcert, then add sslcert)'
+    $what = ($pending | ForEach-Object { $_.Spec.Subject + ' (' + $_.Plan.path + ')' }) -join ', '
+    $answer = Confirm-SslChange -Cmdlet $Cmdlet -Result $Result -Target ($Result.host + ': ' + $what) -Action 'Change the SSL bindings (trial bind on loopback, then netsh http update sslcert, or delete and add sslcert)'
     if ($answer -ne 'yes') {
         foreach ($item in $pending) {
-            if ($item.Spec.Method -eq 'netsh' -and $item.Captured.exists) {
-                Add-SslAction -Result $Result -Step 'delete' -Subject $item.Spec.Subject -Command (Format-SslCommandLine -Verb delete -Arguments @($item.Spec.Kind + '=' + $item.Spec.Key)) -Outcome $answer
+            $steps = @('delete', 'add')
+            if ($item.Plan.path -ne 'replace') {
+                $steps = @($item.Plan.path)
             }
-            Add-SslAction -Result $Result -Step $item.Plan.change -Subject $item.Spec.Subject -Command $item.Plan.command_line -Outcome $answer
+            for ($index = 0; $index -lt $item.Plan.commands.Count; $index++) {
+                Add-SslAction -Result $Result -Step $steps[$index] -Subject $item.Spec.Subject -Command $item.Plan.commands[$index] -Outcome $answer
+            }
         }
         foreach ($captured in $Result.before) {
             $Result.after += , $captured
         }
+        return
+    }
+    try {
+        Remove-SslLeftoverTrial -Result $Result
+        Invoke-SslTrialBind -Result $Result -Items $pending
+    }
+    catch {
+        $Result.outcome = 'refused'
+        $Result.error = $_.Exception.Message
+        Add-SslAfterState -Result $Result -Specs $specs
         return
     }
     $touched = @()
@@ -1747,6 +2090,23 @@ function Invoke-SslApplyPhase {
     Add-SslAfterState -Result $Result -Specs $specs
 }
 
+function Assert-SslUndoable {
+    # Every binding about to change must be restorable before the first one changes; -AcceptNoUndo
+    # (sslbind apply --accept-no-undo) lets a person go ahead anyway, and the result says so.
+    param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$Items, [switch]$AcceptNoUndo)
+    $blocked = @($Items | Where-Object { $_.Plan.restorable -eq $false } | ForEach-Object { $_.Spec.Subject + ': ' + $_.Plan.undo_problem })
+    if ($blocked.Count -eq 0) {
+        return
+    }
+    if (-not $AcceptNoUndo) {
+        throw ('apply changes nothing it could not undo: ' + ($blocked -join ' | ') +
+            '; to go ahead anyway, accept it explicitly (-AcceptNoUndo; sslbind apply --accept-no-undo)')
+    }
+    foreach ($line in $blocked) {
+        Add-SslNote -Result $Result -Note ('accepted without undo (-AcceptNoUndo): ' + $line)
+    }
+}
+
 function Restore-SslTouched {
     # apply's rollback: every touched binding back as captured, last touched first.
     param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][AllowEmptyCollection()]$Touched)
@@ -1769,5 +2129,5 @@ function Restore-SslTouched {
 # ---------------------------------------------------------------------------------------------
 $sslStarted = Get-Date
 $sslResult = New-SslResult -Phase 'apply' -TargetHost $TargetHost
-Invoke-SslApplyPhase -Cmdlet $PSCmdlet -Result $sslResult -Binding $Binding -ExpectedPrior $ExpectedPrior
+Invoke-SslApplyPhase -Cmdlet $PSCmdlet -Result $sslResult -Binding $Binding -ExpectedPrior $ExpectedPrior -AcceptNoUndo:$AcceptNoUndo
 Complete-SslResult -Result $sslResult -Started $sslStarted -ScriptPath $PSCommandPath -Failure @('refused', 'rolled_back', 'rollback_failed')

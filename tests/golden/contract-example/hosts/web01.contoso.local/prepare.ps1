@@ -64,6 +64,7 @@ param(
             Key = '0.0.0.0:443'
             Mode = 'preserve'
             Method = 'netsh'
+            Swap = 'auto'
             Settings = @{
                 certhash = '40db5bb1bf5659a155258d1d007c530fcb8996c2'
                 appid = '{4dc3e181-e14b-4a21-b022-59fc669b0914}'
@@ -76,6 +77,7 @@ param(
             Key = 'api.contoso.com:443'
             Mode = 'preserve'
             Method = 'netsh'
+            Swap = 'auto'
             Settings = @{
                 certhash = '40db5bb1bf5659a155258d1d007c530fcb8996c2'
                 certstorename = 'WebHosting'
@@ -305,6 +307,14 @@ function Set-SslResultFile {
     return $true
 }
 
+function Test-SslPortListening {
+    # Does a process listen on this TCP port (any address)? The trial binding avoids such ports.
+    [CmdletBinding()]
+    [OutputType([bool])]
+    param([Parameter(Mandatory = $true)][int]$Port)
+    return (@(Get-NetTCPConnection -State Listen -LocalPort $Port -ErrorAction SilentlyContinue).Count -gt 0)
+}
+
 # ---------------------------------------------------------------------------------------------
 # Binding logic on plain data: validation, registry decoding, preserve/exact resolution, the netsh
 # argument list, comparison and the certificate check. Reaches Windows only through the
@@ -322,7 +332,17 @@ $script:SslSettingCheckModeBits = [long]0
 foreach ($sslSetting in $script:SslSettingTable) {
     $script:SslSettingCheckModeBits = $script:SslSettingCheckModeBits -bor $sslSetting.CheckModeBit
 }
-$script:SslNetshHelpText = $null
+# netsh help per verb, read once per script: its text and the tags it lists.
+$script:SslNetshHelp = @{}
+$script:SslNetshTags = @{}
+# Kinds the update API (HttpUpdateServiceConfiguration) covers.
+$script:SslUpdateKinds = @('ipport', 'hostnameport', 'ccs')
+# The trial binding apply adds before touching anything live: on loopback, on the first port from
+# here with no binding and no listener, under an appid that says it is sslbind's.
+$script:SslTrialAddress = '127.0.0.1'
+$script:SslTrialFirstPort = 50443
+$script:SslTrialPortCount = 200
+$script:SslTrialAppId = '{73736c62-696e-4474-7269-616c62696e64}'
 $script:SslTransientAddCode = 87
 $script:SslRestartNote = 'HTTP.sys reads DefaultSslCertCheckMode only after the HTTP service or the server restarts.'
 
@@ -439,7 +459,7 @@ function ConvertTo-SslBindingSpec {
     if ($null -eq $Binding -or $Binding.Count -eq 0) {
         throw 'Binding: at least one binding is required'
     }
-    $entries = @('Kind', 'Key', 'Mode', 'Method', 'Settings')
+    $entries = @('Kind', 'Key', 'Mode', 'Method', 'Swap', 'Settings')
     $seen = @{}
     $specs = @()
     for ($index = 0; $index -lt $Binding.Count; $index++) {
@@ -463,6 +483,14 @@ function ConvertTo-SslBindingSpec {
         $method = $entry['Method']
         if ($method -isnot [string] -or ($method -cne 'netsh' -and $method -cne 'registry')) {
             throw ($where + ': Method must be netsh or registry')
+        }
+        # Swap: auto (update in place where this netsh can), update (only that), replace (delete+add).
+        $swap = $entry['Swap']
+        if ($null -eq $swap) {
+            $swap = 'auto'
+        }
+        if ($swap -isnot [string] -or @('auto', 'update', 'replace') -cnotcontains $swap) {
+            throw ($where + ': Swap must be auto, update or replace')
         }
         $given = $entry['Settings']
         if ($null -eq $given) {
@@ -488,7 +516,7 @@ function ConvertTo-SslBindingSpec {
             throw ($where + ': ' + $subject + ' is listed twice')
         }
         $seen[$identity] = $true
-        $specs += , @{ Kind = $kind; Key = $key; Mode = $mode; Method = $method; Settings = $settings; Subject = $subject }
+        $specs += , @{ Kind = $kind; Key = $key; Mode = $mode; Method = $method; Swap = $swap; Settings = $settings; Subject = $subject }
     }
     return $specs
 }
@@ -915,25 +943,105 @@ function Get-SslNetshHelpTag {
     return , @($tags | Sort-Object -Unique)
 }
 
+function Get-SslNetshTag {
+    # The tags this host's netsh lists for 'http <verb> sslcert' (read once per script and verb).
+    # An empty list means netsh printed no usage: for update, the command does not exist here
+    # ('The following command was not found: http update sslcert', 2012 R2).
+    param([Parameter(Mandatory = $true)][ValidateSet('add', 'update')][string]$Verb)
+    if (-not $script:SslNetshTags.Contains($Verb)) {
+        $line = 'netsh http ' + $Verb + ' sslcert /?'
+        $help = Invoke-SslNetsh -Operation help -Subject ('netsh http ' + $Verb + ' sslcert') -Arguments @('http', $Verb, 'sslcert', '/?') -CommandLine $line -AnyExitCode
+        $script:SslNetshHelp[$Verb] = [string]$help.Output
+        $script:SslNetshTags[$Verb] = Get-SslNetshHelpTag -Text ([string]$help.Output)
+    }
+    return , @($script:SslNetshTags[$Verb])
+}
+
 function Assert-SslNetshParameter {
     # A parameter this netsh build does not know is ignored with exit code 0 and no binding, so
-    # every tag is looked up in 'netsh http add sslcert /?' first.
-    param([Parameter(Mandatory = $true)][string[]]$Name)
-    if ($null -eq $script:SslNetshHelpText) {
-        $arguments = @('http', 'add', 'sslcert', '/?')
-        $help = Invoke-SslNetsh -Operation help -Subject 'netsh http add sslcert' -Arguments $arguments -CommandLine 'netsh http add sslcert /?' -AnyExitCode
-        $script:SslNetshHelpText = [string]$help.Output
-    }
-    $known = Get-SslNetshHelpTag -Text $script:SslNetshHelpText
+    # every tag is looked up in 'netsh http <verb> sslcert /?' first.
+    param([Parameter(Mandatory = $true)][string[]]$Name, [ValidateSet('add', 'update')][string]$Verb = 'add')
+    $known = Get-SslNetshTag -Verb $Verb
     if ($known.Count -eq 0) {
-        throw ('''netsh http add sslcert /?'' printed no parameter list sslbind can read, so which parameters this netsh takes is unknown; nothing is changed. It printed: ' +
-            $script:SslNetshHelpText)
+        throw ('''netsh http ' + $Verb + ' sslcert /?'' printed no parameter list sslbind can read, so which parameters this netsh takes is unknown; nothing is changed. It printed: ' +
+            $script:SslNetshHelp[$Verb])
     }
     $missing = @($Name | Sort-Object -Unique | Where-Object { $known -cnotcontains $_ })
     if ($missing.Count -gt 0) {
         throw ('this host''s netsh does not list ' + ($missing -join ', ') +
-            ' in ''netsh http add sslcert /?'' and would ignore it; nothing is changed')
+            ' in ''netsh http ' + $Verb + ' sslcert /?'' and would ignore it; nothing is changed')
     }
+}
+
+function Get-SslUpdateSupport {
+    # Per kind: can this host change a binding in place with 'netsh http update sslcert'
+    # (HttpUpdateServiceConfiguration, atomic; Windows 10 1703 / Server 2019 on)? Read from netsh's
+    # own help, not from a version table. The API does not cover scoped CCS.
+    $tags = Get-SslNetshTag -Verb update
+    $support = [ordered]@{}
+    foreach ($kind in $script:SslKinds) {
+        $support[$kind] = ($script:SslUpdateKinds -contains $kind -and $tags -ccontains $kind)
+    }
+    return $support
+}
+
+function Get-SslUpdateArgument {
+    # Arguments after 'netsh http update sslcert': the add command's complete list, plus every
+    # on/off setting the binding now has at a non-default value, stated at its default, because
+    # what update does with an omitted parameter is undocumented.
+    param(
+        [Parameter(Mandatory = $true)][string]$Kind,
+        [Parameter(Mandatory = $true)][string]$Key,
+        [Parameter(Mandatory = $true)]$Settings,
+        [Parameter(Mandatory = $true)]$Current
+    )
+    $arguments = @(Get-SslAddArgument -Kind $Kind -Key $Key -Settings $Settings)
+    $named = @(Get-SslArgumentName -Arguments $arguments)
+    foreach ($setting in $script:SslSettingTable) {
+        if ($setting.Kind -eq 'onoff' -and $named -cnotcontains $setting.Name -and
+            -not (Test-SslSameValue -Left $Current[$setting.Name] -Right $setting.Default -IgnoreCase $false)) {
+            $arguments += , ($setting.Name + '=' + [string]$Settings[$setting.Name])
+        }
+    }
+    return $arguments
+}
+
+function Get-SslUpdateObstacle {
+    # Why this binding cannot go from -Current to -Settings with one update, or $null when it can:
+    # the kind or this netsh lacks update, a parameter is missing from its update help, or a value
+    # must return to a default netsh cannot be told explicitly (timers at 0 are rejected as
+    # "The parameter is incorrect" on Server 2025; a CTL cannot be named as absent).
+    param(
+        [Parameter(Mandatory = $true)][string]$Kind,
+        [Parameter(Mandatory = $true)][string]$Key,
+        [Parameter(Mandatory = $true)]$Settings,
+        [Parameter(Mandatory = $true)]$Current
+    )
+    if ($script:SslUpdateKinds -notcontains $Kind) {
+        return ('the update API does not cover ' + $Kind + ' bindings')
+    }
+    if (-not (Get-SslUpdateSupport)[$Kind]) {
+        return ('this host''s netsh has no ''http update sslcert'' for ' + $Kind)
+    }
+    $reset = @(foreach ($setting in $script:SslSettingTable) {
+            $want = $Settings[$setting.Name]
+            $atDefault = ($null -eq $want -or ($setting.Kind -eq 'uint32' -and [long]$want -eq 0))
+            $have = $Current[$setting.Name]
+            if ($setting.Kind -ne 'onoff' -and $atDefault -and $null -ne $have -and
+                -not (Test-SslSameValue -Left $have -Right $setting.Default -IgnoreCase $true)) {
+                $setting.Name
+            }
+        })
+    if ($reset.Count -gt 0) {
+        return ('update cannot set ' + ($reset -join ', ') + ' back to the default')
+    }
+    $arguments = @(Get-SslUpdateArgument -Kind $Kind -Key $Key -Settings $Settings -Current $Current)
+    $tags = Get-SslNetshTag -Verb update
+    $missing = @(Get-SslArgumentName -Arguments $arguments | Where-Object { $tags -cnotcontains $_ })
+    if ($missing.Count -gt 0) {
+        return ('this host''s netsh does not list ' + ($missing -join ', ') + ' in ''netsh http update sslcert /?''')
+    }
+    return $null
 }
 
 function Get-SslArgumentName {
@@ -965,6 +1073,7 @@ function New-SslResult {
         actions = @()
         timings = [ordered]@{ total_ms = 0; gaps = @() }
         notes = @()
+        update_supported = $null
         host_facts = $null
         error = $null
     }
@@ -1049,8 +1158,10 @@ function Get-SslBindingPlan {
     }
     $plan = [ordered]@{
         binding = $Spec.Subject; kind = $Spec.Kind; key = $Spec.Key; mode = $Spec.Mode; method = $Spec.Method
-        exists = $Captured.exists; change = 'none'; desired = $Desired; differences = @(); arguments = @()
+        exists = $Captured.exists; change = 'none'; swap = $Spec.Swap; path = 'none'; commands = @()
+        desired = $Desired; differences = @(); arguments = @(); update_arguments = @()
         command_line = $null; registry_value = $null; certificate = $null; restart_required = $false
+        restorable = $null; undo_problem = $null; path_note = $null
     }
     if ($Spec.Method -eq 'registry') {
         if (-not $Captured.exists) {
@@ -1062,7 +1173,10 @@ function Get-SslBindingPlan {
         $plan.differences = @(Compare-SslSetting -Expected $Desired -Actual $Captured.settings)
         if ($value -ne $Captured.registry.DefaultSslCertCheckMode) {
             $plan.change = 'set-registry'
+            $plan.path = 'set-registry'
+            $plan.commands = @($plan.command_line)
             $plan.restart_required = $true
+            $plan.restorable = $true
         }
         return $plan
     }
@@ -1078,8 +1192,15 @@ function Get-SslBindingPlan {
         $plan.differences = @(Compare-SslSetting -Expected $Desired -Actual $null)
         $plan.change = 'add'
     }
+    if ($plan.change -eq 'add') {
+        $plan.path = 'add'
+        $plan.commands = @($plan.command_line)
+        $plan.restorable = $true
+    }
     if ($plan.change -eq 'replace') {
-        Assert-SslNoExtraBit -Subject $Spec.Subject -Captured $Captured -Why 'replacing it (delete, then add)'
+        # update replaces the whole record too, so it would lose such bits as well
+        Assert-SslNoExtraBit -Subject $Spec.Subject -Captured $Captured -Why 'changing it with netsh'
+        Set-SslChangePath -Spec $Spec -Captured $Captured -Plan $plan
     }
     if ($plan.change -ne 'none') {
         $plan.certificate = Get-SslCertificateCheck -Settings $Desired
@@ -1088,6 +1209,57 @@ function Get-SslBindingPlan {
         }
     }
     return $plan
+}
+
+function Set-SslChangePath {
+    # How an existing binding changes: one atomic 'netsh http update sslcert' where the host has it
+    # and it can express the change (swap auto or update), else delete+add (swap auto or replace).
+    param([Parameter(Mandatory = $true)]$Spec, [Parameter(Mandatory = $true)]$Captured, [Parameter(Mandatory = $true)]$Plan)
+    $delete = Format-SslCommandLine -Verb delete -Arguments @($Spec.Kind + '=' + $Spec.Key)
+    $obstacle = 'swap is replace'
+    if ($Spec.Swap -ne 'replace') {
+        $obstacle = Get-SslUpdateObstacle -Kind $Spec.Kind -Key $Spec.Key -Settings $Plan.desired -Current $Captured.settings
+    }
+    if ($null -eq $obstacle) {
+        $Plan.path = 'update'
+        $Plan.update_arguments = @(Get-SslUpdateArgument -Kind $Spec.Kind -Key $Spec.Key -Settings $Plan.desired -Current $Captured.settings)
+        $Plan.commands = @(Format-SslCommandLine -Verb update -Arguments $Plan.update_arguments)
+        return
+    }
+    if ($Spec.Swap -eq 'update') {
+        throw ($Spec.Subject + ': swap is update, but ' + $obstacle + '; nothing is changed')
+    }
+    $Plan.path = 'replace'
+    $Plan.path_note = $obstacle
+    $Plan.commands = @($delete, $Plan.command_line)
+}
+
+function Get-SslUndoProblem {
+    # Why a binding about to change could not be put back as captured, or $null: its certificate
+    # must be in its store with a private key, and this netsh must take the restore command
+    # (update where it can express it, else add with every captured parameter).
+    param([Parameter(Mandatory = $true)]$Spec, [Parameter(Mandatory = $true)]$Captured, [Parameter(Mandatory = $true)]$Desired)
+    $problems = @()
+    $check = Get-SslCertificateCheck -Settings $Captured.settings
+    if ($null -ne $check -and $check.has_private_key -ne $true) {
+        $problems += , ('the prior certificate: ' + ($check.problems -join '; '))
+    }
+    $obstacle = 'swap is replace'
+    if ($Spec.Swap -ne 'replace') {
+        $obstacle = Get-SslUpdateObstacle -Kind $Spec.Kind -Key $Spec.Key -Settings $Captured.settings -Current $Desired
+    }
+    if ($null -ne $obstacle) {
+        $names = @(Get-SslArgumentName -Arguments @(Get-SslAddArgument -Kind $Spec.Kind -Key $Spec.Key -Settings $Captured.settings))
+        $known = Get-SslNetshTag -Verb add
+        $missing = @($names | Where-Object { $known -cnotcontains $_ })
+        if ($missing.Count -gt 0) {
+            $problems += , ('this netsh does not list ' + ($missing -join ', ') + ', which the prior binding needs')
+        }
+    }
+    if ($problems.Count -eq 0) {
+        return $null
+    }
+    return ($problems -join '; ')
 }
 
 function Assert-SslNoExtraBit {
@@ -1122,23 +1294,60 @@ function New-SslPlan {
         $Result.bindings += , $plan
         $items += , (@{ Spec = $spec; Captured = $captured; Plan = $plan })
     }
-    $names = @($items | Where-Object { $_.Plan.change -eq 'add' -or $_.Plan.change -eq 'replace' } |
+    $names = @($items | Where-Object { $_.Plan.path -eq 'add' -or $_.Plan.path -eq 'replace' } |
             ForEach-Object { Get-SslArgumentName -Arguments $_.Plan.arguments })
     if ($names.Count -gt 0) {
         Assert-SslNetshParameter -Name $names
+    }
+    foreach ($item in @($items | Where-Object { $_.Plan.change -eq 'replace' })) {
+        $item.Plan.undo_problem = Get-SslUndoProblem -Spec $item.Spec -Captured $item.Captured -Desired $item.Plan.desired
+        $item.Plan.restorable = ($null -eq $item.Plan.undo_problem)
+    }
+    if (@($items | Where-Object { $_.Plan.change -eq 'replace' }).Count -gt 0) {
+        $Result.update_supported = Get-SslUpdateSupport
     }
     foreach ($item in $items) {
         if ($item.Plan.change -eq 'none') {
             Write-SslLog -Message ($item.Spec.Subject + ': already as desired')
         }
         else {
-            Write-SslLog -Message ($item.Spec.Subject + ': ' + $item.Plan.change + ': ' + $item.Plan.command_line)
+            Write-SslLog -Message ($item.Spec.Subject + ': ' + $item.Plan.path + ': ' + ($item.Plan.commands -join ' ; '))
+        }
+        if ($null -ne $item.Plan.path_note -and $item.Spec.Swap -eq 'auto') {
+            Add-SslNote -Result $Result -Note ($item.Spec.Subject + ': delete+add, not update: ' + $item.Plan.path_note)
+        }
+        if ($item.Plan.restorable -eq $false) {
+            Add-SslNote -Result $Result -Note ($item.Spec.Subject + ': cannot be undone: ' + $item.Plan.undo_problem)
         }
         if ($item.Plan.restart_required) {
             Add-SslNote -Result $Result -Note ($item.Spec.Subject + ': ' + $script:SslRestartNote)
         }
     }
     return $items
+}
+
+function Get-SslLeftoverTrial {
+    # Trial bindings an earlier run left behind (its pwsh killed between add and delete):
+    # ipport 127.0.0.1:<port> under sslbind's trial appid.
+    $base = $script:SslRegistryRoot + '\' + $script:SslRegistrySubkey['ipport']
+    if (-not (Test-SslRegistryKey -Path $base)) {
+        return
+    }
+    foreach ($name in (Get-SslRegistrySubkeyName -Path $base)) {
+        if (-not ([string]$name).StartsWith($script:SslTrialAddress + ':')) {
+            continue
+        }
+        $appId = Get-SslProperty -Object (Get-SslRegistryValue -Path ($base + '\' + [string]$name)) -Name 'AppId'
+        try {
+            $guid = ConvertFrom-SslBinary -Value $appId -Kind guid -Where ([string]$name)
+        }
+        catch {
+            continue
+        }
+        if ($guid -ieq $script:SslTrialAppId) {
+            [string]$name
+        }
+    }
 }
 
 function Test-SslPreflight {
@@ -1183,6 +1392,12 @@ function Invoke-SslPreparePhase {
     try {
         $specs = @(ConvertTo-SslBindingSpec -Binding $Binding)
         $items = @(New-SslPlan -Specs $specs -Result $Result -Prepared $null)
+        foreach ($key in @(Get-SslLeftoverTrial)) {
+            Add-SslNote -Result $Result -Note ('trial binding ipport=' + $key + ' was left by an earlier sslbind run that was stopped; apply removes it')
+        }
+        if (@($items | Where-Object { @('add', 'update', 'replace') -contains $_.Plan.path -and $null -ne $_.Plan.desired['certhash'] }).Count -gt 0) {
+            Add-SslNote -Result $Result -Note ('apply first trial-binds each new certificate on ' + $script:SslTrialAddress + ' (a free port from ' + $script:SslTrialFirstPort + ') and deletes it again; prepare does not')
+        }
         $Result.outcome = 'unchanged'
         if (@($items | Where-Object { $_.Plan.change -ne 'none' }).Count -gt 0) {
             $Result.outcome = 'changes_pending'

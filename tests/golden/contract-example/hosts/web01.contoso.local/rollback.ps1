@@ -67,6 +67,7 @@ param(
             Key = '0.0.0.0:443'
             Mode = 'preserve'
             Method = 'netsh'
+            Swap = 'auto'
             Settings = @{
                 certhash = '40db5bb1bf5659a155258d1d007c530fcb8996c2'
                 appid = '{4dc3e181-e14b-4a21-b022-59fc669b0914}'
@@ -79,6 +80,7 @@ param(
             Key = 'api.contoso.com:443'
             Mode = 'preserve'
             Method = 'netsh'
+            Swap = 'auto'
             Settings = @{
                 certhash = '40db5bb1bf5659a155258d1d007c530fcb8996c2'
                 certstorename = 'WebHosting'
@@ -313,6 +315,14 @@ function Set-SslResultFile {
     return $true
 }
 
+function Test-SslPortListening {
+    # Does a process listen on this TCP port (any address)? The trial binding avoids such ports.
+    [CmdletBinding()]
+    [OutputType([bool])]
+    param([Parameter(Mandatory = $true)][int]$Port)
+    return (@(Get-NetTCPConnection -State Listen -LocalPort $Port -ErrorAction SilentlyContinue).Count -gt 0)
+}
+
 # ---------------------------------------------------------------------------------------------
 # Binding logic on plain data: validation, registry decoding, preserve/exact resolution, the netsh
 # argument list, comparison and the certificate check. Reaches Windows only through the
@@ -330,7 +340,17 @@ $script:SslSettingCheckModeBits = [long]0
 foreach ($sslSetting in $script:SslSettingTable) {
     $script:SslSettingCheckModeBits = $script:SslSettingCheckModeBits -bor $sslSetting.CheckModeBit
 }
-$script:SslNetshHelpText = $null
+# netsh help per verb, read once per script: its text and the tags it lists.
+$script:SslNetshHelp = @{}
+$script:SslNetshTags = @{}
+# Kinds the update API (HttpUpdateServiceConfiguration) covers.
+$script:SslUpdateKinds = @('ipport', 'hostnameport', 'ccs')
+# The trial binding apply adds before touching anything live: on loopback, on the first port from
+# here with no binding and no listener, under an appid that says it is sslbind's.
+$script:SslTrialAddress = '127.0.0.1'
+$script:SslTrialFirstPort = 50443
+$script:SslTrialPortCount = 200
+$script:SslTrialAppId = '{73736c62-696e-4474-7269-616c62696e64}'
 $script:SslTransientAddCode = 87
 $script:SslRestartNote = 'HTTP.sys reads DefaultSslCertCheckMode only after the HTTP service or the server restarts.'
 
@@ -447,7 +467,7 @@ function ConvertTo-SslBindingSpec {
     if ($null -eq $Binding -or $Binding.Count -eq 0) {
         throw 'Binding: at least one binding is required'
     }
-    $entries = @('Kind', 'Key', 'Mode', 'Method', 'Settings')
+    $entries = @('Kind', 'Key', 'Mode', 'Method', 'Swap', 'Settings')
     $seen = @{}
     $specs = @()
     for ($index = 0; $index -lt $Binding.Count; $index++) {
@@ -471,6 +491,14 @@ function ConvertTo-SslBindingSpec {
         $method = $entry['Method']
         if ($method -isnot [string] -or ($method -cne 'netsh' -and $method -cne 'registry')) {
             throw ($where + ': Method must be netsh or registry')
+        }
+        # Swap: auto (update in place where this netsh can), update (only that), replace (delete+add).
+        $swap = $entry['Swap']
+        if ($null -eq $swap) {
+            $swap = 'auto'
+        }
+        if ($swap -isnot [string] -or @('auto', 'update', 'replace') -cnotcontains $swap) {
+            throw ($where + ': Swap must be auto, update or replace')
         }
         $given = $entry['Settings']
         if ($null -eq $given) {
@@ -496,7 +524,7 @@ function ConvertTo-SslBindingSpec {
             throw ($where + ': ' + $subject + ' is listed twice')
         }
         $seen[$identity] = $true
-        $specs += , @{ Kind = $kind; Key = $key; Mode = $mode; Method = $method; Settings = $settings; Subject = $subject }
+        $specs += , @{ Kind = $kind; Key = $key; Mode = $mode; Method = $method; Swap = $swap; Settings = $settings; Subject = $subject }
     }
     return $specs
 }
@@ -904,25 +932,105 @@ function Get-SslNetshHelpTag {
     return , @($tags | Sort-Object -Unique)
 }
 
+function Get-SslNetshTag {
+    # The tags this host's netsh lists for 'http <verb> sslcert' (read once per script and verb).
+    # An empty list means netsh printed no usage: for update, the command does not exist here
+    # ('The following command was not found: http update sslcert', 2012 R2).
+    param([Parameter(Mandatory = $true)][ValidateSet('add', 'update')][string]$Verb)
+    if (-not $script:SslNetshTags.Contains($Verb)) {
+        $line = 'netsh http ' + $Verb + ' sslcert /?'
+        $help = Invoke-SslNetsh -Operation help -Subject ('netsh http ' + $Verb + ' sslcert') -Arguments @('http', $Verb, 'sslcert', '/?') -CommandLine $line -AnyExitCode
+        $script:SslNetshHelp[$Verb] = [string]$help.Output
+        $script:SslNetshTags[$Verb] = Get-SslNetshHelpTag -Text ([string]$help.Output)
+    }
+    return , @($script:SslNetshTags[$Verb])
+}
+
 function Assert-SslNetshParameter {
     # A parameter this netsh build does not know is ignored with exit code 0 and no binding, so
-    # every tag is looked up in 'netsh http add sslcert /?' first.
-    param([Parameter(Mandatory = $true)][string[]]$Name)
-    if ($null -eq $script:SslNetshHelpText) {
-        $arguments = @('http', 'add', 'sslcert', '/?')
-        $help = Invoke-SslNetsh -Operation help -Subject 'netsh http add sslcert' -Arguments $arguments -CommandLine 'netsh http add sslcert /?' -AnyExitCode
-        $script:SslNetshHelpText = [string]$help.Output
-    }
-    $known = Get-SslNetshHelpTag -Text $script:SslNetshHelpText
+    # every tag is looked up in 'netsh http <verb> sslcert /?' first.
+    param([Parameter(Mandatory = $true)][string[]]$Name, [ValidateSet('add', 'update')][string]$Verb = 'add')
+    $known = Get-SslNetshTag -Verb $Verb
     if ($known.Count -eq 0) {
-        throw ('''netsh http add sslcert /?'' printed no parameter list sslbind can read, so which parameters this netsh takes is unknown; nothing is changed. It printed: ' +
-            $script:SslNetshHelpText)
+        throw ('''netsh http ' + $Verb + ' sslcert /?'' printed no parameter list sslbind can read, so which parameters this netsh takes is unknown; nothing is changed. It printed: ' +
+            $script:SslNetshHelp[$Verb])
     }
     $missing = @($Name | Sort-Object -Unique | Where-Object { $known -cnotcontains $_ })
     if ($missing.Count -gt 0) {
         throw ('this host''s netsh does not list ' + ($missing -join ', ') +
-            ' in ''netsh http add sslcert /?'' and would ignore it; nothing is changed')
+            ' in ''netsh http ' + $Verb + ' sslcert /?'' and would ignore it; nothing is changed')
     }
+}
+
+function Get-SslUpdateSupport {
+    # Per kind: can this host change a binding in place with 'netsh http update sslcert'
+    # (HttpUpdateServiceConfiguration, atomic; Windows 10 1703 / Server 2019 on)? Read from netsh's
+    # own help, not from a version table. The API does not cover scoped CCS.
+    $tags = Get-SslNetshTag -Verb update
+    $support = [ordered]@{}
+    foreach ($kind in $script:SslKinds) {
+        $support[$kind] = ($script:SslUpdateKinds -contains $kind -and $tags -ccontains $kind)
+    }
+    return $support
+}
+
+function Get-SslUpdateArgument {
+    # Arguments after 'netsh http update sslcert': the add command's complete list, plus every
+    # on/off setting the binding now has at a non-default value, stated at its default, because
+    # what update does with an omitted parameter is undocumented.
+    param(
+        [Parameter(Mandatory = $true)][string]$Kind,
+        [Parameter(Mandatory = $true)][string]$Key,
+        [Parameter(Mandatory = $true)]$Settings,
+        [Parameter(Mandatory = $true)]$Current
+    )
+    $arguments = @(Get-SslAddArgument -Kind $Kind -Key $Key -Settings $Settings)
+    $named = @(Get-SslArgumentName -Arguments $arguments)
+    foreach ($setting in $script:SslSettingTable) {
+        if ($setting.Kind -eq 'onoff' -and $named -cnotcontains $setting.Name -and
+            -not (Test-SslSameValue -Left $Current[$setting.Name] -Right $setting.Default -IgnoreCase $false)) {
+            $arguments += , ($setting.Name + '=' + [string]$Settings[$setting.Name])
+        }
+    }
+    return $arguments
+}
+
+function Get-SslUpdateObstacle {
+    # Why this binding cannot go from -Current to -Settings with one update, or $null when it can:
+    # the kind or this netsh lacks update, a parameter is missing from its update help, or a value
+    # must return to a default netsh cannot be told explicitly (timers at 0 are rejected as
+    # "The parameter is incorrect" on Server 2025; a CTL cannot be named as absent).
+    param(
+        [Parameter(Mandatory = $true)][string]$Kind,
+        [Parameter(Mandatory = $true)][string]$Key,
+        [Parameter(Mandatory = $true)]$Settings,
+        [Parameter(Mandatory = $true)]$Current
+    )
+    if ($script:SslUpdateKinds -notcontains $Kind) {
+        return ('the update API does not cover ' + $Kind + ' bindings')
+    }
+    if (-not (Get-SslUpdateSupport)[$Kind]) {
+        return ('this host''s netsh has no ''http update sslcert'' for ' + $Kind)
+    }
+    $reset = @(foreach ($setting in $script:SslSettingTable) {
+            $want = $Settings[$setting.Name]
+            $atDefault = ($null -eq $want -or ($setting.Kind -eq 'uint32' -and [long]$want -eq 0))
+            $have = $Current[$setting.Name]
+            if ($setting.Kind -ne 'onoff' -and $atDefault -and $null -ne $have -and
+                -not (Test-SslSameValue -Left $have -Right $setting.Default -IgnoreCase $true)) {
+                $setting.Name
+            }
+        })
+    if ($reset.Count -gt 0) {
+        return ('update cannot set ' + ($reset -join ', ') + ' back to the default')
+    }
+    $arguments = @(Get-SslUpdateArgument -Kind $Kind -Key $Key -Settings $Settings -Current $Current)
+    $tags = Get-SslNetshTag -Verb update
+    $missing = @(Get-SslArgumentName -Arguments $arguments | Where-Object { $tags -cnotcontains $_ })
+    if ($missing.Count -gt 0) {
+        return ('this host''s netsh does not list ' + ($missing -join ', ') + ' in ''netsh http update sslcert /?''')
+    }
+    return $null
 }
 
 function Get-SslArgumentName {
@@ -1022,6 +1130,7 @@ function New-SslResult {
         actions = @()
         timings = [ordered]@{ total_ms = 0; gaps = @() }
         notes = @()
+        update_supported = $null
         host_facts = $null
         error = $null
     }
@@ -1106,21 +1215,23 @@ function Save-SslResultFile {
 # ---------------------------------------------------------------------------------------------
 
 function Invoke-SslNetshStep {
-    # One netsh call recorded as an action (also when it fails, then rethrown). An add failing with
-    # 87 is retried with back-off 1/2/4/8 s (reference 2.3: right after a CNG key import, add fails
-    # with 87 for a few seconds); nothing else is retried.
+    # One netsh call recorded as an action (also when it fails, then rethrown). With -Retry (the
+    # trial bind only, where nothing is down) an add failing with 87 is retried with back-off
+    # 1/2/4/8 s (reference 2.3: right after a CNG key import, add fails with 87 for a few seconds);
+    # a live add or update is never retried blindly.
     param(
         [Parameter(Mandatory = $true)]$Result,
         [Parameter(Mandatory = $true)][string]$Step,
-        [Parameter(Mandatory = $true)][ValidateSet('add', 'delete')][string]$Operation,
+        [Parameter(Mandatory = $true)][ValidateSet('add', 'delete', 'update')][string]$Operation,
         [Parameter(Mandatory = $true)][string]$Subject,
         [Parameter(Mandatory = $true)][string[]]$Arguments,
-        [int[]]$AcceptCode = @()
+        [int[]]$AcceptCode = @(),
+        [switch]$Retry
     )
     $line = Format-SslCommandLine -Verb $Operation -Arguments $Arguments
     $all = @('http', $Operation, 'sslcert') + $Arguments
     $delays = @()
-    if ($Operation -eq 'add' -and $AcceptCode -notcontains $script:SslTransientAddCode) {
+    if ($Retry -and $Operation -eq 'add' -and $AcceptCode -notcontains $script:SslTransientAddCode) {
         $delays = @(1, 2, 4, 8)
     }
     for ($attempt = 0; ; $attempt++) {
@@ -1257,6 +1368,38 @@ function Assert-SslBindingState {
     return $current
 }
 
+function Get-SslLeftoverTrial {
+    # Trial bindings an earlier run left behind (its pwsh killed between add and delete):
+    # ipport 127.0.0.1:<port> under sslbind's trial appid.
+    $base = $script:SslRegistryRoot + '\' + $script:SslRegistrySubkey['ipport']
+    if (-not (Test-SslRegistryKey -Path $base)) {
+        return
+    }
+    foreach ($name in (Get-SslRegistrySubkeyName -Path $base)) {
+        if (-not ([string]$name).StartsWith($script:SslTrialAddress + ':')) {
+            continue
+        }
+        $appId = Get-SslProperty -Object (Get-SslRegistryValue -Path ($base + '\' + [string]$name)) -Name 'AppId'
+        try {
+            $guid = ConvertFrom-SslBinary -Value $appId -Kind guid -Where ([string]$name)
+        }
+        catch {
+            continue
+        }
+        if ($guid -ieq $script:SslTrialAppId) {
+            [string]$name
+        }
+    }
+}
+
+function Remove-SslLeftoverTrial {
+    param([Parameter(Mandatory = $true)]$Result)
+    foreach ($key in @(Get-SslLeftoverTrial)) {
+        $null = Invoke-SslNetshStep -Result $Result -Step 'trial-cleanup' -Operation delete -Subject ('ipport=' + $key) -Arguments @('ipport=' + $key) -AcceptCode @(2)
+        Add-SslNote -Result $Result -Note ('removed trial binding ipport=' + $key + ', left by an earlier sslbind run that was stopped')
+    }
+}
+
 function Restore-SslBinding {
     # Puts one binding back as captured (re-add with every setting, or delete one that did not
     # exist) and verifies it. Returns $true when something had to change.
@@ -1301,6 +1444,21 @@ function Restore-SslBinding {
             throw ($Spec.Subject + ': not restored, nothing deleted: the current binding cannot be read (' + $unreadable +
                 '); a person must check it with netsh http show sslcert ' + $Spec.Kind + '=' + $Spec.Key + ' and restore it by hand: ' + $command)
         }
+        if ($current.exists -and $Spec.Swap -ne 'replace' -and
+            $null -eq (Get-SslUpdateObstacle -Kind $Spec.Kind -Key $Spec.Key -Settings $Prior.settings -Current $current.settings)) {
+            # In place, with no moment without a binding; a failed update changes nothing.
+            Assert-SslRestorable -Result $Result -Spec $Spec -Prior $Prior -Arguments $arguments -Current $current -ViaUpdate
+            $update = @(Get-SslUpdateArgument -Kind $Spec.Kind -Key $Spec.Key -Settings $Prior.settings -Current $current.settings)
+            try {
+                $null = Invoke-SslNetshStep -Result $Result -Step 'rollback-update' -Operation update -Subject $Spec.Subject -Arguments $update
+            }
+            catch {
+                throw ($Spec.Subject + ': not restored, the current binding is kept: ' + $_.Exception.Message +
+                    '; a person must restore it: ' + (Format-SslCommandLine -Verb update -Arguments $update))
+            }
+            $null = Assert-SslBindingState -Result $Result -Step 'rollback-verify' -Spec $Spec -Expected $Prior.settings
+            return $true
+        }
         Assert-SslRestorable -Result $Result -Spec $Spec -Prior $Prior -Arguments $arguments -Current $current
         if ($current.exists) {
             $null = Invoke-SslNetshStep -Result $Result -Step 'rollback-delete' -Operation delete -Subject $Spec.Subject -Arguments @($Spec.Kind + '=' + $Spec.Key) -AcceptCode @(2)
@@ -1336,7 +1494,8 @@ function Assert-SslRestorable {
         [Parameter(Mandatory = $true)]$Spec,
         [Parameter(Mandatory = $true)]$Prior,
         [Parameter(Mandatory = $true)][string[]]$Arguments,
-        [Parameter(Mandatory = $true)]$Current
+        [Parameter(Mandatory = $true)]$Current,
+        [switch]$ViaUpdate
     )
     $command = Format-SslCommandLine -Verb add -Arguments $Arguments
     $kept = 'the current binding is kept'
@@ -1359,6 +1518,9 @@ function Assert-SslRestorable {
         foreach ($problem in $check.problems) {
             Add-SslNote -Result $Result -Note ($Spec.Subject + ': restored certificate: ' + $problem)
         }
+    }
+    if ($ViaUpdate) {
+        return
     }
     try {
         Assert-SslNetshParameter -Name @(Get-SslArgumentName -Arguments $Arguments)
@@ -1530,6 +1692,12 @@ function Invoke-SslRollbackPhase {
     }
     $Result.outcome = 'unchanged'
     $errors = @()
+    try {
+        Remove-SslLeftoverTrial -Result $Result
+    }
+    catch {
+        $errors += , ('a trial binding left by an earlier run could not be removed: ' + $_.Exception.Message)
+    }
     foreach ($spec in $specs) {
         try {
             if (Restore-SslBinding -Result $Result -Spec $spec -Prior $state[$spec.Subject.ToLowerInvariant()]) {

@@ -61,6 +61,7 @@ param(
             Key = '0.0.0.0:443'
             Mode = 'preserve'
             Method = 'netsh'
+            Swap = 'auto'
             Settings = @{
                 certhash = '40db5bb1bf5659a155258d1d007c530fcb8996c2'
                 appid = '{4dc3e181-e14b-4a21-b022-59fc669b0914}'
@@ -73,6 +74,7 @@ param(
             Key = 'api.contoso.com:443'
             Mode = 'preserve'
             Method = 'netsh'
+            Swap = 'auto'
             Settings = @{
                 certhash = '40db5bb1bf5659a155258d1d007c530fcb8996c2'
                 certstorename = 'WebHosting'
@@ -306,6 +308,14 @@ function Set-SslResultFile {
     return $true
 }
 
+function Test-SslPortListening {
+    # Does a process listen on this TCP port (any address)? The trial binding avoids such ports.
+    [CmdletBinding()]
+    [OutputType([bool])]
+    param([Parameter(Mandatory = $true)][int]$Port)
+    return (@(Get-NetTCPConnection -State Listen -LocalPort $Port -ErrorAction SilentlyContinue).Count -gt 0)
+}
+
 # ---------------------------------------------------------------------------------------------
 # Binding logic on plain data: validation, registry decoding, preserve/exact resolution, the netsh
 # argument list, comparison and the certificate check. Reaches Windows only through the
@@ -323,7 +333,17 @@ $script:SslSettingCheckModeBits = [long]0
 foreach ($sslSetting in $script:SslSettingTable) {
     $script:SslSettingCheckModeBits = $script:SslSettingCheckModeBits -bor $sslSetting.CheckModeBit
 }
-$script:SslNetshHelpText = $null
+# netsh help per verb, read once per script: its text and the tags it lists.
+$script:SslNetshHelp = @{}
+$script:SslNetshTags = @{}
+# Kinds the update API (HttpUpdateServiceConfiguration) covers.
+$script:SslUpdateKinds = @('ipport', 'hostnameport', 'ccs')
+# The trial binding apply adds before touching anything live: on loopback, on the first port from
+# here with no binding and no listener, under an appid that says it is sslbind's.
+$script:SslTrialAddress = '127.0.0.1'
+$script:SslTrialFirstPort = 50443
+$script:SslTrialPortCount = 200
+$script:SslTrialAppId = '{73736c62-696e-4474-7269-616c62696e64}'
 $script:SslTransientAddCode = 87
 $script:SslRestartNote = 'HTTP.sys reads DefaultSslCertCheckMode only after the HTTP service or the server restarts.'
 
@@ -440,7 +460,7 @@ function ConvertTo-SslBindingSpec {
     if ($null -eq $Binding -or $Binding.Count -eq 0) {
         throw 'Binding: at least one binding is required'
     }
-    $entries = @('Kind', 'Key', 'Mode', 'Method', 'Settings')
+    $entries = @('Kind', 'Key', 'Mode', 'Method', 'Swap', 'Settings')
     $seen = @{}
     $specs = @()
     for ($index = 0; $index -lt $Binding.Count; $index++) {
@@ -464,6 +484,14 @@ function ConvertTo-SslBindingSpec {
         $method = $entry['Method']
         if ($method -isnot [string] -or ($method -cne 'netsh' -and $method -cne 'registry')) {
             throw ($where + ': Method must be netsh or registry')
+        }
+        # Swap: auto (update in place where this netsh can), update (only that), replace (delete+add).
+        $swap = $entry['Swap']
+        if ($null -eq $swap) {
+            $swap = 'auto'
+        }
+        if ($swap -isnot [string] -or @('auto', 'update', 'replace') -cnotcontains $swap) {
+            throw ($where + ': Swap must be auto, update or replace')
         }
         $given = $entry['Settings']
         if ($null -eq $given) {
@@ -489,7 +517,7 @@ function ConvertTo-SslBindingSpec {
             throw ($where + ': ' + $subject + ' is listed twice')
         }
         $seen[$identity] = $true
-        $specs += , @{ Kind = $kind; Key = $key; Mode = $mode; Method = $method; Settings = $settings; Subject = $subject }
+        $specs += , @{ Kind = $kind; Key = $key; Mode = $mode; Method = $method; Swap = $swap; Settings = $settings; Subject = $subject }
     }
     return $specs
 }
@@ -874,6 +902,7 @@ function New-SslResult {
         actions = @()
         timings = [ordered]@{ total_ms = 0; gaps = @() }
         notes = @()
+        update_supported = $null
         host_facts = $null
         error = $null
     }
