@@ -15,7 +15,17 @@ $script:SslSettingCheckModeBits = [long]0
 foreach ($sslSetting in $script:SslSettingTable) {
     $script:SslSettingCheckModeBits = $script:SslSettingCheckModeBits -bor $sslSetting.CheckModeBit
 }
-$script:SslNetshHelpText = $null
+# netsh help per verb, read once per script: its text and the tags it lists.
+$script:SslNetshHelp = @{}
+$script:SslNetshTags = @{}
+# Kinds the update API (HttpUpdateServiceConfiguration) covers.
+$script:SslUpdateKinds = @('ipport', 'hostnameport', 'ccs')
+# The trial binding apply adds before touching anything live: on loopback, on the first port from
+# here with no binding and no listener, under an appid that says it is sslbind's.
+$script:SslTrialAddress = '127.0.0.1'
+$script:SslTrialFirstPort = 50443
+$script:SslTrialPortCount = 200
+$script:SslTrialAppId = '{73736c62-696e-4474-7269-616c62696e64}'
 $script:SslTransientAddCode = 87
 $script:SslRestartNote = 'HTTP.sys reads DefaultSslCertCheckMode only after the HTTP service or the server restarts.'
 
@@ -132,7 +142,7 @@ function ConvertTo-SslBindingSpec {
     if ($null -eq $Binding -or $Binding.Count -eq 0) {
         throw 'Binding: at least one binding is required'
     }
-    $entries = @('Kind', 'Key', 'Mode', 'Method', 'Settings')
+    $entries = @('Kind', 'Key', 'Mode', 'Method', 'Swap', 'Settings')
     $seen = @{}
     $specs = @()
     for ($index = 0; $index -lt $Binding.Count; $index++) {
@@ -156,6 +166,14 @@ function ConvertTo-SslBindingSpec {
         $method = $entry['Method']
         if ($method -isnot [string] -or ($method -cne 'netsh' -and $method -cne 'registry')) {
             throw ($where + ': Method must be netsh or registry')
+        }
+        # Swap: auto (update in place where this netsh can), update (only that), replace (delete+add).
+        $swap = $entry['Swap']
+        if ($null -eq $swap) {
+            $swap = 'auto'
+        }
+        if ($swap -isnot [string] -or @('auto', 'update', 'replace') -cnotcontains $swap) {
+            throw ($where + ': Swap must be auto, update or replace')
         }
         $given = $entry['Settings']
         if ($null -eq $given) {
@@ -181,7 +199,7 @@ function ConvertTo-SslBindingSpec {
             throw ($where + ': ' + $subject + ' is listed twice')
         }
         $seen[$identity] = $true
-        $specs += , @{ Kind = $kind; Key = $key; Mode = $mode; Method = $method; Settings = $settings; Subject = $subject }
+        $specs += , @{ Kind = $kind; Key = $key; Mode = $mode; Method = $method; Swap = $swap; Settings = $settings; Subject = $subject }
     }
     return $specs
 }
@@ -624,25 +642,105 @@ function Get-SslNetshHelpTag {
     return , @($tags | Sort-Object -Unique)
 }
 
+function Get-SslNetshTag {
+    # The tags this host's netsh lists for 'http <verb> sslcert' (read once per script and verb).
+    # An empty list means netsh printed no usage: for update, the command does not exist here
+    # ('The following command was not found: http update sslcert', 2012 R2).
+    param([Parameter(Mandatory = $true)][ValidateSet('add', 'update')][string]$Verb)
+    if (-not $script:SslNetshTags.Contains($Verb)) {
+        $line = 'netsh http ' + $Verb + ' sslcert /?'
+        $help = Invoke-SslNetsh -Operation help -Subject ('netsh http ' + $Verb + ' sslcert') -Arguments @('http', $Verb, 'sslcert', '/?') -CommandLine $line -AnyExitCode
+        $script:SslNetshHelp[$Verb] = [string]$help.Output
+        $script:SslNetshTags[$Verb] = Get-SslNetshHelpTag -Text ([string]$help.Output)
+    }
+    return , @($script:SslNetshTags[$Verb])
+}
+
 function Assert-SslNetshParameter {
     # A parameter this netsh build does not know is ignored with exit code 0 and no binding, so
-    # every tag is looked up in 'netsh http add sslcert /?' first.
-    param([Parameter(Mandatory = $true)][string[]]$Name)
-    if ($null -eq $script:SslNetshHelpText) {
-        $arguments = @('http', 'add', 'sslcert', '/?')
-        $help = Invoke-SslNetsh -Operation help -Subject 'netsh http add sslcert' -Arguments $arguments -CommandLine 'netsh http add sslcert /?' -AnyExitCode
-        $script:SslNetshHelpText = [string]$help.Output
-    }
-    $known = Get-SslNetshHelpTag -Text $script:SslNetshHelpText
+    # every tag is looked up in 'netsh http <verb> sslcert /?' first.
+    param([Parameter(Mandatory = $true)][string[]]$Name, [ValidateSet('add', 'update')][string]$Verb = 'add')
+    $known = Get-SslNetshTag -Verb $Verb
     if ($known.Count -eq 0) {
-        throw ('''netsh http add sslcert /?'' printed no parameter list sslbind can read, so which parameters this netsh takes is unknown; nothing is changed. It printed: ' +
-            $script:SslNetshHelpText)
+        throw ('''netsh http ' + $Verb + ' sslcert /?'' printed no parameter list sslbind can read, so which parameters this netsh takes is unknown; nothing is changed. It printed: ' +
+            $script:SslNetshHelp[$Verb])
     }
     $missing = @($Name | Sort-Object -Unique | Where-Object { $known -cnotcontains $_ })
     if ($missing.Count -gt 0) {
         throw ('this host''s netsh does not list ' + ($missing -join ', ') +
-            ' in ''netsh http add sslcert /?'' and would ignore it; nothing is changed')
+            ' in ''netsh http ' + $Verb + ' sslcert /?'' and would ignore it; nothing is changed')
     }
+}
+
+function Get-SslUpdateSupport {
+    # Per kind: can this host change a binding in place with 'netsh http update sslcert'
+    # (HttpUpdateServiceConfiguration, atomic; Windows 10 1703 / Server 2019 on)? Read from netsh's
+    # own help, not from a version table. The API does not cover scoped CCS.
+    $tags = Get-SslNetshTag -Verb update
+    $support = [ordered]@{}
+    foreach ($kind in $script:SslKinds) {
+        $support[$kind] = ($script:SslUpdateKinds -contains $kind -and $tags -ccontains $kind)
+    }
+    return $support
+}
+
+function Get-SslUpdateArgument {
+    # Arguments after 'netsh http update sslcert': the add command's complete list, plus every
+    # on/off setting the binding now has at a non-default value, stated at its default, because
+    # what update does with an omitted parameter is undocumented.
+    param(
+        [Parameter(Mandatory = $true)][string]$Kind,
+        [Parameter(Mandatory = $true)][string]$Key,
+        [Parameter(Mandatory = $true)]$Settings,
+        [Parameter(Mandatory = $true)]$Current
+    )
+    $arguments = @(Get-SslAddArgument -Kind $Kind -Key $Key -Settings $Settings)
+    $named = @(Get-SslArgumentName -Arguments $arguments)
+    foreach ($setting in $script:SslSettingTable) {
+        if ($setting.Kind -eq 'onoff' -and $named -cnotcontains $setting.Name -and
+            -not (Test-SslSameValue -Left $Current[$setting.Name] -Right $setting.Default -IgnoreCase $false)) {
+            $arguments += , ($setting.Name + '=' + [string]$Settings[$setting.Name])
+        }
+    }
+    return $arguments
+}
+
+function Get-SslUpdateObstacle {
+    # Why this binding cannot go from -Current to -Settings with one update, or $null when it can:
+    # the kind or this netsh lacks update, a parameter is missing from its update help, or a value
+    # must return to a default netsh cannot be told explicitly (timers at 0 are rejected as
+    # "The parameter is incorrect" on Server 2025; a CTL cannot be named as absent).
+    param(
+        [Parameter(Mandatory = $true)][string]$Kind,
+        [Parameter(Mandatory = $true)][string]$Key,
+        [Parameter(Mandatory = $true)]$Settings,
+        [Parameter(Mandatory = $true)]$Current
+    )
+    if ($script:SslUpdateKinds -notcontains $Kind) {
+        return ('the update API does not cover ' + $Kind + ' bindings')
+    }
+    if (-not (Get-SslUpdateSupport)[$Kind]) {
+        return ('this host''s netsh has no ''http update sslcert'' for ' + $Kind)
+    }
+    $reset = @(foreach ($setting in $script:SslSettingTable) {
+            $want = $Settings[$setting.Name]
+            $atDefault = ($null -eq $want -or ($setting.Kind -eq 'uint32' -and [long]$want -eq 0))
+            $have = $Current[$setting.Name]
+            if ($setting.Kind -ne 'onoff' -and $atDefault -and $null -ne $have -and
+                -not (Test-SslSameValue -Left $have -Right $setting.Default -IgnoreCase $true)) {
+                $setting.Name
+            }
+        })
+    if ($reset.Count -gt 0) {
+        return ('update cannot set ' + ($reset -join ', ') + ' back to the default')
+    }
+    $arguments = @(Get-SslUpdateArgument -Kind $Kind -Key $Key -Settings $Settings -Current $Current)
+    $tags = Get-SslNetshTag -Verb update
+    $missing = @(Get-SslArgumentName -Arguments $arguments | Where-Object { $tags -cnotcontains $_ })
+    if ($missing.Count -gt 0) {
+        return ('this host''s netsh does not list ' + ($missing -join ', ') + ' in ''netsh http update sslcert /?''')
+    }
+    return $null
 }
 
 function Get-SslArgumentName {
@@ -761,6 +859,7 @@ function New-SslResult {
         actions = @()
         timings = [ordered]@{ total_ms = 0; gaps = @() }
         notes = @()
+        update_supported = $null
         host_facts = $null
         error = $null
     }

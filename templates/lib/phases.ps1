@@ -4,21 +4,23 @@
 # ---------------------------------------------------------------------------------------------
 
 function Invoke-SslNetshStep {
-    # One netsh call recorded as an action (also when it fails, then rethrown). An add failing with
-    # 87 is retried with back-off 1/2/4/8 s (reference 2.3: right after a CNG key import, add fails
-    # with 87 for a few seconds); nothing else is retried.
+    # One netsh call recorded as an action (also when it fails, then rethrown). With -Retry (the
+    # trial bind only, where nothing is down) an add failing with 87 is retried with back-off
+    # 1/2/4/8 s (reference 2.3: right after a CNG key import, add fails with 87 for a few seconds);
+    # a live add or update is never retried blindly.
     param(
         [Parameter(Mandatory = $true)]$Result,
         [Parameter(Mandatory = $true)][string]$Step,
-        [Parameter(Mandatory = $true)][ValidateSet('add', 'delete')][string]$Operation,
+        [Parameter(Mandatory = $true)][ValidateSet('add', 'delete', 'update')][string]$Operation,
         [Parameter(Mandatory = $true)][string]$Subject,
         [Parameter(Mandatory = $true)][string[]]$Arguments,
-        [int[]]$AcceptCode = @()
+        [int[]]$AcceptCode = @(),
+        [switch]$Retry
     )
     $line = Format-SslCommandLine -Verb $Operation -Arguments $Arguments
     $all = @('http', $Operation, 'sslcert') + $Arguments
     $delays = @()
-    if ($Operation -eq 'add' -and $AcceptCode -notcontains $script:SslTransientAddCode) {
+    if ($Retry -and $Operation -eq 'add' -and $AcceptCode -notcontains $script:SslTransientAddCode) {
         $delays = @(1, 2, 4, 8)
     }
     for ($attempt = 0; ; $attempt++) {
@@ -100,8 +102,10 @@ function Get-SslBindingPlan {
     }
     $plan = [ordered]@{
         binding = $Spec.Subject; kind = $Spec.Kind; key = $Spec.Key; mode = $Spec.Mode; method = $Spec.Method
-        exists = $Captured.exists; change = 'none'; desired = $Desired; differences = @(); arguments = @()
+        exists = $Captured.exists; change = 'none'; swap = $Spec.Swap; path = 'none'; commands = @()
+        desired = $Desired; differences = @(); arguments = @(); update_arguments = @()
         command_line = $null; registry_value = $null; certificate = $null; restart_required = $false
+        restorable = $null; undo_problem = $null; path_note = $null
     }
     if ($Spec.Method -eq 'registry') {
         if (-not $Captured.exists) {
@@ -113,7 +117,10 @@ function Get-SslBindingPlan {
         $plan.differences = @(Compare-SslSetting -Expected $Desired -Actual $Captured.settings)
         if ($value -ne $Captured.registry.DefaultSslCertCheckMode) {
             $plan.change = 'set-registry'
+            $plan.path = 'set-registry'
+            $plan.commands = @($plan.command_line)
             $plan.restart_required = $true
+            $plan.restorable = $true
         }
         return $plan
     }
@@ -129,8 +136,15 @@ function Get-SslBindingPlan {
         $plan.differences = @(Compare-SslSetting -Expected $Desired -Actual $null)
         $plan.change = 'add'
     }
+    if ($plan.change -eq 'add') {
+        $plan.path = 'add'
+        $plan.commands = @($plan.command_line)
+        $plan.restorable = $true
+    }
     if ($plan.change -eq 'replace') {
-        Assert-SslNoExtraBit -Subject $Spec.Subject -Captured $Captured -Why 'replacing it (delete, then add)'
+        # update replaces the whole record too, so it would lose such bits as well
+        Assert-SslNoExtraBit -Subject $Spec.Subject -Captured $Captured -Why 'changing it with netsh'
+        Set-SslChangePath -Spec $Spec -Captured $Captured -Plan $plan
     }
     if ($plan.change -ne 'none') {
         $plan.certificate = Get-SslCertificateCheck -Settings $Desired
@@ -139,6 +153,57 @@ function Get-SslBindingPlan {
         }
     }
     return $plan
+}
+
+function Set-SslChangePath {
+    # How an existing binding changes: one atomic 'netsh http update sslcert' where the host has it
+    # and it can express the change (swap auto or update), else delete+add (swap auto or replace).
+    param([Parameter(Mandatory = $true)]$Spec, [Parameter(Mandatory = $true)]$Captured, [Parameter(Mandatory = $true)]$Plan)
+    $delete = Format-SslCommandLine -Verb delete -Arguments @($Spec.Kind + '=' + $Spec.Key)
+    $obstacle = 'swap is replace'
+    if ($Spec.Swap -ne 'replace') {
+        $obstacle = Get-SslUpdateObstacle -Kind $Spec.Kind -Key $Spec.Key -Settings $Plan.desired -Current $Captured.settings
+    }
+    if ($null -eq $obstacle) {
+        $Plan.path = 'update'
+        $Plan.update_arguments = @(Get-SslUpdateArgument -Kind $Spec.Kind -Key $Spec.Key -Settings $Plan.desired -Current $Captured.settings)
+        $Plan.commands = @(Format-SslCommandLine -Verb update -Arguments $Plan.update_arguments)
+        return
+    }
+    if ($Spec.Swap -eq 'update') {
+        throw ($Spec.Subject + ': swap is update, but ' + $obstacle + '; nothing is changed')
+    }
+    $Plan.path = 'replace'
+    $Plan.path_note = $obstacle
+    $Plan.commands = @($delete, $Plan.command_line)
+}
+
+function Get-SslUndoProblem {
+    # Why a binding about to change could not be put back as captured, or $null: its certificate
+    # must be in its store with a private key, and this netsh must take the restore command
+    # (update where it can express it, else add with every captured parameter).
+    param([Parameter(Mandatory = $true)]$Spec, [Parameter(Mandatory = $true)]$Captured, [Parameter(Mandatory = $true)]$Desired)
+    $problems = @()
+    $check = Get-SslCertificateCheck -Settings $Captured.settings
+    if ($null -ne $check -and $check.has_private_key -ne $true) {
+        $problems += , ('the prior certificate: ' + ($check.problems -join '; '))
+    }
+    $obstacle = 'swap is replace'
+    if ($Spec.Swap -ne 'replace') {
+        $obstacle = Get-SslUpdateObstacle -Kind $Spec.Kind -Key $Spec.Key -Settings $Captured.settings -Current $Desired
+    }
+    if ($null -ne $obstacle) {
+        $names = @(Get-SslArgumentName -Arguments @(Get-SslAddArgument -Kind $Spec.Kind -Key $Spec.Key -Settings $Captured.settings))
+        $known = Get-SslNetshTag -Verb add
+        $missing = @($names | Where-Object { $known -cnotcontains $_ })
+        if ($missing.Count -gt 0) {
+            $problems += , ('this netsh does not list ' + ($missing -join ', ') + ', which the prior binding needs')
+        }
+    }
+    if ($problems.Count -eq 0) {
+        return $null
+    }
+    return ($problems -join '; ')
 }
 
 function Assert-SslNoExtraBit {
@@ -173,17 +238,30 @@ function New-SslPlan {
         $Result.bindings += , $plan
         $items += , (@{ Spec = $spec; Captured = $captured; Plan = $plan })
     }
-    $names = @($items | Where-Object { $_.Plan.change -eq 'add' -or $_.Plan.change -eq 'replace' } |
+    $names = @($items | Where-Object { $_.Plan.path -eq 'add' -or $_.Plan.path -eq 'replace' } |
             ForEach-Object { Get-SslArgumentName -Arguments $_.Plan.arguments })
     if ($names.Count -gt 0) {
         Assert-SslNetshParameter -Name $names
+    }
+    foreach ($item in @($items | Where-Object { $_.Plan.change -eq 'replace' })) {
+        $item.Plan.undo_problem = Get-SslUndoProblem -Spec $item.Spec -Captured $item.Captured -Desired $item.Plan.desired
+        $item.Plan.restorable = ($null -eq $item.Plan.undo_problem)
+    }
+    if (@($items | Where-Object { $_.Plan.change -eq 'replace' }).Count -gt 0) {
+        $Result.update_supported = Get-SslUpdateSupport
     }
     foreach ($item in $items) {
         if ($item.Plan.change -eq 'none') {
             Write-SslLog -Message ($item.Spec.Subject + ': already as desired')
         }
         else {
-            Write-SslLog -Message ($item.Spec.Subject + ': ' + $item.Plan.change + ': ' + $item.Plan.command_line)
+            Write-SslLog -Message ($item.Spec.Subject + ': ' + $item.Plan.path + ': ' + ($item.Plan.commands -join ' ; '))
+        }
+        if ($null -ne $item.Plan.path_note -and $item.Spec.Swap -eq 'auto') {
+            Add-SslNote -Result $Result -Note ($item.Spec.Subject + ': delete+add, not update: ' + $item.Plan.path_note)
+        }
+        if ($item.Plan.restorable -eq $false) {
+            Add-SslNote -Result $Result -Note ($item.Spec.Subject + ': cannot be undone: ' + $item.Plan.undo_problem)
         }
         if ($item.Plan.restart_required) {
             Add-SslNote -Result $Result -Note ($item.Spec.Subject + ': ' + $script:SslRestartNote)
@@ -246,12 +324,115 @@ function Assert-SslBindingState {
     return $current
 }
 
+function Find-SslTrialPort {
+    # The first port from SslTrialFirstPort that no HTTP.sys SSL binding uses on any address and on
+    # which nothing listens, so the trial binding can affect no traffic.
+    $used = @{}
+    foreach ($kind in $script:SslKinds) {
+        $base = $script:SslRegistryRoot + '\' + $script:SslRegistrySubkey[$kind]
+        if (-not (Test-SslRegistryKey -Path $base)) {
+            continue
+        }
+        foreach ($name in (Get-SslRegistrySubkeyName -Path $base)) {
+            $label = [string]$name
+            $hostnamePort = Get-SslProperty -Object (Get-SslRegistryValue -Path ($base + '\' + $label)) -Name 'HostnamePort'
+            if ($hostnamePort -is [string]) {
+                $label = $hostnamePort
+            }
+            $used[$label.Substring($label.LastIndexOf(':') + 1)] = $true
+        }
+    }
+    for ($port = $script:SslTrialFirstPort; $port -lt $script:SslTrialFirstPort + $script:SslTrialPortCount; $port++) {
+        if (-not $used.ContainsKey([string]$port) -and -not (Test-SslPortListening -Port $port)) {
+            return $port
+        }
+    }
+    throw ('no loopback port from ' + $script:SslTrialFirstPort + ' to ' + ($script:SslTrialFirstPort + $script:SslTrialPortCount - 1) +
+        ' is free of bindings and listeners for the trial binding; nothing is changed')
+}
+
+function Get-SslLeftoverTrial {
+    # Trial bindings an earlier run left behind (its pwsh killed between add and delete):
+    # ipport 127.0.0.1:<port> under sslbind's trial appid.
+    $base = $script:SslRegistryRoot + '\' + $script:SslRegistrySubkey['ipport']
+    if (-not (Test-SslRegistryKey -Path $base)) {
+        return
+    }
+    foreach ($name in (Get-SslRegistrySubkeyName -Path $base)) {
+        if (-not ([string]$name).StartsWith($script:SslTrialAddress + ':')) {
+            continue
+        }
+        $appId = Get-SslProperty -Object (Get-SslRegistryValue -Path ($base + '\' + [string]$name)) -Name 'AppId'
+        try {
+            $guid = ConvertFrom-SslBinary -Value $appId -Kind guid -Where ([string]$name)
+        }
+        catch {
+            continue
+        }
+        if ($guid -ieq $script:SslTrialAppId) {
+            [string]$name
+        }
+    }
+}
+
+function Remove-SslLeftoverTrial {
+    param([Parameter(Mandatory = $true)]$Result)
+    foreach ($key in @(Get-SslLeftoverTrial)) {
+        $null = Invoke-SslNetshStep -Result $Result -Step 'trial-cleanup' -Operation delete -Subject ('ipport=' + $key) -Arguments @('ipport=' + $key) -AcceptCode @(2)
+        Add-SslNote -Result $Result -Note ('removed trial binding ipport=' + $key + ', left by an earlier sslbind run that was stopped')
+    }
+}
+
+function Invoke-SslTrialBind {
+    # Before anything live is touched, HTTP.sys itself must accept each new certificate with its
+    # store and parameters (HasPrivateKey says nothing about a key HTTP.sys cannot use, error 1312):
+    # add it on loopback under sslbind's trial appid, check it exists, delete it in a finally (which
+    # runs when the pipeline is stopped, too). Central-store kinds carry no certificate to try.
+    param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$Items)
+    $trials = @($Items | Where-Object {
+            $_.Spec.Method -eq 'netsh' -and @('add', 'update', 'replace') -contains $_.Plan.path -and $null -ne $_.Plan.desired['certhash']
+        })
+    if ($trials.Count -eq 0) {
+        return
+    }
+    $key = $script:SslTrialAddress + ':' + (Find-SslTrialPort)
+    $path = $script:SslRegistryRoot + '\' + $script:SslRegistrySubkey['ipport'] + '\' + $key
+    foreach ($item in $trials) {
+        $settings = [ordered]@{}
+        foreach ($name in @($item.Plan.desired.Keys)) {
+            $settings[$name] = $item.Plan.desired[$name]
+        }
+        $settings['appid'] = $script:SslTrialAppId
+        $arguments = @(Get-SslAddArgument -Kind ipport -Key $key -Settings $settings)
+        $what = $item.Spec.Subject + ': the trial bind of certificate ' + $settings['certhash'] + ' in LocalMachine\' + $settings['certstorename']
+        try {
+            try {
+                $null = Invoke-SslNetshStep -Result $Result -Step 'trial-add' -Operation add -Subject ('ipport=' + $key) -Arguments $arguments -Retry
+            }
+            catch {
+                throw ($what + ' was refused, nothing live is touched: ' + $_.Exception.Message)
+            }
+            if (-not (Test-SslRegistryKey -Path $path)) {
+                throw ($what + ' reported success but created no binding (a parameter this netsh ignores?); nothing live is touched')
+            }
+        }
+        finally {
+            $null = Invoke-SslNetshStep -Result $Result -Step 'trial-delete' -Operation delete -Subject ('ipport=' + $key) -Arguments @('ipport=' + $key) -AcceptCode @(2)
+        }
+    }
+}
+
 function Invoke-SslBindingChange {
-    # apply: delete and add back to back, timing the gap without a binding; or the registry write.
+    # apply: one update in place (no moment without a binding), or delete and add back to back
+    # timing the gap without a binding; or the registry write.
     param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)]$Item)
     $spec = $Item.Spec
     if ($spec.Method -eq 'registry') {
         Set-SslCheckMode -Result $Result -Step 'set-registry' -Spec $spec -Value $Item.Plan.registry_value
+        return
+    }
+    if ($Item.Plan.path -eq 'update') {
+        $null = Invoke-SslNetshStep -Result $Result -Step 'update' -Operation update -Subject $spec.Subject -Arguments $Item.Plan.update_arguments
         return
     }
     $started = Get-Date
@@ -262,7 +443,9 @@ function Invoke-SslBindingChange {
         $null = Invoke-SslNetshStep -Result $Result -Step 'add' -Operation add -Subject $spec.Subject -Arguments $Item.Plan.arguments
     }
     finally {
-        $Result.timings.gaps += , [ordered]@{ binding = $spec.Subject; gap_ms = (Get-SslElapsedMs -Since $started) }
+        if ($Item.Captured.exists) {
+            $Result.timings.gaps += , [ordered]@{ binding = $spec.Subject; gap_ms = (Get-SslElapsedMs -Since $started) }
+        }
     }
 }
 
@@ -310,6 +493,21 @@ function Restore-SslBinding {
             throw ($Spec.Subject + ': not restored, nothing deleted: the current binding cannot be read (' + $unreadable +
                 '); a person must check it with netsh http show sslcert ' + $Spec.Kind + '=' + $Spec.Key + ' and restore it by hand: ' + $command)
         }
+        if ($current.exists -and $Spec.Swap -ne 'replace' -and
+            $null -eq (Get-SslUpdateObstacle -Kind $Spec.Kind -Key $Spec.Key -Settings $Prior.settings -Current $current.settings)) {
+            # In place, with no moment without a binding; a failed update changes nothing.
+            Assert-SslRestorable -Result $Result -Spec $Spec -Prior $Prior -Arguments $arguments -Current $current -ViaUpdate
+            $update = @(Get-SslUpdateArgument -Kind $Spec.Kind -Key $Spec.Key -Settings $Prior.settings -Current $current.settings)
+            try {
+                $null = Invoke-SslNetshStep -Result $Result -Step 'rollback-update' -Operation update -Subject $Spec.Subject -Arguments $update
+            }
+            catch {
+                throw ($Spec.Subject + ': not restored, the current binding is kept: ' + $_.Exception.Message +
+                    '; a person must restore it: ' + (Format-SslCommandLine -Verb update -Arguments $update))
+            }
+            $null = Assert-SslBindingState -Result $Result -Step 'rollback-verify' -Spec $Spec -Expected $Prior.settings
+            return $true
+        }
         Assert-SslRestorable -Result $Result -Spec $Spec -Prior $Prior -Arguments $arguments -Current $current
         if ($current.exists) {
             $null = Invoke-SslNetshStep -Result $Result -Step 'rollback-delete' -Operation delete -Subject $Spec.Subject -Arguments @($Spec.Kind + '=' + $Spec.Key) -AcceptCode @(2)
@@ -345,7 +543,8 @@ function Assert-SslRestorable {
         [Parameter(Mandatory = $true)]$Spec,
         [Parameter(Mandatory = $true)]$Prior,
         [Parameter(Mandatory = $true)][string[]]$Arguments,
-        [Parameter(Mandatory = $true)]$Current
+        [Parameter(Mandatory = $true)]$Current,
+        [switch]$ViaUpdate
     )
     $command = Format-SslCommandLine -Verb add -Arguments $Arguments
     $kept = 'the current binding is kept'
@@ -368,6 +567,9 @@ function Assert-SslRestorable {
         foreach ($problem in $check.problems) {
             Add-SslNote -Result $Result -Note ($Spec.Subject + ': restored certificate: ' + $problem)
         }
+    }
+    if ($ViaUpdate) {
+        return
     }
     try {
         Assert-SslNetshParameter -Name @(Get-SslArgumentName -Arguments $Arguments)
@@ -478,6 +680,12 @@ function Invoke-SslPreparePhase {
     try {
         $specs = @(ConvertTo-SslBindingSpec -Binding $Binding)
         $items = @(New-SslPlan -Specs $specs -Result $Result -Prepared $null)
+        foreach ($key in @(Get-SslLeftoverTrial)) {
+            Add-SslNote -Result $Result -Note ('trial binding ipport=' + $key + ' was left by an earlier sslbind run that was stopped; apply removes it')
+        }
+        if (@($items | Where-Object { @('add', 'update', 'replace') -contains $_.Plan.path -and $null -ne $_.Plan.desired['certhash'] }).Count -gt 0) {
+            Add-SslNote -Result $Result -Note ('apply first trial-binds each new certificate on ' + $script:SslTrialAddress + ' (a free port from ' + $script:SslTrialFirstPort + ') and deletes it again; prepare does not')
+        }
         $Result.outcome = 'unchanged'
         if (@($items | Where-Object { $_.Plan.change -ne 'none' }).Count -gt 0) {
             $Result.outcome = 'changes_pending'
@@ -700,6 +908,12 @@ function Invoke-SslRollbackPhase {
     }
     $Result.outcome = 'unchanged'
     $errors = @()
+    try {
+        Remove-SslLeftoverTrial -Result $Result
+    }
+    catch {
+        $errors += , ('a trial binding left by an earlier run could not be removed: ' + $_.Exception.Message)
+    }
     foreach ($spec in $specs) {
         try {
             if (Restore-SslBinding -Result $Result -Spec $spec -Prior $state[$spec.Subject.ToLowerInvariant()]) {
@@ -752,7 +966,8 @@ function Invoke-SslApplyPhase {
         [Parameter(Mandatory = $true)]$Cmdlet,
         [Parameter(Mandatory = $true)]$Result,
         [AllowNull()][hashtable[]]$Binding,
-        [AllowEmptyString()][string]$ExpectedPrior
+        [AllowEmptyString()][string]$ExpectedPrior,
+        [switch]$AcceptNoUndo
     )
     $specs = @()
     if (-not (Test-SslPreflight -Result $Result -RequireElevation)) {
@@ -764,6 +979,7 @@ function Invoke-SslApplyPhase {
         if ($ExpectedPrior.Length -gt 0) {
             Assert-SslExpectedPrior -Items $items -Json $ExpectedPrior
         }
+        Assert-SslUndoable -Result $Result -Items $items -AcceptNoUndo:$AcceptNoUndo
     }
     catch {
         $Result.outcome = 'refused'
@@ -778,18 +994,31 @@ function Invoke-SslApplyPhase {
         }
         return
     }
-    $what = ($pending | ForEach-Object { $_.Spec.Subject }) -join ', '
-    $answer = Confirm-SslChange -Cmdlet $Cmdlet -Result $Result -Target ($Result.host + ': ' + $what) -Action 'Replace the SSL bindings (netsh http delete sslcert, then add sslcert)'
+    $what = ($pending | ForEach-Object { $_.Spec.Subject + ' (' + $_.Plan.path + ')' }) -join ', '
+    $answer = Confirm-SslChange -Cmdlet $Cmdlet -Result $Result -Target ($Result.host + ': ' + $what) -Action 'Change the SSL bindings (trial bind on loopback, then netsh http update sslcert, or delete and add sslcert)'
     if ($answer -ne 'yes') {
         foreach ($item in $pending) {
-            if ($item.Spec.Method -eq 'netsh' -and $item.Captured.exists) {
-                Add-SslAction -Result $Result -Step 'delete' -Subject $item.Spec.Subject -Command (Format-SslCommandLine -Verb delete -Arguments @($item.Spec.Kind + '=' + $item.Spec.Key)) -Outcome $answer
+            $steps = @('delete', 'add')
+            if ($item.Plan.path -ne 'replace') {
+                $steps = @($item.Plan.path)
             }
-            Add-SslAction -Result $Result -Step $item.Plan.change -Subject $item.Spec.Subject -Command $item.Plan.command_line -Outcome $answer
+            for ($index = 0; $index -lt $item.Plan.commands.Count; $index++) {
+                Add-SslAction -Result $Result -Step $steps[$index] -Subject $item.Spec.Subject -Command $item.Plan.commands[$index] -Outcome $answer
+            }
         }
         foreach ($captured in $Result.before) {
             $Result.after += , $captured
         }
+        return
+    }
+    try {
+        Remove-SslLeftoverTrial -Result $Result
+        Invoke-SslTrialBind -Result $Result -Items $pending
+    }
+    catch {
+        $Result.outcome = 'refused'
+        $Result.error = $_.Exception.Message
+        Add-SslAfterState -Result $Result -Specs $specs
         return
     }
     $touched = @()
@@ -819,6 +1048,23 @@ function Invoke-SslApplyPhase {
         }
     }
     Add-SslAfterState -Result $Result -Specs $specs
+}
+
+function Assert-SslUndoable {
+    # Every binding about to change must be restorable before the first one changes; -AcceptNoUndo
+    # (sslbind apply --accept-no-undo) lets a person go ahead anyway, and the result says so.
+    param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$Items, [switch]$AcceptNoUndo)
+    $blocked = @($Items | Where-Object { $_.Plan.restorable -eq $false } | ForEach-Object { $_.Spec.Subject + ': ' + $_.Plan.undo_problem })
+    if ($blocked.Count -eq 0) {
+        return
+    }
+    if (-not $AcceptNoUndo) {
+        throw ('apply changes nothing it could not undo: ' + ($blocked -join ' | ') +
+            '; to go ahead anyway, accept it explicitly (-AcceptNoUndo; sslbind apply --accept-no-undo)')
+    }
+    foreach ($line in $blocked) {
+        Add-SslNote -Result $Result -Note ('accepted without undo (-AcceptNoUndo): ' + $line)
+    }
 }
 
 function Restore-SslTouched {

@@ -138,3 +138,11 @@ function Set-SslResultFile {
     Out-File -LiteralPath $Path -InputObject $Text -Encoding ascii -NoClobber -WhatIf:$false -Confirm:$false
     return $true
 }
+
+function Test-SslPortListening {
+    # Does a process listen on this TCP port (any address)? The trial binding avoids such ports.
+    [CmdletBinding()]
+    [OutputType([bool])]
+    param([Parameter(Mandatory = $true)][int]$Port)
+    return (@(Get-NetTCPConnection -State Listen -LocalPort $Port -ErrorAction SilentlyContinue).Count -gt 0)
+}

@@ -20,7 +20,8 @@ $global:FakeSubkey = $script:SslRegistrySubkey
 $global:FakeAllTags = @('ipport', 'hostnameport', 'ccs', 'scopedccs') + @($global:FakeTable | ForEach-Object { $_.Name })
 
 function Reset-FakeHost {
-    param([string[]]$HelpTags = $global:FakeAllTags)
+    # -NoUpdate: a netsh without 'http update sslcert' (Server 2012 R2 / 2016).
+    param([string[]]$HelpTags = $global:FakeAllTags, [switch]$NoUpdate)
     $global:FakeKeys = [ordered]@{}
     $global:FakeStores = @{}
     $global:FakeFaults = New-Object -TypeName 'System.Collections.Generic.List[object]'
@@ -30,6 +31,11 @@ function Reset-FakeHost {
     # Like the real usage text: '[tag=]<value>' lines, then the tags again in a table and in prose.
     $global:FakeHelp = "Usage: add sslcert`n" + (($HelpTags | ForEach-Object { '            [' + $_ + '=]<value>' }) -join "`n") +
         "`n`nParameters:`n" + (($HelpTags | ForEach-Object { '    ' + $_ + '  - parameter' }) -join "`n")
+    $global:FakeUpdateHelp = $global:FakeHelp -replace 'Usage: add sslcert', 'Usage: update sslcert'
+    if ($NoUpdate) {
+        $global:FakeUpdateHelp = 'The following command was not found: http update sslcert /?.'
+    }
+    $global:FakeListeners = @()
     $root = $global:FakeRoot
     $global:FakeKeys[$root.ToLowerInvariant()] = [ordered]@{ Path = $root; Values = [ordered]@{} }
 }
@@ -141,6 +147,7 @@ function Add-FakeCertificate {
         [switch]$NoPrivateKey,
         [switch]$Expired,
         [switch]$NotYetValid,
+        [switch]$KeyUnusable,
         [string[]]$Usage = @()
     )
     $notBefore = (Get-Date).AddDays(-10)
@@ -152,7 +159,7 @@ function Add-FakeCertificate {
     }
     $global:FakeStores[$Store].Add([pscustomobject]@{
             Thumbprint = $Thumbprint.ToUpperInvariant(); Subject = 'CN=test'; HasPrivateKey = (-not $NoPrivateKey)
-            NotBefore = $notBefore; NotAfter = $notAfter
+            KeyUnusable = [bool]$KeyUnusable; NotBefore = $notBefore; NotAfter = $notAfter
             EnhancedKeyUsageList = @($Usage | ForEach-Object { [pscustomobject]@{ FriendlyName = $_; ObjectId = $_ } })
         })
 }
@@ -170,8 +177,9 @@ function Add-FakeFault {
     # The next netsh <On> fails with <Code>; code 0 means "exit 0 but nothing happens", a negative
     # code hangs that many seconds; -Usage prints netsh's usage text (as for a command line it
     # cannot parse) and exits 1.
-    param([ValidateSet('add', 'delete')][string]$On, [int]$Code, [string]$Usage = '')
-    $global:FakeFaults.Add([pscustomobject]@{ On = $On; Code = $Code; Usage = $Usage })
+    # -Trial aims at the scripts' trial binding on 127.0.0.1; without it a fault hits only live keys.
+    param([ValidateSet('add', 'delete', 'update')][string]$On, [int]$Code, [string]$Usage = '', [switch]$Trial)
+    $global:FakeFaults.Add([pscustomobject]@{ On = $On; Code = $Code; Usage = $Usage; Trial = [bool]$Trial })
 }
 
 # --- the touchpoint fakes (same parameters as the wrappers) -----------------------------------
@@ -228,6 +236,7 @@ function Invoke-FakeNetsh {
     $operation = [string]$args[1]
     $rest = @($args | Select-Object -Skip 3)
     if ($rest -contains '/?') {
+        if ($operation -eq 'update') { return $global:FakeUpdateHelp }
         return $global:FakeHelp
     }
     $parameters = [ordered]@{}
@@ -237,8 +246,9 @@ function Invoke-FakeNetsh {
     }
     $kind = @($parameters.Keys | Where-Object { @('ipport', 'hostnameport', 'ccs', 'scopedccs') -contains $_ })[0]
     $key = $parameters[$kind]
-    $verb = @{ add = 'add'; delete = 'deletion' }[$operation]
-    $fault = @($global:FakeFaults | Where-Object { $_.On -eq $operation })
+    $verb = @{ add = 'add'; delete = 'deletion'; update = 'update' }[$operation]
+    $isTrial = ([string]$key).StartsWith('127.0.0.1:')
+    $fault = @($global:FakeFaults | Where-Object { $_.On -eq $operation -and $_.Trial -eq $isTrial })
     if ($fault.Count -gt 0) {
         [void]$global:FakeFaults.Remove($fault[0])
         if ($fault[0].Usage.Length -gt 0) {
@@ -267,7 +277,15 @@ function Invoke-FakeNetsh {
         $global:FakeKeys.Remove($path.ToLowerInvariant())
         return @('', 'SSL Certificate successfully deleted', '')
     }
-    if ($exists) {
+    if ($operation -eq 'update' -and $global:FakeUpdateHelp -notmatch 'Usage') {
+        $global:LASTEXITCODE = 1
+        return @('The following command was not found: http update sslcert ' + ($rest -join ' ') + '.')
+    }
+    if ($operation -eq 'update' -and -not $exists) {
+        $global:LASTEXITCODE = 1
+        return @('', 'SSL Certificate update failed, Error: 2', 'The system cannot find the file specified.')
+    }
+    if ($operation -eq 'add' -and $exists) {
         $global:LASTEXITCODE = 1
         return @('', 'SSL Certificate add failed, Error: 183', 'Cannot create a file when that file already exists.')
     }
@@ -278,9 +296,10 @@ function Invoke-FakeNetsh {
         $store = 'MY'
         if ($parameters.Contains('certstorename')) { $store = $parameters['certstorename'] }
         $certificates = Get-FakeStoreCertificate -StoreName $store
-        if ($null -eq $certificates -or @($certificates | Where-Object { $_.Thumbprint -eq $parameters['certhash'] }).Count -eq 0) {
+        # 1312 also for a certificate whose key HTTP.sys cannot use, though HasPrivateKey is true
+        if ($null -eq $certificates -or @($certificates | Where-Object { $_.Thumbprint -eq $parameters['certhash'] -and -not $_.KeyUnusable }).Count -eq 0) {
             $global:LASTEXITCODE = 1
-            return @('', 'SSL Certificate add failed, Error: 1312', 'A specified logon session does not exist. It may already have been terminated.')
+            return @('', ('SSL Certificate ' + $verb + ' failed, Error: 1312'), 'A specified logon session does not exist. It may already have been terminated.')
         }
     }
     $settings = [ordered]@{}
@@ -291,6 +310,12 @@ function Invoke-FakeNetsh {
             if ($setting.Kind -eq 'uint32') { $value = [long]$value }
             $settings[$name] = $value
         }
+    }
+    if ($operation -eq 'update') {
+        # the whole record is replaced in place: never a moment without the binding
+        $global:FakeKeys.Remove($path.ToLowerInvariant())
+        [void](Add-FakeBinding -Kind $kind -Key $key -Settings $settings)
+        return @('', 'SSL Certificate successfully updated', '')
     }
     [void](Add-FakeBinding -Kind $kind -Key $key -Settings $settings)
     return @('', 'SSL Certificate successfully added', '')
@@ -304,4 +329,9 @@ function Enable-FakeHostAlias {
     Set-Alias -Name Set-SslRegistryDword -Value Set-FakeRegistryDword -Scope Global
     Set-Alias -Name Get-SslStoreCertificate -Value Get-FakeStoreCertificate -Scope Global
     Set-Alias -Name netsh -Value Invoke-FakeNetsh -Scope Global
+}
+
+function Test-FakePortListening {
+    param([int]$Port)
+    return ($global:FakeListeners -contains $Port)
 }

@@ -20,6 +20,7 @@ Describe 'sslbind scripts' {
         Mock netsh { Invoke-FakeNetsh @args }
         Mock Wait-SslRetry { }
         Mock Test-SslElevated { $true }
+        Mock Test-SslPortListening { Test-FakePortListening -Port $Port }
 
         $Hash = '40db5bb1bf5659a155258d1d007c530fcb8996c2'
         $OldHash = '1111111111111111111111111111111111111111'
@@ -73,7 +74,8 @@ Describe 'sslbind scripts' {
         }
 
         function Get-ChangingCall {
-            @($global:FakeCalls | Where-Object { $_ -notmatch '/\?' })
+            # netsh calls that change a live binding: not help, not the trial binding on 127.0.0.1
+            @($global:FakeCalls | Where-Object { $_ -notmatch '/\?' -and $_ -notmatch 'ipport=127\.0\.0\.1:' })
         }
     }
 
@@ -480,6 +482,11 @@ Describe 'sslbind scripts' {
     }
 
     Describe 'rollback' {
+        BeforeEach {
+            # these cases are about delete+add: a host whose netsh has no 'update sslcert'
+            $global:FakeUpdateHelp = 'The following command was not found: http update sslcert /?.'
+        }
+
         It 're-adds the captured binding with every setting and verifies it' {
             $null = Add-OldBinding -Extra ([ordered]@{ sslctlstorename = 'ClientAuthIssuer'; revocationfreshnesstime = 60; disablehttp2 = 'enable' })
             $before = (Get-FakeBindingValue -Kind 'ipport' -Key '0.0.0.0:443')
@@ -595,20 +602,25 @@ Describe 'sslbind scripts' {
     }
 
     Describe 'apply' {
+        BeforeEach {
+            # these cases are about delete+add: a host whose netsh has no 'update sslcert'
+            $global:FakeUpdateHelp = 'The following command was not found: http update sslcert /?.'
+        }
+
         It 'deletes and adds back to back, verifies, and reports applied' {
             $null = Add-OldBinding
             $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
             $run.Thrown | Should -BeNullOrEmpty
             $run.Output.Count | Should -Be 1
             $run.Json.outcome | Should -Be 'applied'
-            @($run.Json.actions | ForEach-Object { $_.step }) | Should -Be @('delete', 'add', 'verify')
-            $run.Json.actions[1].command | Should -BeExactly $Motivating
+            @($run.Json.actions | ForEach-Object { $_.step }) | Should -Be @('trial-add', 'trial-delete', 'delete', 'add', 'verify')
+            $run.Json.actions[3].command | Should -BeExactly $Motivating
             Get-ChangingCall | Should -Be @('netsh http delete sslcert ipport=0.0.0.0:443', ($Motivating -replace "'", ''))
             $run.Json.timings.gaps[0].binding | Should -Be 'ipport=0.0.0.0:443'
             $run.Json.timings.gaps[0].gap_ms | Should -BeGreaterOrEqual 0
             $run.Json.after[0].settings.verifyclientcertrevocation | Should -Be 'disable'
             $run.Json.before[0].settings.certhash | Should -Be $OldHash
-            Should -Invoke netsh -Times 3 -Exactly
+            Should -Invoke netsh -Times 6 -Exactly   # add and update help, trial add and delete, delete, add
         }
 
         It 'does nothing when every binding is already as desired' {
@@ -626,41 +638,44 @@ Describe 'sslbind scripts' {
             $run.Json.outcome | Should -Be 'rolled_back'
             $run.Thrown | Should -Match 'rolled_back'
             $run.Json.error | Should -Match ('error ' + $Code)
-            @($run.Json.actions | ForEach-Object { $_.step + ':' + $_.result }) | Should -Be @('delete:ok', 'add:failed', 'rollback-add:ok', 'rollback-verify:ok')
+            @($run.Json.actions | ForEach-Object { $_.step + ':' + $_.result }) | Should -Be @('trial-add:ok', 'trial-delete:ok', 'delete:ok', 'add:failed', 'rollback-add:ok', 'rollback-verify:ok')
             $after = Get-FakeBindingValue -Kind 'ipport' -Key '0.0.0.0:443'
             foreach ($name in $before.Keys) { "$name=$($after[$name])" | Should -Be "$name=$($before[$name])" }
             $run.Json.after[0].settings.certhash | Should -Be $OldHash
         }
 
-        It 'retries add after the transient error 87 with back-off and records each attempt' {
+        It 'retries the trial bind after the transient error 87 with back-off, before anything live' {
             $null = Add-OldBinding
-            Add-FakeFault -On 'add' -Code 87
-            Add-FakeFault -On 'add' -Code 87
+            Add-FakeFault -On 'add' -Code 87 -Trial
+            Add-FakeFault -On 'add' -Code 87 -Trial
             $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
             $run.Json.outcome | Should -Be 'applied'
-            @($run.Json.actions | ForEach-Object { $_.step + ':' + $_.result }) | Should -Be @('delete:ok', 'add:retry', 'add:retry', 'add:ok', 'verify:ok')
+            @($run.Json.actions | ForEach-Object { $_.step + ':' + $_.result }) | Should -Be @('trial-add:retry', 'trial-add:retry', 'trial-add:ok', 'trial-delete:ok', 'delete:ok', 'add:ok', 'verify:ok')
             Should -Invoke Wait-SslRetry -Times 1 -Exactly -ParameterFilter { $Seconds -eq 1 }
             Should -Invoke Wait-SslRetry -Times 1 -Exactly -ParameterFilter { $Seconds -eq 2 }
         }
 
-        It 'gives up after four retries of 87 (1+2+4+8 s) and rolls back' {
+        It 'gives up the trial after four retries of 87 (1+2+4+8 s) with nothing live touched' {
             $null = Add-OldBinding
-            foreach ($i in 1..5) { Add-FakeFault -On 'add' -Code 87 }
+            foreach ($i in 1..5) { Add-FakeFault -On 'add' -Code 87 -Trial }
             $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
-            $run.Json.outcome | Should -Be 'rolled_back'
-            $run.Json.error | Should -Match 'error 87'
-            @($run.Json.actions | Where-Object { $_.step -eq 'add' } | ForEach-Object { $_.result }) | Should -Be @('retry', 'retry', 'retry', 'retry', 'failed')
+            $run.Json.outcome | Should -Be 'refused'
+            $run.Json.error | Should -Match 'trial bind of certificate 40db5bb1bf5659a155258d1d007c530fcb8996c2 in LocalMachine\\My was refused.*error 87'
+            @($run.Json.actions | Where-Object { $_.step -eq 'trial-add' } | ForEach-Object { $_.result }) | Should -Be @('retry', 'retry', 'retry', 'retry', 'failed')
             Should -Invoke Wait-SslRetry -Times 4 -Exactly
+            @(Get-ChangingCall | Where-Object { $_ -notmatch '127\.0\.0\.1' }) | Should -BeNullOrEmpty
             $run.Json.after[0].settings.certhash | Should -Be $OldHash
         }
 
-        It 'never retries delete, nor add codes other than 87' {
+        It 'never retries a live add, delete or update' {
             $null = Add-OldBinding
             Add-FakeFault -On 'delete' -Code 87
             $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
             $run.Json.outcome | Should -Be 'rolled_back'
-            Add-FakeFault -On 'add' -Code 1312
-            $null = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            Add-FakeFault -On 'add' -Code 87
+            $second = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            $second.Json.outcome | Should -Be 'rolled_back'
+            @($second.Json.actions | Where-Object { $_.step -eq 'add' } | ForEach-Object { $_.result }) | Should -Be @('failed')
             Should -Invoke Wait-SslRetry -Times 0 -Exactly
         }
 
@@ -731,7 +746,16 @@ Describe 'sslbind scripts' {
                 }
                 Invoke-FakeNetsh @args
             }
-            $run = Invoke-Phase -Case 'multi' -Phase 'apply'
+            # the undo is proven impossible before the first change: nothing is touched
+            $refused = Invoke-Phase -Case 'multi' -Phase 'apply'
+            $refused.Json.outcome | Should -Be 'refused'
+            $refused.Json.error | Should -Match 'changes nothing it could not undo: ipport=0.0.0.0:443: the prior certificate: certificate 1111111111111111111111111111111111111111 is not in LocalMachine\\My'
+            $refused.Json.error | Should -Match 'accept-no-undo'
+            @($refused.Json.bindings | ForEach-Object { [string]$_.restorable }) | Should -Be @('False', 'False')
+            Get-ChangingCall | Should -BeNullOrEmpty
+            # accepted explicitly: it goes ahead, and a failed SNI add still never strips the IP binding
+            $run = Invoke-Phase -Case 'multi' -Phase 'apply' -Parameters @{ AcceptNoUndo = $true }
+            $run.Json.notes -join ' ' | Should -Match 'accepted without undo \(-AcceptNoUndo\): ipport=0.0.0.0:443'
             $run.Json.outcome | Should -Be 'rollback_failed'
             $run.Json.error | Should -Match 'ipport=0.0.0.0:443: not restored, the current binding is kept'
             Get-FakeBindingValue -Kind 'ipport' -Key '0.0.0.0:443' | Should -Not -BeNullOrEmpty
@@ -770,11 +794,154 @@ Describe 'sslbind scripts' {
             $run = Invoke-Phase -Case 'motivating' -Phase 'apply' -Parameters @{ WhatIf = $true }
             $run.Json.whatif | Should -BeTrue
             $run.Json.outcome | Should -Be 'unchanged'
-            @($run.Json.actions | ForEach-Object { $_.step + ':' + $_.result }) | Should -Be @('delete:whatif', 'replace:whatif')
+            @($run.Json.actions | ForEach-Object { $_.step + ':' + $_.result }) | Should -Be @('delete:whatif', 'add:whatif')
             $run.Json.actions[1].command | Should -BeExactly $Motivating
             Get-ChangingCall | Should -BeNullOrEmpty
             Should -Invoke Set-SslRegistryDword -Times 0 -Exactly
             (Get-FakeBindingValue -Kind 'ipport' -Key '0.0.0.0:443')['SslCertHash'] | Should -Be $before['SslCertHash']
+        }
+    }
+
+    Describe 'zero downtime' {
+        BeforeAll {
+            function New-SwapBinding {
+                # The motivating binding as a -Binding parameter, with the given swap.
+                param([string]$Swap, [string]$Mode = 'preserve')
+                return , @(@{
+                        Kind = 'ipport'; Key = '0.0.0.0:443'; Mode = $Mode; Method = 'netsh'; Swap = $Swap
+                        Settings = @{ certhash = $Hash; appid = $AppId; certstorename = 'My'; verifyclientcertrevocation = 'disable' }
+                    })
+            }
+            $Update = $Motivating -replace 'netsh http add sslcert', 'netsh http update sslcert'
+        }
+
+        It 'changes an existing binding with one update carrying every parameter, after a trial bind' {
+            $null = Add-OldBinding
+            $plan = Invoke-Phase -Case 'motivating' -Phase 'prepare'
+            $plan.Json.bindings[0].path | Should -Be 'update'
+            @($plan.Json.bindings[0].commands) | Should -Be @($Update)
+            $plan.Json.bindings[0].restorable | Should -BeTrue
+            $plan.Json.update_supported.ipport | Should -BeTrue
+            $plan.Json.update_supported.scopedccs | Should -BeFalse
+            $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            $run.Json.outcome | Should -Be 'applied'
+            @($run.Json.actions | ForEach-Object { $_.step + ':' + $_.result }) | Should -Be @('trial-add:ok', 'trial-delete:ok', 'update:ok', 'verify:ok')
+            Get-ChangingCall | Should -Be @($Update -replace "'", '')
+            @($run.Json.timings.gaps) | Should -BeNullOrEmpty
+            $run.Json.after[0].settings.certhash | Should -Be $Hash
+            $run.Json.after[0].settings.verifyclientcertrevocation | Should -Be 'disable'
+        }
+
+        It 'trial-binds the new certificate on loopback with its store and parameters, under the trial appid' {
+            $null = Add-OldBinding
+            $null = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            $trial = @($global:FakeCalls | Where-Object { $_ -match 'ipport=127\.0\.0\.1:' })
+            $trial | Should -Be @(
+                'netsh http add sslcert ipport=127.0.0.1:50443 certhash=40db5bb1bf5659a155258d1d007c530fcb8996c2 appid={73736c62-696e-4474-7269-616c62696e64} certstorename=My verifyclientcertrevocation=disable',
+                'netsh http delete sslcert ipport=127.0.0.1:50443'
+            )
+            Get-FakeBindingValue -Kind 'ipport' -Key '127.0.0.1:50443' | Should -BeNullOrEmpty
+        }
+
+        It 'takes a trial port no binding uses on any address and nothing listens on' {
+            $null = Add-OldBinding
+            $null = Add-FakeBinding -Kind 'ipport' -Key '10.0.0.5:50443' -Settings ([ordered]@{ certhash = $OldHash; appid = $AppId; certstorename = 'My' })
+            $global:FakeListeners = @(50444)
+            $null = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            @($global:FakeCalls | Where-Object { $_ -match 'add sslcert ipport=127\.0\.0\.1:' }) | Should -Match 'ipport=127\.0\.0\.1:50445 '
+        }
+
+        It 'refuses a certificate HTTP.sys cannot use (1312) at the trial, the live binding never touched' {
+            $null = Add-OldBinding
+            Reset-FakeHost
+            Add-FakeCertificate -Store 'My' -Thumbprint $Hash -Usage @('1.3.6.1.5.5.7.3.1') -KeyUnusable
+            Add-FakeCertificate -Store 'My' -Thumbprint $OldHash
+            $null = Add-OldBinding
+            (Invoke-Phase -Case 'motivating' -Phase 'prepare').Json.outcome | Should -Be 'changes_pending'   # HasPrivateKey is true
+            $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            $run.Json.outcome | Should -Be 'refused'
+            $run.Json.error | Should -Match 'trial bind of certificate 40db5bb1bf5659a155258d1d007c530fcb8996c2 in LocalMachine\\My was refused, nothing live is touched: .*error 1312'
+            @($run.Json.actions | ForEach-Object { $_.step + ':' + $_.result }) | Should -Be @('trial-add:failed', 'trial-delete:absent')
+            Get-ChangingCall | Should -BeNullOrEmpty
+            $run.Json.after[0].settings.certhash | Should -Be $OldHash
+        }
+
+        It 'falls back to delete+add where netsh has no update, and says why' {
+            $null = Add-OldBinding
+            $global:FakeUpdateHelp = 'The following command was not found: http update sslcert /?.'
+            $plan = Invoke-Phase -Case 'motivating' -Phase 'prepare'
+            $plan.Json.bindings[0].path | Should -Be 'replace'
+            $plan.Json.notes -join ' ' | Should -Match 'delete\+add, not update: this host''s netsh has no ''http update sslcert'' for ipport'
+            $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            $run.Json.outcome | Should -Be 'applied'
+            Get-ChangingCall | Should -Be @('netsh http delete sslcert ipport=0.0.0.0:443', ($Motivating -replace "'", ''))
+            $run.Json.timings.gaps[0].gap_ms | Should -BeGreaterOrEqual 0
+        }
+
+        It 'refuses the host for swap update where netsh has no update, nothing touched' {
+            $null = Add-OldBinding
+            $global:FakeUpdateHelp = 'The following command was not found: http update sslcert /?.'
+            $run = Invoke-Phase -Case 'motivating' -Phase 'apply' -Parameters @{ Binding = (New-SwapBinding -Swap 'update') }
+            $run.Json.outcome | Should -Be 'refused'
+            $run.Json.error | Should -Match 'swap is update, but this host''s netsh has no ''http update sslcert'' for ipport'
+            Get-ChangingCall | Should -BeNullOrEmpty
+        }
+
+        It 'deletes and adds for swap replace even where update exists' {
+            $null = Add-OldBinding
+            $run = Invoke-Phase -Case 'motivating' -Phase 'apply' -Parameters @{ Binding = (New-SwapBinding -Swap 'replace') }
+            $run.Json.outcome | Should -Be 'applied'
+            Get-ChangingCall | Should -Be @('netsh http delete sslcert ipport=0.0.0.0:443', ($Motivating -replace "'", ''))
+        }
+
+        It 'states an on/off setting going back to its default explicitly in the update' {
+            $null = Add-OldBinding -Extra ([ordered]@{ dsmapperusage = 'enable' })
+            $plan = Invoke-Phase -Case 'exact' -Phase 'prepare'
+            $plan.Json.bindings[0].path | Should -Be 'update'
+            $plan.Json.bindings[0].commands[0] | Should -Match ' dsmapperusage=disable'
+            $run = Invoke-Phase -Case 'exact' -Phase 'apply'
+            $run.Json.outcome | Should -Be 'applied'
+            $run.Json.after[0].settings.dsmapperusage | Should -Be 'disable'
+        }
+
+        It 'deletes and adds when a timer must go back to 0, which update cannot state' {
+            $null = Add-OldBinding -Extra ([ordered]@{ revocationfreshnesstime = 60 })
+            $plan = Invoke-Phase -Case 'exact' -Phase 'prepare'
+            $plan.Json.bindings[0].path | Should -Be 'replace'
+            $plan.Json.bindings[0].path_note | Should -Be 'update cannot set revocationfreshnesstime back to the default'
+        }
+
+        It 'restores a binding changed by update with an update of every captured setting' {
+            $null = Add-OldBinding
+            $prior = (Invoke-Phase -Case 'motivating' -Phase 'prepare').Output[0]
+            $null = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            $run = Invoke-Phase -Case 'motivating' -Phase 'rollback' -Parameters @{ Prior = $prior }
+            $run.Json.outcome | Should -Be 'rolled_back'
+            @($run.Json.actions | ForEach-Object { $_.step + ':' + $_.result }) | Should -Be @('rollback-update:ok', 'rollback-verify:ok')
+            $run.Json.after[0].settings.certhash | Should -Be $OldHash
+        }
+
+        It 'rolls back a failed verify after an update by update, never deleting' {
+            $null = Add-OldBinding
+            Mock Get-SslCheckModeValue { [long]0 }
+            Add-FakeFault -On update -Code 0   # exit 0, nothing changed: verify finds the old certificate
+            $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            $run.Json.outcome | Should -Be 'rolled_back'
+            @(Get-ChangingCall | Where-Object { $_ -match 'delete' }) | Should -BeNullOrEmpty
+            $run.Json.after[0].settings.certhash | Should -Be $OldHash
+        }
+
+        It 'reports a trial binding left by a stopped run in prepare and removes it in apply' {
+            $null = Add-OldBinding
+            $null = Add-FakeBinding -Kind 'ipport' -Key '127.0.0.1:50443' -Settings ([ordered]@{ certhash = $Hash; appid = '{73736c62-696e-4474-7269-616c62696e64}'; certstorename = 'My' })
+            $plan = Invoke-Phase -Case 'motivating' -Phase 'prepare'
+            $plan.Json.notes -join ' ' | Should -Match 'trial binding ipport=127.0.0.1:50443 was left by an earlier sslbind run'
+            Get-FakeBindingValue -Kind 'ipport' -Key '127.0.0.1:50443' | Should -Not -BeNullOrEmpty
+            $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            $run.Json.outcome | Should -Be 'applied'
+            $run.Json.actions[0].step | Should -Be 'trial-cleanup'
+            $run.Json.notes -join ' ' | Should -Match 'removed trial binding ipport=127.0.0.1:50443'
+            Get-FakeBindingValue -Kind 'ipport' -Key '127.0.0.1:50443' | Should -BeNullOrEmpty
         }
     }
 
@@ -1001,7 +1168,7 @@ Describe 'sslbind scripts' {
     Describe 'runs by hand' {
         It 'leaves the result of a failed run beside the script, never overwriting one' {
             $null = Add-OldBinding
-            Add-FakeFault -On add -Code 1312
+            Add-FakeFault -On update -Code 1312
             $folder = Join-Path $Rendered 'motivating/hosts/motivating'
             Get-ChildItem -LiteralPath $folder -Filter 'apply-*.json' | Remove-Item
             $first = Invoke-Phase -Case 'motivating' -Phase 'apply'
