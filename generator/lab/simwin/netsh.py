@@ -134,6 +134,10 @@ def _setting_value(name: str, raw: str) -> SettingValue:
 
 
 KEY_TAGS = frozenset(k.value for k in KeyKind)
+# HttpUpdateServiceConfiguration, behind `update sslcert`, takes IP:port, SNI and CCS records only
+# (its ConfigId list has no scoped CCS), so update does not accept the scopedccs key: the lab
+# answers it like any line netsh cannot parse (usage, exit 1). What real netsh prints is unknown.
+NOT_UPDATABLE_KEYS = frozenset({KeyKind.SCOPEDCCS.value})
 
 
 def accepted_tags(operation: str, layout: str, missing: frozenset[str]) -> frozenset[str]:
@@ -143,6 +147,8 @@ def accepted_tags(operation: str, layout: str, missing: frozenset[str]) -> froze
         keys = known_tags(layout, "delete") & KEY_TAGS
         return keys | ({"scopedccs"} if layout in SCOPEDCCS_LAYOUTS else set())
     tags = known_tags(layout, operation) & (KEY_TAGS | set(SETTING_NAMES))
+    if operation == "update":
+        tags -= NOT_UPDATABLE_KEYS
     return tags | missing if operation in ("add", "update") else tags & KEY_TAGS
 
 
@@ -223,7 +229,10 @@ def apply(state: State, command: Command) -> None:
         raise NetshError(2)
     elif command.operation == "update":
         _check_certificate(state, command.settings)
-        state["bindings"][index] = _entry(command)  # the API takes a whole record: full replacement
+        # The API takes a whole record: full replacement (settings not given fall back to their
+        # defaults, raw registry bits go), in place in the same transaction, so no reader ever
+        # sees the key absent (HttpUpdateServiceConfiguration is documented as atomic).
+        state["bindings"][index] = _entry(command)
     else:
         del state["bindings"][index]
 
