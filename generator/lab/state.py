@@ -46,7 +46,8 @@ CERT_KEYS = frozenset(
 CERT_BOOL_KEYS = ("has_private_key", "server_auth", "key_usable")
 # What the client's runspaces run in (SimWindows.ps1 sets it last; it checks the same names).
 LANGUAGE_MODES = ("FullLanguage", "ConstrainedLanguage", "RestrictedLanguage", "NoLanguage")
-TOP_KEYS = frozenset({"bindings", "certificates", "netsh", "faults", "language_mode"})
+TOP_KEYS = frozenset({"bindings", "certificates", "netsh", "faults", "language_mode", "listeners"})
+MAX_PORT = 65535
 NETSH_KEYS = frozenset({"supports_update", "missing_parameters", "help_layout"})
 # netsh commands that have a usage text for a `"usage": true` fault to print.
 USAGE_FAULT_OPERATIONS = ("add", "update", "delete")
@@ -91,6 +92,16 @@ def _validate_certificate(cert: dict[str, Any], where: str) -> None:
             raise LabStateError(f"{where}.{name}: must be true or false")
 
 
+def _validate_listeners(listeners: Any, path: str) -> None:
+    """TCP ports something listens on (what Get-NetTCPConnection -State Listen finds). Not filled
+    in when absent, so a state without listeners is written back as it was read."""
+    if not isinstance(listeners, list):
+        raise LabStateError(f"{path}: listeners: must be a list of port numbers like [8443]")
+    for i, port in enumerate(listeners):
+        if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= MAX_PORT:
+            raise LabStateError(f"{path}: listeners[{i}]: must be a port number from 1 to {MAX_PORT}")
+
+
 def _validate_netsh(netsh: dict[str, Any], path: str) -> None:
     unknown = set(netsh) - NETSH_KEYS
     if unknown:
@@ -120,6 +131,7 @@ def validate(state: Any, path: str) -> State:
     if not isinstance(netsh, dict):
         raise LabStateError(f'{path}: netsh: must be an object like {{"supports_update": true}}')
     _validate_netsh(netsh, path)
+    _validate_listeners(state.get("listeners", []), path)
     for i, entry in enumerate(state["bindings"]):
         keys = [k for k in KEY_NAMES if k in entry]
         if len(keys) != 1:

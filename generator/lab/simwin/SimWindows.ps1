@@ -3,7 +3,8 @@
 # (pwsh's server mode runs -Command as the initialization script of each runspace it creates).
 #
 # Functions win over cmdlets in PowerShell's command lookup, so the global functions defined here
-# shadow Test-Path, Get-Item, Get-ChildItem, Get-ItemProperty and Set-ItemProperty. A call on a
+# shadow Test-Path, Get-Item, Get-ChildItem, Get-ItemProperty and Set-ItemProperty (and stand in
+# for Get-NetTCPConnection, which Linux lacks). A call on a
 # path of the simulated Windows (the HTTP.sys registry root, Cert:) is answered from the lab state
 # through `python -m generator.lab.simwin.query`; every other call goes to the real cmdlet through
 # a steppable pipeline, with its static and dynamic parameters intact. netsh is not here: it is a
@@ -205,6 +206,49 @@ $($proxy::GetEnd($meta))
     SslbindLabProxyText 'Get-ItemProperty' 'Microsoft.PowerShell.Management' 'SslbindLabGetItemProperty'
     SslbindLabProxyText 'Set-ItemProperty' 'Microsoft.PowerShell.Management' 'SslbindLabSetItemProperty' '[Parameter()] [string] ${Type}'
 ) -join "`n")))
+
+function global:SslbindLabCimNotFound {
+    # The non-terminating error NetTCPIP's cmdletization writes when a filter matches nothing.
+    param($Cmdlet, $Miss)
+    $target = [string]$Miss.value
+    if ($Miss.property -eq 'LocalPort' -or $Miss.property -eq 'RemotePort') { $target = [uint16]$Miss.value }
+    elseif ($Miss.property -eq 'OwningProcess') { $target = [uint32]$Miss.value }
+    $exception = [Microsoft.PowerShell.Cmdletization.Cim.CimJobException]::new([string]$Miss.message)
+    $record = [System.Management.Automation.ErrorRecord]::new(
+        $exception, [string]$Miss.id, [System.Management.Automation.ErrorCategory]::ObjectNotFound, $target)
+    $Cmdlet.WriteError($record)
+}
+
+# NetTCPIP is a Windows-only CDXML module, so there is no cmdlet to proxy here: this function is the
+# whole command, with the Windows cmdlet's filter parameters (not -CimSession, -AsJob, -AppliedSetting,
+# -CreationTime, -OffloadState). It answers from the state's "listeners" (generator/lab/simwin/tcp.py):
+# one row per listening port, and when a filter matches nothing the error Windows writes, which the
+# caller's -ErrorAction governs as on Windows (SilentlyContinue: nothing, Stop: a throw).
+function global:Get-NetTCPConnection {
+    [CmdletBinding()]
+    param(
+        [Parameter(Position = 0)][ValidateNotNull()][string[]]$LocalAddress,
+        [Parameter(Position = 1)][ValidateNotNull()][uint16[]]$LocalPort,
+        [ValidateNotNull()][string[]]$RemoteAddress,
+        [ValidateNotNull()][uint16[]]$RemotePort,
+        [ValidateSet('Closed', 'Listen', 'SynSent', 'SynReceived', 'Established', 'FinWait1', 'FinWait2',
+            'CloseWait', 'Closing', 'LastAck', 'TimeWait', 'DeleteTCB', 'Bound')][string[]]$State,
+        [ValidateNotNull()][uint32[]]$OwningProcess
+    )
+    $filters = [ordered]@{}
+    foreach ($name in @('LocalAddress', 'LocalPort', 'RemoteAddress', 'RemotePort', 'State', 'OwningProcess')) {
+        if ($PSBoundParameters.ContainsKey($name)) { $filters[$name] = @($PSBoundParameters[$name]) }
+    }
+    $answer = SslbindLabQuery @('tcp', (ConvertTo-Json -Compress -InputObject $filters))
+    foreach ($row in $answer.rows) {
+        [pscustomobject][ordered]@{
+            LocalAddress = [string]$row.LocalAddress; LocalPort = [uint16]$row.LocalPort
+            RemoteAddress = [string]$row.RemoteAddress; RemotePort = [uint16]$row.RemotePort
+            State = [string]$row.State; OwningProcess = [uint32]$row.OwningProcess
+        }
+    }
+    foreach ($miss in $answer.errors) { SslbindLabCimNotFound $PSCmdlet $miss }
+}
 
 function global:SslbindLabLanguageMode {
     # The language mode the state gives the client's runspaces (validated like the Python side).

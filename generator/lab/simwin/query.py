@@ -2,9 +2,12 @@
 
     python -m generator.lab.simwin.query get PATH                 -> {"exists", "item", "children"}
     python -m generator.lab.simwin.query set PATH NAME VALUE TYPE -> {"ok"} or {"error", "category"}
+    python -m generator.lab.simwin.query tcp FILTERS_JSON         -> {"rows", "errors"} (tcp.py)
 
 PATH is a registry path under HTTP\\Parameters or a `Cert:` path; SimWindows.ps1 decides which
 paths it sends here and turns the JSON into the objects the cmdlets return on Windows.
+FILTERS_JSON maps Get-NetTCPConnection's filter parameters to their values, e.g.
+`{"LocalPort": [50443], "State": ["Listen"]}`.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import sys
 from typing import Any
 
 from generator.lab import faults
-from generator.lab.simwin import certs, registry
+from generator.lab.simwin import certs, registry, tcp
 from generator.lab.simwin.env import state_file
 from generator.lab.state import binding_key
 
@@ -81,8 +84,10 @@ def main(argv: list[str]) -> int:
         result = get(argv[1])
     elif len(argv) == 5 and argv[0] == "set":
         result = set_value(*argv[1:])
+    elif len(argv) == 2 and argv[0] == "tcp":
+        result = tcp.query(state_file().read(), json.loads(argv[1]))
     else:
-        sys.stderr.write("usage: query get PATH | query set PATH NAME VALUE TYPE\n")
+        sys.stderr.write("usage: query get PATH | query set PATH NAME VALUE TYPE | query tcp FILTERS_JSON\n")
         return 2
     sys.stdout.write(json.dumps(result))
     return 0
