@@ -25,9 +25,11 @@ CHANGE = "CHG0000200"
 
 @pytest.fixture
 def planned(pwsh: str, tmp_path: Path) -> Iterator[LabHosts]:
-    """One lab host with the motivating change rendered and planned (changes pending)."""
+    """One lab host with the motivating change rendered and planned (changes pending), by
+    delete+add (swap: replace): this matrix is about the window between the two; the update path
+    has its own in test_remote_zero_downtime.py."""
     with lab_hosts(tmp_path, pwsh) as lab:
-        result = lab.plan(lab.spec(CHANGE, swap_to_new()))
+        result = lab.plan(lab.spec(CHANGE, swap_to_new(swap="replace")))
         assert result.exit_code == 3, result.output
         yield lab
 
@@ -59,7 +61,7 @@ def recorded(lab: LabHosts) -> dict[str, Any]:
 
 def test_add_fails_1312_rolls_back_on_the_target(planned: LabHosts) -> None:
     lab, before = planned, planned.bindings(_host(planned))
-    lab.fault(_host(lab), on="add", error=1312)
+    lab.fault(_host(lab), on="add", error=1312, target=MAIN)  # the live add, not the trial
     result = lab.apply(CHANGE)
     assert result.exit_code == 1, result.output
     assert_prior(lab, before)
@@ -67,14 +69,19 @@ def test_add_fails_1312_rolls_back_on_the_target(planned: LabHosts) -> None:
     assert host["status"] == "rolled-back"
     assert "1312" in host["summary"]
     steps = [a["step"] for a in host["result"]["actions"]]
-    assert steps[:2] == ["delete", "add"] and "rollback-add" in steps
+    assert steps[:4] == ["trial-add", "trial-delete", "delete", "add"] and "rollback-add" in steps
 
 
 def test_verify_finds_a_mismatch_and_everything_is_restored(pwsh: str, tmp_path: Path) -> None:
     with lab_hosts(tmp_path, pwsh) as lab:
         host = lab.hosts[0]
-        sni = {"hostnameport": "api.contoso.com:443", "certhash": NEW_CERT, "certstorename": "WebHosting"}
-        spec = lab.spec(CHANGE, [*swap_to_new(), sni])
+        sni = {
+            "hostnameport": "api.contoso.com:443",
+            "certhash": NEW_CERT,
+            "certstorename": "WebHosting",
+            "swap": "replace",
+        }
+        spec = lab.spec(CHANGE, [*swap_to_new(swap="replace"), sni])
         assert lab.plan(spec).exit_code == 3
         before = lab.bindings(host)
         # While the second binding's delete stalls, something else flips a setting on the first one
@@ -133,7 +140,8 @@ def test_connection_drops_after_delete_target_finishes_and_client_reports_it(pla
 
 def test_pwsh_dies_mid_change_client_restores_the_prior_binding(planned: LabHosts) -> None:
     lab, before = planned, planned.bindings(_host(planned))
-    lab.fault(_host(lab), on="add", kill_pwsh=True)  # after the delete: the binding is missing
+    # after the delete: the binding is missing
+    lab.fault(_host(lab), on="add", kill_pwsh=True, target=MAIN)
     result = lab.apply(CHANGE, "--settle", "3")
     assert result.exit_code == 1, result.output
     assert_prior(lab, before)

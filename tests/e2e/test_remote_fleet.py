@@ -21,7 +21,7 @@ def test_twenty_hosts_one_faulted_only_it_rolls_back(pwsh: str, tmp_path: Path) 
         assert lab.plan(spec, "--forks", "10").exit_code == 3
         before = {h: lab.bindings(h) for h in lab.hosts}
         faulted = lab.hosts[6]
-        lab.fault(faulted, on="add", error=1312)
+        lab.fault(faulted, on="update", error=1312, target="0.0.0.0:443")
 
         first = lab.apply("CHG0000300", "--forks", "10", "--json")
         assert first.exit_code == 1, first.stderr

@@ -40,12 +40,12 @@ def test_story_applies_verifies_and_rolls_back_in_constrained_language(pwsh: str
         assert lab.binding(host) == before
 
 
-def test_failed_add_is_rolled_back_on_the_host_in_constrained_language(pwsh: str, tmp_path: Any) -> None:
+def test_failed_update_is_rolled_back_on_the_host_in_constrained_language(pwsh: str, tmp_path: Any) -> None:
     with lab_hosts(tmp_path, pwsh, edit=_mode("ConstrainedLanguage")) as lab:
         host = lab.hosts[0]
         before = lab.bindings(host)
         assert lab.plan(lab.spec("CHG0000301", swap_to_new())).exit_code == 3
-        lab.fault(host, on="add", error=1312)
+        lab.fault(host, on="update", error=1312, target="0.0.0.0:443")
         applied = lab.apply("CHG0000301", "--json")
         assert applied.exit_code == 1, applied.output
         assert json.loads(applied.stdout)["hosts"][0]["status"] == "rolled-back"

@@ -27,7 +27,8 @@ def test_preserve_swap_keeps_revocation_check_off(pwsh: str, tmp_path: Path) -> 
         assert plan["hosts"][0]["status"] == "pending"
         assert "certhash" in plan["hosts"][0]["summary"]
         # the reviewer sees the exact command, and preserve mode keeps revocation checking off
-        assert f"netsh http add sslcert ipport=0.0.0.0:443 certhash={NEW_CERT}" in planned.stderr
+        # the lab's netsh has update (Server 2019 on): one atomic update, no moment without a binding
+        assert f"netsh http update sslcert ipport=0.0.0.0:443 certhash={NEW_CERT}" in planned.stderr
         assert "verifyclientcertrevocation=disable" in planned.stderr
         assert lab.binding(host) == before  # plan is read-only
 
@@ -55,7 +56,7 @@ def test_preserve_swap_keeps_revocation_check_off(pwsh: str, tmp_path: Path) -> 
         assert captured["settings"]["certhash"].lower() == OLD_CERT
         assert captured["settings"]["verifyclientcertrevocation"] == "disable"
         result = lab.host_result("CHG0012345", host)
-        assert result["status"] == "applied" and result["gap_ms"] is not None
+        assert result["status"] == "applied" and result["gap_ms"] is None  # updated in place: no window
         events = [e["event"] for e in lab.events("CHG0012345") if e["host"] == host]
         assert events[0] == "host-start" and "apply-result" in events and events[-1] == "host-end"
         assert len(list((record / "plans").glob("*.json"))) == 2

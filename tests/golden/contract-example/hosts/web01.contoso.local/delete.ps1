@@ -310,7 +310,17 @@ function Test-SslPortListening {
     [CmdletBinding()]
     [OutputType([bool])]
     param([Parameter(Mandatory = $true)][int]$Port)
-    return (@(Get-NetTCPConnection -State Listen -LocalPort $Port -ErrorAction SilentlyContinue).Count -gt 0)
+    # No listener is an error record 'CmdletizationQuery_NotFound'; any other failure (access
+    # denied, WMI down) must not pass for a free port.
+    try {
+        return (@(Get-NetTCPConnection -State Listen -LocalPort $Port -ErrorAction Stop).Count -gt 0)
+    }
+    catch {
+        if ([string]$_.FullyQualifiedErrorId -like 'CmdletizationQuery_NotFound*') {
+            return $false
+        }
+        throw ('could not tell whether TCP port ' + $Port + ' has a listener: ' + $_.Exception.Message)
+    }
 }
 
 # ---------------------------------------------------------------------------------------------
