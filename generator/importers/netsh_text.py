@@ -10,6 +10,7 @@ both sides), unknown lines are kept and reported, and identity values are also r
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 from collections.abc import Mapping
@@ -50,6 +51,9 @@ LANGUAGE_SAMPLE_LINES = 500
 _PREFIX = 4  # every label is longer
 _DASHES = re.compile(r"^\s*-{3,}\s*$")
 _NOT_IMPORTABLE = "not importable: `netsh http add sslcert` cannot set it"
+# How close an unknown label must be to a binding header's label to be taken for a damaged one.
+# Setting labels stay well below it; a typo or a lost letter in "Central Certificate Store" does not.
+DAMAGED_HEADER_RATIO = 0.8
 
 # What a recognized line is: ("key", KeyLabel) | ("setting", name) | ("noparam", label) | ("extended",
 # label) | ("header", label).
@@ -200,6 +204,13 @@ class _Parser:
                 Remark(number, self.blocks[-1].name, line, "ip:port key recognized by shape")
             )
             return
+        header = self.damaged_header(line)
+        if header is not None:  # the lines under it would land in the previous binding
+            self.refuse(
+                number,
+                f"{line.strip()!r} looks like a damaged binding header (like {header!r}); the lines "
+                "under it cannot be placed in any binding; repair the line",
+            )
         if block is not None and block.in_extended:  # one remark per Extended Properties block
             last = self.not_imported[-1]
             self.not_imported[-1] = replace(last, text=f"{last.text.strip()} {' '.join(line.split())};")
@@ -211,6 +222,16 @@ class _Parser:
                 number, f"unknown line {line.strip()!r} is switched on; its setting would be lost", block
             )
         self.not_imported.append(Remark(number, owner, line, "unknown line, not imported"))
+
+    def damaged_header(self, line: str) -> str | None:
+        """The header label an unknown line is a damaged copy of, if it is close to one."""
+        label, _value = split_label(line)
+        folded = fold(label)
+        for known in self.matcher.table.keys:
+            ratio = difflib.SequenceMatcher(None, folded, fold(known)).ratio()
+            if ratio >= DAMAGED_HEADER_RATIO or fold(line).startswith(fold(known)):
+                return known
+        return None
 
     def by_shape(self, number: int, line: str, value: str) -> bool:
         """Hash and appid lines under a label we do not know, recognized by the shape of their value."""

@@ -72,6 +72,36 @@ class RegKey:
 class _Read:
     keys: list[RegKey] = field(default_factory=list)
     remarks: list[Remark] = field(default_factory=list)
+    # An unreadable line since the last key line: it may be a damaged key line (a `[` lost), so a
+    # value after it may belong to a key we never saw. (line, text) until the next key line.
+    broken: tuple[int, str] | None = None
+
+    def key(self, path: str, number: int) -> None:
+        self.keys.append(RegKey(path, number))
+        self.broken = None
+
+    def unreadable(self, number: int, line: str) -> None:
+        self.remarks.append(Remark(number, None, line, "not a key or value line, not imported"))
+        if self.keys:  # before any key line there is no key a value could be wrongly given to
+            self.broken = self.broken or (number, line.strip())
+
+    def placeable(self, source: str, number: int) -> None:
+        """Refuse a value line that an unreadable line separates from its key line (F9)."""
+        if self.broken is None:
+            return
+        line, text = self.broken
+        _refuse(
+            source,
+            number,
+            f"this value cannot be placed: line {line} {_shown(text)!r} is neither a key nor a value "
+            f"line (a damaged key line?), so it may not belong to {self.keys[-1].path} (line "
+            f"{self.keys[-1].line}); repair line {line} or remove that key's lines",
+        )
+
+
+def _shown(text: str, room: int = 120) -> str:
+    """A line short enough for a one-line message, keeping its end (where a key names its binding)."""
+    return text if len(text) <= room else text[: room // 3] + "..." + text[-(room - room // 3) :]
 
 
 def _refuse(source: str, line: int | None, problem: str, binding: str | None = None) -> NoReturn:
@@ -91,15 +121,16 @@ def read_reg_query(text: str, source: str) -> _Read:
                 _refuse(
                     source, number, "indented line before any key line; is this `reg query ... /s` output?"
                 )
+            read.placeable(source, number)
             if _holds_binding(read.keys[-1]):  # values of other keys are not read, so cannot fail
                 name, kind, data = _split_value(source, number, line)
                 _add_value(source, read.keys[-1], number, name, kind, data)
         elif line.upper().startswith(("HKEY_", "HKLM\\")):
-            read.keys.append(RegKey(line.strip(), number))
+            read.key(line.strip(), number)
         elif line.startswith("ERROR:"):
             _refuse(source, number, f"reg.exe reported {line.strip()!r}")
         else:
-            read.remarks.append(Remark(number, None, line, "not a key or value line, not imported"))
+            read.unreadable(number, line)
     return read
 
 
@@ -142,12 +173,13 @@ def read_reg_export(text: str, source: str) -> _Read:
         if line.startswith("[-"):
             _refuse(source, number, f"{line}: a deletion, not an export")
         if line.startswith("[") and line.endswith("]"):
-            read.keys.append(RegKey(line[1:-1], number))
+            read.key(line[1:-1], number)
             continue
         found = _REG_VALUE.match(line)
         if found is None or not read.keys:
-            read.remarks.append(Remark(number, None, line, "not a key or value line, not imported"))
+            read.unreadable(number, line)
             continue
+        read.placeable(source, number)
         if not _holds_binding(read.keys[-1]):
             continue
         name = "(Default)" if found.group("default") else _unescape(found.group("name"))

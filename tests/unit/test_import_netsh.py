@@ -455,3 +455,28 @@ def test_unknown_key_label_after_extended_properties_still_starts_a_binding() ->
     assert [(r.binding, r.reason) for r in result.inferred] == [
         ("ipport=[::]:8443", "ip:port key recognized by shape")
     ]
+
+
+@pytest.mark.parametrize(
+    ("damaged", "like"),
+    [
+        ("    Central Certficate Store     : 8443", "Central Certificate Store"),
+        ("    Central Certificate Store 8443", "Central Certificate Store"),
+        ("    Hostnme:port                 : 8443", "Hostname:port"),
+    ],
+)
+def test_a_damaged_binding_header_is_refused_not_merged_into_the_previous_binding(
+    damaged: str, like: str
+) -> None:
+    text = (FIXTURES / "netsh-2022-en.txt").read_text(encoding="utf-8")
+    first = text.index("    IP:port ")
+    second = text.index("    IP:port ", first + 1)
+    end = text.index("\n", second)
+    broken = text[:second] + damaged + text[end:]
+    line = broken[:second].count("\n") + 1
+    with pytest.raises(ImportInputError) as raised:
+        parse_netsh(broken.encode(), "show.txt")
+    assert str(raised.value) == (
+        f"show.txt:{line}: {damaged.strip()!r} looks like a damaged binding header (like {like!r}); "
+        "the lines under it cannot be placed in any binding; repair the line"
+    )

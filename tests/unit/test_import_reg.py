@@ -278,3 +278,45 @@ def test_duplicate_keys_and_values_are_refused() -> None:
     twice = text.replace("    AppId", f"    SslCertHash    REG_BINARY    {H1_HEX}\r\n    AppId")
     with pytest.raises(ImportInputError, match="value 'SslCertHash' twice"):
         parse_reg(twice.encode(), "q.txt")
+
+
+# --- a damaged key line: the values under it belong to no key we saw (adversarial run F9) ----------
+
+DAMAGED_EXPORT = f"""Windows Registry Editor Version 5.00
+
+[{ROOT}\\SslBindingInfo\\0.0.0.0:443]
+"SslCertHash"=hex:40,db,5b,b1,bf,56,59,a1,55,25,8d,1d,00,7c,53,0f,cb,89,96,c2
+"AppId"=hex:81,e1,c3,4d,4b,e1,21,4a,b0,22,59,fc,66,9b,09,14
+"SslCertStoreName"="My"
+
+{ROOT}\\SslBindingInfo\\0.0.0.0:8443]
+"DefaultSslCertCheckMode"=dword:00000001
+"""
+
+
+def test_reg_export_value_under_a_damaged_key_line_is_refused_not_given_to_the_previous_key() -> None:
+    with pytest.raises(ImportInputError) as raised:
+        parse_reg(DAMAGED_EXPORT.encode("utf-16"), "x.reg")
+    message = str(raised.value)
+    assert message.startswith("x.reg:9: this value cannot be placed: line 8 ")
+    assert "0.0.0.0:8443]" in message and "(a damaged key line?)" in message
+    assert "SslBindingInfo\\0.0.0.0:443 (line 3)" in message
+
+
+def test_reg_export_without_the_damaged_part_still_imports() -> None:
+    intact = DAMAGED_EXPORT.split(f"\n{ROOT}", 1)[0]
+    (binding,) = parse_reg(intact.encode("utf-16"), "x.reg").bindings
+    assert binding.settings["verifyclientcertrevocation"] == "enable"
+
+
+def test_reg_export_damaged_key_with_nothing_under_it_is_reported() -> None:
+    text = DAMAGED_EXPORT.replace('"DefaultSslCertCheckMode"=dword:00000001\n', "")
+    result = parse_reg(text.encode("utf-16"), "x.reg")
+    assert [r.line for r in result.not_imported] == [8]
+
+
+def test_reg_query_value_under_a_damaged_key_line_is_refused() -> None:
+    text = query_text({}) + f"KEY_LOCAL_MACHINE{ROOT[18:]}\\SslBindingInfo\\0.0.0.0:8443\r\n"
+    text += "    DefaultSslCertCheckMode    REG_DWORD    0x1\r\n"
+    with pytest.raises(ImportInputError, match=r"^q\.txt:7: this value cannot be placed: line 6 "):
+        parse_reg(text.encode(), "q.txt")
