@@ -34,6 +34,9 @@ from generator.errors import EXIT_FAILED, UserError
 MANIFEST = "manifest.json"
 PLANS = "plans"
 RUNS = "runs"
+# apply and rollback lock the record through this file (mode 0600); it holds nothing.
+LOCK_FILE = ".sslbind.lock"
+SIDECAR = ".sha256"
 # A script run by hand from the record saves its JSON result beside itself (never overwriting):
 # evidence of that run, not part of what was rendered, so no manifest covers it.
 BY_HAND_RESULT = re.compile(
@@ -202,13 +205,30 @@ def read_manifest(record: Path) -> dict[str, object]:
 
 
 def add_plan(record: Path, document: Mapping[str, object], stamp: str | None = None) -> Path:
-    """Store a plan as plans/<stamp>.json with its sha256sum sidecar; never overwrites."""
+    """Store a plan as plans/<stamp>.json with its sha256sum sidecar; never overwrites.
+
+    The sidecar is written first: a write cut short (SIGKILL, power loss) leaves at most a sidecar
+    without its plan, which `check_record` reports as interrupted and which no command obeys,
+    never a plan without its checksum.
+    """
     stamp = stamp or utc_stamp()
     data = (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
     path = record / PLANS / f"{stamp}.json"
+    sidecar = path.with_name(path.name + SIDECAR)
+    if path.exists():
+        raise RecordError(f"{path} already exists; a record file is never overwritten")
+    write_new_file(sidecar, f"{sha256_hex(data)}  {path.name}\n".encode())
     write_new_file(path, data)
-    write_new_file(path.with_name(path.name + ".sha256"), f"{sha256_hex(data)}  {path.name}\n".encode())
     return path
+
+
+def orphan_sidecars(record: Path) -> list[Path]:
+    """Plan sidecars whose plan was never written (an interrupted plan write), oldest first."""
+    return sorted(
+        p
+        for p in (record / PLANS).glob(f"*.json{SIDECAR}")
+        if not p.with_name(p.name[: -len(SIDECAR)]).exists()
+    )
 
 
 def latest(record: Path, folder: str) -> Path | None:
@@ -267,8 +287,9 @@ def _check_manifest(base: Path, listed: Mapping[str, object], label: str) -> tup
 def _check_plans(record: Path) -> tuple[list[str], set[Path]]:
     problems: list[str] = []
     covered: set[Path] = set()
-    for plan in sorted((record / PLANS).glob("*.json")):
-        sidecar = plan.with_name(plan.name + ".sha256")
+    plans = sorted((record / PLANS).glob("*.json"))
+    for plan in plans:
+        sidecar = plan.with_name(plan.name + SIDECAR)
         covered.update({plan, sidecar})
         if not sidecar.is_file():
             problems.append(f"missing: {PLANS}/{sidecar.name}")
@@ -276,6 +297,16 @@ def _check_plans(record: Path) -> tuple[list[str], set[Path]]:
         expected = sidecar.read_text(encoding="utf-8").split()[0] if sidecar.stat().st_size else ""
         if sha256_hex(plan.read_bytes()) != expected:
             problems.append(f"changed: {PLANS}/{plan.name} (sha256 differs from {sidecar.name})")
+    newest = plans[-1].name if plans else ""
+    for sidecar in orphan_sidecars(record):
+        covered.add(sidecar)
+        if sidecar.name > newest:  # written after every plan: a plan write that was cut short
+            problems.append(
+                f"interrupted: {PLANS}/{sidecar.name} has no plan (a plan write was cut short); "
+                "`sslbind record resolve` clears it"
+            )
+        else:  # an older plan is gone: someone removed it
+            problems.append(f"missing: {PLANS}/{sidecar.name[: -len(SIDECAR)]}")
     return problems, covered
 
 
@@ -308,7 +339,7 @@ def check_record(record: Path) -> list[str]:
     listed = manifest["files"]
     assert isinstance(listed, dict)
     problems, covered = _check_manifest(record, listed, "")
-    covered.add(record / MANIFEST)
+    covered.update({record / MANIFEST, record / LOCK_FILE})
     for check in (_check_plans, _check_runs):
         found, files = check(record)
         problems += found

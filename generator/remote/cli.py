@@ -246,11 +246,19 @@ def verify(
 @click.command()
 @click.argument("record_dir", metavar="RECORD", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--run",
+    "run_stamp",
+    metavar="STAMP",
+    help="Roll back from this apply run (a folder name under RECORD/runs); default per host the newest "
+    "apply run that changed it.",
+)
 @_apply_options(RUN_OPTIONS)
 @_apply_options(CONNECTION_OPTIONS)
 def rollback(
     record_dir: Path,
     yes: bool,
+    run_stamp: str | None,
     hosts: tuple[str, ...],
     forks: int,
     timeout: float,
@@ -258,15 +266,45 @@ def rollback(
     settle: float,
     **kw: Any,
 ) -> None:
-    """Restore the prior bindings captured by the last apply. Exit 0, 1 or 4 as apply."""
+    """Restore on each host the prior bindings of the apply run that changed it (checked against the
+    plan); resumes a rollback that stopped half-way. Exit 0, 1 or 4 as apply."""
     from generator.remote import operations
 
     human, progress = _consoles(as_json)
     options = operations.RunOptions(overrides_from(kw), forks, timeout, hosts, settle=settle)
     report = operations.rollback(
-        record_dir, options, _credentials(), human, progress, None if yes else _confirm
+        record_dir, options, _credentials(), human, progress, None if yes else _confirm, run_stamp
     )
     _finish(report.document, report.exit_code, as_json)
 
 
 COMMANDS = (plan, apply, verify, rollback)
+
+
+@click.command("resolve")
+@click.argument("record_dir", metavar="RECORD", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_apply_options(RUN_OPTIONS)
+@_apply_options(CONNECTION_OPTIONS)
+def record_resolve(
+    record_dir: Path,
+    hosts: tuple[str, ...],
+    forks: int,
+    timeout: float,
+    as_json: bool,
+    settle: float,
+    **kw: Any,
+) -> None:
+    """Close what an interrupted apply, rollback or plan left open: re-capture each host whose
+    outcome is unknown, write it into its run and seal the run. Exit 0 resolved, 4 a host is in
+    neither the desired nor the prior state, 1 a host could not be re-captured (run left open)."""
+    from generator.remote import operations
+    from generator.remote.resolve import resolve
+
+    human, progress = _consoles(as_json)
+    options = operations.RunOptions(overrides_from(kw), forks, timeout, hosts, settle=settle)
+    report = resolve(record_dir, options, _credentials(), human, progress)
+    _finish(report.document, report.exit_code, as_json)
+
+
+# Subcommands of `sslbind record` (generator/cli.py adds them to its `record` group).
+RECORD_COMMANDS = (record_resolve,)

@@ -23,23 +23,35 @@ def now_iso() -> str:
 
 
 class JsonlSink:
-    """Appends each event as one JSON line and syncs it, so a crash keeps everything up to then."""
+    """Appends each event as one JSON line and syncs it, so a crash keeps everything up to then.
+
+    A write that fails (full disk, read-only remount) must not break the change running on a host:
+    the sink remembers the error, stops writing and the run reports its log as incomplete.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.failed: str | None = None
         self._handle: IO[str] | None = open(path, "x", encoding="utf-8")  # noqa: SIM115 (closed in close())
 
     def __call__(self, event: Event) -> None:
         if self._handle is None:
             return
-        self._handle.write(json.dumps(event, sort_keys=True, default=str) + "\n")
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
+        try:
+            self._handle.write(json.dumps(event, sort_keys=True, default=str) + "\n")
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+        except OSError as error:
+            self.failed = f"{self.path}: {error.strerror or error}"
+            self.close()
 
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            try:
+                handle.close()
+            except OSError as error:  # the final flush of a full disk
+                self.failed = self.failed or f"{self.path}: {error.strerror or error}"
 
 
 class Events:

@@ -1,22 +1,20 @@
 """Many hosts at once: a bounded worker pool where one host's failure never touches another's.
 
 Each host runs in its own thread with its own connection (pypsrp objects are not thread-safe).
-Ctrl-C starts no new host; hosts already running finish (or roll back on the target) and the
-outcome of every host, started or not, is returned so the caller can record it.
+Ctrl-C (and SIGTERM, SIGHUP) starts no new host; hosts already running finish (or roll back on the
+target) and the outcome of every host, started or not, is returned so the caller can record it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
 from generator.errors import EXIT_FAILED, EXIT_MANUAL, EXIT_OK, EXIT_PENDING
 from generator.remote.events import Events
+from generator.remote.signals import StopFlag, deferred
 
 DEFAULT_FORKS = 10
 NOT_STARTED = "not-started"
@@ -66,13 +64,20 @@ HostWork = Callable[[str], HostOutcome]
 class Fleet:
     """Runs `work(host)` for every host on at most `forks` threads."""
 
-    def __init__(self, events: Events, forks: int = DEFAULT_FORKS, crash_exit: int = EXIT_FAILED) -> None:
+    def __init__(
+        self,
+        events: Events,
+        forks: int = DEFAULT_FORKS,
+        crash_exit: int = EXIT_FAILED,
+        stop: StopFlag | None = None,
+    ) -> None:
         if forks < 1:
             raise ValueError("forks must be at least 1")
         self.events = events
         self.forks = forks
         self.crash_exit = crash_exit  # exit code for a host whose work raised unexpectedly
-        self._stop = threading.Event()
+        # Shared with the caller, whose own signal deferral covers writing the record afterwards.
+        self._stop = stop or StopFlag()
         self._announced = False
 
     def _not_started(self, host: str) -> HostOutcome:
@@ -92,8 +97,8 @@ class Fleet:
         return outcome
 
     def run(self, hosts: Sequence[str], work: HostWork) -> FleetResult:
-        """Every host's outcome, in the order given; Ctrl-C (SIGINT) only stops new hosts starting."""
-        with self._sigint_sets_stop():
+        """Every host's outcome, in the order given; a stop signal only stops new hosts starting."""
+        with deferred(self._stop):
             results = self._run(list(hosts), work)
         return FleetResult([results[h] for h in hosts], self._stop.is_set())
 
@@ -114,18 +119,6 @@ class Fleet:
                 for future in done:
                     results[running.pop(future)] = future.result()
         return results
-
-    @contextlib.contextmanager
-    def _sigint_sets_stop(self) -> Iterator[None]:
-        """While hosts run, Ctrl-C sets the stop flag instead of raising into a half-done change."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous = signal.signal(signal.SIGINT, lambda signum, frame: self._stop.set())
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
 
     def stop(self) -> None:
         """Start no new host (what Ctrl-C does); for callers that stop a run themselves."""

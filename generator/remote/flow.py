@@ -219,14 +219,23 @@ def settle(ctx: HostContext, prior: Capture) -> Capture:
     After a lost connection the pipeline may still be running on the target, so a state seen too
     early (prior before its delete, desired before its verify, missing between delete and add)
     proves nothing. Wait, then capture until two captures agree on desired or prior, or another
-    `settle` seconds pass.
+    `settle` seconds pass. A capture that fails (the host restarting its WinRM service, a second
+    drop) is tried again while that time lasts: one bad moment is not an unknown state.
     """
     ctx.emit("settling", seconds=ctx.settle)
     time.sleep(ctx.settle)
     deadline = time.monotonic() + ctx.settle
     last: Capture | None = None
     while True:
-        now = capture(ctx, state_only=True)
+        try:
+            now = capture(ctx, state_only=True)
+        except (ConnectionFailure, scriptio.ScriptFailed) as error:
+            ctx.emit("recapture-failed", detail=str(error))
+            if time.monotonic() >= deadline:
+                raise
+            last = None
+            time.sleep(SETTLE_INTERVAL)
+            continue
         known = now.at_desired or now.same_bindings(prior)
         if (known and last is not None and now.same_bindings(last)) or time.monotonic() >= deadline:
             return now
@@ -235,14 +244,25 @@ def settle(ctx: HostContext, prior: Capture) -> Capture:
 
 
 def restore(ctx: HostContext, prior: Capture, why: str, details: dict[str, Any]) -> HostOutcome:
-    """Re-add the prior binding with rollback.ps1, then confirm by capturing again."""
+    """Re-add the prior binding with rollback.ps1, then confirm by capturing again.
+
+    Losing sight of rollback.ps1 is handled like losing sight of apply.ps1: let it finish on the
+    host, re-capture until two captures agree, and judge by what is there.
+    """
     ctx.emit("restore-start", reason=why)
     try:
         script = ctx.record.script(ctx.host, scriptio.ROLLBACK)
-        result = run_script(ctx, script, scriptio.rollback_parameters(ctx.record.target(ctx.host), prior))
-        details["restore"] = _result_details(result)
-        ctx.emit("restore-result", outcome=scriptio.parse_change(scriptio.ROLLBACK, result).outcome)
-        now = capture(ctx, state_only=True)
+        parameters = scriptio.rollback_parameters(ctx.record.target(ctx.host), prior)
+        try:
+            result = run_script(ctx, script, parameters)
+        except ConnectionFailure as failure:
+            ctx.emit("connection-lost", kind=failure.kind, detail=failure.detail)
+            details["restore"] = {"lost_sight": f"{failure.kind} during rollback.ps1"}
+            now = settle(ctx, prior)
+        else:
+            details["restore"] = _result_details(result)
+            ctx.emit("restore-result", outcome=scriptio.parse_change(scriptio.ROLLBACK, result).outcome)
+            now = capture(ctx, state_only=True)
     except (ConnectionFailure, scriptio.ScriptFailed) as error:
         return manual(ctx, prior, f"{why}; restoring failed: {error}", details)
     details["after"] = now.raw
@@ -281,11 +301,16 @@ def verify_host(ctx: HostContext) -> HostOutcome:
     return HostOutcome(ctx.host, "error", EXIT_FAILED, summary, {**details, **_result_details(result)})
 
 
-def rollback_host(ctx: HostContext, prior: Capture, applied: Capture | None = None) -> HostOutcome:
-    """Restore the prior state captured by the last apply, confirmed by a fresh capture.
+def rollback_host(
+    ctx: HostContext, prior: Capture, applied: Capture | None = None, resume: bool = False
+) -> HostOutcome:
+    """Restore the prior state the source apply captured, confirmed by a fresh capture.
 
-    A host found neither at the prior state nor where the apply left it was changed by someone
-    since; it is refused rather than overwritten.
+    `applied` is the state that apply left (None when its outcome is unknown: then the desired
+    state stands in for it). A host found neither at the prior state nor where the apply left it
+    was changed by someone since; it is refused rather than overwritten, except when `resume`
+    (an earlier rollback from the same run stopped half-way) and every binding is one a change or
+    its rollback leaves: prior, applied, desired or absent.
     """
     try:
         now = capture(ctx, state_only=True)
@@ -295,8 +320,8 @@ def rollback_host(ctx: HostContext, prior: Capture, applied: Capture | None = No
         )
     if now.same_bindings(prior):
         return HostOutcome(ctx.host, "no-change", EXIT_OK, "already at the prior state", {"after": now.raw})
-    details: dict[str, Any] = {"before": now.raw, "prior": prior.raw}
-    if applied is not None and not now.same_bindings(applied):
+    details: dict[str, Any] = {"before": now.raw, "prior": prior.raw, "resumed": resume}
+    if not _may_restore(now, prior, applied, resume):
         return HostOutcome(
             ctx.host,
             "refused",
@@ -305,9 +330,20 @@ def rollback_host(ctx: HostContext, prior: Capture, applied: Capture | None = No
             "changed: inspect the host and plan a new change",
             details,
         )
-    outcome = restore(ctx, prior, "rollback requested", details)
+    why = "rollback resumed" if resume else "rollback requested"
+    outcome = restore(ctx, prior, why, details)
     if outcome.status == "rolled-back":
         return HostOutcome(
             ctx.host, "restored", EXIT_OK, "prior state restored and confirmed", outcome.details
         )
     return outcome
+
+
+def _may_restore(now: Capture, prior: Capture, applied: Capture | None, resume: bool) -> bool:
+    if applied is not None and now.same_bindings(applied):
+        return True
+    if applied is None and now.at_desired:
+        return True
+    if resume or applied is None:
+        return now.each_binding_one_of(*(c for c in (prior, applied) if c is not None))
+    return False

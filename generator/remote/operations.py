@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
-import json
+import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,28 +20,19 @@ from rich.console import Console
 
 from generator.errors import EXIT_FAILED, EXIT_MANUAL, EXIT_OK, EXIT_USAGE, UserError
 from generator.model import Change
-from generator.record import add_plan, new_run, read_manifest, utc_stamp, write_new_file
-from generator.remote import flow
+from generator.record import LOCK_FILE, RecordError, add_plan, new_run, read_manifest, utc_stamp
+from generator.remote import checks, flow, sources
 from generator.remote.connection import Credentials, Endpoint, Overrides, resolve, warnings_for
 from generator.remote.display import Progress, no_undo_lines, plan_lines, summary_table
-from generator.remote.events import Events, JsonlSink, now_iso
+from generator.remote.events import Events, now_iso
 from generator.remote.fleet import DEFAULT_FORKS, Fleet, FleetResult, HostOutcome
-from generator.remote.recordio import (
-    RUN_FILE,
-    Record,
-    latest_plan,
-    latest_run,
-    open_record,
-    read_json,
-    refuse_if_tampered,
-)
+from generator.remote.recordio import Record, latest_plan, open_record, refuse_if_tampered
+from generator.remote.runlog import RESULT_FILE, RUN_FILE, unfinished_lines, write_json
 from generator.remote.runner import RequestCounter
-from generator.remote.scriptio import Capture
-from generator.render import host_dir
+from generator.remote.runwriter import RunWriter
+from generator.remote.signals import StopFlag, deferred
 
 Confirm = Callable[[str], bool]
-RESULT_FILE = "result.json"
-PRIOR_FILE = "prior.json"
 
 
 @dataclass(frozen=True)
@@ -119,6 +109,7 @@ def preflight(source: Path, options: RunOptions, credentials: Credentials) -> No
     from generator.spec import load_spec
 
     change = load_spec(source)
+    checks.refuse_same_host(change)
     targets = {t.host: t for t in change.targets}
     hosts = _selected(change, options.hosts)
     credentials.collect(resolve(h, targets[h].connection, options.overrides) for h in hosts)
@@ -146,12 +137,14 @@ class _Run:
         hosts: Sequence[str],
     ) -> None:
         self.record, self.options, self.console = record, options, console
+        checks.refuse_same_host(record.change)
         self.hosts = list(hosts)
         self.endpoints = _endpoints(record, self.hosts, options, console)
         credentials.collect(self.endpoints.values())  # ask before any host is touched
         self.credentials = credentials
         self.events = Events()
         self.prior_file: Callable[[str], Path] | None = None
+        self.stop = StopFlag()  # set by SIGINT, SIGTERM or SIGHUP: no new host starts
 
     def context(self, host: str) -> flow.HostContext:
         endpoint = self.endpoints[host]
@@ -169,7 +162,7 @@ class _Run:
     def run(
         self, title: str, work: Callable[[flow.HostContext], HostOutcome], progress: Console, crash_exit: int
     ) -> FleetResult:
-        fleet = Fleet(self.events, self.options.forks, crash_exit)
+        fleet = Fleet(self.events, self.options.forks, crash_exit, self.stop)
         with Progress(progress, self.hosts, title) as display:
             self.events.add_listener(display)
             return fleet.run(self.hosts, lambda host: work(self.context(host)))
@@ -201,6 +194,7 @@ def plan(
     """Read-only capture of every host; the plan is stored in the record whatever the outcome."""
     refuse_if_tampered(record_path)
     record = open_record(record_path)
+    _warn_unfinished(record.path, console)
     run = _Run(record, options, credentials, console, _selected(record.change, options.hosts))
     started = now_iso()
     result = run.run("plan", flow.plan_host, progress, EXIT_FAILED)
@@ -215,7 +209,8 @@ def plan(
         finished_at=now_iso(),
         manifest_sha256=record.manifest_sha256,
     )
-    path = add_plan(record.path, document)
+    with deferred(run.stop):  # a plan is stored whole, with its sidecar, or not at all
+        path = add_plan(record.path, document)
     document["plan_file"] = str(path)
     console.print(f"plan stored in {path}", highlight=False)
     return Report(document, result.exit_code)
@@ -227,6 +222,7 @@ def verify(
     """Read-only drift check; nothing is written."""
     refuse_if_tampered(record_path)
     record = open_record(record_path)
+    _warn_unfinished(record.path, console)
     run = _Run(record, options, credentials, console, _selected(record.change, options.hosts))
     result = run.run("verify", flow.verify_host, progress, EXIT_FAILED)
     run.summarize("verify", result)
@@ -243,7 +239,7 @@ def _planned_hosts(record: Record, hosts: Sequence[str]) -> tuple[Path, dict[str
     path, document = found
     if document.get("manifest_sha256") != record.manifest_sha256:
         raise UserError(f"{path}: the plan was made for another manifest; run plan again", EXIT_FAILED)
-    planned = {str(h["host"]): h for h in document.get("hosts", []) if isinstance(h, dict)}
+    planned = checks.planned_hosts(path, document)
     return path, {h: planned[h] for h in hosts if h in planned}
 
 
@@ -254,50 +250,27 @@ def _confirm_or_stop(confirm: Confirm | None, question: str) -> None:
         )
 
 
-def _write_json(path: Path, value: Any) -> None:
-    write_new_file(path, (json.dumps(value, indent=2, sort_keys=True, default=str) + "\n").encode())
-
-
-def _host_file(folder: Path, host: str, name: str) -> Path:
-    return folder / "hosts" / host_dir(host) / name
-
-
-def _record_outcomes(folder: Path, outcomes: Sequence[HostOutcome]) -> None:
-    for outcome in outcomes:
-        _write_json(_host_file(folder, outcome.host, RESULT_FILE), outcome.to_json())
-        prior = outcome.details.get("prior")
-        if prior is not None:
-            _write_json(_host_file(folder, outcome.host, PRIOR_FILE), prior)
-
-
-@contextlib.contextmanager
-def _run_folder(record: Record, run: _Run, kind: str, header: Mapping[str, Any]) -> Iterator[Path]:
-    """runs/<stamp>/ with run.json first and events.jsonl as it happens; sealed on exit."""
-    with new_run(record.path, utc_stamp()) as folder:
-        _write_json(folder / RUN_FILE, {"kind": kind, "change_id": record.change.id, **header})
-        sink = JsonlSink(folder / "events.jsonl")
-        run.events.add_listener(sink)
-        run.prior_file = lambda host: _host_file(folder, host, PRIOR_FILE)
-        try:
-            yield folder
-        finally:
-            sink.close()
+LOCK_MODE = 0o600  # only the owner can open it, so no other local user can hold its lock
 
 
 @contextlib.contextmanager
 def _exclusive(record_path: Path) -> Iterator[None]:
-    """One apply or rollback per record at a time on this machine (a lock outside the record, so
-    the record holds only what its manifests cover)."""
-    digest = hashlib.sha256(str(record_path.resolve()).encode()).hexdigest()[:16]
-    with open(Path(tempfile.gettempdir()) / f"sslbind-{digest}.lock", "a+b") as handle:
+    """One apply or rollback per record at a time: a lock file inside the record, whatever TMPDIR
+    says, that only the record's owner can open (record check knows it)."""
+    path = record_path / LOCK_FILE
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, LOCK_MODE)
+    except OSError as error:
+        raise UserError(f"{path}: cannot open the record's lock: {error.strerror}", EXIT_FAILED) from None
+    try:
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise UserError(f"{record_path}: another apply or rollback of this record is running") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 @contextlib.contextmanager
@@ -305,21 +278,59 @@ def _refusal_recorded(record_path: Path, kind: str) -> Iterator[None]:
     """A refusal with exit 1 (tampered record, plan for another manifest) leaves a run saying so.
 
     Usage errors (exit 2) change nothing anywhere, as the contract says, so they are not recorded.
+    A record that cannot take the note (read-only, full) does not hide the refusal itself.
     """
     try:
         yield
     except UserError as error:
         if error.exit_code != EXIT_USAGE and (record_path / "manifest.json").is_file():
-            with new_run(record_path, utc_stamp()) as folder:
-                document = {
-                    "kind": kind,
-                    "refused": str(error),
-                    "exit_code": error.exit_code,
-                    "at": now_iso(),
-                }
-                _write_json(folder / RUN_FILE, document)
-                _write_json(folder / RESULT_FILE, document)
+            document = {"kind": kind, "refused": str(error), "exit_code": error.exit_code, "at": now_iso()}
+            with contextlib.suppress(OSError, RecordError), new_run(record_path, utc_stamp()) as folder:
+                write_json(folder / RUN_FILE, document)
+                write_json(folder / RESULT_FILE, document)
         raise
+
+
+def _warn_unfinished(record: Path, console: Console) -> None:
+    for line in unfinished_lines(record):
+        console.print(f"[yellow]{line}[/]", highlight=False, soft_wrap=True)
+
+
+def _execute(
+    run: _Run,
+    kind: str,
+    header: dict[str, Any],
+    work: Callable[[flow.HostContext], HostOutcome],
+    prior_of: Callable[[str], dict[str, Any]],
+    progress: Console,
+) -> tuple[RunWriter, FleetResult]:
+    """Open the run folder and run `work` on every host, each written ahead (see runwriter)."""
+    try:
+        writer = RunWriter(run.record.path, run.events, kind, {"change_id": run.record.change.id, **header})
+    except OSError as error:
+        raise UserError(
+            f"{run.record.path}: cannot start a run record ({error.strerror or error}); nothing was changed",
+            EXIT_FAILED,
+        ) from None
+    run.prior_file = writer.prior_file
+    result = run.run(kind, writer.guard(work, prior_of), progress, EXIT_MANUAL)
+    return writer, result
+
+
+def _close(run: _Run, kind: str, writer: RunWriter, result: FleetResult, **extra: Any) -> Report:
+    """Complete and seal the run, print the summary; the report reflects any record failure."""
+    document = _document(kind, run.record, result, run=writer.folder.name, finished_at=now_iso(), **extra)
+    if run.stop.signal_name:
+        document["signal"] = run.stop.signal_name
+    document, outcomes = writer.finish(document, result.outcomes)
+    final = FleetResult(outcomes, result.interrupted)
+    run.summarize(kind, final)
+    for problem in writer.problems:
+        run.console.print(
+            f"[bold red]record not fully written:[/] {problem}", highlight=False, soft_wrap=True
+        )
+    _say_manual(run.console, outcomes)
+    return Report(document, final.exit_code)
 
 
 def apply(
@@ -354,6 +365,7 @@ def _apply(
         record = open_record(record_path)
         hosts = _selected(record.change, options.hosts)
         plan_path, planned = _planned_hosts(record, hosts)
+    _warn_unfinished(record.path, console)
     todo = [h for h in hosts if planned.get(h, {}).get("status") == "pending"]
     skipped = [_skip(h, planned.get(h)) for h in hosts if h not in todo]
     run = _Run(record, options, credentials, console, todo)
@@ -370,33 +382,22 @@ def _apply(
         "forks": options.forks,
         "accept_no_undo": accept_no_undo,
     }
-    with _run_folder(record, run, "apply", header) as folder:
-        result = run.run(
+    # From here until the run is sealed a stop signal only stops new hosts starting.
+    with deferred(run.stop):
+        writer, result = _execute(
+            run,
             "apply",
+            header,
             lambda ctx: flow.apply_host(ctx, planned[ctx.host], accept_no_undo),
+            lambda host: dict(planned[host]["capture"]),
             progress,
-            EXIT_MANUAL,
         )
         by_host = {o.host: o for o in [*skipped, *result.outcomes]}
         result = FleetResult([by_host[h] for h in hosts], result.interrupted)
-        run.summarize("apply", result)
-        _record_outcomes(folder, result.outcomes)
-        document = _document(
-            "apply",
-            record,
-            result,
-            plan=plan_path.name,
-            run=folder.name,
-            finished_at=now_iso(),
-            accept_no_undo=accept_no_undo,
-        )
-        _write_json(folder / RESULT_FILE, document)
-    _say_manual(console, result.outcomes)
-    return Report(document, result.exit_code)
+        return _close(run, "apply", writer, result, plan=plan_path.name, accept_no_undo=accept_no_undo)
 
 
 def _skip(host: str, planned: Mapping[str, Any] | None) -> HostOutcome:
-
     if planned is None:
         return HostOutcome(host, "refused", EXIT_FAILED, "not in the latest plan; run plan again")
     if planned.get("status") == "no-change":
@@ -416,31 +417,6 @@ def _say_manual(console: Console, outcomes: Sequence[HostOutcome]) -> None:
             )
 
 
-def _after_apply(result: Mapping[str, Any]) -> Capture | None:
-    """The state the apply left on a host: apply.ps1's 'after', or the state re-captured after it."""
-    script_result = result.get("result")
-    if isinstance(script_result, dict) and script_result.get("after"):
-        return Capture({"before": script_result["after"]})
-    after = result.get("after")
-    return Capture(after) if isinstance(after, dict) else None
-
-
-def _priors(record: Record, hosts: Sequence[str]) -> tuple[Path, dict[str, tuple[Capture, Capture | None]]]:
-    """Per host: (prior state captured by the last apply, the state that apply left, if known)."""
-    found = latest_run(record.path, ("apply",))
-    if found is None:
-        raise UserError(f"{record.path}: no apply run to roll back")
-    folder, _ = found
-    priors: dict[str, tuple[Capture, Capture | None]] = {}
-    for host in hosts:
-        path = _host_file(folder, host, PRIOR_FILE)
-        if path.is_file():
-            result = _host_file(folder, host, RESULT_FILE)
-            after = _after_apply(read_json(result)) if result.is_file() else None
-            priors[host] = (Capture.from_raw(read_json(path)), after)
-    return folder, priors
-
-
 def rollback(
     record_path: Path,
     options: RunOptions,
@@ -448,10 +424,11 @@ def rollback(
     console: Console,
     progress: Console,
     confirm: Confirm | None,
+    run_stamp: str | None = None,
 ) -> Report:
-    """Restore the prior state the last apply captured, host by host."""
+    """Restore, host by host, the prior state of the apply run that changed it (or `run_stamp`)."""
     with _exclusive(record_path):
-        return _rollback(record_path, options, credentials, console, progress, confirm)
+        return _rollback(record_path, options, credentials, console, progress, confirm, run_stamp)
 
 
 def _rollback(
@@ -461,28 +438,42 @@ def _rollback(
     console: Console,
     progress: Console,
     confirm: Confirm | None,
+    run_stamp: str | None,
 ) -> Report:
     with _refusal_recorded(record_path, "rollback"):
         refuse_if_tampered(record_path)
         record = open_record(record_path)
-        source, priors = _priors(record, _selected(record.change, options.hosts))
-    todo = list(priors)
+        hosts = _selected(record.change, options.hosts)
+        found, problems = sources.sources(record.path, hosts, run_stamp)
+    _warn_unfinished(record.path, console)
+    todo = [h for h in hosts if h in found]
+    refused = {h: HostOutcome(h, "refused", EXIT_FAILED, why) for h, why in problems.items()}
     run = _Run(record, options, credentials, console, todo)
+    origin = {h: found[h].run.name for h in todo}
+    shown = ", ".join(f"{h} (run {origin[h]}{', resuming' if found[h].resume else ''})" for h in todo)
     _confirm_or_stop(
         confirm if todo else None,
-        f"Roll back change {record.change.id} on {len(todo)} host(s) to the state captured by run "
-        f"{source.name}: {', '.join(todo)}?",
+        f"Roll back change {record.change.id} on {len(todo)} host(s) to the state captured before: {shown}?",
     )
-    header = {"source_run": source.name, "hosts": todo, "started_at": now_iso(), "forks": options.forks}
-    with _run_folder(record, run, "rollback", header) as folder:
-        result = run.run(
-            "rollback", lambda ctx: flow.rollback_host(ctx, *priors[ctx.host]), progress, EXIT_MANUAL
+    names = sorted(set(origin.values()))
+    header = {
+        "source_run": names[0] if len(names) == 1 else None,
+        "sources": origin,
+        "hosts": todo,
+        "started_at": now_iso(),
+        "forks": options.forks,
+    }
+    with deferred(run.stop):
+        writer, result = _execute(
+            run,
+            "rollback",
+            header,
+            lambda ctx: flow.rollback_host(
+                ctx, found[ctx.host].prior, found[ctx.host].applied, found[ctx.host].resume
+            ),
+            lambda host: found[host].prior.raw,
+            progress,
         )
-        run.summarize("rollback", result)
-        _record_outcomes(folder, result.outcomes)
-        document = _document(
-            "rollback", record, result, source_run=source.name, run=folder.name, finished_at=now_iso()
-        )
-        _write_json(folder / RESULT_FILE, document)
-    _say_manual(console, result.outcomes)
-    return Report(document, result.exit_code)
+        by_host = {o.host: o for o in [*refused.values(), *result.outcomes]}
+        result = FleetResult([by_host[h] for h in hosts], result.interrupted)
+        return _close(run, "rollback", writer, result, source_run=header["source_run"], sources=origin)

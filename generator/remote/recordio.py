@@ -20,6 +20,7 @@ from generator.spec import load_spec
 
 CHANGE_FILE = "change.yaml"
 RUN_FILE = "run.json"
+INTERRUPTED = ("unsealed:", "interrupted:")
 SCRIPT_NAMES = ("prepare", "delete", "add", "verify", "rollback", "apply")
 
 
@@ -87,8 +88,9 @@ def open_record(path: Path) -> Record:
 
 
 def refuse_if_tampered(path: Path) -> None:
-    """Every integrity problem except an unsealed run folder (an interrupted run must stay recoverable)."""
-    problems = [p for p in check_record(path) if not p.startswith("unsealed:")]
+    """Every integrity problem except an unsealed run folder or a plan write cut short (an
+    interrupted command must leave a record that stays usable; `record resolve` closes both)."""
+    problems = [p for p in check_record(path) if not p.startswith(INTERRUPTED)]
     if problems:
         shown = "; ".join(problems[:3]) + (f" (+{len(problems) - 3} more)" if len(problems) > 3 else "")
         raise TamperedRecord(f"{path}: the record fails its integrity check: {shown}")

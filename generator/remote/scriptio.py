@@ -97,6 +97,25 @@ class Capture:
             return False
         return all(_same_binding(mine[k], theirs[k]) for k in mine)
 
+    def each_binding_one_of(self, *states: Capture) -> bool:
+        """Every binding absent, at desired (prepare.ps1 found no change for it) or equal to that
+        binding in one of `states`: what a change or its rollback leaves when stopped half-way."""
+        settled = {
+            _subject(b)
+            for b in self.raw.get("bindings") or []
+            if isinstance(b, dict) and b.get("change") == "none"
+        }
+        others = [{_subject(b): b for b in state.before} for state in states]
+        for binding in self.before:
+            subject = _subject(binding)
+            if "error" in binding:
+                return False
+            if not binding.get("exists") or subject in settled:
+                continue
+            if not any(subject in other and _same_binding(binding, other[subject]) for other in others):
+                return False
+        return bool(self.before)
+
     def to_json(self) -> str:
         return json.dumps(self.raw, separators=(",", ":"))
 

@@ -106,3 +106,49 @@ def test_not_a_record(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text(json.dumps([1]))
     with pytest.raises(RecordError, match="not an sslbind manifest"):
         check_record(tmp_path)
+
+
+def test_a_plan_write_cut_short_leaves_no_plan_without_its_sidecar(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """F7: a kill between the two writes must not leave a plan every command refuses; the orphan
+    sidecar is reported as interrupted (not tampering) and ignored by the commands."""
+    import generator.record as record_module
+    from generator.remote.recordio import refuse_if_tampered
+
+    record = make(tmp_path)
+    add_plan(record, {"hosts": []}, stamp="20260101T000000.000000Z")
+    real = record_module.write_new_file
+    calls: list[Path] = []
+
+    def killed_after_the_first(path: Path, data: bytes) -> None:
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real(path, data)
+
+    monkeypatch.setattr(record_module, "write_new_file", killed_after_the_first)
+    with pytest.raises(KeyboardInterrupt):
+        add_plan(record, {"hosts": []}, stamp="20260101T000001.000000Z")
+    assert calls[0].name.endswith(".json.sha256")
+    assert not (record / "plans" / "20260101T000001.000000Z.json").exists()
+    problems = check_record(record)
+    assert problems == [
+        "interrupted: plans/20260101T000001.000000Z.json.sha256 has no plan (a plan write was cut short); "
+        "`sslbind record resolve` clears it"
+    ]
+    refuse_if_tampered(record)  # the commands go on with the newest complete plan
+
+
+def test_an_older_plan_removed_is_still_reported_missing(tmp_path: Path) -> None:
+    record = make(tmp_path)
+    old = add_plan(record, {"hosts": []}, stamp="20260101T000000.000000Z")
+    add_plan(record, {"hosts": []}, stamp="20260101T000001.000000Z")
+    old.unlink()
+    assert check_record(record) == [f"missing: plans/{old.name}"]
+
+
+def test_the_record_lock_file_is_not_an_unexpected_file(tmp_path: Path) -> None:
+    record = make(tmp_path)
+    (record / ".sslbind.lock").touch()
+    assert check_record(record) == []

@@ -260,3 +260,107 @@ def test_apply_help_names_the_risk() -> None:
         "Let apply change bindings it has proven it cannot restore, e.g. the old certificate is gone" in text
     )
     assert "without it such a host is refused with nothing touched" in text
+
+
+# --- integrity, locks and the same host twice (adversarial run F4, F7, F10) -----------------------
+
+
+def test_a_malformed_plan_is_refused_with_exit_1_not_an_internal_error(tmp_path: Path) -> None:
+    """F10: a plan edited together with its sidecar into the wrong types touched nothing: exit 1."""
+    record = planned_record(tmp_path, restorable=True)
+    (plan,) = (record / "plans").glob("*.json")
+    document = json.loads(plan.read_text())
+    document["hosts"][0]["capture"] = "not a capture"
+    data = (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
+    plan.write_bytes(data)
+    sidecar = plan.with_name(plan.name + ".sha256")
+    sidecar.write_text(f"{hashlib.sha256(data).hexdigest()}  {plan.name}\n")
+    result = sslbind("apply", str(record), "--yes")
+    assert result.exit_code == 1, result.output
+    assert "malformed plan" in result.stderr and "capture" in result.stderr
+    assert "internal error" not in result.output
+
+
+def test_the_same_host_under_two_names_is_refused_naming_both(tmp_path: Path) -> None:
+    """F4: 127.0.0.1 and localhost are one machine; one run would race itself."""
+    path = spec(tmp_path, "127.0.0.1", loopback())
+    text = path.read_text()
+    second = text[text.index("  - host:") :].replace("127.0.0.1", "localhost")
+    path.write_text(text + second)
+    result = sslbind("plan", str(path), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 2, result.output
+    assert "127.0.0.1 and localhost are the same host" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_apply_lock_lives_in_the_record_for_its_owner_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """F4: another TMPDIR must not bypass the lock, and nobody else can open it to block the record."""
+    from generator.remote.operations import _exclusive
+
+    record = rendered(tmp_path)
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "elsewhere"))
+    with _exclusive(record):
+        lock = record / ".sslbind.lock"
+        assert lock.is_file() and (lock.stat().st_mode & 0o777) == 0o600
+        result = sslbind("rollback", str(record), "--yes")
+        assert result.exit_code == 2 and "another apply or rollback" in result.stderr
+    assert sslbind("record", "check", str(record)).exit_code == 0
+
+
+def test_rollback_names_a_run_that_is_not_an_apply(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from generator.remote import flow
+
+    monkeypatch.setattr(
+        flow,
+        "apply_host",
+        lambda ctx, planned, accept_no_undo=False: HostOutcome(ctx.host, "applied", 0, "ok"),
+    )
+    record = planned_record(tmp_path, restorable=True)
+    assert sslbind("apply", str(record), "--yes").exit_code == 0
+    result = sslbind("rollback", str(record), "--yes", "--run", "20000101T000000.000000Z")
+    assert result.exit_code == 2 and "--run 20000101T000000.000000Z: not an apply run" in result.stderr
+
+
+def test_apply_writes_the_prior_and_the_marker_before_the_host_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """F2: while apply.ps1 runs, the run folder already holds what is needed to undo it."""
+    from generator.remote import flow, runlog
+
+    seen: dict[str, Any] = {}
+
+    def apply_host(
+        ctx: flow.HostContext, planned: dict[str, Any], accept_no_undo: bool = False
+    ) -> HostOutcome:
+        (run,) = (ctx.record.path / "runs").iterdir()
+        seen["prior"] = json.loads((run / "hosts" / ctx.host / "prior.json").read_text())
+        seen["state"] = runlog.host_state(run, ctx.host).state
+        return HostOutcome(ctx.host, "applied", 0, "ok")
+
+    monkeypatch.setattr(flow, "apply_host", apply_host)
+    record = planned_record(tmp_path, restorable=True)
+    assert sslbind("apply", str(record), "--yes").exit_code == 0
+    assert seen["prior"] == pending_capture(True)
+    assert seen["state"] == runlog.UNKNOWN
+    (run,) = (record / "runs").iterdir()
+    assert runlog.host_state(run, "127.0.0.1").state == "applied"
+    events = [json.loads(line)["event"] for line in (run / "events.jsonl").read_text().splitlines()]
+    assert events.index("prior-recorded") < events.index("host-end")
+
+
+def test_an_internal_error_before_the_change_started_is_exit_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """F10: a client crash before any pipeline ran touched nothing: never "a person must act"."""
+    from generator.remote import flow
+
+    def apply_host(
+        ctx: flow.HostContext, planned: dict[str, Any], accept_no_undo: bool = False
+    ) -> HostOutcome:
+        raise AttributeError("'str' object has no attribute 'get'")
+
+    monkeypatch.setattr(flow, "apply_host", apply_host)
+    result = sslbind("apply", str(planned_record(tmp_path, restorable=True)), "--yes")
+    assert result.exit_code == 1, result.output

@@ -136,13 +136,32 @@ def test_missing_binding_is_restored_from_the_client(monkeypatch: pytest.MonkeyP
 
 
 def test_unreachable_after_losing_sight_needs_a_person(monkeypatch: pytest.MonkeyPatch) -> None:
-    host = Host(monkeypatch, [ConnectionFailure("web01", "unreachable", "refused")])
+    host = Host(monkeypatch, [ConnectionFailure("web01", "unreachable", "refused")] * 10)
     host.ctx.prior_file = lambda h: Path("/records/CHG1/runs/S/hosts") / h / "prior.json"
     outcome = flow.recover(host.ctx, PRIOR, "connection dropped during apply")
     assert (outcome.status, outcome.exit_code) == ("manual", EXIT_MANUAL)
     assert "web01" in outcome.summary and "rollback.ps1 -Prior" in outcome.summary
     assert "/records/CHG1/runs/S/hosts/web01/prior.json" in outcome.summary
     assert outcome.details["prior"] == PRIOR.raw
+
+
+def test_recapture_keeps_trying_within_the_settle_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # F11: the host's WinRM service restarting answers the first re-capture with an error; the
+    # settle time is not over, so the client asks again instead of calling for a person.
+    down = ConnectionFailure("web01", "remoting error", "HTTP 400 from the WinRM endpoint")
+    host = Host(monkeypatch, [down, down, PRIOR.raw, PRIOR.raw])
+    outcome = flow.recover(host.ctx, PRIOR, "connection dropped during apply")
+    assert (outcome.status, outcome.exit_code) == ("rolled-back", EXIT_FAILED)
+    assert "re-captured: prior state in place" in outcome.summary
+    assert [e["event"] for e in host.events].count("recapture-failed") == 2
+
+
+def test_recapture_gives_up_only_when_the_settle_time_is_over(monkeypatch: pytest.MonkeyPatch) -> None:
+    host = Host(monkeypatch, [ConnectionFailure("web01", "unreachable", "refused")] * 10)
+    outcome = flow.recover(host.ctx, PRIOR, "connection dropped during apply")
+    assert outcome.exit_code == EXIT_MANUAL
+    assert host.clock >= 60  # waited the settle time, then kept trying for another settle time
+    assert 1 < len(host.ran) < 10
 
 
 def test_failed_restore_needs_a_person(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -180,6 +199,72 @@ def test_rollback_restores_a_host_the_apply_left_as_it_was(monkeypatch: pytest.M
     outcome = flow.rollback_host(host.ctx, PRIOR, Capture({"before": DESIRED["before"]}))
     assert (outcome.status, outcome.exit_code) == ("restored", EXIT_OK)
     assert host.ran == ["prepare.ps1", "rollback.ps1", "prepare.ps1"]
+
+
+def mixed() -> dict[str, Any]:
+    """What a rollback stopped half-way leaves: the main binding gone, the SNI one back on the prior."""
+    sni_old = {
+        "kind": "hostnameport",
+        "key": "api.contoso.com:443",
+        "exists": True,
+        "settings": {"certhash": OLD},
+    }
+    missing = {"kind": "ipport", "key": "0.0.0.0:443", "exists": False, "settings": None}
+    return {"outcome": "refused", "before": [missing, sni_old], "bindings": []}
+
+
+def two_bindings(certhash: str) -> Capture:
+    main = state(certhash, "changes_pending")["before"][0]
+    sni = {
+        "kind": "hostnameport",
+        "key": "api.contoso.com:443",
+        "exists": True,
+        "settings": {"certhash": certhash},
+    }
+    return Capture({"outcome": "changes_pending", "before": [main, sni], "bindings": []})
+
+
+def test_a_second_rollback_resumes_one_that_stopped_half_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    # F6: a pwsh crash mid-rollback left 0.0.0.0:443 missing; refusing "changed since the apply"
+    # would leave the host without its binding for good.
+    prior, applied = two_bindings(OLD), two_bindings(NEW)
+    restored = {"outcome": "rolled_back", "before": mixed()["before"], "bindings": []}
+    host = Host(monkeypatch, [mixed(), restored, prior.raw])
+    outcome = flow.rollback_host(host.ctx, prior, applied, resume=True)
+    assert (outcome.status, outcome.exit_code) == ("restored", EXIT_OK)
+    assert host.ran == ["prepare.ps1", "rollback.ps1", "prepare.ps1"]
+
+
+def test_without_a_stopped_rollback_a_mixed_host_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    host = Host(monkeypatch, [mixed()])
+    outcome = flow.rollback_host(host.ctx, two_bindings(OLD), two_bindings(NEW), resume=False)
+    assert (outcome.status, outcome.exit_code) == ("refused", EXIT_FAILED)
+
+
+def test_resume_still_refuses_a_binding_someone_else_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    foreign = mixed()
+    foreign["before"][1]["settings"] = {"certhash": "1" * 40}
+    host = Host(monkeypatch, [foreign])
+    outcome = flow.rollback_host(host.ctx, two_bindings(OLD), two_bindings(NEW), resume=True)
+    assert (outcome.status, outcome.exit_code) == ("refused", EXIT_FAILED)
+
+
+def test_a_rollback_that_lost_its_connection_is_judged_by_what_the_host_holds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # F6: rollback.ps1 finished on the host after the connection dropped; no false alarm.
+    dropped = ConnectionFailure("web01", "connection dropped", "reset by peer")
+    host = Host(monkeypatch, [DESIRED, dropped, PRIOR.raw, PRIOR.raw])
+    outcome = flow.rollback_host(host.ctx, PRIOR, Capture({"before": DESIRED["before"]}))
+    assert (outcome.status, outcome.exit_code) == ("restored", EXIT_OK)
+    assert "connection-lost" in [e["event"] for e in host.events]
+
+
+def test_rollback_of_an_unknown_outcome_accepts_the_desired_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    restored = {"outcome": "rolled_back", "before": DESIRED["before"], "bindings": []}
+    host = Host(monkeypatch, [DESIRED, restored, PRIOR.raw])
+    outcome = flow.rollback_host(host.ctx, PRIOR, None)
+    assert (outcome.status, outcome.exit_code) == ("restored", EXIT_OK)
 
 
 # --- zero-downtime changes: the path per binding, --accept-no-undo ------------------------------
