@@ -364,3 +364,35 @@ def test_an_internal_error_before_the_change_started_is_exit_1(
     monkeypatch.setattr(flow, "apply_host", apply_host)
     result = sslbind("apply", str(planned_record(tmp_path, restorable=True)), "--yes")
     assert result.exit_code == 1, result.output
+
+
+def test_record_resolve_clears_a_plan_write_cut_short(tmp_path: Path) -> None:
+    """F7: the record is usable again without deleting files by hand."""
+    from generator.remote.cli import record_resolve
+
+    record = planned_record(tmp_path, restorable=True)
+    orphan = record / "plans" / "29990101T000000.000000Z.json.sha256"
+    orphan.write_text(f"{'0' * 64}  {orphan.name[:-7]}\n")
+    assert sslbind("record", "check", str(record)).exit_code == 1
+    result = CliRunner().invoke(record_resolve, [str(record), "--json"], env={"SSLBIND_PASSWORD": "pw"})
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["cleared"] == [f"plans/{orphan.name}"]
+    assert sslbind("record", "check", str(record)).exit_code == 0
+
+
+def test_record_resolve_seals_a_run_killed_before_any_host_started(tmp_path: Path) -> None:
+    from generator.remote.cli import record_resolve
+
+    record = planned_record(tmp_path, restorable=True)
+    run = record / "runs" / "20260101T000000.000000Z"
+    run.mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"kind": "apply", "hosts": ["127.0.0.1"]}))
+    (run / "events.jsonl").write_text("")
+    assert "unsealed" in sslbind("record", "check", str(record)).output
+    result = CliRunner().invoke(record_resolve, [str(record), "--json"], env={"SSLBIND_PASSWORD": "pw"})
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["runs"][0]["sealed"] is True
+    assert json.loads((run / "result.json").read_text())["hosts"] == [
+        {"host": "127.0.0.1", "status": "not started"}
+    ]
+    assert sslbind("record", "check", str(record)).exit_code == 0
