@@ -2,28 +2,138 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
+from typing import Any, NoReturn, TextIO, cast
 
 import click
 
 from generator import __version__
 from generator.doctor.cli import doctor_command
-from generator.errors import EXIT_FAILED, UserError
+from generator.errors import (
+    EXIT_FAILED,
+    EXIT_MANUAL,
+    UserError,
+    error_document,
+    local_fault,
+    shown_path,
+)
 from generator.importers.cli import import_command, rotate_command
 from generator.lab.cli import lab
 from generator.remote.cli import COMMANDS as REMOTE_COMMANDS
 from generator.schema import schema_command
 
+# Commands that change hosts: an OS error escaping them may come after a host changed, so it is
+# never reported as "failed, hosts as before" (1) or "nothing changed" (2).
+_CHANGING = frozenset({"apply", "rollback"})
+_ARGS = "sslbind.args"
+
+
+class _Watched:
+    """A text stream that notes whether anything was written to it (a command's own JSON)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.used = False
+
+    def write(self, text: str) -> int:
+        self.used = self.used or bool(text)
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
 
 class SslbindGroup(click.Group):
-    """Turns a UserError anywhere below into one line on stderr and its exit code."""
+    """Every failure below becomes one line on stderr and its exit code, never a traceback; with
+    `--json`, also one JSON document on stdout unless the command already printed its own."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[_ARGS] = list(args)  # the raw words, to see --json even when parsing them fails
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> object:
+        command = _command_name(ctx.meta.get(_ARGS, []))
+        watched = _Watched(sys.stdout) if self._wants_json(ctx, command) else None
         try:
+            if watched is not None:
+                sys.stdout = cast(TextIO, watched)
+            _check_utf8(ctx.meta.get(_ARGS, []))
             return super().invoke(ctx)
         except UserError as error:
-            click.echo(f"sslbind: {error}", err=True)
-            ctx.exit(error.exit_code)
+            _restore(watched)
+            self._fail(ctx, watched, str(error), error.exit_code)
+        except (OSError, UnicodeEncodeError) as error:
+            _restore(watched)
+            fault = _fault(error, command)
+            self._fail(ctx, watched, str(fault), fault.exit_code)
+        except click.ClickException as error:  # usage: click prints it; JSON gets the same words
+            _restore(watched)
+            _json_error(watched, error.format_message(), error.exit_code)
+            raise
+        except click.Abort:
+            _restore(watched)
+            _json_error(watched, "aborted", EXIT_FAILED)
+            raise
+        finally:
+            _restore(watched)
+
+    def _wants_json(self, ctx: click.Context, name: str | None) -> bool:
+        command = self.get_command(ctx, name) if name else None
+        if command is None or not any("--json" in getattr(p, "opts", ()) for p in command.params):
+            return False
+        words: list[str] = ctx.meta.get(_ARGS, [])
+        return "--json" in (words[: words.index("--")] if "--" in words else words)
+
+    @staticmethod
+    def _fail(ctx: click.Context, watched: _Watched | None, message: str, exit_code: int) -> NoReturn:
+        click.echo(f"sslbind: {message}", err=True)
+        _json_error(watched, message, exit_code)
+        ctx.exit(exit_code)
+
+
+def _command_name(words: list[str]) -> str | None:
+    """The subcommand among the group's words: the first that is not an option (the group's own
+    options, --version and --help, take no value)."""
+    return next((word for word in words if not word.startswith("-")), None)
+
+
+def _restore(watched: _Watched | None) -> None:
+    if watched is not None and sys.stdout is cast(TextIO, watched):
+        sys.stdout = watched._stream
+
+
+def _json_error(watched: _Watched | None, message: str, exit_code: int) -> None:
+    if watched is not None and not watched.used:
+        click.echo(json.dumps(error_document(message, exit_code), indent=2, sort_keys=True))
+        watched.used = True
+
+
+def _check_utf8(words: list[str]) -> None:
+    """Records, specs and scripts carry their paths and names as UTF-8 text: refuse anything else
+    up front rather than fail half-way (a record path with a Latin-1 byte broke apply's lock)."""
+    for word in words:
+        try:
+            word.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UserError(
+                f"{shown_path(word)}: holds bytes that are not UTF-8; rename it or give another path"
+            ) from None
+
+
+def _fault(error: OSError | UnicodeEncodeError, command: str | None) -> UserError:
+    """The one line for an OS error no layer below turned into one."""
+    if isinstance(error, UnicodeEncodeError):
+        text = shown_path(error.object) if isinstance(error.object, str) else "a path"
+        fault = UserError(f"{text}: holds bytes that are not UTF-8; rename it or give another path")
+    else:
+        fault = local_fault(error)
+    if command in _CHANGING:
+        return UserError(
+            f"{fault}; a host may have been changed: check with `sslbind verify RECORD`", EXIT_MANUAL
+        )
+    return fault
 
 
 @click.group(cls=SslbindGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from generator import __version__
-from generator.errors import EXIT_FAILED, UserError
+from generator.errors import EXIT_FAILED, UserError, local_io
 
 MANIFEST = "manifest.json"
 PLANS = "plans"
@@ -162,6 +162,13 @@ def write_record(out_dir: Path, change_id: str, spec_sha256: str, files: Iterabl
     memory does not grow with the size of the record.
     """
     target = out_dir / change_id
+    with local_io("write the change record", target):  # read-only, full, not a folder: one line
+        return _write_record(out_dir, target, change_id, spec_sha256, files)
+
+
+def _write_record(
+    out_dir: Path, target: Path, change_id: str, spec_sha256: str, files: Iterable[tuple[str, bytes]]
+) -> Path:
     if target.exists():
         raise RecordError(
             f"{target} already exists; a change record is never overwritten "
@@ -335,6 +342,11 @@ def _check_runs(record: Path) -> tuple[list[str], set[Path]]:
 
 def check_record(record: Path) -> list[str]:
     """Every problem with a record's integrity, one line each; empty when intact."""
+    with local_io("check the record", record):
+        return _check_record(record)
+
+
+def _check_record(record: Path) -> list[str]:
     manifest = read_manifest(record)
     listed = manifest["files"]
     assert isinstance(listed, dict)

@@ -20,7 +20,7 @@ import yaml
 from generator import spec_fields as f
 from generator import spec_values as sv
 from generator.binding import SETTING_NAMES, SETTINGS, SETTINGS_BY_NAME, KeyKind, Setting, SettingValue
-from generator.errors import SpecError
+from generator.errors import SPEC_MAX_BYTES, InputFileError, SpecError, read_input
 from generator.model import Binding, BindingKey, Change, Connection, Method, Mode, Swap, Target
 from generator.spec_yaml import Map, Node, Scalar, Seq, decode, parse
 
@@ -57,11 +57,9 @@ class _Ctx:
 def load_spec(path: Path) -> Change:
     """Read, validate and normalize the spec at `path`; raises `SpecError` on the first problem."""
     try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise SpecError(
-            str(path), None, "file", f"cannot be read ({error.strerror}); check the path"
-        ) from None
+        data = read_input(path, SPEC_MAX_BYTES, "a spec")
+    except InputFileError as error:  # in the spec's own message shape: file, key, problem
+        raise SpecError(str(path), None, "file", error.problem) from None
     return parse_spec(data, str(path))
 
 

@@ -26,6 +26,7 @@ from generator.binding import (
     KeyKind,
     SettingValue,
 )
+from generator.errors import IMPORT_MAX_BYTES, read_input
 from generator.importers import values
 from generator.importers.decode import DecodeError, decode_output
 from generator.importers.extras import freshness_warning, warnings_for
@@ -355,8 +356,5 @@ def parse_netsh(data: bytes, source: str, encoding: str | None = None) -> Import
 
 
 def read_netsh(path: Path, encoding: str | None = None) -> ImportResult:
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise ImportInputError(str(path), None, f"cannot read: {error.strerror}") from error
+    data = read_input(path, IMPORT_MAX_BYTES, "an import input")
     return parse_netsh(data, str(path), encoding)

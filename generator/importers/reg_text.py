@@ -34,6 +34,7 @@ from generator.binding import (
     decode_check_mode,
     decode_flags,
 )
+from generator.errors import IMPORT_MAX_BYTES, read_input
 from generator.importers import values
 from generator.importers.decode import DecodeError, decode_output
 from generator.importers.extras import freshness_warning, registry_extras, warnings_for
@@ -448,8 +449,5 @@ def parse_registry_values(
 
 
 def read_reg(path: Path, encoding: str | None = None) -> ImportResult:
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise ImportInputError(str(path), None, f"cannot read: {error.strerror}") from error
+    data = read_input(path, IMPORT_MAX_BYTES, "an import input")
     return parse_reg(data, str(path), encoding)

@@ -113,6 +113,7 @@ def _spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     global _spawner
     with _spawner_lock:
         if _spawner is None:
+            scrub_own_secrets()  # before the first pwsh exists, so none ever sees them
             _spawner = _Spawner()
     process = _spawner.spawn(argv, env)
     with contextlib.suppress(psutil.Error):
@@ -131,6 +132,63 @@ def surviving_processes() -> list[psutil.Process]:
             if os.getpgid(process.pid) in _spawned and process.status() != psutil.STATUS_ZOMBIE:
                 alive.append(process)
     return alive
+
+
+# --- secrets in this process's own /proc entries
+
+
+def _blocks() -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """(start, end) of this process's argument and environment blocks (/proc/self/stat 48-51)."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rpartition(")")[2].split()
+        arg_start, arg_end, env_start, env_end = (int(f) for f in fields[45:49])
+    except (OSError, ValueError):
+        return None
+    return (arg_start, arg_end), (env_start, env_end)
+
+
+def _zero(address: int, block: bytes, spans: list[tuple[int, int]]) -> None:
+    for start, end in spans:
+        if 0 <= start < end <= len(block):
+            ctypes.memset(address + start, 0, end - start)
+
+
+def _secret_spans(block: bytes) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Byte spans to blank in the environment block and in the argument block (`block` is either;
+    the caller picks). Environment: the values of SECRET_ENV. Arguments: the value of --password."""
+    env_spans: list[tuple[int, int]] = []
+    arg_spans: list[tuple[int, int]] = []
+    offset, previous = 0, b""
+    for entry in block.split(b"\0"):
+        name, sep, _value = entry.partition(b"=")
+        if sep and name.decode("utf-8", "replace") in SECRET_ENV:
+            env_spans.append((offset + len(name) + 1, offset + len(entry)))
+        if previous == b"--password":
+            arg_spans.append((offset, offset + len(entry)))
+        elif entry.startswith(b"--password="):
+            arg_spans.append((offset + len(b"--password="), offset + len(entry)))
+        offset, previous = offset + len(entry) + 1, entry
+    return env_spans, arg_spans
+
+
+def scrub_own_secrets() -> None:
+    """Blank the lab password in this process's initial environment and argument blocks.
+
+    A script in a lab shell runs as the same user and can read /proc/<lab pid>/environ and
+    /proc/<lab pid>/cmdline; those show the blocks the kernel set up at exec, which removing the
+    variable from os.environ does not touch. The blocks live in this process's memory, so they are
+    overwritten in place. Python keeps its own copies (os.environ, sys.argv): nothing here reads
+    the blocks again. Linux only; elsewhere there is no /proc to read them from.
+    """
+    blocks = _blocks()
+    if blocks is None:
+        return
+    for (start, end), pick in zip(blocks, (1, 0), strict=True):
+        with contextlib.suppress(OSError):
+            with open("/proc/self/mem", "rb") as mem:  # the block as the kernel shows it
+                mem.seek(start)
+                block = mem.read(end - start)
+            _zero(start, block, _secret_spans(block)[pick])
 
 
 # --- one pwsh

@@ -13,11 +13,19 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from generator.binding import CHECK_MODE_VALUE, FLAGS_VALUE, SETTING_NAMES, UINT32_MAX, KeyKind
-from generator.errors import UserError
+from generator.binding import (
+    CHECK_MODE_VALUE,
+    FLAGS_VALUE,
+    SETTING_NAMES,
+    SETTINGS_BY_NAME,
+    UINT32_MAX,
+    KeyKind,
+)
+from generator.errors import MIB, UserError, read_input
 from generator.lab.simwin.netsh_help import HELP_LAYOUTS
 
 State = dict[str, Any]
@@ -48,6 +56,8 @@ CERT_BOOL_KEYS = ("has_private_key", "server_auth", "key_usable")
 LANGUAGE_MODES = ("FullLanguage", "ConstrainedLanguage", "RestrictedLanguage", "NoLanguage")
 TOP_KEYS = frozenset({"bindings", "certificates", "netsh", "faults", "language_mode", "listeners"})
 MAX_PORT = 65535
+# A lab state is a few kB; the cap keeps a wrong path (a device, a huge file) from eating memory.
+STATE_MAX_BYTES = 64 * MIB
 NETSH_KEYS = frozenset({"supports_update", "missing_parameters", "help_layout"})
 # netsh commands that have a usage text for a `"usage": true` fault to print.
 USAGE_FAULT_OPERATIONS = ("add", "update", "delete")
@@ -90,6 +100,17 @@ def _validate_certificate(cert: dict[str, Any], where: str) -> None:
     for name in CERT_BOOL_KEYS:
         if name in cert and not isinstance(cert[name], bool):
             raise LabStateError(f"{where}.{name}: must be true or false")
+    for name in sorted(CERT_KEYS - set(CERT_BOOL_KEYS) - {"eku"}):
+        if name in cert and not isinstance(cert[name], str):
+            raise LabStateError(f"{where}.{name}: must be a string")
+    for name in ("not_before", "not_after"):
+        try:
+            datetime.fromisoformat(cert.get(name, "2020-01-01T00:00:00Z"))
+        except ValueError:
+            raise LabStateError(f'{where}.{name}: must be a time like "2027-01-01T00:00:00Z"') from None
+    eku = cert.get("eku", [])
+    if not isinstance(eku, list) or not all(isinstance(oid, str) for oid in eku):
+        raise LabStateError(f'{where}.eku: must be a list of OIDs like ["1.3.6.1.5.5.7.3.1"]')
 
 
 def _validate_listeners(listeners: Any, path: str) -> None:
@@ -140,16 +161,61 @@ def validate(state: Any, path: str) -> State:
         if unknown:
             raise LabStateError(f"{path}: bindings[{i}]: unknown key {sorted(unknown)[0]!r}")
         _validate_registry(entry.get("registry", {}), f"{path}: bindings[{i}]: registry")
+        _validate_binding_values(entry, KeyKind(keys[0]), f"{path}: bindings[{i}]")
     for i, cert in enumerate(state["certificates"]):
         _validate_certificate(cert, f"{path}: certificates[{i}]")
     for i, fault in enumerate(state["faults"]):
-        unknown = set(fault) - FAULT_KEYS
-        if unknown or "on" not in fault:
-            what = f"unknown key {sorted(unknown)[0]!r}" if unknown else "missing 'on'"
-            raise LabStateError(f"{path}: faults[{i}]: {what}")
-        if "usage" in fault and (fault["usage"] is not True or fault["on"] not in USAGE_FAULT_OPERATIONS):
-            raise LabStateError(f'{path}: faults[{i}]: usage: only "usage": true, on add, update or delete')
+        _validate_fault(fault, f"{path}: faults[{i}]")
     return state
+
+
+def _validate_binding_values(entry: dict[str, Any], kind: KeyKind, where: str) -> None:
+    """The key as netsh would take it and every setting of the type the shims read it as: a wrong
+    type here would surface as a traceback inside a pwsh shim, far from the state file."""
+    from generator.importers.values import binding_key as normalized_key
+
+    key = entry[kind.value]
+    try:
+        if not isinstance(key, str):
+            raise ValueError("must be a string")
+        normalized_key(kind, key)
+    except ValueError as error:
+        raise LabStateError(f"{where}.{kind.value}: {error}") from None
+    for name, value in entry.items():
+        setting = SETTINGS_BY_NAME.get(name)
+        if setting is None or value is None:
+            continue
+        if setting.kind == "uint32":
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= UINT32_MAX:
+                raise LabStateError(f"{where}.{name}: must be a number from 0 to {UINT32_MAX}")
+        elif not isinstance(value, str):
+            raise LabStateError(f"{where}.{name}: must be a string")
+
+
+def _validate_fault(fault: dict[str, Any], where: str) -> None:
+    from generator.lab.faults import FAULT_OPERATIONS  # faults imports this module
+
+    unknown = set(fault) - FAULT_KEYS
+    if unknown or "on" not in fault:
+        what = f"unknown key {sorted(unknown)[0]!r}" if unknown else "missing 'on'"
+        raise LabStateError(f"{where}: {what}")
+    if not isinstance(fault["on"], str) or fault["on"].lower() not in FAULT_OPERATIONS:
+        raise LabStateError(f"{where}.on: must be one of {', '.join(FAULT_OPERATIONS)}")
+    if "usage" in fault and (fault["usage"] is not True or fault["on"] not in USAGE_FAULT_OPERATIONS):
+        raise LabStateError(f'{where}: usage: only "usage": true, on add, update or delete')
+    error = fault.get("error")
+    if error is not None and (not isinstance(error, int) or isinstance(error, bool) or error < 0):
+        raise LabStateError(f"{where}.error: must be a win32 error code like 5 (or null)")
+    hang = fault.get("hang", 0)
+    if hang is not None and (not isinstance(hang, int | float) or isinstance(hang, bool) or hang < 0):
+        raise LabStateError(f"{where}.hang: must be a number of seconds")
+    for flag in ("drop_connection", "kill_pwsh"):
+        if flag in fault and not isinstance(fault[flag], bool):
+            raise LabStateError(f"{where}.{flag}: must be true or false")
+    if fault.get("when", "before") not in ("before", "after"):
+        raise LabStateError(f'{where}.when: must be "before" or "after"')
+    if "target" in fault and not isinstance(fault["target"], str):
+        raise LabStateError(f'{where}.target: must be a binding key like "0.0.0.0:443"')
 
 
 class StateFile:
@@ -169,12 +235,14 @@ class StateFile:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def _load(self) -> State:
+        if not self.path.exists():
+            raise LabStateError(f"{self.path}: state file not found; create one with `sslbind lab init`")
+        data = read_input(self.path, STATE_MAX_BYTES, "a lab state")  # not /dev/zero, not a FIFO
         try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise LabStateError(
-                f"{self.path}: state file not found; create one with `sslbind lab init`"
-            ) from None
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            line = data[: error.start].count(b"\n") + 1
+            raise LabStateError(f"{self.path}:{line}: not UTF-8 text; is this a lab state file?") from None
         try:
             document = json.loads(text)
         except json.JSONDecodeError as error:

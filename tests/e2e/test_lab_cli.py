@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -155,5 +156,102 @@ def test_serve_https_names_the_certificate_to_trust(tmp_path: Path, pwsh: str) -
         assert not Path(match.group(1)).exists()  # the lab's work folder goes with it
     finally:
         if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x89PNG\r\n\x1a\n\xff\xfe garbage", ":1: not UTF-8 text; is this a lab state file?"),
+        (b'{"bindings": [{"ipport": "0.0.0.0:99999"}]}', "bindings[0].ipport: port '99999' is not"),
+        (b'{"bindings": [{"ipport": 443}]}', "bindings[0].ipport: must be a string"),
+        (
+            b'{"bindings": [{"ipport": "0.0.0.0:443", "revocationfreshnesstime": "x"}]}',
+            "bindings[0].revocationfreshnesstime: must be a number from 0 to 4294967295",
+        ),
+        (
+            b'{"bindings": [{"ipport": "0.0.0.0:443", "certhash": 5}]}',
+            "bindings[0].certhash: must be a string",
+        ),
+        (b'{"faults": [{"on": "explode"}]}', "faults[0].on: must be one of add, update, delete, show, set"),
+        (b'{"faults": [{"on": "add", "error": "5"}]}', "faults[0].error: must be a win32 error code"),
+        (b'{"faults": [{"on": "add", "hang": "1"}]}', "faults[0].hang: must be a number of seconds"),
+        (b'{"faults": [{"on": "add", "kill_pwsh": 1}]}', "faults[0].kill_pwsh: must be true or false"),
+        (b'{"faults": [{"on": "add", "when": "later"}]}', 'faults[0].when: must be "before" or "after"'),
+        (
+            b'{"certificates": [{"thumbprint": "ab", "not_after": "soon"}]}',
+            "certificates[0].not_after: must be a time like",
+        ),
+        (b'{"certificates": [{"thumbprint": 7}]}', "certificates[0].thumbprint: must be a string"),
+    ],
+)
+def test_serve_refuses_garbage_or_wrong_typed_state_in_one_line(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    state = tmp_path / "lab.json"
+    state.write_bytes(content)
+    result = CliRunner().invoke(cli, ["lab", "serve", "--state", str(state), "--port", "0"])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    (line,) = result.output.splitlines()
+    assert line.startswith(f"sslbind: {state.resolve()}") and message in line, line
+
+
+def test_serve_refuses_a_device_as_state_without_reading_it(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["lab", "serve", "--state", "/dev/zero", "--port", "0"])
+    assert result.exit_code == 2
+    assert result.output == (
+        "sslbind: /dev/zero: is a character device, not a regular file; a lab state must be a regular file\n"
+    )
+
+
+@pytest.mark.lab
+@pytest.mark.pwsh
+def test_the_lab_password_is_in_no_environment_or_command_line_its_shells_can_read(
+    tmp_path: Path, pwsh: str
+) -> None:
+    """A lab shell runs as the lab's user: it can read /proc of its own pwsh and of the server."""
+    secret = "Env-s3cret-Pw"
+    state = tmp_path / "lab.json"
+    CliRunner().invoke(cli, ["lab", "init", str(state)])
+    argv = [sys.executable, "-c", "from generator.cli import main; main()", "lab", "serve"]
+    argv += ["--state", str(state), "--port", "0", "--username", "lab"]
+    env = {**os.environ, "SSLBIND_LAB_PASSWORD": secret, "SSLBIND_PWSH": pwsh}
+    server = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        match = re.fullmatch(r"listening on http://127\.0\.0\.1:(\d+)/wsman\n", line)
+        assert match, line
+        wsman = WSMan(
+            "127.0.0.1",
+            port=int(match.group(1)),
+            ssl=False,
+            auth="basic",
+            encryption="never",
+            username="lab",
+            password=secret,
+            operation_timeout=5,
+            read_timeout=30,
+            no_proxy=True,
+        )
+        with RunspacePool(wsman) as pool:
+            ps = PowerShell(pool)
+            ps.add_script(f"Get-Content -Raw -LiteralPath /proc/{server.pid}/environ; $PID")
+            output = ps.invoke()
+            assert not ps.had_errors, ps.streams.error
+            assert output and secret not in str(output[0])  # read from inside a lab shell
+            children = psutil.Process(server.pid).children(recursive=True)
+            assert any("pwsh" in c.name() or "dotnet" in c.name() for c in children)
+            for pid in [server.pid, *(c.pid for c in children)]:
+                for entry in ("environ", "cmdline"):
+                    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                        assert secret.encode() not in Path(f"/proc/{pid}/{entry}").read_bytes(), (pid, entry)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
