@@ -219,6 +219,7 @@ def environment() -> jinja2.Environment:
         ps_bool=ps_bool,
         ps_hex=ps_hex,
         ps_comment=ps_comment,
+        md_text=md_text,
     )
     return env
 
@@ -472,6 +473,29 @@ def render_readme(change: Change) -> bytes:
 def _readme_text(text: str) -> str:
     """Free text for the README: no control characters but newline and tab."""
     return "".join(ch for ch in text.replace("\r\n", "\n") if ch in "\n\t" or ord(ch) >= 0x20)
+
+
+# The spec's title and description are shown in the README as the words typed, never as markup: a
+# `<!--` would hide the rest of the file (what changes, how to roll back) from the reviewer, and
+# headings, links, tables or code would restyle it. HTML characters become entities (the same in
+# every Markdown renderer); other markup characters get CommonMark's backslash escape, which works
+# on any ASCII punctuation; '.', ',', ':', '-', '(' inside a line stay as they are (markup only
+# at a line's start or after an escaped ']'), so ordinary text reads the same in the raw file.
+_MD_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_MD_ESCAPED = frozenset("\\`*_[]#|!~")
+# What only means something at the start of a line: a list item, a setext underline, an ordered item.
+_MD_LINE_START = re.compile(r"^(?:([-=+])|(\d{1,9})([.)]))")
+
+
+def md_text(text: str) -> str:
+    """`text` as literal Markdown (one paragraph per blank-line-separated block, as written)."""
+    return "\n".join(_md_line(line) for line in text.split("\n"))
+
+
+def _md_line(line: str) -> str:
+    line = line.strip(" \t")  # leading indentation makes a code block, trailing spaces a line break
+    escaped = "".join(_MD_ENTITIES.get(ch) or ("\\" + ch if ch in _MD_ESCAPED else ch) for ch in line)
+    return _MD_LINE_START.sub(lambda m: "\\" + m[1] if m[1] else f"{m[2]}\\{m[3]}", escaped, count=1)
 
 
 # git must not rewrite line endings, or a record checked in on Windows loses its SHA-256s.

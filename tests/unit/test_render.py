@@ -459,3 +459,54 @@ def test_arbitrary_text_is_rejected_or_one_string_literal(pwsh: str, tmp_path: P
         assert entry["errors"] == 0, where
         assert entry["shape"] == baseline["shape"], f"{where} changed the script's code"
         assert entry["literals"] >= 1, f"{where} is not a string literal"
+
+
+# --- the change's free text in the reviewer README is shown as typed, never as markup (F12) -------
+
+HOSTILE_TEXT = [
+    ("description", "Routine renewal, no functional change.\n\n<!--"),
+    ("title", "Routine renewal <!-- the rest is hidden"),
+    ("title", "x ` # | [click](http://evil) <img src=x onerror=y> *** ## &lt;"),
+    (
+        "description",
+        "# Fake heading\n- [click](http://evil.example) | a | b |\n|---|---|\n`code` *bold* _it_ "
+        "<b>html</b> <script>x</script>\n    indented code\n1. one\n+ plus\n> quote\n===\n---\n"
+        "```\nfenced\n```\ntrailing backslash \\\n~~strike~~ ![img](x.png) &amp; done",
+    ),
+]
+
+
+def _readme_html(change: Change) -> str:
+    from markdown_it import MarkdownIt  # rich's Markdown parser; CommonMark plus GFM tables
+
+    readme = render_change(change)["README.md"].decode("utf-8")
+    return MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(readme)
+
+
+@pytest.mark.parametrize(("field", "text"), HOSTILE_TEXT)
+def test_title_and_description_cannot_hide_or_restyle_the_readme(field: str, text: str) -> None:
+    import html
+    import re
+
+    change = FIELDS[field](text)(contract_change())
+    rendered = _readme_html(change)
+    plain = _readme_html(contract_change())
+    # every section of the normal README is still there, in the same structure
+    assert re.findall(r"<h[1-6]>", rendered) == re.findall(r"<h[1-6]>", plain)
+    assert rendered.count("<table>") == plain.count("<table>")
+    for tag in ("<!--", "<b>", "<script", "<img", "<a ", "<code>`", "<em>", "<strong>", "<blockquote>"):
+        assert rendered.count(tag) == plain.count(tag), tag
+    top, _, _ = rendered.partition("<ul>")  # the title and description, before the facts list
+    assert set(re.findall(r"</?([a-z0-9]+)", top)) <= {"h1", "p", "br"}
+    shown = html.unescape(re.sub(r"<[^>]+>", "", top))
+    if field == "title":
+        assert shown.splitlines()[0] == f"Change {change.id}: {text}"
+    else:
+        for line in text.splitlines():
+            assert line.strip() in shown, line
+
+
+def test_escaping_keeps_ordinary_text_as_it_reads() -> None:
+    assert render.md_text("Renew api.contoso.com (2027), keep client-cert check: on.") == (
+        "Renew api.contoso.com (2027), keep client-cert check: on."
+    )
