@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from generator.errors import UserError
+from generator.errors import UserError, local_fault
 from generator.importers.certfacts import CertFacts
 from generator.importers.netsh_text import read_netsh
 from generator.importers.reg_text import read_reg
@@ -47,8 +47,8 @@ def write_new(text: str, output: Path | None) -> None:
         raise UserError(f"{output}: already exists; sslbind never overwrites a file, choose another -o")
     try:
         write_new_file(output, text.encode("utf-8"))  # link(2) refuses an existing file, even in a race
-    except OSError as error:
-        raise UserError(f"{output}: cannot write: {error.strerror}") from None
+    except OSError as error:  # exit 1 when the disk is full, 2 when the path cannot be written
+        raise local_fault(error, "write", output) from None
     click.echo(f"wrote {output}", err=True)
 
 

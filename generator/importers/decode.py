@@ -9,6 +9,7 @@ then the single-byte candidates, of which the caller's `score` (how many lines i
 from __future__ import annotations
 
 import codecs
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -57,3 +58,13 @@ def _strict(data: bytes, encoding: str) -> str:
     except (UnicodeDecodeError, LookupError) as error:
         raise DecodeError(f"not readable as {encoding}: {error}") from error
     return text.lstrip("\ufeff")
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def lines_of(text: str) -> list[str]:
+    """The lines Windows wrote: split on CR LF, CR or LF only. `str.splitlines` also splits on
+    U+2028, U+0085 and form feeds, which would cut a value that holds one (a store name) short."""
+    lines = _LINE_BREAK.split(text)
+    return lines[:-1] if lines and lines[-1] == "" else lines

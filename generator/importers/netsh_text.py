@@ -28,7 +28,7 @@ from generator.binding import (
 )
 from generator.errors import IMPORT_MAX_BYTES, read_input
 from generator.importers import values
-from generator.importers.decode import DecodeError, decode_output
+from generator.importers.decode import DecodeError, decode_output, lines_of
 from generator.importers.extras import freshness_warning, warnings_for
 from generator.importers.netsh_labels import (
     NULL_WORDS,
@@ -95,7 +95,7 @@ class _Matcher:
 
     def count(self, text: str) -> int:
         """Recognized lines among the first ones: enough to tell the language, cheap on big files."""
-        lines = text.splitlines()[:LANGUAGE_SAMPLE_LINES]
+        lines = lines_of(text)[:LANGUAGE_SAMPLE_LINES]
         return sum(1 for line in lines if self.match(line))
 
 
@@ -327,7 +327,7 @@ def parse_netsh(data: bytes, source: str, encoding: str | None = None) -> Import
         decoded = decode_output(data, lambda text: max(m.count(text) for m in MATCHERS), encoding)
     except DecodeError as error:
         raise ImportInputError(source, None, f"{error}; pass --encoding") from error
-    lines = decoded.text.splitlines()
+    lines = lines_of(decoded.text)
     matcher = max(MATCHERS, key=lambda m: m.count(decoded.text))  # first (English) wins a tie
     parser = _Parser(source, matcher)
     for number, line in enumerate(lines, start=1):

@@ -36,7 +36,7 @@ from generator.binding import (
 )
 from generator.errors import IMPORT_MAX_BYTES, read_input
 from generator.importers import values
-from generator.importers.decode import DecodeError, decode_output
+from generator.importers.decode import DecodeError, decode_output, lines_of
 from generator.importers.extras import freshness_warning, registry_extras, warnings_for
 from generator.importers.result import ExtraSetting, ImportInputError, ImportResult, Remark
 from generator.importers.warnings import BindingWarning
@@ -114,7 +114,7 @@ def _refuse(source: str, line: int | None, problem: str, binding: str | None = N
 
 def read_reg_query(text: str, source: str) -> _Read:
     read = _Read()
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(lines_of(text), start=1):
         if not line.strip():
             continue
         if line.startswith((" ", "\t")):
@@ -193,7 +193,7 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
     """Lines with `\\` continuations joined, each numbered by its first physical line."""
     out: list[tuple[int, str]] = []
     pending: tuple[int, str] | None = None
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(lines_of(text), start=1):
         line = raw.strip()
         if pending is not None:
             start, head = pending
@@ -392,13 +392,13 @@ def parse_reg(data: bytes, source: str, encoding: str | None = None) -> ImportRe
     """Bindings in saved `reg query ... /s` output or a .reg export (`data` as read from the file)."""
 
     def score(text: str) -> int:
-        return sum(1 for line in text.splitlines() if "REG_" in line or line.startswith(("[", "HKEY_")))
+        return sum(1 for line in lines_of(text) if "REG_" in line or line.startswith(("[", "HKEY_")))
 
     try:
         decoded = decode_output(data, score, encoding)
     except DecodeError as error:
         raise ImportInputError(source, None, f"{error}; pass --encoding") from error
-    first = next((line.strip() for line in decoded.text.splitlines() if line.strip()), "")
+    first = next((line.strip() for line in lines_of(decoded.text) if line.strip()), "")
     is_export = first in _REG_HEADERS
     read = read_reg_export(decoded.text, source) if is_export else read_reg_query(decoded.text, source)
     found = bindings_from_keys(source, read)

@@ -56,6 +56,9 @@ def binding_key(kind: KeyKind, text: str) -> str:
 
 def _ipport(text: str) -> str:
     v4, v6 = _IPV4_PORT.fullmatch(text), _IPV6_PORT.fullmatch(text)
+    if v6 and "%" in v6.group(1):  # a spec cannot carry it: the written spec would not render
+        zone = v6.group(1).partition("%")[2]
+        raise ValueError(f"{text!r}: an IPv6 zone index (%{zone}) cannot be written in a spec")
     try:
         if v4:
             return f"{ipaddress.IPv4Address(v4.group(1))}:{port(v4.group(2))}"

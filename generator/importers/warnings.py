@@ -35,11 +35,13 @@ def shadowing(bindings: Sequence[Binding]) -> list[BindingWarning]:
     HTTP.sys tries the IP:port entry first, then CCS; so an IP:port binding on a port wins over every
     hostname and CCS binding on it (reference section 1; win-acme #94, #1686).
     """
+    by_port: dict[int, list[str]] = {}  # grouped once: a host may have many thousand bindings
+    for binding in bindings:
+        if binding.key.kind is not KeyKind.IPPORT:
+            by_port.setdefault(binding.key.port, []).append(str(binding.key))
     out = []
     for ip in (b for b in bindings if b.key.kind is KeyKind.IPPORT):
-        hidden = sorted(
-            str(b.key) for b in bindings if b.key.kind is not KeyKind.IPPORT and b.key.port == ip.key.port
-        )
+        hidden = sorted(by_port.get(ip.key.port, ()))
         if hidden:
             message = (
                 f"HTTP.sys looks up IP:port bindings first, so this one may answer TLS handshakes on "

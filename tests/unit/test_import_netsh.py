@@ -480,3 +480,18 @@ def test_a_damaged_binding_header_is_refused_not_merged_into_the_previous_bindin
         f"show.txt:{line}: {damaged.strip()!r} looks like a damaged binding header (like {like!r}); "
         "the lines under it cannot be placed in any binding; repair the line"
     )
+
+
+def test_a_value_holding_a_unicode_line_separator_is_not_cut_short() -> None:
+    text = (FIXTURES / "netsh-2022-en.txt").read_text(encoding="utf-8")
+    label = "Certificate Store Name       : My"
+    broken = text.replace(label, label + "\u2028Other", 1)
+    with pytest.raises(ImportInputError, match=r"certstorename: 'My\\u2028Other' does not match"):
+        parse_netsh(broken.encode(), "show.txt")
+
+
+def test_an_ipv6_zone_index_is_refused_not_written_into_a_spec_that_cannot_render() -> None:
+    text = (FIXTURES / "netsh-2022-en.txt").read_text(encoding="utf-8")
+    broken = text.replace("IP:port                      : 0.0.0.0:443", "IP:port : [fe80::1%12]:443", 1)
+    with pytest.raises(ImportInputError, match=r"an IPv6 zone index \(%12\) cannot be written in a spec"):
+        parse_netsh(broken.encode(), "show.txt")

@@ -166,3 +166,21 @@ def test_record_check_of_a_missing_manifest_path_is_one_line(tmp_path: Path) -> 
     result = CliRunner().invoke(cli, ["record", "check", str(tmp_path)])
     assert result.exit_code in (1, 2) and "Traceback" not in result.output
     assert result.stderr.startswith("sslbind: ") and len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize(("code", "exit_code"), [(errno.ENOSPC, 1), (errno.EROFS, 2)])
+def test_an_import_output_that_cannot_be_written_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int, exit_code: int
+) -> None:
+    from generator.importers import cli as import_cli
+
+    def failing(path: Path, data: bytes) -> None:
+        raise OSError(code, os.strerror(code), str(path.parent / ".spec.yaml.tmp"))
+
+    monkeypatch.setattr(import_cli, "write_new_file", failing)
+    out = tmp_path / "spec.yaml"
+    result = CliRunner().invoke(cli, ["import", "--from-netsh", str(NETSH), "-o", str(out)])
+    assert result.exit_code == exit_code and "Traceback" not in result.output
+    *report, line = result.stderr.splitlines()  # what was imported, then the one failure line
+    assert line == f"sslbind: {out}: cannot write: {os.strerror(code)} ({tmp_path}/.spec.yaml.tmp)"
+    assert not any(r.startswith("sslbind: ") for r in report)
