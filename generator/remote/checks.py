@@ -66,12 +66,13 @@ def _keys(host: str, addresses: set[str]) -> tuple[set[str], set[str]]:
     return known, clashes
 
 
-def same_host_pairs(hosts: Iterable[str]) -> list[tuple[str, str, str]]:
-    """(first, second, why) for targets that name the same machine."""
+def same_host_pairs(hosts: Iterable[str], resolve: bool = True) -> list[tuple[str, str, str]]:
+    """(first, second, why) for targets that name the same machine; names only (no DNS, for
+    offline validation) unless `resolve`."""
     hosts = list(hosts)
     seen: dict[str, str] = {}
     pairs: list[tuple[str, str, str]] = []
-    resolved = _resolved(hosts)
+    resolved = _resolved(hosts) if resolve else {}
     for host in hosts:
         known, clashes = _keys(host, resolved.get(host, set()))
         clash = next((k for k in sorted(clashes) if k in seen and seen[k] != host), None)

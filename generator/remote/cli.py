@@ -18,6 +18,7 @@ from rich.console import Console
 
 from generator.remote.connection import Credentials, Extras, Overrides
 from generator.remote.fleet import DEFAULT_FORKS
+from generator.remote.signals import StopFlag, deferred
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -145,8 +146,10 @@ def _confirm(text: str) -> bool:
 
 
 def _finish(document: dict[str, Any], exit_code: int, as_json: bool) -> None:
-    if as_json:
-        click.echo(json.dumps(document, indent=2, sort_keys=True, default=str))
+    # The outcome is decided and recorded: a late Ctrl-C must not turn it into "Aborted!" (130).
+    with deferred(StopFlag()):
+        if as_json:
+            click.echo(json.dumps(document, indent=2, sort_keys=True, default=str))
     click.get_current_context().exit(exit_code)
 
 

@@ -37,6 +37,8 @@ def _reason(error: OSError) -> str:
 def unrecorded(outcome: HostOutcome, why: str) -> HostOutcome:
     """The host's outcome when the record could not keep it."""
     text = f"the run record could not be written ({why}), so it does not hold this outcome"
+    if "unrecorded" in outcome.details:  # already said, once is enough
+        return outcome
     if outcome.status in CHANGED or outcome.exit_code == EXIT_MANUAL:
         return HostOutcome(
             outcome.host,
@@ -44,7 +46,14 @@ def unrecorded(outcome: HostOutcome, why: str) -> HostOutcome:
             EXIT_MANUAL,
             f"{outcome.summary}; but {text}: the host WAS changed; keep this output and check the host "
             "(sslbind verify) before anything else",
-            {**outcome.details, "unrecorded": why, "status_before_record_failure": outcome.status},
+            {
+                **outcome.details,
+                "unrecorded": why,
+                # A second failure (the seal after the host's result) keeps the first status.
+                "status_before_record_failure": outcome.details.get(
+                    "status_before_record_failure", outcome.status
+                ),
+            },
         )
     return HostOutcome(
         outcome.host,

@@ -156,6 +156,21 @@ def test_recapture_keeps_trying_within_the_settle_time(monkeypatch: pytest.Monke
     assert [e["event"] for e in host.events].count("recapture-failed") == 2
 
 
+def test_recapture_waits_out_the_orphaned_pipeline_holding_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    # F5: after a drop the original apply.ps1 may still run on the host; prepare.ps1 then waits for
+    # the host lock and refuses naming the holder. That is no state to judge by: ask again until
+    # the orphan has ended, so the outcome reported is the one the host ends in.
+    busy = {
+        "outcome": "refused",
+        "error": "another sslbind phase holds this host: apply (pid 42)",
+        "before": [],
+    }
+    host = Host(monkeypatch, [busy, busy, DESIRED, DESIRED])
+    outcome = flow.recover(host.ctx, PRIOR, "connection dropped during apply")
+    assert (outcome.status, outcome.exit_code) == ("applied", EXIT_OK)
+    assert host.ran == ["prepare.ps1"] * 4
+
+
 def test_recapture_gives_up_only_when_the_settle_time_is_over(monkeypatch: pytest.MonkeyPatch) -> None:
     host = Host(monkeypatch, [ConnectionFailure("web01", "unreachable", "refused")] * 10)
     outcome = flow.recover(host.ctx, PRIOR, "connection dropped during apply")
