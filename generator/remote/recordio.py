@@ -14,12 +14,11 @@ from typing import Any
 
 from generator.errors import EXIT_FAILED, UserError
 from generator.model import Change, Target
-from generator.record import MANIFEST, PLANS, RUNS, check_record, read_manifest, sha256_hex
+from generator.record import MANIFEST, PLANS, check_record, read_manifest, sha256_hex
 from generator.render import host_dir
 from generator.spec import load_spec
 
 CHANGE_FILE = "change.yaml"
-RUN_FILE = "run.json"
 INTERRUPTED = ("unsealed:", "interrupted:")
 SCRIPT_NAMES = ("prepare", "delete", "add", "verify", "rollback", "apply")
 
@@ -109,15 +108,3 @@ def read_json(path: Path) -> dict[str, Any]:
 def latest_plan(record: Path) -> tuple[Path, dict[str, Any]] | None:
     plans = sorted((record / PLANS).glob("*.json"))
     return (plans[-1], read_json(plans[-1])) if plans else None
-
-
-def latest_run(record: Path, kinds: tuple[str, ...]) -> tuple[Path, dict[str, Any]] | None:
-    """The newest run folder whose run.json has one of `kinds` (e.g. apply, rollback)."""
-    base = record / RUNS
-    for folder in sorted((p for p in base.iterdir() if p.is_dir()), reverse=True) if base.is_dir() else []:
-        run_file = folder / RUN_FILE
-        if run_file.is_file():
-            document = read_json(run_file)
-            if document.get("kind") in kinds:
-                return folder, document
-    return None

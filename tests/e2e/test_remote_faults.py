@@ -117,7 +117,7 @@ def _flip_revocation_once_replaced(lab: LabHosts, host: str) -> None:
 
 def test_delete_fails_nothing_changes(planned: LabHosts) -> None:
     lab, before = planned, planned.bindings(_host(planned))
-    lab.fault(_host(lab), on="delete", error=5)
+    lab.fault(_host(lab), on="delete", error=5, target=MAIN)  # the live delete, not the trial's
     result = lab.apply(CHANGE)
     assert result.exit_code == 1, result.output
     assert_prior(lab, before)
