@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,8 +28,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from generator.lab.server import LabServer
 from generator.remote import runwriter
 from generator.remote.cli import record_resolve
+from tests.e2e.conftest import USER
 from tests.e2e.test_remote_harness import MAIN, NEW_CERT, OLD_CERT, PASSWORD, LabHosts, lab_hosts, swap_to_new
 
 pytestmark = [pytest.mark.lab, pytest.mark.pwsh, pytest.mark.timeout(900)]
@@ -252,3 +255,37 @@ def test_a_prior_edited_with_its_manifest_is_refused(planned: LabHosts) -> None:
     assert result.exit_code == 1, result.output
     assert "does not agree with the plan's capture" in result.output
     assert certhash(lab) == NEW_CERT and OLD_CERT not in certhash(lab)
+
+
+def test_recovery_keeps_trying_while_the_host_restarts_its_winrm_service(
+    planned: LabHosts, pwsh: str
+) -> None:
+    """F11: the endpoint goes away mid-change (its pwsh with it: the binding is left deleted) and
+    comes back a few seconds later; the first re-capture fails, but the settle time is not over,
+    so the client tries again, finds the binding missing and restores the prior (exit 1), instead
+    of giving up at once with the host left without its binding (exit 4)."""
+    lab, before = planned, planned.bindings(_host(planned))
+    host = _host(lab)
+    lab.fault(host, on="add", target=MAIN, hang=30)
+    outcome: dict[str, Result] = {}
+    client = threading.Thread(target=lambda: outcome.update(result=lab.apply(CHANGE, "--settle", "10")))
+    client.start()
+    deadline = time.monotonic() + 240
+    while lab.binding(host, MAIN) is not None and time.monotonic() < deadline:
+        time.sleep(0.2)  # the live delete ran; the add hangs
+    assert lab.binding(host, MAIN) is None
+    old = lab.servers[host]
+    stopped = time.monotonic()
+    old.stop()  # WinRM service restart: every shell and its pwsh gone
+    # Back 15 s after the loss: after the first re-capture (--settle 10), within the settle time.
+    time.sleep(max(0.0, stopped + 15 - time.monotonic()))
+    restarted = LabServer(old.state.path, USER, PASSWORD, host=host, port=old.port, pwsh=pwsh)
+    with restarted:
+        lab.servers[host] = restarted
+        client.join(600)
+        result = outcome["result"]
+        assert result.exit_code == 1, result.output
+        assert same(lab.bindings(host), before)
+        recorded = lab.host_result(CHANGE, host)
+        assert recorded["status"] == "rolled-back" and "prior state restored" in recorded["summary"]
+        assert "recapture-failed" in [e["event"] for e in lab.events(CHANGE)]
