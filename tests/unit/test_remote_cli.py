@@ -396,3 +396,42 @@ def test_record_resolve_seals_a_run_killed_before_any_host_started(tmp_path: Pat
         {"host": "127.0.0.1", "status": "not started"}
     ]
     assert sslbind("record", "check", str(record)).exit_code == 0
+
+
+def test_a_prior_edited_with_the_plan_and_every_checksum_is_still_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """F10: prior.json, the plan's capture, the plan sidecar and the run manifest all rewritten
+    agree with each other; the write-ahead marker and the event log still witness the real prior."""
+    from generator.remote import flow
+
+    monkeypatch.setattr(
+        flow,
+        "apply_host",
+        lambda ctx, planned, accept_no_undo=False: HostOutcome(ctx.host, "applied", 0, "ok"),
+    )
+    record = planned_record(tmp_path, restorable=True)
+    assert sslbind("apply", str(record), "--yes").exit_code == 0
+    (run,) = (record / "runs").iterdir()
+    forged = pending_capture(True)
+    forged["before"][0]["settings"]["certhash"] = "b1" * 20
+
+    def rewrite(path: Path, value: Any) -> str:
+        data = (json.dumps(value, indent=2, sort_keys=True) + "\n").encode()
+        path.write_bytes(data)
+        return hashlib.sha256(data).hexdigest()
+
+    prior_sha = rewrite(run / "hosts" / "127.0.0.1" / "prior.json", forged)
+    (plan,) = (record / "plans").glob("*.json")
+    document = json.loads(plan.read_text())
+    document["hosts"][0]["capture"] = forged
+    plan_sha = rewrite(plan, document)
+    plan.with_name(plan.name + ".sha256").write_text(f"{plan_sha}  {plan.name}\n")
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["files"]["hosts/127.0.0.1/prior.json"] = prior_sha
+    (run / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    assert sslbind("record", "check", str(record)).exit_code == 0  # unkeyed: it cannot tell
+
+    result = sslbind("rollback", str(record), "--yes")
+    assert result.exit_code == 1, result.output
+    assert "127.0.0.1" in result.stderr and "is not the prior its event log recorded" in result.stderr
