@@ -27,6 +27,8 @@ $script:SslTrialFirstPort = 50443
 $script:SslTrialPortCount = 200
 $script:SslTrialAppId = '{73736c62-696e-4474-7269-616c62696e64}'
 $script:SslTransientAddCode = 87
+# The host lock this script holds (Enter-SslHostLock), released in the script's finally.
+$script:SslLockHeld = $null
 $script:SslRestartNote = 'HTTP.sys reads DefaultSslCertCheckMode only after the HTTP service or the server restarts.'
 
 function Write-SslLog {

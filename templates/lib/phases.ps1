@@ -614,6 +614,103 @@ function Add-SslAfterState {
     }
 }
 
+function Get-SslLockWait {
+    # Seconds a phase waits for another sslbind phase on this host to finish (its own function so
+    # tests need not wait).
+    return 60
+}
+
+function Wait-SslLock {
+    Start-Sleep -Milliseconds 500
+}
+
+function Test-SslStaleLock {
+    # A holder whose process is gone, or whose pid now belongs to a process started at another
+    # time, left the lock behind (pwsh killed): it may be taken over. An unreadable holder is not
+    # stale: a person must look. 'since' is for people only (ConvertFrom-Json may make it a date).
+    param([AllowNull()]$Holder)
+    $id = Get-SslProperty -Object $Holder -Name 'pid'
+    $started = Get-SslProperty -Object $Holder -Name 'started'
+    if (-not (Test-SslInteger -Value $id) -or -not (Test-SslInteger -Value $started)) {
+        return $false
+    }
+    $now = Get-SslProcessStart -Id ([int]$id)
+    return ($null -eq $now -or [long]$now -ne [long]$started)
+}
+
+function Format-SslLockHolder {
+    param([AllowNull()]$Holder, [AllowEmptyString()][string]$Text)
+    if ($null -eq $Holder) {
+        return ('an unreadable lock: ' + $Text)
+    }
+    return ('change ' + (Get-SslProperty -Object $Holder -Name 'change_id') + ' (' + (Get-SslProperty -Object $Holder -Name 'phase') +
+        ', pid ' + (Get-SslProperty -Object $Holder -Name 'pid') + ', since ' + (Get-SslProperty -Object $Holder -Name 'since') + ')')
+}
+
+function Enter-SslHostLock {
+    # One sslbind phase per host at a time, across sessions: take the host lock, waiting for
+    # another phase to finish; take over a stale one (and say so). On failure the outcome is
+    # refused, with the holder named, and $false comes back: nothing is touched.
+    param([Parameter(Mandatory = $true)]$Result)
+    try {
+        $path = Get-SslLockPath
+        $now = (Get-Date).ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ss.fffZ', [cultureinfo]::InvariantCulture)
+        $mine = ConvertTo-Json -Compress -InputObject ([ordered]@{
+                pid = $PID; started = (Get-SslProcessStart -Id $PID); change_id = $script:SslChange.change_id
+                phase = $Result.phase; host = $Result.host; since = $now
+            })
+        $deadline = (Get-Date).AddSeconds((Get-SslLockWait))
+        $waited = $false
+        while (-not (New-SslLockFile -Path $path -Text $mine)) {
+            $text = Get-SslLockText -Path $path
+            if ($null -eq $text) {
+                continue
+            }
+            $holder = $null
+            try {
+                $holder = ConvertFrom-Json -InputObject $text
+            }
+            catch {
+                $holder = $null
+            }
+            if ($null -ne $holder -and (Test-SslStaleLock -Holder $holder)) {
+                if ((Get-SslLockText -Path $path) -ceq $text) {
+                    Remove-SslLockFile -Path $path
+                    Add-SslNote -Result $Result -Note ('took over the host lock left by ' + (Format-SslLockHolder -Holder $holder -Text $text) + ', whose process is gone')
+                }
+                continue
+            }
+            if ((Get-Date) -ge $deadline) {
+                throw ('another sslbind phase holds this host: ' + (Format-SslLockHolder -Holder $holder -Text $text) +
+                    '; nothing is changed. If no sslbind runs on this host, remove ' + $path)
+            }
+            if (-not $waited) {
+                Write-SslLog -Message ('waiting for ' + (Format-SslLockHolder -Holder $holder -Text $text) + ' to finish')
+                $waited = $true
+            }
+            Wait-SslLock
+        }
+        $script:SslLockHeld = @{ Path = $path; Text = $mine }
+        return $true
+    }
+    catch {
+        $Result.outcome = 'refused'
+        $Result.error = $_.Exception.Message
+        return $false
+    }
+}
+
+function Exit-SslHostLock {
+    # Releases the host lock if this script still holds it.
+    if ($null -eq $script:SslLockHeld) {
+        return
+    }
+    if ((Get-SslLockText -Path $script:SslLockHeld.Path) -ceq $script:SslLockHeld.Text) {
+        Remove-SslLockFile -Path $script:SslLockHeld.Path
+    }
+    $script:SslLockHeld = $null
+}
+
 function Test-SslPreflight {
     # One check before anything else in every phase: PowerShell 5.1 or later (#Requires is not
     # enforced for script text sent over PSRP), a language mode the scripts run in (Full or

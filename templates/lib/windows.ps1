@@ -156,3 +156,71 @@ function Test-SslPortListening {
         throw ('could not tell whether TCP port ' + $Port + ' has a listener: ' + $_.Exception.Message)
     }
 }
+
+function Get-SslLockPath {
+    # The host-wide lock file every phase holds while it runs: one change per host at a time,
+    # across sessions and users. On Windows under ProgramData; off Windows (the sslbind lab) beside
+    # the lab host's state, so each simulated host has its own.
+    [CmdletBinding()]
+    param()
+    if ($PSVersionTable.PSVersion.Major -ge 6 -and -not $IsWindows) {
+        if ([string]::IsNullOrEmpty($env:SSLBIND_LAB_STATE)) {
+            throw 'no place for the host lock: off Windows sslbind scripts run only on the sslbind lab'
+        }
+        return ([string]$env:SSLBIND_LAB_STATE + '.sslbind.lock')
+    }
+    return ([string]$env:ProgramData + '\sslbind\host.lock')
+}
+
+function New-SslLockFile {
+    # Creates the lock file with -Text; $false when it exists already (New-Item without -Force
+    # creates only a new file), so two sessions never both succeed.
+    [CmdletBinding()]
+    [OutputType([bool])]
+    param([Parameter(Mandatory = $true)][string]$Path, [Parameter(Mandatory = $true)][string]$Text)
+    $folder = Split-Path -Parent $Path
+    if (-not (Test-Path -LiteralPath $folder)) {
+        $null = New-Item -ItemType Directory -Path $folder -Force -WhatIf:$false -Confirm:$false
+    }
+    try {
+        $null = New-Item -ItemType File -Path $Path -Value $Text -WhatIf:$false -Confirm:$false -ErrorAction Stop
+    }
+    catch {
+        if (Test-Path -LiteralPath $Path) {
+            return $false
+        }
+        throw
+    }
+    return ((Get-Content -Raw -LiteralPath $Path) -ceq $Text)
+}
+
+function Get-SslLockText {
+    # The lock file's text, or $null when there is none.
+    [CmdletBinding()]
+    param([Parameter(Mandatory = $true)][string]$Path)
+    try {
+        return [string](Get-Content -Raw -LiteralPath $Path -ErrorAction Stop)
+    }
+    catch {
+        return $null
+    }
+}
+
+function Remove-SslLockFile {
+    [CmdletBinding()]
+    param([Parameter(Mandatory = $true)][string]$Path)
+    Remove-Item -LiteralPath $Path -Force -WhatIf:$false -Confirm:$false -ErrorAction SilentlyContinue
+}
+
+function Get-SslProcessStart {
+    # When process -Id started (UTC ticks: a number, which ConvertFrom-Json keeps as it is, unlike
+    # a date string that PowerShell 7 turns into a DateTime), or $null when it no longer runs: a
+    # lock whose holder is gone (or whose pid now belongs to another process) is stale.
+    [CmdletBinding()]
+    param([Parameter(Mandatory = $true)][int]$Id)
+    $process = Get-Process -Id $Id -ErrorAction SilentlyContinue
+    if ($null -eq $process) {
+        return $null
+    }
+    return [long]$process.StartTime.ToUniversalTime().Ticks
+}

@@ -21,6 +21,10 @@ Describe 'sslbind scripts' {
         Mock Wait-SslRetry { }
         Mock Test-SslElevated { $true }
         Mock Test-SslPortListening { Test-FakePortListening -Port $Port }
+        # The host lock in a file of this test run (on Windows it lives under ProgramData).
+        $global:FakeLockPath = Join-Path ([System.IO.Path]::GetTempPath()) ('sslbind-pester-' + $PID + '.lock')
+        Mock Get-SslLockPath { $global:FakeLockPath }
+        Mock Wait-SslLock { }
 
         $Hash = '40db5bb1bf5659a155258d1d007c530fcb8996c2'
         $OldHash = '1111111111111111111111111111111111111111'
@@ -80,6 +84,7 @@ Describe 'sslbind scripts' {
     }
 
     BeforeEach {
+        Remove-Item -LiteralPath $global:FakeLockPath -ErrorAction SilentlyContinue
         Reset-FakeHost
         Add-FakeCertificate -Store 'My' -Thumbprint $Hash -Usage @('1.3.6.1.5.5.7.3.1')
         Add-FakeCertificate -Store 'My' -Thumbprint $OldHash
@@ -942,6 +947,66 @@ Describe 'sslbind scripts' {
             $run.Json.actions[0].step | Should -Be 'trial-cleanup'
             $run.Json.notes -join ' ' | Should -Match 'removed trial binding ipport=127.0.0.1:50443'
             Get-FakeBindingValue -Kind 'ipport' -Key '127.0.0.1:50443' | Should -BeNullOrEmpty
+        }
+    }
+
+    Describe 'host lock' {
+        BeforeAll {
+            function Set-LockHolder {
+                # A lock file as another sslbind phase would leave it.
+                param([int]$HolderPid, [long]$Started)
+                $text = ConvertTo-Json -Compress -InputObject ([ordered]@{
+                        pid = $HolderPid; started = $Started; change_id = 'OTHER'; phase = 'apply'; host = 'h'; since = '2026-11-30T00:00:00.000Z'
+                    })
+                Set-Content -LiteralPath $global:FakeLockPath -Value $text -NoNewline
+            }
+        }
+
+        It 'holds the host lock while the phase runs and releases it after' {
+            $null = Add-OldBinding
+            $global:SawLock = $false
+            Mock netsh {
+                if (Test-Path -LiteralPath $global:FakeLockPath) { $global:SawLock = $true }
+                Invoke-FakeNetsh @args
+            }
+            $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            $run.Json.outcome | Should -Be 'applied'
+            $global:SawLock | Should -BeTrue
+            Test-Path -LiteralPath $global:FakeLockPath | Should -BeFalse
+        }
+
+        It 'refuses, naming the holder, while another live sslbind phase holds the host' {
+            $null = Add-OldBinding
+            Set-LockHolder -HolderPid $PID -Started (Get-Process -Id $PID).StartTime.ToUniversalTime().Ticks
+            Mock Get-SslLockWait { 0 }
+            try {
+                foreach ($phase in @('prepare', 'apply')) {
+                    $run = Invoke-Phase -Case 'motivating' -Phase $phase
+                    $run.Json.outcome | Should -Be 'refused'
+                    $run.Json.error | Should -Match ('another sslbind phase holds this host: change OTHER \(apply, pid ' + $PID)
+                }
+                @($global:FakeCalls) | Should -BeNullOrEmpty
+                Test-Path -LiteralPath $global:FakeLockPath | Should -BeTrue
+            }
+            finally {
+                Remove-Item -LiteralPath $global:FakeLockPath -ErrorAction SilentlyContinue
+            }
+        }
+
+        It 'takes over a lock whose process is gone, and says so' {
+            $null = Add-OldBinding
+            Set-LockHolder -HolderPid 999999 -Started 638999999999999999
+            $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            $run.Json.outcome | Should -Be 'applied'
+            $run.Json.notes -join ' ' | Should -Match 'took over the host lock left by change OTHER \(apply, pid 999999'
+            Test-Path -LiteralPath $global:FakeLockPath | Should -BeFalse
+        }
+
+        It 'releases the lock when the change fails and is rolled back' {
+            $null = Add-OldBinding
+            Add-FakeFault -On update -Code 1312
+            (Invoke-Phase -Case 'motivating' -Phase 'apply').Json.outcome | Should -Be 'rolled_back'
+            Test-Path -LiteralPath $global:FakeLockPath | Should -BeFalse
         }
     }
 

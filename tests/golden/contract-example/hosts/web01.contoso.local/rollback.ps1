@@ -333,6 +333,74 @@ function Test-SslPortListening {
     }
 }
 
+function Get-SslLockPath {
+    # The host-wide lock file every phase holds while it runs: one change per host at a time,
+    # across sessions and users. On Windows under ProgramData; off Windows (the sslbind lab) beside
+    # the lab host's state, so each simulated host has its own.
+    [CmdletBinding()]
+    param()
+    if ($PSVersionTable.PSVersion.Major -ge 6 -and -not $IsWindows) {
+        if ([string]::IsNullOrEmpty($env:SSLBIND_LAB_STATE)) {
+            throw 'no place for the host lock: off Windows sslbind scripts run only on the sslbind lab'
+        }
+        return ([string]$env:SSLBIND_LAB_STATE + '.sslbind.lock')
+    }
+    return ([string]$env:ProgramData + '\sslbind\host.lock')
+}
+
+function New-SslLockFile {
+    # Creates the lock file with -Text; $false when it exists already (New-Item without -Force
+    # creates only a new file), so two sessions never both succeed.
+    [CmdletBinding()]
+    [OutputType([bool])]
+    param([Parameter(Mandatory = $true)][string]$Path, [Parameter(Mandatory = $true)][string]$Text)
+    $folder = Split-Path -Parent $Path
+    if (-not (Test-Path -LiteralPath $folder)) {
+        $null = New-Item -ItemType Directory -Path $folder -Force -WhatIf:$false -Confirm:$false
+    }
+    try {
+        $null = New-Item -ItemType File -Path $Path -Value $Text -WhatIf:$false -Confirm:$false -ErrorAction Stop
+    }
+    catch {
+        if (Test-Path -LiteralPath $Path) {
+            return $false
+        }
+        throw
+    }
+    return ((Get-Content -Raw -LiteralPath $Path) -ceq $Text)
+}
+
+function Get-SslLockText {
+    # The lock file's text, or $null when there is none.
+    [CmdletBinding()]
+    param([Parameter(Mandatory = $true)][string]$Path)
+    try {
+        return [string](Get-Content -Raw -LiteralPath $Path -ErrorAction Stop)
+    }
+    catch {
+        return $null
+    }
+}
+
+function Remove-SslLockFile {
+    [CmdletBinding()]
+    param([Parameter(Mandatory = $true)][string]$Path)
+    Remove-Item -LiteralPath $Path -Force -WhatIf:$false -Confirm:$false -ErrorAction SilentlyContinue
+}
+
+function Get-SslProcessStart {
+    # When process -Id started (UTC ticks: a number, which ConvertFrom-Json keeps as it is, unlike
+    # a date string that PowerShell 7 turns into a DateTime), or $null when it no longer runs: a
+    # lock whose holder is gone (or whose pid now belongs to another process) is stale.
+    [CmdletBinding()]
+    param([Parameter(Mandatory = $true)][int]$Id)
+    $process = Get-Process -Id $Id -ErrorAction SilentlyContinue
+    if ($null -eq $process) {
+        return $null
+    }
+    return [long]$process.StartTime.ToUniversalTime().Ticks
+}
+
 # ---------------------------------------------------------------------------------------------
 # Binding logic on plain data: validation, registry decoding, preserve/exact resolution, the netsh
 # argument list, comparison and the certificate check. Reaches Windows only through the
@@ -362,6 +430,8 @@ $script:SslTrialFirstPort = 50443
 $script:SslTrialPortCount = 200
 $script:SslTrialAppId = '{73736c62-696e-4474-7269-616c62696e64}'
 $script:SslTransientAddCode = 87
+# The host lock this script holds (Enter-SslHostLock), released in the script's finally.
+$script:SslLockHeld = $null
 $script:SslRestartNote = 'HTTP.sys reads DefaultSslCertCheckMode only after the HTTP service or the server restarts.'
 
 function Write-SslLog {
@@ -1575,6 +1645,103 @@ function Add-SslAfterState {
     }
 }
 
+function Get-SslLockWait {
+    # Seconds a phase waits for another sslbind phase on this host to finish (its own function so
+    # tests need not wait).
+    return 60
+}
+
+function Wait-SslLock {
+    Start-Sleep -Milliseconds 500
+}
+
+function Test-SslStaleLock {
+    # A holder whose process is gone, or whose pid now belongs to a process started at another
+    # time, left the lock behind (pwsh killed): it may be taken over. An unreadable holder is not
+    # stale: a person must look. 'since' is for people only (ConvertFrom-Json may make it a date).
+    param([AllowNull()]$Holder)
+    $id = Get-SslProperty -Object $Holder -Name 'pid'
+    $started = Get-SslProperty -Object $Holder -Name 'started'
+    if (-not (Test-SslInteger -Value $id) -or -not (Test-SslInteger -Value $started)) {
+        return $false
+    }
+    $now = Get-SslProcessStart -Id ([int]$id)
+    return ($null -eq $now -or [long]$now -ne [long]$started)
+}
+
+function Format-SslLockHolder {
+    param([AllowNull()]$Holder, [AllowEmptyString()][string]$Text)
+    if ($null -eq $Holder) {
+        return ('an unreadable lock: ' + $Text)
+    }
+    return ('change ' + (Get-SslProperty -Object $Holder -Name 'change_id') + ' (' + (Get-SslProperty -Object $Holder -Name 'phase') +
+        ', pid ' + (Get-SslProperty -Object $Holder -Name 'pid') + ', since ' + (Get-SslProperty -Object $Holder -Name 'since') + ')')
+}
+
+function Enter-SslHostLock {
+    # One sslbind phase per host at a time, across sessions: take the host lock, waiting for
+    # another phase to finish; take over a stale one (and say so). On failure the outcome is
+    # refused, with the holder named, and $false comes back: nothing is touched.
+    param([Parameter(Mandatory = $true)]$Result)
+    try {
+        $path = Get-SslLockPath
+        $now = (Get-Date).ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ss.fffZ', [cultureinfo]::InvariantCulture)
+        $mine = ConvertTo-Json -Compress -InputObject ([ordered]@{
+                pid = $PID; started = (Get-SslProcessStart -Id $PID); change_id = $script:SslChange.change_id
+                phase = $Result.phase; host = $Result.host; since = $now
+            })
+        $deadline = (Get-Date).AddSeconds((Get-SslLockWait))
+        $waited = $false
+        while (-not (New-SslLockFile -Path $path -Text $mine)) {
+            $text = Get-SslLockText -Path $path
+            if ($null -eq $text) {
+                continue
+            }
+            $holder = $null
+            try {
+                $holder = ConvertFrom-Json -InputObject $text
+            }
+            catch {
+                $holder = $null
+            }
+            if ($null -ne $holder -and (Test-SslStaleLock -Holder $holder)) {
+                if ((Get-SslLockText -Path $path) -ceq $text) {
+                    Remove-SslLockFile -Path $path
+                    Add-SslNote -Result $Result -Note ('took over the host lock left by ' + (Format-SslLockHolder -Holder $holder -Text $text) + ', whose process is gone')
+                }
+                continue
+            }
+            if ((Get-Date) -ge $deadline) {
+                throw ('another sslbind phase holds this host: ' + (Format-SslLockHolder -Holder $holder -Text $text) +
+                    '; nothing is changed. If no sslbind runs on this host, remove ' + $path)
+            }
+            if (-not $waited) {
+                Write-SslLog -Message ('waiting for ' + (Format-SslLockHolder -Holder $holder -Text $text) + ' to finish')
+                $waited = $true
+            }
+            Wait-SslLock
+        }
+        $script:SslLockHeld = @{ Path = $path; Text = $mine }
+        return $true
+    }
+    catch {
+        $Result.outcome = 'refused'
+        $Result.error = $_.Exception.Message
+        return $false
+    }
+}
+
+function Exit-SslHostLock {
+    # Releases the host lock if this script still holds it.
+    if ($null -eq $script:SslLockHeld) {
+        return
+    }
+    if ((Get-SslLockText -Path $script:SslLockHeld.Path) -ceq $script:SslLockHeld.Text) {
+        Remove-SslLockFile -Path $script:SslLockHeld.Path
+    }
+    $script:SslLockHeld = $null
+}
+
 function Test-SslPreflight {
     # One check before anything else in every phase: PowerShell 5.1 or later (#Requires is not
     # enforced for script text sent over PSRP), a language mode the scripts run in (Full or
@@ -1730,5 +1897,12 @@ function Invoke-SslRollbackPhase {
 # ---------------------------------------------------------------------------------------------
 $sslStarted = Get-Date
 $sslResult = New-SslResult -Phase 'rollback' -TargetHost $TargetHost
-Invoke-SslRollbackPhase -Cmdlet $PSCmdlet -Result $sslResult -Binding $Binding -Prior $Prior
+if (Enter-SslHostLock -Result $sslResult) {
+    try {
+        Invoke-SslRollbackPhase -Cmdlet $PSCmdlet -Result $sslResult -Binding $Binding -Prior $Prior
+    }
+    finally {
+        Exit-SslHostLock
+    }
+}
 Complete-SslResult -Result $sslResult -Started $sslStarted -ScriptPath $PSCommandPath -Failure @('refused', 'rollback_failed')
