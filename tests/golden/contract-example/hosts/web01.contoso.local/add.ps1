@@ -1663,8 +1663,14 @@ function Test-SslStaleLock {
     if (-not (Test-SslInteger -Value $id) -or -not (Test-SslInteger -Value $started)) {
         return $false
     }
+    # Start times read by two processes may differ slightly (Linux derives them from the boot time,
+    # read anew each time): within 2 s it is the same process; a reused pid starts much later.
     $now = Get-SslProcessStart -Id ([int]$id)
-    return ($null -eq $now -or [long]$now -ne [long]$started)
+    if ($null -eq $now) {
+        return $true
+    }
+    $difference = [long]$now - [long]$started
+    return ($difference -gt 20000000 -or $difference -lt -20000000)
 }
 
 function Format-SslLockHolder {
