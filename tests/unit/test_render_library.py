@@ -57,7 +57,8 @@ def test_an_unclosed_function_is_refused() -> None:
 WINDOWS_CALLS = re.compile(
     r"Get-ItemProperty|Set-ItemProperty|Test-Path|Get-ChildItem|Get-Item\b|Remove-Item|New-Item|"
     r"&\s*netsh|\[Microsoft\.Win32|Registry\]::|\[System\.Security\.Cryptography\.X509|X509Store|"
-    r"Security\.Principal|whoami|Out-File|Set-Content",
+    r"Security\.Principal|whoami|Out-File|Set-Content|Get-Content|Get-NetTCPConnection|Get-Process|"
+    r"\$env:",
     re.IGNORECASE,
 )
 
@@ -73,7 +74,7 @@ def test_only_the_touchpoint_wrappers_reach_windows() -> None:
     wrappers = {
         c.name: c.text
         for c in library().chunks
-        if c.name and c.always and c.name.startswith(("Test-", "Get-", "Set-", "Invoke-"))
+        if c.name and c.always and c.name.startswith(("Test-", "Get-", "Set-", "Invoke-", "New-", "Remove-"))
     }
     assert set(wrappers) >= {
         "Invoke-SslNetsh",
@@ -83,6 +84,13 @@ def test_only_the_touchpoint_wrappers_reach_windows() -> None:
         "Set-SslRegistryDword",
         "Get-SslStoreCertificate",
         "Test-SslElevated",
+        "Test-SslPortListening",
+        "Get-SslLockPath",
+        "New-SslLockFile",
+        "Get-SslLockText",
+        "Remove-SslLockFile",
+        "Get-SslProcessStart",
+        "Set-SslResultFile",
     }
     for chunk in library().chunks:
         if chunk.name in wrappers:
