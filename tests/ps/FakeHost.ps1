@@ -329,6 +329,13 @@ function Enable-FakeHostAlias {
     Set-Alias -Name Set-SslRegistryDword -Value Set-FakeRegistryDword -Scope Global
     Set-Alias -Name Get-SslStoreCertificate -Value Get-FakeStoreCertificate -Scope Global
     Set-Alias -Name netsh -Value Invoke-FakeNetsh -Scope Global
+    Set-Alias -Name Test-SslPortListening -Value Test-FakePortListening -Scope Global
+    Set-Alias -Name Get-SslLockPath -Value Get-FakeLockPath -Scope Global
+}
+
+function Get-FakeLockPath {
+    # The host lock of this fake host: a file of this process in the temp folder.
+    return (Join-Path ([System.IO.Path]::GetTempPath()) ('sslbind-fakehost-' + $PID + '.lock'))
 }
 
 function Test-FakePortListening {

@@ -1,12 +1,18 @@
 <#
 .SYNOPSIS
-Stops apply.ps1 while netsh add hangs (after the delete) and reports whether the host got its
-binding back: the stopped pipeline skips catch, so apply.ps1's finally block must restore it.
+Stops apply.ps1 while a netsh add hangs and reports the fake host's state afterwards.
+
+.DESCRIPTION
+-Hang live: on a host without 'update sslcert', the live add after the delete hangs; the stopped
+pipeline skips catch, so apply.ps1's finally block must restore the binding.
+-Hang trial: the trial bind's add on 127.0.0.1 hangs; its finally must delete the trial binding,
+and nothing live may have been touched.
 #>
 [CmdletBinding()]
 param(
     [Parameter(Mandatory = $true)][string]$Library,
-    [Parameter(Mandatory = $true)][string]$Script
+    [Parameter(Mandatory = $true)][string]$Script,
+    [ValidateSet('live', 'trial')][string]$Hang = 'live'
 )
 $ErrorActionPreference = 'Stop'
 $fake = Join-Path $PSScriptRoot 'FakeHost.ps1'
@@ -16,11 +22,11 @@ $signal = [hashtable]::Synchronized(@{ Hanging = $false })
 $setup = [powershell]::Create()
 $setup.Runspace = $runspace
 $null = $setup.AddScript({
-        param($Library, $Fake, $Signal)
+        param($Library, $Fake, $Signal, $Hang)
         $global:FakeSignal = $Signal
         . $Library
         . $Fake
-        Reset-FakeHost
+        Reset-FakeHost -NoUpdate:($Hang -eq 'live')
         Enable-FakeHostAlias
         Add-FakeCertificate -Store 'My' -Thumbprint '40db5bb1bf5659a155258d1d007c530fcb8996c2'
         Add-FakeCertificate -Store 'My' -Thumbprint '1111111111111111111111111111111111111111'
@@ -30,8 +36,8 @@ $null = $setup.AddScript({
             })
         $global:FakeBefore = @((Get-FakeBindingValue -Kind 'ipport' -Key '0.0.0.0:443').GetEnumerator() | ForEach-Object { $_.Key + '=' + ($_.Value -join ',') })
         $global:FakeHanging = $false
-        Add-FakeFault -On 'add' -Code -30
-    }).AddArgument($Library).AddArgument($Fake).AddArgument($signal).Invoke()
+        Add-FakeFault -On 'add' -Code -30 -Trial:($Hang -eq 'trial')
+    }).AddArgument($Library).AddArgument($Fake).AddArgument($signal).AddArgument($Hang).Invoke()
 
 $apply = [powershell]::Create()
 $apply.Runspace = $runspace
@@ -49,6 +55,8 @@ $null = $check.AddScript({
         $after = Get-FakeBindingValue -Kind 'ipport' -Key '0.0.0.0:443'
         [ordered]@{
             hung = $global:FakeHanging
+            trial_left = @($global:FakeKeys.Keys | Where-Object { $_ -match '127\.0\.0\.1:' })
+            lock_left = (Test-Path -LiteralPath (Get-FakeLockPath))
             calls = @($global:FakeCalls)
             before = $global:FakeBefore
             after = @(if ($null -ne $after) { $after.GetEnumerator() | ForEach-Object { $_.Key + '=' + ($_.Value -join ',') } })

@@ -25,7 +25,27 @@ def test_stopping_apply_mid_change_restores_the_binding(pwsh: str, tmp_path: Pat
     assert result.ok, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["hung"] is True, report
-    changing = [c for c in report["calls"] if "/?" not in c]
+    changing = [c for c in report["calls"] if "/?" not in c and "127.0.0.1" not in c]  # live calls
     assert changing[0] == "netsh http delete sslcert ipport=0.0.0.0:443", changing
     assert changing[-1].startswith("netsh http add sslcert ipport=0.0.0.0:443 certhash=1111"), changing
     assert report["after"] == report["before"]
+    assert report["lock_left"] is False  # the host lock is released after the restore
+
+
+@pytest.mark.pwsh
+def test_stopping_apply_during_the_trial_bind_leaves_no_trial_binding(pwsh: str, tmp_path: Path) -> None:
+    script = tmp_path / "apply.ps1"
+    script.write_bytes(render_change(pester_changes()["motivating"])["hosts/motivating/apply.ps1"])
+    library = tmp_path / "lib.ps1"
+    library.write_text(render_library(), encoding="ascii")
+    args = ["-Library", str(library), "-Script", str(script), "-Hang", "trial"]
+    result = run_file(HERE / "stop_during_apply.ps1", args, pwsh=pwsh, timeout=300)
+    assert result.ok, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["hung"] is True, report
+    assert report["calls"][-1] == "netsh http delete sslcert ipport=127.0.0.1:50443", report["calls"]
+    assert report["trial_left"] == [], report
+    live = [c for c in report["calls"] if "/?" not in c and "127.0.0.1" not in c]
+    assert live == [], live  # nothing live touched
+    assert report["after"] == report["before"]
+    assert report["lock_left"] is False
