@@ -194,9 +194,12 @@ def test_after_sigkill_the_run_says_unknown_and_rollback_restores_the_prior(plan
     """F3: SIGKILL cannot be caught; the write-ahead record still holds the prior and says the
     host started with its outcome unknown, so rollback finds and restores it."""
     lab, before = planned, planned.bindings(_host(planned))
-    lab.fault(_host(lab), on="add", target=MAIN, hang=6)
+    lab.fault(_host(lab), on="add", target=MAIN, hang=8)
     client = _client(lab, "apply", str(lab.record(CHANGE)), "--yes")
     _wait_for_event(lab, "apply-start")
+    deadline = time.monotonic() + 240
+    while lab.binding(_host(lab), MAIN) is not None and time.monotonic() < deadline:
+        time.sleep(0.1)  # apply.ps1 is mid-change: deleted, the add hangs
     client.kill()
     client.communicate(timeout=60)
     deadline = time.monotonic() + 120  # apply.ps1 carries on on the host
