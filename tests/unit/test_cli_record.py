@@ -45,3 +45,9 @@ def test_record_check_lists_by_hand_results_and_still_flags_other_files(tmp_path
     assert bad.exit_code == 1
     assert "unexpected: hosts/h/apply-latest.json" in bad.stdout
     assert "unexpected: hosts/h/notes.json" in bad.stdout
+
+
+def test_record_resolve_is_a_record_subcommand() -> None:
+    result = CliRunner().invoke(cli, ["record", "resolve", "--help"])
+    assert result.exit_code == 0, result.output
+    assert "RECORD" in result.output
