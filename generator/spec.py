@@ -22,6 +22,7 @@ from generator import spec_values as sv
 from generator.binding import SETTING_NAMES, SETTINGS, SETTINGS_BY_NAME, KeyKind, Setting, SettingValue
 from generator.errors import SPEC_MAX_BYTES, InputFileError, SpecError, read_input
 from generator.model import Binding, BindingKey, Change, Connection, Method, Mode, Swap, Target
+from generator.remote.checks import same_host_pairs
 from generator.spec_yaml import Map, Node, Scalar, Seq, decode, parse
 
 BINDING_KEYS: tuple[str, ...] = f.SELECTOR_NAMES + tuple(f.OPTIONS) + SETTING_NAMES
@@ -557,7 +558,22 @@ def _targets(
             )
         seen[target.host] = (f"targets[{len(targets)}]", host_line)
         targets.append(target)
+    _refuse_aliased_hosts(seen, ctx)
     return tuple(targets)
+
+
+def _refuse_aliased_hosts(seen: Mapping[str, tuple[str, int]], ctx: _Ctx) -> None:
+    """Two names for one machine (web01 and web01.contoso.local) would make one run race itself;
+    refused offline, by name only (the client also compares addresses before it connects)."""
+    pairs = same_host_pairs(seen, resolve=False)
+    if pairs:
+        first, second, why = pairs[0]
+        key, line = seen[second]
+        ctx.fail(
+            line,
+            f"{key}.host",
+            f"{second} and {first} (line {seen[first][1]}) are the same host ({why}); name each host once",
+        )
 
 
 def _target(
