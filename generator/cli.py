@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn, TextIO, cast
@@ -23,6 +24,7 @@ from generator.importers.cli import import_command, rotate_command
 from generator.lab.cli import lab
 from generator.remote.cli import COMMANDS as REMOTE_COMMANDS
 from generator.remote.cli import RECORD_COMMANDS
+from generator.report.cli import report_command
 from generator.schema import schema_command
 
 # Commands that change hosts: an OS error escaping them may come after a host changed, so it is
@@ -154,12 +156,42 @@ def cli() -> None:
     show_default=True,
     help="Folder that receives the change record <change.id>/.",
 )
-def render(spec: Path, out_dir: Path) -> None:
+@click.option(
+    "--sign",
+    "pfx",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Authenticode-sign the library and every script with this code-signing PFX "
+    "(password from SSLBIND_SIGN_PASSWORD, else asked; needs osslsigncode).",
+)
+@click.option(
+    "--timestamp-url",
+    default=None,
+    metavar="URL",
+    help="RFC 3161 timestamp server for --sign (keeps signatures valid after the certificate expires).",
+)
+def render(spec: Path, out_dir: Path, pfx: Path | None, timestamp_url: str | None) -> None:
     """Render SPEC into a reviewable change record (never overwrites one)."""
-    from generator.workflow import render_record
+    from generator.workflow import SignRequest, render_record
 
-    record = render_record(spec, out_dir)
-    click.echo(f"wrote change record {record}")
+    if timestamp_url is not None and pfx is None:
+        raise UserError("--timestamp-url needs --sign PFX")
+    sign = SignRequest(pfx, _sign_password(), timestamp_url) if pfx is not None else None
+    record = render_record(spec, out_dir, sign)
+    click.echo(f"wrote change record {record}" + (" (signed)" if sign else ""))
+
+
+def _sign_password() -> str:
+    """The PFX password: SSLBIND_SIGN_PASSWORD, else a hidden prompt; never an argument."""
+    from generator.signing import PASSWORD_ENV
+
+    password = os.environ.get(PASSWORD_ENV)
+    if password is not None:
+        return password
+    try:
+        return str(click.prompt("PFX password", hide_input=True, default="", show_default=False, err=True))
+    except click.Abort:  # end of input, no terminal: nothing was written
+        raise UserError(f"no PFX password: set {PASSWORD_ENV} or run in a terminal") from None
 
 
 @cli.group()
@@ -180,9 +212,34 @@ def record_check(record_dir: Path) -> None:
         click.echo(
             f"by hand: {result.relative_to(record_dir).as_posix()} (a saved run result, in no manifest)"
         )
+    problems += _check_signatures(record_dir)
     if problems:
         raise UserError(f"{record_dir}: {len(problems)} integrity problem(s); do not apply", EXIT_FAILED)
     click.echo(f"{record_dir}: intact")
+
+
+def _check_signatures(record_dir: Path) -> list[str]:
+    """Print the record's signature status; return its signature problems (already printed)."""
+    from generator.record import read_manifest
+    from generator.signing import verify_record
+
+    report = verify_record(record_dir, read_manifest(record_dir))
+    if not report.signed:
+        click.echo("signatures: unsigned (rendered without --sign)")
+        return []
+    for problem in report.problems:
+        click.echo(problem)
+    if report.subject:
+        click.echo(
+            f"signatures: {report.files} file(s) signed by {report.subject}, "
+            f"thumbprint {report.thumbprint}" + (" (problems above)" if report.problems else ", all valid")
+        )
+    if report.expired_on:
+        click.echo(
+            f"note: the signer's certificate expired on {report.expired_on}; Windows refuses these "
+            "signatures under AllSigned unless they carry a timestamp"
+        )
+    return report.problems
 
 
 cli.add_command(schema_command)
@@ -190,11 +247,22 @@ cli.add_command(import_command)
 cli.add_command(rotate_command)
 cli.add_command(doctor_command)
 cli.add_command(lab)
+cli.add_command(report_command)
 for record_command in RECORD_COMMANDS:
     record.add_command(record_command)
 for remote_command in REMOTE_COMMANDS:
     cli.add_command(remote_command)
 
 
+def _console_safe() -> None:
+    """A console or pipe whose encoding cannot show a character (cp1252 on Windows, a C locale)
+    shows it as an escape instead of failing the command after its work is done."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+        if encoding != "utf8" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main() -> None:
+    _console_safe()
     cli(prog_name="sslbind")

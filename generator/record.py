@@ -155,19 +155,31 @@ def manifest_bytes(hashes: Mapping[str, str], extra: Mapping[str, object]) -> by
     return (json.dumps(body, indent=2, sort_keys=True) + "\n").encode()
 
 
-def write_record(out_dir: Path, change_id: str, spec_sha256: str, files: Iterable[tuple[str, bytes]]) -> Path:
+def write_record(
+    out_dir: Path,
+    change_id: str,
+    spec_sha256: str,
+    files: Iterable[tuple[str, bytes]],
+    extra: Mapping[str, object] | None = None,
+) -> Path:
     """Create `out_dir/change_id` holding `files` and a manifest, all at once or not at all.
 
     `files` may be a generator: each file is written as it comes and only its hash is kept, so
-    memory does not grow with the size of the record.
+    memory does not grow with the size of the record. `extra` adds manifest keys (the `signature`
+    section of a signed record).
     """
     target = out_dir / change_id
     with local_io("write the change record", target):  # read-only, full, not a folder: one line
-        return _write_record(out_dir, target, change_id, spec_sha256, files)
+        return _write_record(out_dir, target, change_id, spec_sha256, files, extra or {})
 
 
 def _write_record(
-    out_dir: Path, target: Path, change_id: str, spec_sha256: str, files: Iterable[tuple[str, bytes]]
+    out_dir: Path,
+    target: Path,
+    change_id: str,
+    spec_sha256: str,
+    files: Iterable[tuple[str, bytes]],
+    extra: Mapping[str, object],
 ) -> Path:
     if target.exists():
         raise RecordError(
@@ -184,6 +196,7 @@ def _write_record(
             "change_id": change_id,
             "spec_sha256": spec_sha256,
             "created_at": created_at(),
+            **extra,
         }
         _write_plain(staging / MANIFEST, manifest_bytes(hashes, meta))
         _sync_tree(staging)

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from generator.model import Change
 from generator.record import write_record
 from generator.render import iter_rendered, validate_change
+from generator.signing import Signer, sign_files
 from generator.spec import load_spec, normalized_yaml
+
+
+@dataclass(frozen=True)
+class SignRequest:
+    """`render --sign`: the PFX, its password (never printed or stored) and an optional RFC 3161 server."""
+
+    pfx: Path
+    password: str = field(repr=False)
+    timestamp_url: str | None = None
 
 
 def record_files(change: Change) -> Iterator[tuple[str, bytes]]:
@@ -17,12 +28,18 @@ def record_files(change: Change) -> Iterator[tuple[str, bytes]]:
     yield from iter_rendered(change)
 
 
-def render_record(spec_path: Path, out_dir: Path) -> Path:
+def render_record(spec_path: Path, out_dir: Path, sign: SignRequest | None = None) -> Path:
     """Validate the spec, render every script and write the change record; returns its folder.
 
-    Every value is validated before the first byte is written, and the record appears only when
-    complete, so bad input writes nothing.
+    Every value is validated, and with `sign` the signer checked, before the first byte is written,
+    and the record appears only when complete, so bad input writes nothing. Signed files are signed
+    on their way into the record's staging folder, so the manifest hashes the signed bytes.
     """
     change = load_spec(spec_path)
     validate_change(change)
-    return write_record(out_dir, change.id, change.spec_sha256, record_files(change))
+    if sign is None:
+        return write_record(out_dir, change.id, change.spec_sha256, record_files(change))
+    with Signer(sign.pfx, sign.password, sign.timestamp_url) as signer:
+        files = sign_files(signer, record_files(change))
+        section = {"signature": signer.manifest_section()}
+        return write_record(out_dir, change.id, change.spec_sha256, files, section)
