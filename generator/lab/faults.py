@@ -7,6 +7,7 @@ A fault entry: `{"on": OP, ...}` with OP one of `FAULT_OPERATIONS`, and any of
 `"kill_pwsh": true` (pwsh dies; `"when": "before"` (default) or `"after"` the operation),
 `"usage": true` (netsh add/update/delete prints its usage and exits 1 instead, nothing changes),
 and optionally `"target": "0.0.0.0:443"` or `"ipport=0.0.0.0:443"` to match one binding.
+`{"on": "tls", "stale_tls": true}` is read by the TLS front (front.py), not taken here.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from typing import Any
 from generator.binding import KeyKind
 from generator.lab.state import State
 
-# netsh operations, plus `set` for Set-ItemProperty on a binding's registry key.
-FAULT_OPERATIONS = ("add", "update", "delete", "show", "set")
+# netsh operations, plus `set` for Set-ItemProperty on a binding's registry key, plus `tls` for the
+# TLS front's `stale_tls` (which stays until removed; front.py reads it, nothing takes it).
+FAULT_OPERATIONS = ("add", "update", "delete", "show", "set", "tls")
 
 ENV_SHELL_ID = "SSLBIND_LAB_SHELL_ID"
 ENV_CONTROL_DIR = "SSLBIND_LAB_CONTROL_DIR"
@@ -52,7 +54,7 @@ class Fault:
         )
 
 
-def _matches(entry: dict[str, Any], operation: str, kind: KeyKind | None, key: str | None) -> bool:
+def matches(entry: dict[str, Any], operation: str, kind: KeyKind | None, key: str | None) -> bool:
     if str(entry.get("on", "")).lower() != operation:
         return False
     target = entry.get("target")
@@ -68,7 +70,7 @@ def take_fault(state: State, operation: str, kind: KeyKind | None, key: str | No
     """Removes and returns the first fault for this operation (call inside a state transaction)."""
     faults: list[dict[str, Any]] = state["faults"]
     for index, entry in enumerate(faults):
-        if _matches(entry, operation, kind, key):
+        if matches(entry, operation, kind, key):
             del faults[index]
             return Fault.from_entry(entry)
     return None

@@ -29,6 +29,7 @@ from typing import Any
 from generator.errors import UserError
 from generator.lab import wsman
 from generator.lab.bridge import SESSION, ShellConfig, ShellGone, find_pwsh
+from generator.lab.front import TlsFront
 from generator.lab.shells import ConnectionDropped, ShellRecord, ShellRegistry
 from generator.lab.state import StateFile
 from generator.lab.tls import make_certificate
@@ -181,6 +182,8 @@ class LabServer:
         idle_timeout: float = 600.0,
         tls_dir: str | Path | None = None,
         keep_spare: bool = False,
+        tls_front: bool = False,
+        tls_port_base: int | None = None,
     ) -> None:
         check_loopback(host)
         self.state = StateFile(state_path)
@@ -202,6 +205,8 @@ class LabServer:
         config = ShellConfig(pwsh_path, self.state.path, self._work, sys.executable)
         self.shells = ShellRegistry(config, idle_timeout, keep_spare)
         self._thread: threading.Thread | None = None
+        # The simulated HTTP.sys's TLS side (front.py); None unless asked for.
+        self.tls_front: TlsFront | None = TlsFront(self.state, tls_port_base) if tls_front else None
 
     def _tls_context(self, directory: Path) -> ssl.SSLContext:
         cert, key = make_certificate(directory, self.host)
@@ -217,6 +222,13 @@ class LabServer:
         return f"{scheme}://{host}:{self.port}/wsman"
 
     def start(self) -> LabServer:
+        if self.tls_front is not None:
+            try:
+                self.tls_front.start()
+            except BaseException:
+                self._http.server_close()
+                shutil.rmtree(self._work, ignore_errors=True)
+                raise
         self._thread = threading.Thread(target=self._http.serve_forever, name="sslbind-lab-http", daemon=True)
         self._thread.start()
         return self
@@ -225,6 +237,8 @@ class LabServer:
         if self._thread is not None:
             self._http.shutdown()  # waits for serve_forever, so only once it has run
         self.shells.close_all()
+        if self.tls_front is not None:
+            self.tls_front.stop()
         self._http.drop_connections()
         self._http.server_close()
         if self._thread is not None:

@@ -47,6 +47,7 @@ CERT_KEYS = frozenset(
         "eku",
         "friendly_name",
         "key_usable",
+        "pem",
     }
 )
 # Certificate flags that must be JSON booleans: a string "false" would read as true in Python.
@@ -54,14 +55,19 @@ CERT_KEYS = frozenset(
 CERT_BOOL_KEYS = ("has_private_key", "server_auth", "key_usable")
 # What the client's runspaces run in (SimWindows.ps1 sets it last; it checks the same names).
 LANGUAGE_MODES = ("FullLanguage", "ConstrainedLanguage", "RestrictedLanguage", "NoLanguage")
-TOP_KEYS = frozenset({"bindings", "certificates", "netsh", "faults", "language_mode", "listeners"})
+TOP_KEYS = frozenset({"bindings", "certificates", "netsh", "faults", "language_mode", "listeners", "tls"})
+# The TLS front's settings (generator/lab/front.py); the step names of HTTP.sys's certificate lookup.
+TLS_KEYS = frozenset({"port_base", "precedence"})
+TLS_STEPS = ("ip", "sni", "scoped_ccs", "ccs", "wildcard_ip")
 MAX_PORT = 65535
 # A lab state is a few kB; the cap keeps a wrong path (a device, a huge file) from eating memory.
 STATE_MAX_BYTES = 64 * MIB
 NETSH_KEYS = frozenset({"supports_update", "missing_parameters", "help_layout"})
 # netsh commands that have a usage text for a `"usage": true` fault to print.
 USAGE_FAULT_OPERATIONS = ("add", "update", "delete")
-FAULT_KEYS = frozenset({"on", "error", "hang", "drop_connection", "kill_pwsh", "target", "when", "usage"})
+FAULT_KEYS = frozenset(
+    {"on", "error", "hang", "drop_connection", "kill_pwsh", "target", "when", "usage", "stale_tls", "pinned"}
+)
 
 
 class LabStateError(UserError):
@@ -135,6 +141,24 @@ def _validate_netsh(netsh: dict[str, Any], path: str) -> None:
         raise LabStateError(f"{path}: netsh.help_layout: must be one of {', '.join(HELP_LAYOUTS)}")
 
 
+def _validate_tls(tls: Any, path: str) -> None:
+    if not isinstance(tls, dict):
+        raise LabStateError(f'{path}: tls: must be an object like {{"port_base": 20000}}')
+    unknown = set(tls) - TLS_KEYS
+    if unknown:
+        raise LabStateError(f"{path}: tls: unknown key {sorted(unknown)[0]!r}")
+    base = tls.get("port_base", 0)
+    if not isinstance(base, int) or isinstance(base, bool) or not 0 <= base <= MAX_PORT:
+        raise LabStateError(f"{path}: tls.port_base: must be a number from 0 to {MAX_PORT}")
+    order = tls.get("precedence", list(TLS_STEPS))
+    if (
+        not isinstance(order, list)
+        or not all(isinstance(step, str) and step in TLS_STEPS for step in order)
+        or len(set(order)) != len(order)
+    ):
+        raise LabStateError(f"{path}: tls.precedence: must list some of {', '.join(TLS_STEPS)}, each once")
+
+
 def validate(state: Any, path: str) -> State:
     """Checks the shape of a state document; returns it with missing sections filled in."""
     if not isinstance(state, dict):
@@ -153,6 +177,7 @@ def validate(state: Any, path: str) -> State:
         raise LabStateError(f'{path}: netsh: must be an object like {{"supports_update": true}}')
     _validate_netsh(netsh, path)
     _validate_listeners(state.get("listeners", []), path)
+    _validate_tls(state.get("tls", {}), path)
     for i, entry in enumerate(state["bindings"]):
         keys = [k for k in KEY_NAMES if k in entry]
         if len(keys) != 1:
@@ -209,6 +234,11 @@ def _validate_fault(fault: dict[str, Any], where: str) -> None:
     hang = fault.get("hang", 0)
     if hang is not None and (not isinstance(hang, int | float) or isinstance(hang, bool) or hang < 0):
         raise LabStateError(f"{where}.hang: must be a number of seconds")
+    if "stale_tls" in fault and (fault["stale_tls"] is not True or fault["on"] != "tls"):
+        raise LabStateError(f'{where}: stale_tls: only "stale_tls": true, on tls')
+    pinned = fault.get("pinned", {})
+    if not isinstance(pinned, dict) or not all(isinstance(v, str) for v in pinned.values()):
+        raise LabStateError(f"{where}.pinned: must map binding keys to thumbprints")
     for flag in ("drop_connection", "kill_pwsh"):
         if flag in fault and not isinstance(fault[flag], bool):
             raise LabStateError(f"{where}.{flag}: must be true or false")

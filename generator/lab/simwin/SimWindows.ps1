@@ -250,6 +250,19 @@ function global:Get-NetTCPConnection {
     foreach ($miss in $answer.errors) { SslbindLabCimNotFound $PSCmdlet $miss }
 }
 
+# The TLS front (generator/lab/front.py) serves a binding's address:port on a mapped loopback
+# endpoint. The template's Invoke-SslTlsHandshake touchpoint asks here, off Windows, where to
+# connect: 'host:port' ('[::1]:port' for IPv6), or nothing when no front serves this lab.
+function global:SslbindLabTlsEndpoint {
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory = $true)][string]$Address,
+        [Parameter(Mandatory = $true)][int]$Port
+    )
+    $answer = SslbindLabQuery @('tls-endpoint', $Address, [string]$Port)
+    if ($null -ne $answer.endpoint) { return [string]$answer.endpoint }
+}
+
 function global:SslbindLabLanguageMode {
     # The language mode the state gives the client's runspaces (validated like the Python side).
     $path = $env:SSLBIND_LAB_STATE

@@ -3,6 +3,7 @@
     python -m generator.lab.simwin.query get PATH                 -> {"exists", "item", "children"}
     python -m generator.lab.simwin.query set PATH NAME VALUE TYPE -> {"ok"} or {"error", "category"}
     python -m generator.lab.simwin.query tcp FILTERS_JSON         -> {"rows", "errors"} (tcp.py)
+    python -m generator.lab.simwin.query tls-endpoint ADDR PORT   -> {"endpoint": "127.0.0.1:3443" | null}
 
 PATH is a registry path under HTTP\\Parameters or a `Cert:` path; SimWindows.ps1 decides which
 paths it sends here and turns the JSON into the objects the cmdlets return on Windows.
@@ -19,7 +20,7 @@ from typing import Any
 from generator.lab import faults
 from generator.lab.simwin import certs, registry, tcp
 from generator.lab.simwin.env import state_file
-from generator.lab.state import binding_key
+from generator.lab.state import LabStateError, binding_key
 
 
 def get(path: str) -> dict[str, Any]:
@@ -79,15 +80,31 @@ def set_value(path: str, name: str, value: str, kind: str) -> dict[str, Any]:
     return {"ok": True}
 
 
+def tls_endpoint(address: str, port: str) -> dict[str, Any]:
+    """Where the lab's TLS front serves `address:port` (front.py); null when no front serves it."""
+    from generator.lab.tlsmap import lab_tls_endpoint
+
+    try:
+        host, mapped = lab_tls_endpoint(state_file(), address, int(port))
+    except (LabStateError, ValueError) as error:
+        return {"endpoint": None, "reason": str(error)}
+    return {"endpoint": f"[{host}]:{mapped}" if ":" in host else f"{host}:{mapped}"}
+
+
 def main(argv: list[str]) -> int:
     if len(argv) == 2 and argv[0] == "get":
         result = get(argv[1])
     elif len(argv) == 5 and argv[0] == "set":
         result = set_value(*argv[1:])
+    elif len(argv) == 3 and argv[0] == "tls-endpoint":
+        result = tls_endpoint(argv[1], argv[2])
     elif len(argv) == 2 and argv[0] == "tcp":
         result = tcp.query(state_file().read(), json.loads(argv[1]))
     else:
-        sys.stderr.write("usage: query get PATH | query set PATH NAME VALUE TYPE | query tcp FILTERS_JSON\n")
+        sys.stderr.write(
+            "usage: query get PATH | query set PATH NAME VALUE TYPE | query tcp FILTERS_JSON"
+            " | query tls-endpoint ADDR PORT\n"
+        )
         return 2
     sys.stdout.write(json.dumps(result))
     return 0
