@@ -104,6 +104,13 @@ class InputFileError(UserError):
         self.path, self.problem = path, problem
 
 
+# O_NONBLOCK (POSIX) keeps a FIFO swapped in from blocking the open; O_BINARY (Windows) keeps the
+# C runtime from translating CRLF and stopping at Ctrl-Z. Each platform lacks the other's flag.
+_READ_FLAGS = (
+    os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+)
+
+
 def read_input(path: Path, limit: int, what: str) -> bytes:
     """The bytes of a user-given input file, refusing special files and anything over `limit`.
 
@@ -116,7 +123,7 @@ def read_input(path: Path, limit: int, what: str) -> bytes:
     try:
         kind = _special(os.stat(path).st_mode)
         if kind is None:
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+            fd = os.open(path, _READ_FLAGS)
             try:
                 kind = _special(os.fstat(fd).st_mode)
                 data = b"" if kind else _read_at_most(fd, limit + 1)

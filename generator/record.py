@@ -74,9 +74,11 @@ def _check_relative(name: str) -> PurePosixPath:
 
 
 def _fsync_dir(path: Path) -> None:
-    if os.name == "nt":  # Windows cannot open a directory for fsync; NTFS journals renames
+    # Windows cannot open a directory for fsync (no O_DIRECTORY; NTFS journals renames)
+    directory = getattr(os, "O_DIRECTORY", None)
+    if os.name == "nt" or directory is None:
         return
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    fd = os.open(path, os.O_RDONLY | directory)
     try:
         os.fsync(fd)
     finally:

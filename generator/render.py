@@ -92,6 +92,7 @@ from generator.binding import (
 )
 from generator.errors import UserError
 from generator.model import Binding, Change, Target
+from generator.portable import safe_file_name
 from generator.pslibrary import Library
 from generator.spec_fields import SWAPS, UPDATE_KINDS
 
@@ -271,8 +272,10 @@ def _check_binding(binding: Binding, what: str) -> None:
 
 def host_dir(host: str) -> str:
     """The folder of a host's scripts under hosts/: the host name, an IPv6 address without brackets
-    and with '_' for ':' (Windows allows no ':' in file names; '_' is in no DNS name)."""
-    return host.strip("[]").replace(":", "_")
+    and with '_' for ':' (Windows allows no ':' in file names; '_' is in no DNS name), then made a
+    valid file name on every client platform (generator.portable: "con" -> "_con", "web01." ->
+    "web01_")."""
+    return safe_file_name(host.strip("[]").replace(":", "_"))
 
 
 def validate_change(change: Change) -> None:

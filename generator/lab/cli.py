@@ -10,11 +10,18 @@ from types import FrameType
 
 import click
 
-from generator.lab.sample import sample_state
-from generator.lab.server import LabError, LabServer, check_loopback
-from generator.lab.state import StateFile
+from generator.errors import UserError
 
 PASSWORD_ENV = "SSLBIND_LAB_PASSWORD"
+
+
+def _needs_posix() -> None:
+    """The lab is imported only by its own commands: it needs fcntl and /proc, so it runs on Linux
+    (and macOS), while the rest of sslbind also runs on a Windows client."""
+    try:
+        import fcntl  # noqa: F401
+    except ImportError:
+        raise UserError("the lab runs on Linux or macOS (it needs fcntl); use a WSL or Linux shell") from None
 
 
 @click.group("lab")
@@ -25,9 +32,18 @@ def lab() -> None:
 @lab.command("init")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def init(file: Path) -> None:
-    """Write a sample lab state to FILE (refuses to overwrite)."""
-    StateFile(file).create(sample_state())
-    click.echo(f"wrote {file}")
+    """Write a sample lab state to FILE with real certificates (keys in FILE.keys/; refuses to overwrite)."""
+    _needs_posix()
+    from generator.lab.labcerts import issue_certificates, key_dir_for
+    from generator.lab.sample import sample_state
+    from generator.lab.state import StateFile
+
+    store = StateFile(file)
+    if store.path.exists():  # refused before any key is written
+        store.create(sample_state())
+    keys = key_dir_for(store.path)
+    store.create(issue_certificates(sample_state(), keys))
+    click.echo(f"wrote {file} (keys in {keys})")
 
 
 @lab.command("serve")
@@ -42,6 +58,7 @@ def init(file: Path) -> None:
 @click.option(
     "--idle-timeout", default=600.0, show_default=True, help="Seconds before an idle shell is closed."
 )
+@click.option("--tls-front/--no-tls-front", default=True, show_default=True, help="Serve the bindings' TLS.")
 def serve(
     state: Path,
     host: str,
@@ -50,8 +67,12 @@ def serve(
     password: str | None,
     https: bool,
     idle_timeout: float,
+    tls_front: bool,
 ) -> None:
     """Serve the lab's WinRM endpoint until Ctrl-C or SIGTERM."""
+    _needs_posix()
+    from generator.lab.server import LabError, LabServer, check_loopback
+
     check_loopback(host)
     password = password if password is not None else os.environ.get(PASSWORD_ENV)
     if username is not None and not password:
@@ -67,6 +88,7 @@ def serve(
         https=https,
         idle_timeout=idle_timeout,
         keep_spare=True,
+        tls_front=tls_front,
     )
     stop = threading.Event()
 
@@ -78,6 +100,8 @@ def serve(
     with server:
         if server.ca_cert is not None:
             click.echo(f"tls certificate {server.ca_cert} (pass it to the client as ca_cert)")
+        if server.tls_front is not None:
+            click.echo(f"tls front: binding port P at loopback port {server.tls_front.port_base} + P")
         click.echo(f"listening on {server.url}")
         while not stop.wait(0.5):
             pass

@@ -8,14 +8,13 @@ what happened into the record: plans/<stamp>.json for plan, runs/<stamp>/ for ap
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
 from rich.console import Console
 
 from generator.errors import EXIT_FAILED, EXIT_MANUAL, EXIT_OK, EXIT_USAGE, UserError
@@ -256,21 +255,22 @@ LOCK_MODE = 0o600  # only the owner can open it, so no other local user can hold
 @contextlib.contextmanager
 def _exclusive(record_path: Path) -> Iterator[None]:
     """One apply or rollback per record at a time: a lock file inside the record, whatever TMPDIR
-    says, that only the record's owner can open (record check knows it)."""
+    says, that only the record's owner can open (record check knows it). `filelock` takes an OS
+    lock on it (flock on Linux and macOS, LockFileEx on Windows), released when the process dies."""
     path = record_path / LOCK_FILE
-    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    if path.is_symlink():  # the lock is never followed out of the record
+        raise UserError(f"{path}: the record's lock is a symbolic link; remove it", EXIT_FAILED)
+    lock = FileLock(path, timeout=0, mode=LOCK_MODE, fallback_to_soft=False)
     try:
-        fd = os.open(path, flags, LOCK_MODE)
+        lock.acquire()
+    except Timeout:
+        raise UserError(f"{record_path}: another apply or rollback of this record is running") from None
     except OSError as error:
         raise UserError(f"{path}: cannot open the record's lock: {error.strerror}", EXIT_FAILED) from None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UserError(f"{record_path}: another apply or rollback of this record is running") from None
         yield
     finally:
-        os.close(fd)  # closing releases the lock
+        lock.release()
 
 
 @contextlib.contextmanager
