@@ -23,12 +23,15 @@ from generator.binding import (
     DISABLE,
     SETTING_NAMES_CLASSIC,
     SETTINGS,
+    SETTINGS_BY_NAME,
     KeyKind,
     SettingValue,
 )
 from generator.errors import IMPORT_MAX_BYTES, read_input
 from generator.importers import values
 from generator.importers.decode import DecodeError, decode_output, lines_of
+from generator.importers.extended import LABELS as EXTENDED_LABELS
+from generator.importers.extended import extended_warnings
 from generator.importers.extras import freshness_warning, warnings_for
 from generator.importers.netsh_labels import (
     NULL_WORDS,
@@ -39,7 +42,13 @@ from generator.importers.netsh_labels import (
     label_pattern,
     onoff_words,
 )
-from generator.importers.result import ExtraSetting, ImportInputError, ImportResult, Remark
+from generator.importers.result import (
+    ExtendedBlock,
+    ExtraSetting,
+    ImportInputError,
+    ImportResult,
+    Remark,
+)
 from generator.importers.warnings import BindingWarning
 from generator.model import Binding, BindingKey
 
@@ -49,12 +58,18 @@ from generator.model import Binding, BindingKey
 CORE_SETTINGS = SETTING_NAMES_CLASSIC
 HASHLESS_KINDS = (KeyKind.CCS, KeyKind.SCOPEDCCS)  # certificates chosen at handshake time
 LANGUAGE_SAMPLE_LINES = 500
+LANGUAGE_SAMPLE_CHARS = 256 * 1024  # the sample is cut from the head, never split out of the whole file
 _PREFIX = 4  # every label is longer
 _DASHES = re.compile(r"^\s*-{3,}\s*$")
 _NOT_IMPORTABLE = "not importable: `netsh http add sslcert` cannot set it"
 # How close an unknown label must be to a binding header's label to be taken for a damaged one.
 # Setting labels stay well below it; a typo or a lost letter in "Central Certificate Store" does not.
 DAMAGED_HEADER_RATIO = 0.8
+
+# Setting kinds whose value is free text: a colon at its start may belong to it, so a doubled colon
+# before such a value is not clear (every other kind cannot start with a colon).
+_FREE_TEXT_KINDS = ("store", "ctlid")
+_EXTENDED_LABELS = frozenset(fold(label) for label in EXTENDED_LABELS)
 
 # What a recognized line is: ("key", KeyLabel) | ("setting", name) | ("noparam", label) | ("extended",
 # label) | ("header", label).
@@ -67,6 +82,7 @@ class _Matcher:
     # (folded label, its line pattern, what it is), longest label first, grouped by the label's first
     # characters so a line is tried against a handful of labels, not all of them
     by_prefix: Mapping[str, tuple[tuple[str, re.Pattern[str], _Kind], ...]]
+    key_labels: tuple[tuple[str, str], ...]  # (label, folded label) of the binding headers
 
     @classmethod
     def build(cls, table: LabelTable) -> _Matcher:
@@ -80,7 +96,8 @@ class _Matcher:
         for label, kind in entries:
             folded = fold(label)
             groups.setdefault(folded[:_PREFIX], []).append((folded, label_pattern(label), kind))
-        return cls(table, {prefix: tuple(group) for prefix, group in groups.items()})
+        keys = tuple((label, fold(label)) for label in table.keys)
+        return cls(table, {prefix: tuple(group) for prefix, group in groups.items()}, keys)
 
     def match(self, line: str) -> tuple[_Kind, str] | None:
         if ":" not in line:  # every recognized line has a colon after its label
@@ -95,7 +112,7 @@ class _Matcher:
 
     def count(self, text: str) -> int:
         """Recognized lines among the first ones: enough to tell the language, cheap on big files."""
-        lines = lines_of(text)[:LANGUAGE_SAMPLE_LINES]
+        lines = lines_of(text[:LANGUAGE_SAMPLE_CHARS])[:LANGUAGE_SAMPLE_LINES]
         return sum(1 for line in lines if self.match(line))
 
 
@@ -109,6 +126,8 @@ class _Block:
     line: int
     raw: dict[str, tuple[int, str]] = field(default_factory=dict)  # setting -> (line, value text)
     in_extended: bool = False
+    # (line of `Extended Properties:`, the (label, value) lines under it)
+    extended: list[tuple[int, list[tuple[str, str]]]] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -155,7 +174,7 @@ class _Parser:
 
     def start(self, number: int, kind: KeyKind, value: str, line: str, inferred: bool) -> None:
         try:
-            key = values.binding_key(kind, value)
+            key = values.binding_key(kind, after_second_colon(value))
         except ValueError as error:
             self.refuse(number, f"binding key: {error}")
         block = _Block(kind, key, number)
@@ -185,7 +204,8 @@ class _Parser:
             return
         block.in_extended = False
         meaning = self.matcher.table.no_parameter[label]
-        on = fold(value) not in NULL_WORDS and self.words.get(fold(value)) != DISABLE
+        word = fold(after_second_colon(value))
+        on = word not in NULL_WORDS and self.words.get(word) != DISABLE
         extra = ExtraSetting(block.name, meaning.field, meaning.bit, label, on, number, line)
         self.extras.append(extra)
 
@@ -193,12 +213,16 @@ class _Parser:
         block = self.block
         if block is not None:
             block.in_extended = True
+            block.extended.append((number, []))
         self.not_imported.append(Remark(number, block.name if block else None, line, _NOT_IMPORTABLE))
 
     def unknown(self, number: int, line: str) -> None:
         block = self.block
         owner = block.name if block else None
-        _label, value = split_label(line)
+        label, value = split_label(line)
+        if block is not None and block.in_extended and fold(label) in _EXTENDED_LABELS:
+            self.extended_line(block, label, value)  # a known line: no damaged-header check needed
+            return
         if value is not None and values.looks_like_ipport(value):  # a binding under an unknown label
             self.start(number, KeyKind.IPPORT, value, line, inferred=False)
             self.inferred.append(
@@ -212,9 +236,8 @@ class _Parser:
                 f"{line.strip()!r} looks like a damaged binding header (like {header!r}); the lines "
                 "under it cannot be placed in any binding; repair the line",
             )
-        if block is not None and block.in_extended:  # one remark per Extended Properties block
-            last = self.not_imported[-1]
-            self.not_imported[-1] = replace(last, text=f"{last.text.strip()} {' '.join(line.split())};")
+        if block is not None and block.in_extended:
+            self.extended_line(block, label, value)
             return
         if value is not None and self.by_shape(number, line, value):
             return
@@ -224,13 +247,19 @@ class _Parser:
             )
         self.not_imported.append(Remark(number, owner, line, "unknown line, not imported"))
 
+    def extended_line(self, block: _Block, label: str, value: str | None) -> None:
+        """A line under `Extended Properties:`: kept on the block and in its one not-imported remark."""
+        block.extended[-1][1].append((label, value if value is not None else ""))
+        shown = label if value is None else f"{label} : {value}"
+        last = self.not_imported[-1]
+        self.not_imported[-1] = replace(last, text=f"{last.text.strip()} {' '.join(shown.split())};")
+
     def damaged_header(self, line: str) -> str | None:
         """The header label an unknown line is a damaged copy of, if it is close to one."""
         label, _value = split_label(line)
-        folded = fold(label)
-        for known in self.matcher.table.keys:
-            ratio = difflib.SequenceMatcher(None, folded, fold(known)).ratio()
-            if ratio >= DAMAGED_HEADER_RATIO or fold(line).startswith(fold(known)):
+        folded, whole = fold(label), fold(line)
+        for known, known_folded in self.matcher.key_labels:
+            if whole.startswith(known_folded) or _close(folded, known_folded):
                 return known
         return None
 
@@ -251,6 +280,25 @@ class _Parser:
                 self.inferred.append(Remark(number, block.name, line, f"{name} recognized by shape"))
                 return True
         return False
+
+
+def _close(text: str, known: str) -> bool:
+    """difflib's ratio at least DAMAGED_HEADER_RATIO; its cheap upper bounds first (same answer)."""
+    matcher = difflib.SequenceMatcher(None, text, known)
+    return (
+        matcher.real_quick_ratio() >= DAMAGED_HEADER_RATIO
+        and matcher.quick_ratio() >= DAMAGED_HEADER_RATIO
+        and matcher.ratio() >= DAMAGED_HEADER_RATIO
+    )
+
+
+def after_second_colon(text: str) -> str:
+    """A value with the second colon of `Label : : value` / `Label :: value` taken off.
+
+    Only for values that cannot start with a colon (keys, hashes, GUIDs, numbers, on/off words).
+    """
+    text = text.strip()
+    return text[1:].strip() if text.startswith(":") else text
 
 
 def split_label(line: str) -> tuple[str, str | None]:
@@ -288,7 +336,17 @@ def _settings(parser: _Parser, block: _Block) -> dict[str, SettingValue]:
 
 
 def _value(parser: _Parser, block: _Block, name: str, line: int, text: str) -> SettingValue | None:
-    setting = next(s for s in SETTINGS if s.name == name)
+    setting = SETTINGS_BY_NAME[name]
+    if text.startswith(":"):  # `Label : : value`: French typography, or a colon of the value itself?
+        if setting.kind in _FREE_TEXT_KINDS and text != ":" and not text[1].isspace():
+            parser.refuse(
+                line,
+                f"value {text!r}: a second colon after the label, or part of the value? not clear; "
+                "write the line as `label : value`",
+                block,
+                name,
+            )
+        text = after_second_colon(text)
     if fold(text) in NULL_WORDS:
         if name == "certstorename":
             return "MY"  # NULL store is MY for HTTP.sys (reference 2.1)
@@ -340,6 +398,9 @@ def parse_netsh(data: bytes, source: str, encoding: str | None = None) -> Import
         Binding(BindingKey(b.kind, b.key), _settings(parser, b), mode="exact", line=b.line)
         for b in parser.blocks
     )
+    extended = tuple(
+        ExtendedBlock(b.name, line, tuple(pairs)) for b in parser.blocks for line, pairs in b.extended
+    )
     table = matcher.table
     language = table.language + ("" if table.verified else ", unverified label table")
     return ImportResult(
@@ -351,7 +412,8 @@ def parse_netsh(data: bytes, source: str, encoding: str | None = None) -> Import
         not_imported=tuple(parser.not_imported),
         inferred=tuple(parser.inferred),
         extras=tuple(parser.extras),
-        warnings=tuple(sorted(_warnings(bindings, parser.extras))),
+        warnings=tuple(sorted(_warnings(bindings, parser.extras) + extended_warnings(extended))),
+        extended=extended,
     )
 
 

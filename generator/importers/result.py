@@ -41,6 +41,19 @@ class ExtraSetting:
 
 
 @dataclass(frozen=True)
+class ExtendedBlock:
+    """One `Extended Properties:` block under a binding in netsh's output, its lines verbatim.
+
+    No `netsh http add sslcert` parameter sets it; generator.importers.extended says whether a
+    delete+add would keep it.
+    """
+
+    binding: str  # e.g. "ipport=0.0.0.0:443"
+    line: int  # of the `Extended Properties:` line
+    pairs: tuple[tuple[str, str], ...] = ()  # (label, value) of each line under it, in order
+
+
+@dataclass(frozen=True)
 class ImportResult:
     """Bindings read from one saved file; settings are complete (every known setting spelled out)."""
 
@@ -53,6 +66,7 @@ class ImportResult:
     inferred: tuple[Remark, ...] = ()
     extras: tuple[ExtraSetting, ...] = ()  # bits (or netsh lines) no netsh parameter sets, on or off
     warnings: tuple[BindingWarning, ...] = ()  # per binding: extra bits that are on, bit 0x4 doubts
+    extended: tuple[ExtendedBlock, ...] = ()  # netsh's Extended Properties blocks, per binding
 
 
 class ImportInputError(UserError):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from generator.binding import SETTINGS, KeyKind, SettingValue
 from generator.importers.certfacts import CertFacts
+from generator.importers.extended import as_added, binding_notes
 from generator.importers.result import ImportResult
 from generator.importers.warnings import BindingWarning, binding_warnings
 from generator.model import Binding, Connection
@@ -31,6 +32,7 @@ class TargetDoc:
     bindings: tuple[Binding, ...]
     connection: Mapping[str, object] = field(default_factory=dict)
     notes: Mapping[str, Sequence[str]] = field(default_factory=dict)  # binding ("ipport=...") -> comments
+    info: Mapping[str, Sequence[str]] = field(default_factory=dict)  # binding -> facts kept as comments
 
 
 def scalar(value: object) -> str:
@@ -48,11 +50,15 @@ def sorted_bindings(bindings: Iterable[Binding]) -> tuple[Binding, ...]:
     return tuple(sorted(bindings, key=lambda b: (_KIND_ORDER[b.key.kind], b.key.value)))
 
 
-def binding_lines(binding: Binding, indent: str = "      ", notes: Sequence[str] = ()) -> list[str]:
-    """The binding's YAML lines; `notes` become comments under its key line, where a reviewer sees them."""
+def binding_lines(
+    binding: Binding, indent: str = "      ", notes: Sequence[str] = (), info: Sequence[str] = ()
+) -> list[str]:
+    """The binding's YAML lines; `notes` (warnings) and `info` (facts the spec cannot hold, such as
+    netsh's Extended Properties) become comments under its key line, where a reviewer sees them."""
     key: SettingValue = binding.key.port if binding.key.kind is KeyKind.CCS else binding.key.value
     lines = [f"{indent}- {binding.key.kind.value}: {scalar(key)}"]
     lines += [f"{indent}  # WARNING: {' '.join(note.split())}" for note in notes]
+    lines += [f"{indent}  # NOTE: {' '.join(note.split())}" for note in info]
     lines.append(f"{indent}  mode: {binding.mode}")
     if binding.method != "netsh":
         lines.append(f"{indent}  method: {binding.method}")
@@ -104,7 +110,8 @@ def render_spec(
         lines += connection_lines(target.connection, "    ")
         lines.append("    bindings:")
         for binding in target.bindings:
-            lines += binding_lines(binding, notes=target.notes.get(str(binding.key), ()))
+            name = str(binding.key)
+            lines += binding_lines(binding, notes=target.notes.get(name, ()), info=target.info.get(name, ()))
     return "\n".join(lines) + "\n"
 
 
@@ -119,6 +126,19 @@ def import_warnings(
 ) -> list[BindingWarning]:
     """Every warning of one import: what the importer found per binding, then the host-level checks."""
     return sorted([*result.warnings, *binding_warnings(sorted_bindings(result.bindings), certs, now)])
+
+
+def extended_summary(result: ImportResult) -> list[str]:
+    """One header line about netsh's Extended Properties blocks, which stand under each binding."""
+    if not result.extended:
+        return []
+    kept = sum(1 for block in result.extended if as_added(block))
+    owners = len({block.binding for block in result.extended})
+    return [
+        f"# Extended Properties: {len(result.extended)} block(s) on {owners} binding(s), each shown as a "
+        f"NOTE under its binding; {kept} as a plain `netsh http add sslcert` leaves them, "
+        f"{len(result.extended) - kept} that a delete+add would lose (WARNING)."
+    ]
 
 
 def import_spec(
@@ -149,8 +169,13 @@ def import_spec(
         header.append(f"The host name is a placeholder: replace {PLACEHOLDER_HOST} before rendering.")
     if "unverified" in result.format:
         header.append("The label table used is a constructed translation: check every value below.")
+    carried = {(block.line, block.binding) for block in result.extended}  # shown under their binding
     body = [
-        *comment_lines("Not imported (review before applying)", result.not_imported),
+        *comment_lines(
+            "Not imported (review before applying)",
+            [r for r in result.not_imported if (r.line, r.binding) not in carried],
+        ),
+        *extended_summary(result),
         *comment_lines("Inferred, not read from a known label", result.inferred),
         *comment_lines("Warnings", import_warnings(result, certs, now)),
     ]
@@ -159,5 +184,5 @@ def import_spec(
     notes: dict[str, list[str]] = {}
     for warning in result.warnings:  # also next to the binding: the reason a change to it is refused
         notes.setdefault(warning.binding, []).append(warning.message)
-    target = TargetDoc(name, bindings, connection or {}, notes)
+    target = TargetDoc(name, bindings, connection or {}, notes, binding_notes(result.extended))
     return render_spec(change_id_for("import", name), title, [target], header)
