@@ -1017,21 +1017,115 @@ function Invoke-SslRollbackPhase {
     catch {
         $errors += , ('a trial binding left by an earlier run could not be removed: ' + $_.Exception.Message)
     }
-    foreach ($spec in $specs) {
-        try {
-            if (Restore-SslBinding -Result $Result -Spec $spec -Prior $state[$spec.Subject.ToLowerInvariant()]) {
-                $Result.outcome = 'rolled_back'
-            }
-        }
-        catch {
-            $errors += , $_.Exception.Message
-        }
+    $now = Get-SslRollbackStart -Specs $specs
+    $problems = @(Get-SslRollbackProblem -Result $Result -Specs $specs -Prior $state -Now $now)
+    if ($problems.Count -gt 0) {
+        $errors += , ('nothing was changed: ' + ($problems -join ' | '))
+    }
+    else {
+        $errors += @(Restore-SslAllOrNothing -Result $Result -Specs $specs -Prior $state -Now $now)
     }
     if ($errors.Count -gt 0) {
         $Result.outcome = 'rollback_failed'
         $Result.error = $errors -join ' | '
     }
     Add-SslAfterState -Result $Result -Specs $specs
+}
+
+function Get-SslRollbackStart {
+    # Each binding as it is before rollback touches anything (null where unreadable): what a
+    # rollback that fails half-way puts back, so the host ends all restored or all as it was.
+    param([Parameter(Mandatory = $true)][object[]]$Specs)
+    $now = @{}
+    foreach ($spec in $Specs) {
+        try {
+            $now[$spec.Subject.ToLowerInvariant()] = Get-SslCapturedBinding -Spec $spec
+        }
+        catch {
+            $now[$spec.Subject.ToLowerInvariant()] = $null
+        }
+    }
+    return $now
+}
+
+function Get-SslRollbackProblem {
+    # Why a binding could not be put back as captured (its certificate, this netsh, bits netsh
+    # cannot set), found for every binding before the first one changes: the same checks
+    # Restore-SslBinding makes, so a rollback that would stop half-way does not start.
+    param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][object[]]$Specs, [Parameter(Mandatory = $true)]$Prior, [Parameter(Mandatory = $true)]$Now)
+    $problems = @()
+    foreach ($spec in $Specs) {
+        $captured = $Prior[$spec.Subject.ToLowerInvariant()]
+        $current = $Now[$spec.Subject.ToLowerInvariant()]
+        if ($spec.Method -ne 'netsh' -or -not $captured.exists -or $null -eq $current) {
+            continue
+        }
+        if ($current.exists -and @(Compare-SslSetting -Expected $captured.settings -Actual $current.settings).Count -eq 0) {
+            continue
+        }
+        $arguments = @(Get-SslAddArgument -Kind $spec.Kind -Key $spec.Key -Settings $captured.settings)
+        $viaUpdate = ($current.exists -and $spec.Swap -ne 'replace' -and
+            $null -eq (Get-SslUpdateObstacle -Kind $spec.Kind -Key $spec.Key -Settings $captured.settings -Current $current.settings))
+        try {
+            Assert-SslRestorable -Result $Result -Spec $spec -Prior $captured -Arguments $arguments -Current $current -ViaUpdate:$viaUpdate
+        }
+        catch {
+            $problems += , $_.Exception.Message
+        }
+    }
+    return $problems
+}
+
+function Restore-SslAllOrNothing {
+    # Restores every binding; when one fails (or the pipeline is stopped), the bindings already
+    # restored go back to how this rollback found them, as apply does. Returns the errors.
+    param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][object[]]$Specs, [Parameter(Mandatory = $true)]$Prior, [Parameter(Mandatory = $true)]$Now)
+    $errors = @()
+    $restored = @()
+    $finished = $false
+    try {
+        foreach ($spec in $Specs) {
+            if (Restore-SslBinding -Result $Result -Spec $spec -Prior $Prior[$spec.Subject.ToLowerInvariant()]) {
+                $restored += , $spec
+                $Result.outcome = 'rolled_back'
+            }
+        }
+        $finished = $true
+    }
+    catch {
+        $errors += , $_.Exception.Message
+        $errors += @(Undo-SslRestored -Result $Result -Restored $restored -Now $Now)
+        $finished = $true
+    }
+    finally {
+        if (-not $finished) {
+            $null = Undo-SslRestored -Result $Result -Restored $restored -Now $Now
+        }
+    }
+    return $errors
+}
+
+function Undo-SslRestored {
+    # Puts the bindings a failed rollback had already restored back as it found them, last first.
+    param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$Restored, [Parameter(Mandatory = $true)]$Now)
+    $errors = @()
+    for ($index = $Restored.Count - 1; $index -ge 0; $index--) {
+        $spec = $Restored[$index]
+        $found = $Now[$spec.Subject.ToLowerInvariant()]
+        if ($null -eq $found) {
+            $errors += , ($spec.Subject + ': restored, but could not be put back as this rollback found it (it was unreadable then)')
+            continue
+        }
+        Add-SslNote -Result $Result -Note ($spec.Subject + ': putting back as found, so the host is not left half rolled back')
+        try {
+            $null = Restore-SslBinding -Result $Result -Spec $spec -Prior $found
+            $errors += , ($spec.Subject + ': was restored, then put back as found (all or nothing)')
+        }
+        catch {
+            $errors += , ($spec.Subject + ': restored, but putting it back as found failed: ' + $_.Exception.Message)
+        }
+    }
+    return $errors
 }
 
 function Assert-SslExpectedPrior {

@@ -574,6 +574,41 @@ Describe 'sslbind scripts' {
             $run.Json.after[0].settings.verifyclientcertrevocation | Should -Be 'disable'
         }
 
+        It 'puts back the bindings it restored when a later one fails (all or nothing)' {
+            $null = Add-OldBinding
+            $null = Add-FakeBinding -Kind 'hostnameport' -Key 'api.contoso.com:443' -Settings ([ordered]@{ certhash = $OldHash; appid = $AppId; certstorename = 'My' })
+            $prior = (Invoke-Phase -Case 'multi' -Phase 'prepare').Output[0]
+            $null = Invoke-Phase -Case 'multi' -Phase 'apply'
+            Mock netsh {
+                if ($args -contains 'hostnameport=api.contoso.com:443' -and $args[1] -eq 'add' -and -not $global:FakeSniFailed) {
+                    $global:FakeSniFailed = $true
+                    $global:LASTEXITCODE = 1
+                    return 'SSL Certificate add failed, Error: 1312'
+                }
+                Invoke-FakeNetsh @args
+            }
+            $global:FakeSniFailed = $false
+            $run = Invoke-Phase -Case 'multi' -Phase 'rollback' -Parameters @{ Prior = $prior }
+            $run.Json.outcome | Should -Be 'rollback_failed'
+            $run.Json.error | Should -Match 'ipport=0.0.0.0:443: was restored, then put back as found'
+            @($run.Json.actions | Where-Object { $_.binding -eq 'ipport=0.0.0.0:443' } | ForEach-Object { $_.step }) | Should -Be @('rollback-delete', 'rollback-add', 'rollback-verify', 'rollback-delete', 'rollback-add', 'rollback-verify')
+            @($run.Json.after | ForEach-Object { $_.settings.certhash }) | Should -Be @($Hash, $Hash)
+        }
+
+        It 'changes nothing when a later binding could not be put back' {
+            $null = Add-OldBinding
+            $null = Add-FakeBinding -Kind 'hostnameport' -Key 'api.contoso.com:443' -Settings ([ordered]@{ certhash = $OldHash; appid = $AppId; certstorename = 'My'; disablehttp2 = 'enable' })
+            $prior = (Invoke-Phase -Case 'multi' -Phase 'prepare').Output[0]
+            $null = Invoke-Phase -Case 'multi' -Phase 'apply'
+            $global:FakeHelp = $global:FakeHelp -replace 'disablehttp2', 'x'
+            $global:FakeCalls.Clear()
+            $run = Invoke-Phase -Case 'multi' -Phase 'rollback' -Parameters @{ Prior = $prior }
+            $run.Json.outcome | Should -Be 'rollback_failed'
+            $run.Json.error | Should -Match 'nothing was changed: hostnameport=api.contoso.com:443: not restored, the current binding is kept: .*disablehttp2'
+            Get-ChangingCall | Should -BeNullOrEmpty
+            @($run.Json.after | ForEach-Object { $_.settings.certhash }) | Should -Be @($Hash, $Hash)
+        }
+
         It 'deletes nothing when the current binding cannot be read' {
             $null = Add-OldBinding
             $prior = (Invoke-Phase -Case 'motivating' -Phase 'prepare').Output[0]
