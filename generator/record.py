@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
@@ -299,7 +300,10 @@ def _check_manifest(base: Path, listed: Mapping[str, object], label: str) -> tup
     for name, expected in sorted(listed.items()):
         path = base / name
         covered.add(path)
-        if not path.is_file():
+        special = _special_kind(path)
+        if special is not None:
+            problems.append(f"special: {label}{name} is {special}, not a regular file")
+        elif not path.is_file():
             problems.append(f"missing: {label}{name}")
         elif sha256_hex(path.read_bytes()) != expected:
             problems.append(f"changed: {label}{name} (sha256 differs from the manifest)")
@@ -372,10 +376,31 @@ def _check_record(record: Path) -> list[str]:
         problems += found
         covered |= files
     covered.update(by_hand_results(record))
-    for path in sorted(p for p in record.rglob("*") if p.is_file()):
-        if path not in covered:
-            problems.append(f"unexpected: {path.relative_to(record).as_posix()} is in no manifest")
+    for path in sorted(record.rglob("*")):
+        special = _special_kind(path)
+        name = path.relative_to(record).as_posix()
+        if special is not None and path not in covered:
+            problems.append(f"special: {name} is {special}, not a regular file")
+        elif path.is_file() and path not in covered:
+            problems.append(f"unexpected: {name} is in no manifest")
     return problems
+
+
+def _special_kind(path: Path) -> str | None:
+    """What a path is when it is neither a regular file nor a folder (a record holds only those;
+    a FIFO or device would hang or flood whoever reads it, a link points outside the record)."""
+    try:
+        mode = path.lstat().st_mode
+    except OSError:
+        return None
+    kinds = {
+        stat.S_ISLNK: "a symbolic link",
+        stat.S_ISFIFO: "a FIFO",
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+        stat.S_ISSOCK: "a socket",
+    }
+    return next((what for test, what in kinds.items() if test(mode)), None)
 
 
 def by_hand_results(record: Path) -> list[Path]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,17 @@ def test_the_record_lock_file_is_not_an_unexpected_file(tmp_path: Path) -> None:
     record = make(tmp_path)
     (record / ".sslbind.lock").touch()
     assert check_record(record) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX-only")
+def test_special_files_are_reported_never_opened(tmp_path: Path) -> None:
+    # A FIFO would hang a reader and a link reaches outside the record: both are named, unread.
+    record = make(tmp_path)
+    (record / "README.md").unlink()
+    os.mkfifo(record / "README.md")
+    os.mkfifo(record / "hosts/web01/pipe")
+    (record / "hosts/web01/link.ps1").symlink_to("/etc/hostname")
+    problems = check_record(record)
+    assert "special: README.md is a FIFO, not a regular file" in problems
+    assert "special: hosts/web01/pipe is a FIFO, not a regular file" in problems
+    assert "special: hosts/web01/link.ps1 is a symbolic link, not a regular file" in problems
