@@ -18,7 +18,7 @@ from generator.importers.certfacts import CertFacts
 from generator.importers.netsh_text import read_netsh
 from generator.importers.reg_text import read_reg
 from generator.importers.result import ImportResult
-from generator.importers.rotate import MIN_DAYS, plan_rotation, rotation_report, rotation_spec
+from generator.importers.rotate import MIN_DAYS, rotation_report, rotation_spec
 from generator.importers.spec_writer import import_spec, import_warnings, non_default_connection
 from generator.record import write_new_file
 
@@ -35,6 +35,7 @@ def _connection_options(function: F) -> F:
 
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+_OFFLINE = "not checked offline: `sslbind rotate --host` checks it"
 _OUT = click.Path(dir_okay=False, path_type=Path)
 
 
@@ -121,6 +122,7 @@ def import_command(
 @click.option("--to", "new", required=True, metavar="THUMBPRINT", help="Certificate to bind instead.")
 @click.option("--spec", "spec_file", type=_FILE, help="Search this spec's bindings for --from.")
 @click.option("--host", help="Search this host's bindings (read live; preflight of --to on it).")
+@click.option("--to-store", metavar="STORE", help="With --spec: the store --to is in (sets certstorename).")
 @click.option(
     "--min-days",
     type=click.IntRange(min=0),
@@ -136,6 +138,7 @@ def rotate_command(
     new: str,
     spec_file: Path | None,
     host: str | None,
+    to_store: str | None,
     min_days: int,
     timeout: float,
     output: Path | None,
@@ -143,20 +146,25 @@ def rotate_command(
 ) -> None:
     """Write a spec that swaps certificate --from for --to on every binding using it, settings kept.
 
-    The spec is in preserve mode with only the certificate named, so every other setting is taken
-    from the host at apply time. With --host the certificate --to is checked on the host first.
+    With --spec: that spec, edited: only the certhash values (and certstorename with --to-store),
+    the change id and the title change. With --host: a preserve-mode spec naming only the
+    certificate, so every other setting is taken from the host at apply time; the certificate --to
+    is checked on the host first.
     """
     if spec_file and host:
         raise UserError("give one of --spec and --host, not both")
+    if to_store is not None and not spec_file:
+        raise UserError("--to-store works with --spec (with --host the store is read from the host)")
     if spec_file:
-        from generator.spec import load_spec
+        from generator.importers.rotate_spec import rotate_spec_file, spec_rotation_report
 
-        change = load_spec(spec_file)
-        targets = list(change.targets)
-        plan = plan_rotation(targets, old, new)
-        origin = f"{spec_file.name} (change {change.id})"
-        checked = "not checked offline: `sslbind rotate --host` checks it"
-    elif host:
+        rotation = rotate_spec_file(spec_file, old, new, to_store)
+        for line in spec_rotation_report(rotation, to_store):
+            click.echo(line, err=True)
+        click.echo(f"certificate {rotation.plan.new}: {_OFFLINE}", err=True)
+        write_new(rotation.text, output)
+        return
+    if host:
         from generator.importers.live import endpoint_for, live_rotation
         from generator.remote.cli import overrides_from
         from generator.remote.connection import Credentials

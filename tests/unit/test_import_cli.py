@@ -129,10 +129,12 @@ def test_rotate_writes_spec_and_report(tmp_path: Path) -> None:
     assert f"change web22 hostnameport=api.contoso.com:443: certhash {OLD} -> {NEW}" in result.stderr
     assert "keep   web22 ipport=[::]:8443" in result.stderr
     assert f"certificate {NEW}: not checked offline" in result.stderr
-    rotated = load_spec(out)
-    assert {str(b.key): b.mode for b in rotated.targets[0].bindings} == {
-        "ipport=0.0.0.0:443": "preserve",
-        "hostnameport=api.contoso.com:443": "preserve",
+    rotated = load_spec(out)  # the imported spec kept: every binding, mode exact, new certhash on two
+    assert {str(b.key): (b.mode, b.settings.get("certhash")) for b in rotated.targets[0].bindings} == {
+        "ipport=0.0.0.0:443": ("exact", NEW),
+        "ipport=[::]:8443": ("exact", "1b6a3c0e9d4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b"),
+        "hostnameport=api.contoso.com:443": ("exact", NEW),
+        "ccs=443": ("exact", None),
     }
 
 
