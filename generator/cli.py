@@ -24,6 +24,7 @@ from generator.importers.cli import import_command, rotate_command
 from generator.lab.cli import lab
 from generator.remote.cli import COMMANDS as REMOTE_COMMANDS
 from generator.remote.cli import RECORD_COMMANDS
+from generator.report.cli import report_command
 from generator.schema import schema_command
 
 # Commands that change hosts: an OS error escaping them may come after a host changed, so it is
@@ -246,6 +247,7 @@ cli.add_command(import_command)
 cli.add_command(rotate_command)
 cli.add_command(doctor_command)
 cli.add_command(lab)
+cli.add_command(report_command)
 for record_command in RECORD_COMMANDS:
     record.add_command(record_command)
 for remote_command in REMOTE_COMMANDS:
