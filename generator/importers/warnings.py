@@ -17,6 +17,7 @@ from generator.model import Binding
 IIS_APPID = "{4dc3e181-e14b-4a21-b022-59fc669b0914}"
 USUAL_STORES = ("my", "webhosting")
 EXPIRY_WARNING_DAYS = 30
+SHADOWED_NAMED = 10  # hostname/CCS bindings named in one shadowing warning; the rest are counted
 
 
 @dataclass(frozen=True, order=True)
@@ -33,22 +34,30 @@ def shadowing(bindings: Sequence[Binding]) -> list[BindingWarning]:
     """IP:port bindings that answer before the SNI/CCS bindings of their port are looked up.
 
     HTTP.sys tries the IP:port entry first, then CCS; so an IP:port binding on a port wins over every
-    hostname and CCS binding on it (reference section 1; win-acme #94, #1686).
+    hostname and CCS binding on it (reference section 1; win-acme #94, #1686). Each message names at
+    most SHADOWED_NAMED of them, so many IP and many SNI bindings on one port stay linear.
     """
     by_port: dict[int, list[str]] = {}  # grouped once: a host may have many thousand bindings
     for binding in bindings:
         if binding.key.kind is not KeyKind.IPPORT:
             by_port.setdefault(binding.key.port, []).append(str(binding.key))
+    hidden_text = {port: _names(sorted(names)) for port, names in by_port.items()}  # once per port
     out = []
     for ip in (b for b in bindings if b.key.kind is KeyKind.IPPORT):
-        hidden = sorted(by_port.get(ip.key.port, ()))
+        hidden = hidden_text.get(ip.key.port)
         if hidden:
             message = (
                 f"HTTP.sys looks up IP:port bindings first, so this one may answer TLS handshakes on "
-                f"port {ip.key.port} meant for {', '.join(hidden)}"
+                f"port {ip.key.port} meant for {hidden}"
             )
             out.append(BindingWarning(str(ip.key), "shadows-sni", message))
     return out
+
+
+def _names(names: Sequence[str]) -> str:
+    shown = ", ".join(names[:SHADOWED_NAMED])
+    more = len(names) - SHADOWED_NAMED
+    return f"{shown} and {more} more" if more > 0 else shown
 
 
 def expiry(
