@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export PATH="$PWD/.tools/pwsh:$PATH" SSLBIND_REQUIRE_PWSH=1
+export PATH="$PWD/.tools/pwsh:$PATH" SSLBIND_REQUIRE_PWSH=1 SSLBIND_REQUIRE_BROWSER=1
 .venv/bin/ruff check generator tests benchmarks
 .venv/bin/ruff format --check generator tests benchmarks
 .venv/bin/mypy
