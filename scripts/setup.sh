@@ -49,4 +49,14 @@ XML
   cp -r "$tmp/pkgs/pester/$pester_version/tools" "$tools/Pester"
 fi
 
+# render --sign and checking a signed record need osslsigncode (a Debian package): install it as root.
+if ! command -v osslsigncode >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get install -y -qq osslsigncode >/dev/null 2>&1 ||
+      { apt-get update -qq >/dev/null && apt-get install -y -qq osslsigncode >/dev/null; }
+  else
+    echo "note: osslsigncode missing: render --sign, signed-record checks and their tests need it" >&2
+  fi
+fi
+
 echo "setup done: .venv, $tools/pwsh/pwsh ($pwsh_version), $tools/Pester ($pester_version)"
