@@ -132,7 +132,9 @@ _FRENCH_SETTINGS = (
 GERMAN = LabelTable(
     language="de",
     verified=False,
-    header=("SSL-Zertifikatbindungen",),
+    # Title spellings seen in translations of the phrase; a title line carries nothing but is not
+    # reported as unknown.
+    header=("SSL-Zertifikatbindungen", "SSL-Zertifikatsbindungen"),
     keys={
         "IP:Port": KeyLabel(KeyKind.IPPORT),
         "Hostname:Port": KeyLabel(KeyKind.HOSTNAMEPORT),
@@ -149,7 +151,7 @@ GERMAN = LabelTable(
 FRENCH = LabelTable(
     language="fr",
     verified=False,
-    header=("Liaisons de certificats SSL",),
+    header=("Liaisons de certificats SSL", "Liaisons de certificat SSL"),
     keys={
         "IP:port": KeyLabel(KeyKind.IPPORT),
         "Nom d'hôte:port": KeyLabel(KeyKind.HOSTNAMEPORT),

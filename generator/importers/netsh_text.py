@@ -34,10 +34,12 @@ from generator.importers.extended import LABELS as EXTENDED_LABELS
 from generator.importers.extended import extended_warnings
 from generator.importers.extras import freshness_warning, warnings_for
 from generator.importers.netsh_labels import (
+    ENGLISH,
     NULL_WORDS,
     TABLES,
     KeyLabel,
     LabelTable,
+    NoParameter,
     fold,
     label_pattern,
     onoff_words,
@@ -71,8 +73,8 @@ DAMAGED_HEADER_RATIO = 0.8
 _FREE_TEXT_KINDS = ("store", "ctlid")
 _EXTENDED_LABELS = frozenset(fold(label) for label in EXTENDED_LABELS)
 
-# What a recognized line is: ("key", KeyLabel) | ("setting", name) | ("noparam", label) | ("extended",
-# label) | ("header", label).
+# What a recognized line is: ("key", KeyLabel) | ("setting", name) | ("noparam", (label, NoParameter))
+# | ("extended", label) | ("header", label).
 _Kind = tuple[str, object]
 
 
@@ -86,17 +88,18 @@ class _Matcher:
 
     @classmethod
     def build(cls, table: LabelTable) -> _Matcher:
-        entries: list[tuple[str, _Kind]] = [(lab, ("key", kl)) for lab, kl in table.keys.items()]
-        entries += [(lab, ("setting", name)) for lab, name in table.settings.items()]
-        entries += [(lab, ("noparam", lab)) for lab in table.no_parameter]
-        entries += [(table.extended, ("extended", table.extended))]
-        entries += [(lab, ("header", lab)) for lab in table.header]
-        entries.sort(key=lambda e: -len(e[0]))  # longest label first: no label shadows a longer one
+        """The table's labels, then (for a translated table) every English label it does not have:
+        localized builds leave newer lines untranslated ("Enable Caching Client Hello",
+        "Extended Properties"), and a translated output must still read or refuse them."""
+        entries: dict[str, tuple[str, _Kind]] = {}  # folded label -> (label, kind); first one wins
+        for source in (table,) if table is ENGLISH else (table, ENGLISH):
+            for label, kind in _entries(source):
+                entries.setdefault(fold(label), (label, kind))
+        ordered = sorted(entries.items(), key=lambda e: -len(e[1][0]))  # longest first: none shadows
         groups: dict[str, list[tuple[str, re.Pattern[str], _Kind]]] = {}
-        for label, kind in entries:
-            folded = fold(label)
+        for folded, (label, kind) in ordered:
             groups.setdefault(folded[:_PREFIX], []).append((folded, label_pattern(label), kind))
-        keys = tuple((label, fold(label)) for label in table.keys)
+        keys = tuple((label, folded) for folded, (label, kind) in entries.items() if kind[0] == "key")
         return cls(table, {prefix: tuple(group) for prefix, group in groups.items()}, keys)
 
     def match(self, line: str) -> tuple[_Kind, str] | None:
@@ -116,6 +119,15 @@ class _Matcher:
         return sum(1 for line in lines if self.match(line))
 
 
+def _entries(table: LabelTable) -> list[tuple[str, _Kind]]:
+    entries: list[tuple[str, _Kind]] = [(lab, ("key", kl)) for lab, kl in table.keys.items()]
+    entries += [(lab, ("setting", name)) for lab, name in table.settings.items()]
+    entries += [(lab, ("noparam", (lab, meaning))) for lab, meaning in table.no_parameter.items()]
+    entries += [(table.extended, ("extended", table.extended))]
+    entries += [(lab, ("header", lab)) for lab in table.header]
+    return entries
+
+
 MATCHERS = tuple(_Matcher.build(t) for t in TABLES)
 
 
@@ -128,6 +140,7 @@ class _Block:
     in_extended: bool = False
     # (line of `Extended Properties:`, the (label, value) lines under it)
     extended: list[tuple[int, list[tuple[str, str]]]] = field(default_factory=list)
+    last: int = 0  # the last line read into this block
 
     @property
     def name(self) -> str:
@@ -167,7 +180,8 @@ class _Parser:
         elif what == "setting":
             self.setting(number, str(payload), value)
         elif what == "noparam":
-            self.no_parameter(number, line, str(payload), value)
+            assert isinstance(payload, tuple)
+            self.no_parameter(number, line, payload[0], payload[1], value)
         elif what == "extended":
             self.extended(number, line)
         # a header line carries nothing
@@ -195,15 +209,16 @@ class _Parser:
             self.refuse(number, f"second {name} line (first on line {block.raw[name][0]})", block, name)
         block.raw[name] = (number, value)
         block.in_extended = False
+        block.last = number
 
-    def no_parameter(self, number: int, line: str, label: str, value: str) -> None:
+    def no_parameter(self, number: int, line: str, label: str, meaning: NoParameter, value: str) -> None:
         """A line for a bit no netsh parameter sets: read, and on a binding kept as an ExtraSetting."""
         block = self.block
         if block is None:
             self.not_imported.append(Remark(number, None, line, "outside any binding, not imported"))
             return
         block.in_extended = False
-        meaning = self.matcher.table.no_parameter[label]
+        block.last = number
         word = fold(after_second_colon(value))
         on = word not in NULL_WORDS and self.words.get(word) != DISABLE
         extra = ExtraSetting(block.name, meaning.field, meaning.bit, label, on, number, line)
@@ -214,6 +229,7 @@ class _Parser:
         if block is not None:
             block.in_extended = True
             block.extended.append((number, []))
+            block.last = number
         self.not_imported.append(Remark(number, block.name if block else None, line, _NOT_IMPORTABLE))
 
     def unknown(self, number: int, line: str) -> None:
@@ -221,7 +237,7 @@ class _Parser:
         owner = block.name if block else None
         label, value = split_label(line)
         if block is not None and block.in_extended and fold(label) in _EXTENDED_LABELS:
-            self.extended_line(block, label, value)  # a known line: no damaged-header check needed
+            self.extended_line(number, block, label, value)  # known: no damaged-header check needed
             return
         if value is not None and values.looks_like_ipport(value):  # a binding under an unknown label
             self.start(number, KeyKind.IPPORT, value, line, inferred=False)
@@ -237,7 +253,7 @@ class _Parser:
                 "under it cannot be placed in any binding; repair the line",
             )
         if block is not None and block.in_extended:
-            self.extended_line(block, label, value)
+            self.extended_line(number, block, label, value)
             return
         if value is not None and self.by_shape(number, line, value):
             return
@@ -247,9 +263,10 @@ class _Parser:
             )
         self.not_imported.append(Remark(number, owner, line, "unknown line, not imported"))
 
-    def extended_line(self, block: _Block, label: str, value: str | None) -> None:
+    def extended_line(self, number: int, block: _Block, label: str, value: str | None) -> None:
         """A line under `Extended Properties:`: kept on the block and in its one not-imported remark."""
         block.extended[-1][1].append((label, value if value is not None else ""))
+        block.last = number
         shown = label if value is None else f"{label} : {value}"
         last = self.not_imported[-1]
         self.not_imported[-1] = replace(last, text=f"{last.text.strip()} {' '.join(shown.split())};")
@@ -313,10 +330,19 @@ def split_label(line: str) -> tuple[str, str | None]:
     return text, None
 
 
-def _settings(parser: _Parser, block: _Block) -> dict[str, SettingValue]:
+def _settings(parser: _Parser, block: _Block, shown: Mapping[str, int]) -> dict[str, SettingValue]:
+    """The block's settings; `shown` (setting -> first line) is what the output's other blocks show."""
     out: dict[str, SettingValue] = {}
     for s in SETTINGS:
         if s.name not in block.raw:
+            if s.name in shown:  # one netsh build wrote every block: a missing line was cut or edited out
+                parser.refuse(
+                    block.line,
+                    f"no line for this setting, which other bindings of this output show (first on line "
+                    f"{shown[s.name]}): truncated or edited output? save the whole `netsh` output again",
+                    block,
+                    s.name,
+                )
             if s.name in CORE_SETTINGS:
                 parser.refuse(
                     block.line,
@@ -379,6 +405,22 @@ def _warnings(bindings: tuple[Binding, ...], extras: list[ExtraSetting]) -> list
     return found
 
 
+def _check_ending(parser: _Parser, text: str, count: int) -> None:
+    """Refuse output that stops inside a value line: netsh ends every line, and its output with a
+    blank line, so a last line without a line break was cut (`Usage Check : Enable|d`)."""
+    if not text or text.endswith(("\n", "\r")):
+        return
+    block = parser.block
+    if block is not None and block.last == count:
+        last = text[text.rfind("\n") + 1 :].strip()
+        parser.refuse(
+            count,
+            f"the output stops inside this line ({last!r}, no line break after it): its value may be "
+            "cut short; save the whole `netsh` output again",
+            block,
+        )
+
+
 def parse_netsh(data: bytes, source: str, encoding: str | None = None) -> ImportResult:
     """Bindings in saved `netsh http show sslcert` output (`data` as read from the file)."""
     try:
@@ -394,8 +436,13 @@ def parse_netsh(data: bytes, source: str, encoding: str | None = None) -> Import
         raise ImportInputError(
             source, None, "no SSL binding found; is this `netsh http show sslcert` output?"
         )
+    _check_ending(parser, decoded.text, len(lines))
+    shown: dict[str, int] = {}
+    for b in parser.blocks:
+        for name, (first, _text) in b.raw.items():
+            shown.setdefault(name, first)
     bindings = tuple(
-        Binding(BindingKey(b.kind, b.key), _settings(parser, b), mode="exact", line=b.line)
+        Binding(BindingKey(b.kind, b.key), _settings(parser, b, shown), mode="exact", line=b.line)
         for b in parser.blocks
     )
     extended = tuple(

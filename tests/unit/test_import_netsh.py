@@ -176,7 +176,7 @@ def parse_text(text: str) -> ImportResult:
 def test_blank_lines_and_line_endings_carry_no_meaning() -> None:
     baseline = settings_of(parse_text(SAMPLE))
     spread = SAMPLE.replace("\r\n", "\n\n\n")  # three blank lines after every line
-    packed = "\n".join(line for line in SAMPLE.splitlines() if line.strip())
+    packed = "\n".join(line for line in SAMPLE.splitlines() if line.strip()) + "\n"
     assert settings_of(parse_text(spread)) == baseline
     assert settings_of(parse_text(packed)) == baseline
 
