@@ -42,6 +42,9 @@ from generator.errors import UserError, read_input, shown_path
 
 SIGNED_SUFFIXES = (".ps1", ".psm1", ".psd1")
 PASSWORD_ENV = "SSLBIND_SIGN_PASSWORD"
+# The signer's certificate in the record, for an administrator to trust (Import-Certificate reads
+# a Base64 .cer); covered by the manifest like every rendered file.
+SIGNER_FILE = "signer.cer"
 TOOL = "osslsigncode"
 PFX_MAX_BYTES = 1024 * 1024  # a PFX is a few kB; a larger file is the wrong file
 SIGN_BACKLOG = 64  # files waiting for a signer thread (memory stays flat for large fleets)
@@ -210,6 +213,11 @@ class Signer:
             "certificates": self.certificate.pems,
         }
 
+    def certificate_file(self) -> bytes:
+        """`signer.cer`: the signer's certificate, Base64 (PEM) with CRLF line endings."""
+        pem = self.certificate.certificate.public_bytes(Encoding.PEM)
+        return pem.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
     def sign(self, name: str, data: bytes) -> bytes:
         """`data` (the record file `name`) with an Authenticode signature block appended."""
         assert self._dir is not None and self._pfx_copy is not None, "use Signer as a context manager"
@@ -329,6 +337,7 @@ def verify_record(record: Path, manifest: Mapping[str, object]) -> SignatureRepo
     files = manifest.get("files")
     names = sorted(n for n in files if is_signed_path(n)) if isinstance(files, Mapping) else []
     report = SignatureReport(True, subject(certs[0]), thumbprint(certs[0]), len(names))
+    report.problems += _check_signer_file(record, certs[0], files)
     if datetime.now(UTC) > certs[0].not_valid_after_utc:
         report.expired_on = f"{certs[0].not_valid_after_utc:%Y-%m-%d}"
     find_tool_for_check()
@@ -340,8 +349,22 @@ def verify_record(record: Path, manifest: Mapping[str, object]) -> SignatureRepo
                 for name in names
                 if (record / name).is_file()  # a missing file is the hash check's problem
             ]
-            report.problems = [f"signature: {name}: {p}" for name, f in futures if (p := f.result())]
+            report.problems += [f"signature: {name}: {p}" for name, f in futures if (p := f.result())]
     return report
+
+
+def _check_signer_file(record: Path, leaf: x509.Certificate, files: object) -> list[str]:
+    """`signer.cer` must be the manifest's signer: an administrator trusts what it holds."""
+    path = record / SIGNER_FILE
+    if not isinstance(files, Mapping) or SIGNER_FILE not in files or not path.is_file():
+        return []  # not listed: the hash check reports a missing or unexpected file
+    try:
+        found = x509.load_pem_x509_certificate(path.read_bytes())
+    except ValueError:
+        return [f"signature: {SIGNER_FILE}: not a certificate"]
+    if found != leaf:
+        return [f"signature: {SIGNER_FILE}: holds {subject(found)}, not the record's signer"]
+    return []
 
 
 def find_tool_for_check() -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from generator.model import Change
 from generator.record import write_record
 from generator.render import iter_rendered, validate_change
-from generator.signing import Signer, sign_files
+from generator.signing import SIGNER_FILE, Signer, sign_files
 from generator.spec import load_spec, normalized_yaml
 
 
@@ -22,9 +22,11 @@ class SignRequest:
     timestamp_url: str | None = None
 
 
-def record_files(change: Change) -> Iterator[tuple[str, bytes]]:
+def record_files(change: Change, signer: Signer | None = None) -> Iterator[tuple[str, bytes]]:
     """Every file of the record but the manifest, one host at a time (memory stays flat)."""
     yield "change.yaml", normalized_yaml(change).encode()
+    if signer is not None:
+        yield SIGNER_FILE, signer.certificate_file()
     yield from iter_rendered(change)
 
 
@@ -40,6 +42,6 @@ def render_record(spec_path: Path, out_dir: Path, sign: SignRequest | None = Non
     if sign is None:
         return write_record(out_dir, change.id, change.spec_sha256, record_files(change))
     with Signer(sign.pfx, sign.password, sign.timestamp_url) as signer:
-        files = sign_files(signer, record_files(change))
+        files = sign_files(signer, record_files(change, signer))
         section = {"signature": signer.manifest_section()}
         return write_record(out_dir, change.id, change.spec_sha256, files, section)

@@ -27,7 +27,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from generator import signing
 from generator.cli import cli
 from generator.record import sha256_hex
-from generator.signing import PASSWORD_ENV, SIGNATURE_BEGIN, verdict
+from generator.signing import PASSWORD_ENV, SIGNATURE_BEGIN, SIGNER_FILE, verdict
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "examples" / "renew-api.yaml"
@@ -156,6 +156,21 @@ def test_fresh_signed_record_verifies_and_names_the_signer(signed: Path, pfxs: d
     assert f"signed by CN=sslbind test signer, thumbprint {pfxs['signer'].thumbprint}" in result.stdout
     assert f"{len(scripts)} file(s)" in result.stdout
     assert "intact" in result.stdout
+
+
+def test_the_record_holds_the_signer_certificate_to_trust(signed: Path, pfxs: dict[str, Pfx]) -> None:
+    data = (signed / SIGNER_FILE).read_bytes()
+    assert x509.load_pem_x509_certificate(data) == pfxs["signer"].cert
+    assert b"PRIVATE" not in data and data.count(b"\r\n") == data.count(b"\n")  # CRLF, no key
+
+
+def test_a_swapped_signer_certificate_file_fails(signed: Path, pfxs: dict[str, Pfx]) -> None:
+    other = pfxs["other"].cert.public_bytes(serialization.Encoding.PEM)
+    (signed / SIGNER_FILE).write_bytes(other)
+    set_manifest_hash(signed, SIGNER_FILE)
+    result = check(signed)
+    assert result.exit_code == 1
+    assert f"signature: {SIGNER_FILE}: holds CN=another signer, not the record's signer" in result.stdout
 
 
 def test_the_password_is_nowhere_in_the_record_or_output(signed: Path) -> None:
