@@ -1,6 +1,8 @@
 """Certificate rotation: swap OLD for NEW on every binding that uses OLD, keeping every other setting.
 
-The spec it writes is in **preserve** mode with only the certhash (plus certstorename on hostname
+Which bindings use OLD, and the preflight of NEW, serve both forms. `rotate --spec` edits the user's
+own spec (generator.importers.rotate_spec). `rotate --host` reads the host, and the spec it writes
+(`rotation_spec`) is in **preserve** mode with only the certhash (plus certstorename on hostname
 bindings, which netsh requires): every other setting is read from the host at apply time, right
 before the delete, and re-added as it is then, with unknown bits refusing the change. An exact-mode
 spec would instead re-assert the values captured when the spec was written, so a setting changed
