@@ -29,11 +29,29 @@ if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null 
   apt-get install -y -qq chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 fi
 
-if [ ! -x "$tools/pwsh/pwsh" ]; then
+# PowerShell and Pester come through the .NET SDK. Without it the rest still works; CI needs both.
+dotnet_missing=""
+if ! command -v dotnet >/dev/null 2>&1; then  # pwsh, a dotnet tool, also needs it to run
+  if [ "${CI:-}" = true ]; then
+    echo "setup: no .NET SDK (dotnet): CI needs it for PowerShell $pwsh_version and Pester $pester_version" >&2
+    exit 1
+  fi
+  dotnet_missing=1
+  cat >&2 <<NOTE
+note: no .NET SDK (dotnet), so PowerShell $pwsh_version and Pester $pester_version were not installed.
+  Works without them: render, record check, import --from-netsh/--from-reg, rotate --spec, report,
+  and plan/apply/verify/rollback/doctor against real Windows hosts (they run PowerShell there).
+  Needs them: the lab (sslbind lab serve runs pwsh), so every command against the lab and the
+  README tour; the PowerShell, Pester and lab tests (scripts/test.sh skips them without pwsh).
+  Install the .NET SDK (https://dot.net) and run this again to add them.
+NOTE
+fi
+
+if [ -z "$dotnet_missing" ] && [ ! -x "$tools/pwsh/pwsh" ]; then
   dotnet tool install PowerShell --version "$pwsh_version" --tool-path "$tools/pwsh" >/dev/null
 fi
 
-if [ ! -f "$tools/Pester/Pester.psd1" ]; then
+if [ -z "$dotnet_missing" ] && [ ! -f "$tools/Pester/Pester.psd1" ]; then
   # NuGet has no plain "download a package" verb: a throwaway project's restore fetches it.
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
@@ -59,4 +77,8 @@ if ! command -v osslsigncode >/dev/null 2>&1; then
   fi
 fi
 
-echo "setup done: .venv, $tools/pwsh/pwsh ($pwsh_version), $tools/Pester ($pester_version)"
+if [ -n "$dotnet_missing" ]; then
+  echo "setup done: .venv (without pwsh and Pester: see the note above)"
+else
+  echo "setup done: .venv, $tools/pwsh/pwsh ($pwsh_version), $tools/Pester ($pester_version)"
+fi
