@@ -57,7 +57,7 @@ def report_file(lab_run: tuple[LabHosts, str], tmp_path_factory: pytest.TempPath
 
 
 def test_report_shows_every_host_the_rolled_back_one_and_each_window(
-    lab_run: tuple[LabHosts, str], report_file: Path, chromium: Any, tmp_path: Path
+    chromium: Any, lab_run: tuple[LabHosts, str], report_file: Path, tmp_path: Path
 ) -> None:
     lab, faulted = lab_run
     page = chromium.new_page(viewport={"width": 1200, "height": 900})
@@ -80,7 +80,9 @@ def test_report_shows_every_host_the_rolled_back_one_and_each_window(
         windows = {
             row.get_attribute("data-binding"): row.inner_text() for row in box.locator("tr.window").all()
         }
+        assert set(windows) == {MAIN, SNI}, windows  # the window of every binding, every host
         if host == faulted:
+            assert "then rolled back" in windows[MAIN], windows
             assert "rolled-back" in classes and box.get_attribute("data-status") == "rolled-back"
             assert "ROLLED BACK" in box.locator("h4").inner_text()
             assert "rollback" in box.locator("table.timeline").inner_text()
