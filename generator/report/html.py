@@ -14,7 +14,7 @@ import jinja2
 
 from generator.render import template_dir
 from generator.report.model import PHASES, Report
-from generator.report.svg import PHASE_WIDTH, fleet_chart, phase_segments
+from generator.report.svg import PHASE_COLOURS, PHASE_WIDTH, fleet_chart, phase_segments
 
 TEMPLATE = "report.html.j2"
 
@@ -49,6 +49,7 @@ def render_html(report: Report) -> bytes:
             fleet_chart=fleet_chart,
             phase_segments=phase_segments,
             phase_width=PHASE_WIDTH,
+            phase_colours=PHASE_COLOURS,
         )
     )
     return page.encode("ascii", "xmlcharrefreplace")
