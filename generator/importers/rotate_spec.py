@@ -34,6 +34,8 @@ from generator.spec_yaml import decode
 
 _ROTATED_ID = re.compile(r"-rotate-[0-9a-f]{8}$")  # a spec rotated before: replace, not stack
 _MAX_ID = 64
+# libyaml when present, as spec_yaml reads specs: its marks index characters like PyYAML's.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PLAIN_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -61,13 +63,13 @@ def rotate_spec(data: bytes, path: str, old: str, new: str, to_store: str | None
     # JSON indented with tabs is read with spaces (spec_yaml): one character for one, so the
     # positions still point into `text`.
     untabbed = text.replace("\t", " ") if text.lstrip().startswith("{") else text
-    root = yaml.compose(untabbed, yaml.SafeLoader)
+    root = yaml.compose(untabbed, _LOADER)
     if root is None:  # pragma: no cover - parse_spec refuses an empty spec first
         raise RotationError(f"{path}: is empty")
     change_id, title = _new_names(change, plan)
     edits = [
-        _replace(_value(root, "change", "id"), change_id),
-        _replace(_value(root, "change", "title"), title),
+        _replace(text, _value(root, "change", "id"), change_id),
+        _replace(text, _value(root, "change", "title"), title),
     ]
     rotating = {id(item.binding) for item in plan.changes}
     moved: list[HostBinding] = []
@@ -77,7 +79,7 @@ def rotate_spec(data: bytes, path: str, old: str, new: str, to_store: str | None
         for binding, node in zip(target.bindings, bindings, strict=True):
             if id(binding) not in rotating:
                 continue
-            edits.append(_certhash_edit(root, node, plan.new, path, HostBinding(target.host, binding)))
+            edits.append(_certhash_edit(text, root, node, plan.new, path, HostBinding(target.host, binding)))
             store = binding.settings.get("certstorename")
             if to_store is not None and str(store).lower() != to_store.lower():
                 edits.append(_store_edit(text, node, to_store))
@@ -117,19 +119,19 @@ def _value(node: yaml.Node, *keys: str) -> Any:
     return node
 
 
-def _replace(node: yaml.ScalarNode, value: str) -> _Edit:
+def _replace(text: str, node: yaml.ScalarNode, value: str) -> _Edit:
     """Replace a scalar in its own quoting style (a plain one stays plain when YAML reads the new
     value back as the same string)."""
     if node.style == "'":
-        text = "'" + value.replace("'", "''") + "'"
+        written = "'" + value.replace("'", "''") + "'"
     elif node.style == '"':
-        text = json.dumps(value)
+        written = json.dumps(value)
     elif node.style in ("|", ">"):  # the span ends after the block's line break: keep it
-        span = str(node.start_mark.buffer or "")[node.start_mark.index : node.end_mark.index]
-        text = scalar(value) + span[len(span.rstrip("\r\n")) :]
+        span = text[node.start_mark.index : node.end_mark.index]
+        written = scalar(value) + span[len(span.rstrip("\r\n")) :]
     else:
-        text = _written(value)
-    return _Edit(node.start_mark.index, node.end_mark.index, text)
+        written = _written(value)
+    return _Edit(node.start_mark.index, node.end_mark.index, written)
 
 
 def _written(value: str) -> str:
@@ -141,12 +143,14 @@ def _plain_safe(value: str) -> bool:
     return bool(_PLAIN_WORD.fullmatch(value)) and yaml.safe_load(value) == value
 
 
-def _certhash_edit(root: yaml.Node, binding: yaml.Node, new: str, path: str, item: HostBinding) -> _Edit:
+def _certhash_edit(
+    text: str, root: yaml.Node, binding: yaml.Node, new: str, path: str, item: HostBinding
+) -> _Edit:
     """The binding's own certhash, else the one in `defaults` it inherits."""
     node = _get(binding, "certhash") or _get(_get(root, "defaults"), "certhash")
     if not isinstance(node, yaml.ScalarNode) or node.style in ("|", ">"):
         raise RotationError(f"{path}: {item}: write its certhash as one plain or quoted value, then rotate")
-    return _replace(node, new.upper() if node.value.isupper() else new)
+    return _replace(text, node, new.upper() if node.value.isupper() else new)
 
 
 def _store_edit(text: str, binding: yaml.Node, store: str) -> _Edit:
@@ -154,7 +158,7 @@ def _store_edit(text: str, binding: yaml.Node, store: str) -> _Edit:
     certhash (or its key), in the binding's style."""
     own = _get(binding, "certstorename")
     if isinstance(own, yaml.ScalarNode):
-        return _replace(own, store)
+        return _replace(text, own, store)
     assert isinstance(binding, yaml.MappingNode)
     key_node, after = next(((k, v) for k, v in binding.value if k.value == "certhash"), binding.value[0])
     entry = f"certstorename: {_written(store)}"
@@ -168,10 +172,15 @@ def _store_edit(text: str, binding: yaml.Node, store: str) -> _Edit:
 
 
 def _apply(text: str, edits: list[_Edit]) -> str:
-    unique = sorted({(e.start, e.end): e for e in edits}.values(), key=lambda e: e.start, reverse=True)
+    """`text` with every edit made, in one pass (edits never overlap; an insertion and a
+    replacement may meet at one position, the replacement first)."""
+    unique = sorted({(e.start, e.end): e for e in edits}.values(), key=lambda e: (e.start, e.end))
+    pieces, at = [], 0
     for edit in unique:
-        text = text[: edit.start] + edit.text + text[edit.end :]
-    return text
+        pieces += [text[at : edit.start], edit.text]
+        at = edit.end
+    pieces.append(text[at:])
+    return "".join(pieces)
 
 
 def _comparable(binding: Binding) -> Binding:
