@@ -84,15 +84,18 @@ class BindingWindow:
     binding: str
     path: str
     gap_ms: float | None
+    reached: bool = True  # False: the script stopped before it changed this binding
 
     @property
     def text(self) -> str:
+        if not self.reached:
+            return "none: not changed (the script stopped before this binding)"
         if self.gap_ms is not None:
             return f"{self.gap_ms:.0f} ms without a binding (delete+add)"
         if self.path == "update":
             return "none (updated in place)"
         if self.path == "replace":
-            return "not measured (the add was not reached)"
+            return "not recorded by the script"
         return "none"
 
 

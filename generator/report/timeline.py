@@ -174,12 +174,19 @@ def host_steps(events: list[Event], script: dict[str, Any]) -> tuple[Step, ...]:
 
 
 def windows(script: dict[str, Any]) -> tuple[BindingWindow, ...]:
-    """Per changed binding: its path and, for delete+add, how long it was absent (timings.gaps)."""
+    """Per binding the script was to change: its path, whether a change step reached it, and, for
+    delete+add, how long it was absent (timings.gaps)."""
     timings = script.get("timings")
     gaps = {
         str(g.get("binding")).lower(): _number(g.get("gap_ms"))
         for g in (timings.get("gaps") or [] if isinstance(timings, dict) else [])
         if isinstance(g, dict)
+    }
+    actions = script.get("actions")
+    changed = {
+        str(a.get("binding")).lower()
+        for a in (actions if isinstance(actions, list) else [])
+        if isinstance(a, dict) and step_phase(str(a.get("step"))) == "change"
     }
     found: list[BindingWindow] = []
     bindings = script.get("bindings")
@@ -187,7 +194,8 @@ def windows(script: dict[str, Any]) -> tuple[BindingWindow, ...]:
         if not isinstance(binding, dict) or binding.get("path") in (None, "none"):
             continue
         name = str(binding.get("binding") or binding.get("key"))
-        found.append(BindingWindow(name, str(binding["path"]), gaps.pop(name.lower(), None)))
+        reached = name.lower() in changed or not isinstance(actions, list)
+        found.append(BindingWindow(name, str(binding["path"]), gaps.pop(name.lower(), None), reached))
     found += [BindingWindow(name, "replace", gap) for name, gap in sorted(gaps.items())]
     return tuple(found)
 

@@ -217,7 +217,8 @@ def test_the_run_gives_each_host_its_outcome_window_and_phases_in_order(applied:
         (MAIN, 412.0, "412 ms without a binding (delete+add)"),
         (SNI, None, "none (updated in place)"),
     ]
-    assert back.windows[0].text == "not measured (the add was not reached)"
+    assert back.windows[0].text == "not recorded by the script"
+    assert back.windows[1].text == "none: not changed (the script stopped before this binding)"
     names = [s.name for s in ok.steps]
     # The script's steps sit between the event that sent apply.ps1 and the one that saw it end.
     script = ["trial-add", "trial-delete", "delete", "add", "update", "verify"]
