@@ -300,10 +300,20 @@ def _run(command: list[str], stdin: str = "") -> subprocess.CompletedProcess[str
         raise SigningError(f"{TOOL} could not be started: {error.strerror or error}") from None
 
 
+_OPENSSL_STACK = re.compile(r"^[0-9A-F]{8,}:error:")
+
+
 def _last_line(done: subprocess.CompletedProcess[str]) -> str:
-    lines = [line.strip() for line in (done.stderr + done.stdout).splitlines() if line.strip()]
-    useful = [line for line in lines if line not in ("Failed", "Succeeded")]
-    return (useful or lines or [f"exit code {done.returncode}"])[-1][:300]
+    """osslsigncode's own reason: its first stderr line that is not OpenSSL's error stack, else its
+    last stdout line (stdout only narrates: "Connecting to ...", "Failed")."""
+    errors = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+    reasons = [line for line in errors if not _OPENSSL_STACK.match(line)]
+    if "timestamping failed" in done.stderr and reasons:
+        return f"the timestamp server did not answer ({reasons[0]}); check --timestamp-url"[:300]
+    said = [
+        line.strip() for line in done.stdout.splitlines() if line.strip() not in ("", "Failed", "Succeeded")
+    ]
+    return (reasons or errors or said or [f"exit code {done.returncode}"])[0][:300]
 
 
 # --- verification: self-contained, from the manifest's signature section -----------------------

@@ -440,6 +440,52 @@ def test_a_bad_timestamp_url_is_refused(
     assert_refused(tmp_path, result, "not an http:// or https:// URL")
 
 
+def test_a_timestamp_server_that_does_not_answer_is_refused(
+    tmp_path: Path, out: Path, pfxs: dict[str, Pfx], osslsigncode: str
+) -> None:
+    result = render(out, pfxs["signer"].path, PASSWORD, "--timestamp-url", "http://127.0.0.1:9/")
+    assert_refused(tmp_path, result, "the timestamp server did not answer")
+
+
+def make_tsa(folder: Path) -> tuple[Path, Path]:
+    """A throwaway time-stamping certificate and key for osslsigncode's built-in TSA."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test tsa")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    pem, key_pem = folder / "tsa.pem", folder / "tsa.key"
+    pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return pem, key_pem
+
+
+def test_a_timestamped_signature_by_the_signer_verifies(
+    signed: Path, pfxs: dict[str, Pfx], tmp_path: Path
+) -> None:
+    script = signed / APPLY
+    script.write_bytes(strip_signature(script.read_bytes()))
+    tsa, tsa_key = make_tsa(tmp_path)
+    resign(script, pfxs["signer"], "-TSA-certs", str(tsa), "-TSA-key", str(tsa_key))
+    assert b"# SIG # Begin signature block" in script.read_bytes()
+    set_manifest_hash(signed, APPLY)
+    result = check(signed)
+    assert result.exit_code == 0, result.output
+
+
 def test_timestamp_url_without_sign_is_refused(tmp_path: Path, out: Path) -> None:
     assert_refused(tmp_path, render(out, None, PASSWORD, "--timestamp-url", "http://tsa"), "needs --sign")
 
