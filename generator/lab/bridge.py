@@ -40,6 +40,10 @@ INIT_SCRIPT = SIMWIN / "SimWindows.ps1"
 SHIM_BIN = SIMWIN / "bin"
 PACKAGE_PARENT = Path(__file__).resolve().parents[2]  # holds the `generator` package
 SECRET_ENV = ("SSLBIND_LAB_PASSWORD", "SSLBIND_PASSWORD")
+# PowerShell's Enter-PSHostProcess socket, created in the temp directory when a runspace opens and
+# never removed when the process is killed: CoreFxPipe_PSHost.<start time hex>.<pid>.<appdomain>.<name>.
+# The pid is the real PowerShell process (the launcher's child), not the launcher.
+HOST_PIPE_PREFIX = "CoreFxPipe_PSHost."
 ACK_TIMEOUT = 60.0  # a session Data, Command, Signal or Close: milliseconds, unless the machine is swamped
 START_TIMEOUT = 180.0  # creationXml: pwsh must start .NET and open the runspace first
 COMMAND_DATA_TIMEOUT = 5.0  # pwsh may hold a command's DataAck for input flow control
@@ -228,6 +232,9 @@ class PwshShell:
         argv = [config.pwsh, "-NoLogo", "-NoProfile", "-s", "-Command", ". " + _quote(str(INIT_SCRIPT))]
         self._process = _spawn(argv, _child_env(self.token, config))
         self.pid = self._process.pid
+        self._spawned_at = time.time()
+        self._pids = {self.pid}  # the launcher and the PowerShell process(es) it started
+        self._temp_dir = Path(_child_temp_dir())
         self._threads = [
             threading.Thread(target=self._read_stdout, name=f"pwsh-out-{self.pid}", daemon=True),
             threading.Thread(target=self._read_stderr, name=f"pwsh-err-{self.pid}", daemon=True),
@@ -333,6 +340,7 @@ class PwshShell:
         """A new pipeline: Command, wait for CommandAck, then its CREATE_PIPELINE data."""
         with self._cond:
             self._targets[guid] = _Target()  # a re-used CommandId starts afresh
+        self._note_pids()  # the runspace is open by now, and with it the host pipe
         self._exchange(guid, f"<Command PSGuid='{guid}' />", "CommandAck", ACK_TIMEOUT)
         self.send(guid, create_pipeline)
 
@@ -401,7 +409,23 @@ class PwshShell:
             self._cond.notify_all()
         self.kill()
 
+    def _note_pids(self) -> None:
+        """Remembers the process group's pids while they can still be listed (for the pipe cleanup)."""
+        with contextlib.suppress(psutil.Error):
+            self._pids.update(child.pid for child in psutil.Process(self.pid).children(recursive=True))
+
+    def host_pipes(self) -> list[Path]:
+        """The CoreFxPipe_PSHost sockets this shell's processes created (and may have left)."""
+        found: list[Path] = []
+        for pid in sorted(self._pids):
+            for path in self._temp_dir.glob(f"{HOST_PIPE_PREFIX}*.{pid}.*"):
+                with contextlib.suppress(OSError):  # a pid reused since: older files are not ours
+                    if path.name.split(".")[2] == str(pid) and path.lstat().st_mtime >= self._spawned_at - 1:
+                        found.append(path)
+        return found
+
     def kill(self) -> None:
+        self._note_pids()
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -412,10 +436,18 @@ class PwshShell:
                     stream.close()
             except OSError:
                 pass
+        for path in self.host_pipes():  # a killed PowerShell leaves its socket behind
+            with contextlib.suppress(OSError):
+                path.unlink()
 
 
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def _child_temp_dir() -> str:
+    """Where .NET's Path.GetTempPath() points a lab pwsh: $TMPDIR (inherited), else /tmp."""
+    return os.environ.get("TMPDIR") or "/tmp"
 
 
 def _child_env(token: str, config: ShellConfig) -> dict[str, str]:
