@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 # Tried in this order; on a tie the first wins (cp850 is the OEM code page of de/fr Windows).
@@ -68,3 +68,15 @@ def lines_of(text: str) -> list[str]:
     U+2028, U+0085 and form feeds, which would cut a value that holds one (a store name) short."""
     lines = _LINE_BREAK.split(text)
     return lines[:-1] if lines and lines[-1] == "" else lines
+
+
+def iter_lines(text: str) -> Iterator[str]:
+    """The lines of `lines_of`, one at a time: a big output is never held twice (text and a list)."""
+    position, end = 0, len(text)
+    while position < end:
+        found = _LINE_BREAK.search(text, position)
+        if found is None:
+            yield text[position:]
+            return
+        yield text[position : found.start()]
+        position = found.end()

@@ -29,7 +29,7 @@ from generator.binding import (
 )
 from generator.errors import IMPORT_MAX_BYTES, read_input
 from generator.importers import values
-from generator.importers.decode import DecodeError, decode_output, lines_of
+from generator.importers.decode import DecodeError, decode_output, iter_lines, lines_of
 from generator.importers.extended import LABELS as EXTENDED_LABELS
 from generator.importers.extended import extended_warnings
 from generator.importers.extras import freshness_warning, warnings_for
@@ -62,6 +62,7 @@ HASHLESS_KINDS = (KeyKind.CCS, KeyKind.SCOPEDCCS)  # certificates chosen at hand
 LANGUAGE_SAMPLE_LINES = 500
 LANGUAGE_SAMPLE_CHARS = 256 * 1024  # the sample is cut from the head, never split out of the whole file
 _PREFIX = 4  # every label is longer
+_MEMO_LINES = 4096  # distinct lines remembered per label table
 _DASHES = re.compile(r"^\s*-{3,}\s*$")
 _NOT_IMPORTABLE = "not importable: `netsh http add sslcert` cannot set it"
 # How close an unknown label must be to a binding header's label to be taken for a damaged one.
@@ -85,6 +86,9 @@ class _Matcher:
     # characters so a line is tried against a handful of labels, not all of them
     by_prefix: Mapping[str, tuple[tuple[str, re.Pattern[str], _Kind], ...]]
     key_labels: tuple[tuple[str, str], ...]  # (label, folded label) of the binding headers
+    # line -> what match() found: most lines repeat verbatim in every block ("Usage Check : Enabled"),
+    # so a big output is matched once per distinct line, not once per line; bounded by _MEMO_LINES
+    memo: dict[str, tuple[_Kind, str] | None] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def build(cls, table: LabelTable) -> _Matcher:
@@ -103,6 +107,14 @@ class _Matcher:
         return cls(table, {prefix: tuple(group) for prefix, group in groups.items()}, keys)
 
     def match(self, line: str) -> tuple[_Kind, str] | None:
+        if line in self.memo:
+            return self.memo[line]
+        found = self._match(line)
+        if len(self.memo) < _MEMO_LINES:
+            self.memo[line] = found
+        return found
+
+    def _match(self, line: str) -> tuple[_Kind, str] | None:
         if ":" not in line:  # every recognized line has a colon after its label
             return None
         folded = fold(line)
@@ -427,16 +439,16 @@ def parse_netsh(data: bytes, source: str, encoding: str | None = None) -> Import
         decoded = decode_output(data, lambda text: max(m.count(text) for m in MATCHERS), encoding)
     except DecodeError as error:
         raise ImportInputError(source, None, f"{error}; pass --encoding") from error
-    lines = lines_of(decoded.text)
     matcher = max(MATCHERS, key=lambda m: m.count(decoded.text))  # first (English) wins a tie
     parser = _Parser(source, matcher)
-    for number, line in enumerate(lines, start=1):
-        parser.feed(number, line)
+    count = 0
+    for count, line in enumerate(iter_lines(decoded.text), start=1):
+        parser.feed(count, line)
     if not parser.blocks:
         raise ImportInputError(
             source, None, "no SSL binding found; is this `netsh http show sslcert` output?"
         )
-    _check_ending(parser, decoded.text, len(lines))
+    _check_ending(parser, decoded.text, count)
     shown: dict[str, int] = {}
     for b in parser.blocks:
         for name, (first, _text) in b.raw.items():

@@ -109,9 +109,10 @@ def render_spec(
         lines.append(f"  - host: {scalar(target.host)}")
         lines += connection_lines(target.connection, "    ")
         lines.append("    bindings:")
-        for binding in target.bindings:
+        for binding in target.bindings:  # one string per binding: a big host is not millions of lines
             name = str(binding.key)
-            lines += binding_lines(binding, notes=target.notes.get(name, ()), info=target.info.get(name, ()))
+            notes, info = target.notes.get(name, ()), target.info.get(name, ())
+            lines.append("\n".join(binding_lines(binding, notes=notes, info=info)))
     return "\n".join(lines) + "\n"
 
 
