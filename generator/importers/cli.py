@@ -15,6 +15,7 @@ import click
 
 from generator.errors import UserError, local_fault
 from generator.importers.certfacts import CertFacts
+from generator.importers.extended import as_added
 from generator.importers.netsh_text import read_netsh
 from generator.importers.reg_text import read_reg
 from generator.importers.result import ImportResult
@@ -107,8 +108,18 @@ def import_command(
         raise UserError("nothing to import: give --host HOST, --from-netsh FILE or --from-reg FILE")
     now = datetime.now(UTC)
     text = import_spec(result, host, connection, certs, now)
+    carried = {(block.line, block.binding) for block in result.extended}  # NOTEs in the spec
     for remark in result.not_imported:
-        click.echo(f"not imported: {remark}", err=True)
+        if (remark.line, remark.binding) not in carried:
+            click.echo(f"not imported: {remark}", err=True)
+    if result.extended:
+        lost = sum(1 for block in result.extended if not as_added(block))
+        owners = len({block.binding for block in result.extended})
+        click.echo(
+            f"extended properties: {len(result.extended)} block(s) on {owners} binding(s) written as "
+            f"NOTEs under their bindings; {lost} a delete+add would lose (warned)",
+            err=True,
+        )
     for remark in result.inferred:
         click.echo(f"inferred: {remark}", err=True)
     for warning in import_warnings(result, certs, now):

@@ -32,7 +32,13 @@ def test_import_netsh_to_stdout() -> None:
     assert result.stdout.startswith("# Imported by sslbind from netsh-2022-en.txt")
     assert "imported 4 binding(s)" in result.stderr
     assert "warning: ipport=0.0.0.0:443: HTTP.sys looks up IP:port bindings first" in result.stderr
-    assert "not imported: line 31 [ipport=0.0.0.0:443]" in result.stderr
+    # Extended Properties are carried as NOTEs in the spec: summed up, not listed as not imported
+    assert "not imported:" not in result.stderr
+    assert (
+        "extended properties: 20 block(s) on 4 binding(s) written as NOTEs under their bindings; "
+        "0 a delete+add would lose (warned)"
+    ) in result.stderr
+    assert "        # NOTE: Extended Properties (line 31) PropertyId 0" in result.stdout
 
 
 def test_import_reg_to_new_file_then_never_overwrites(tmp_path: Path) -> None:
