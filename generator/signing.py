@@ -27,7 +27,7 @@ import shutil
 import subprocess
 import tempfile
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Generator, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -253,17 +253,33 @@ class Signer:
             )
 
 
-def sign_files(signer: Signer, files: Iterable[tuple[str, bytes]]) -> Iterator[tuple[str, bytes]]:
+def sign_library(signer: Signer, library: Mapping[str, bytes]) -> dict[str, bytes]:
+    """The record's library, signed first: host scripts pin the hashes of these signed bytes.
+
+    The first signature is verified at once (`Signer.self_check`), before any host is rendered.
+    """
+    signed = {name: signer.sign(name, data) for name, data in sorted(library.items())}
+    for name, data in signed.items():
+        signer.self_check(name, data)
+        break
+    return signed
+
+
+def sign_files(
+    signer: Signer, files: Iterable[tuple[str, bytes]], passed: Collection[str] = ()
+) -> Generator[tuple[str, bytes]]:
     """`files` with every PowerShell file signed, in order; one osslsigncode per core at a time.
 
-    The first signed file is verified at once (`Signer.self_check`), before anything else is
-    signed. At most SIGN_BACKLOG files wait, so memory stays flat for any fleet size.
+    Files named in `passed` (the library, signed already) go through unchanged. Unless something
+    was passed, the first file signed here is verified at once (`Signer.self_check`), before
+    anything else is signed. At most SIGN_BACKLOG files wait, so memory stays flat for any fleet.
     """
     pending: deque[tuple[str, Future[bytes]]] = deque()
-    checked = False
-    with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+    checked = bool(passed)
+    pool = ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1))
+    try:
         for name, data in files:
-            if not is_signed_path(name):
+            if name in passed or not is_signed_path(name):
                 pending.append((name, _done(data)))
             elif not checked:
                 signed = signer.sign(name, data)
@@ -278,6 +294,8 @@ def sign_files(signer: Signer, files: Iterable[tuple[str, bytes]]) -> Iterator[t
         while pending:
             done, future = pending.popleft()
             yield done, future.result()
+    finally:  # closed early (a failed write): queued files are not signed for nothing
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _done(data: bytes) -> Future[bytes]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +42,10 @@ def render_record(spec_path: Path, out_dir: Path, sign: SignRequest | None = Non
     validate_change(change)
     if sign is None:
         return write_record(out_dir, change.id, change.spec_sha256, record_files(change))
-    with Signer(sign.pfx, sign.password, sign.timestamp_url) as signer:
-        files = sign_files(signer, record_files(change, signer))
+    # closing(): a failed write stops the signer threads before the signer's private folder goes
+    with (
+        Signer(sign.pfx, sign.password, sign.timestamp_url) as signer,
+        closing(sign_files(signer, record_files(change, signer))) as files,
+    ):
         section = {"signature": signer.manifest_section()}
         return write_record(out_dir, change.id, change.spec_sha256, files, section)
