@@ -170,6 +170,11 @@ def import_spec(
         header.append(f"The host name is a placeholder: replace {PLACEHOLDER_HOST} before rendering.")
     if "unverified" in result.format:
         header.append("The label table used is a constructed translation: check every value below.")
+    if not result.format.startswith("netsh"):  # the registry holds no Extended Properties
+        header.append(
+            "Extended Properties (HTTP/2 window and settings limits) are not in this source: "
+            "`netsh http show sslcert` shows them; a delete+add resets them."
+        )
     carried = {(block.line, block.binding) for block in result.extended}  # shown under their binding
     body = [
         *comment_lines(

@@ -67,6 +67,12 @@ def test_header_names_source_omissions_and_warnings() -> None:
     assert yaml.safe_load(text)["change"]["id"] == f"import-{PLACEHOLDER_HOST}"
 
 
+def test_a_registry_import_says_it_cannot_show_extended_properties() -> None:
+    note = "Extended Properties (HTTP/2 window and settings limits) are not in this source"
+    assert note in import_spec(read("reg-query-2022.txt"), "h")
+    assert note not in import_spec(read("netsh-2022-en.txt"), "h")
+
+
 def test_unverified_language_is_flagged() -> None:
     assert "constructed translation" in import_spec(read("netsh-de.txt"), "h")
     assert "constructed translation" not in import_spec(read("netsh-2019-en.txt"), "h")
