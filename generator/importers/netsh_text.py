@@ -6,6 +6,15 @@ line names the kind (`IP:port`, `Hostname:port`, `Central Certificate Store`). L
 builds, and labels and values are translated. So: blank lines carry no meaning, a label is matched by
 its words followed by the first colon after it (the key line `IP:port : 0.0.0.0:443` has colons on
 both sides), unknown lines are kept and reported, and identity values are also recognized by shape.
+
+Real output's typography (tests/fixtures/import/real and constructed): any Unicode space before the
+colon (French U+00A0 / U+202F), none after it, a second colon (`Label : : value`, taken off where the
+value cannot start with a colon and refused where it is free text), dash lines of any length,
+translated titles; a translated build may print newer lines in English, so every table also reads
+the English labels it lacks. `Extended Properties:` blocks are kept per binding (ExtendedBlock) and
+judged in generator.importers.extended. Truncation is refused where it shows: output ending inside a
+line, a binding missing a line the output's other bindings show, or one of the 13 lines every build
+prints. Linear in the output: lines are read one at a time and each distinct line is matched once.
 """
 
 from __future__ import annotations
