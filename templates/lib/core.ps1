@@ -381,6 +381,50 @@ function Get-SslCapturedBinding {
     }
 }
 
+# What a plain 'netsh http add sslcert' leaves in each Extended Properties block (real Server 2022
+# and 2025 output): 0 = HTTP/2 receive window, 1 = HTTP/2 settings per frame and per minute, 2-4 empty.
+$script:SslExtendedPropertyDefault = @{ '0' = '1048576'; '1' = '2796202,4294967295'; '2' = ''; '3' = ''; '4' = '' }
+
+function Get-SslExtendedPropertyChange {
+    # The HTTP/2 "Extended Properties" blocks of 'netsh http show sslcert' (Server 2022 and later)
+    # that differ from what a plain add leaves; netsh add and update cannot set them, so a change
+    # that re-creates such a binding would silently reset them. Read by shape, not by label
+    # (localized builds translate the labels): a header indented by one space and ending in a
+    # colon, then 'label : number' lines, the first being the property id.
+    param([AllowEmptyString()][string]$Text)
+    $blocks = @()
+    $current = $null
+    foreach ($line in @($Text -split "`r?`n")) {
+        if ($line -match '^ \S[^:]*:\s*$') {
+            $current = [ordered]@{ values = @() }
+            $blocks += , $current
+            continue
+        }
+        if ($null -eq $current) {
+            continue
+        }
+        if ($line -match '^\s{2,}\S.*:\s*(\d{1,20})\s*$') {
+            $current.values += , ([string]$Matches[1])
+        }
+        elseif ($line.Trim().Length -gt 0) {
+            $current = $null
+        }
+    }
+    $changed = @()
+    foreach ($block in $blocks) {
+        if ($block.values.Count -eq 0) {
+            continue
+        }
+        $id = $block.values[0]
+        $rest = @($block.values | Select-Object -Skip 1)
+        $plain = $script:SslExtendedPropertyDefault[$id]
+        if ($null -eq $plain -or ($rest -join ',') -ne $plain) {
+            $changed += , ('PropertyId ' + $id + ' = ' + ($rest -join ', '))
+        }
+    }
+    return $changed
+}
+
 function Format-SslExtraBit {
     # 'DefaultFlags 0x8000 ENABLE_CACHE_CLIENT_HELLO (...)', one line per bit no netsh parameter sets.
     param([Parameter(Mandatory = $true)][long]$CheckMode, [Parameter(Mandatory = $true)][long]$Flags)

@@ -144,6 +144,7 @@ function Get-SslBindingPlan {
     if ($plan.change -eq 'replace') {
         # update replaces the whole record too, so it would lose such bits as well
         Assert-SslNoExtraBit -Subject $Spec.Subject -Captured $Captured -Why 'changing it with netsh'
+        Assert-SslNoExtendedProperty -Spec $Spec
         Set-SslChangePath -Spec $Spec -Captured $Captured -Plan $plan
     }
     if ($plan.change -ne 'none') {
@@ -204,6 +205,20 @@ function Get-SslUndoProblem {
         return $null
     }
     return ($problems -join '; ')
+}
+
+function Assert-SslNoExtendedProperty {
+    # A binding whose HTTP/2 Extended Properties differ from a plain add's would lose them when
+    # netsh re-creates it (delete+add; update is not known to keep them): refused before anything
+    # changes, naming them and how to set them again by hand.
+    param([Parameter(Mandatory = $true)]$Spec)
+    $shown = Invoke-SslNetsh -Operation show -Subject $Spec.Subject -Arguments @('http', 'show', 'sslcert', ($Spec.Kind + '=' + $Spec.Key)) -CommandLine ('netsh http show sslcert ' + $Spec.Kind + '=' + $Spec.Key) -AnyExitCode
+    $changed = @(Get-SslExtendedPropertyChange -Text $shown.Output)
+    if ($changed.Count -gt 0) {
+        throw ($Spec.Subject + ': the binding carries HTTP/2 Extended Properties (' + ($changed -join '; ') +
+            ') that netsh add and update cannot set; changing it with netsh would reset them, so nothing is changed. ' +
+            'Change it by hand and set them again with netsh http update sslpropertyex ' + $Spec.Kind + '=' + $Spec.Key + ' propertyid=...')
+    }
 }
 
 function Assert-SslNoExtraBit {

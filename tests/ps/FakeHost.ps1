@@ -25,6 +25,7 @@ function Reset-FakeHost {
     $global:FakeKeys = [ordered]@{}
     $global:FakeStores = @{}
     $global:FakeFaults = New-Object -TypeName 'System.Collections.Generic.List[object]'
+    $global:FakeExtended = @{}
     $global:FakeCalls = New-Object -TypeName 'System.Collections.Generic.List[string]'
     $global:FakeRegistryWrites = New-Object -TypeName 'System.Collections.Generic.List[string]'
     $global:FakeSniCounter = 0
@@ -269,6 +270,20 @@ function Invoke-FakeNetsh {
     }
     $path = Get-FakeBindingPath -Kind $kind -Key $key
     $exists = $global:FakeKeys.Contains($path.ToLowerInvariant())
+    if ($operation -eq 'show') {
+        # Only what the scripts read from show: the binding's Extended Properties blocks, as set
+        # by a test in $global:FakeExtended (a faked layout, not netsh's full text).
+        if (-not $exists) {
+            $global:LASTEXITCODE = 1
+            return @('', 'The system cannot find the file specified.', '')
+        }
+        $lines = @('', 'SSL Certificate bindings:', '-------------------------', '', ('    ' + $kind + '    : ' + $key))
+        $extended = $global:FakeExtended[$path.ToLowerInvariant()]
+        if ($null -ne $extended) {
+            $lines += @($extended -split "`n")
+        }
+        return $lines
+    }
     if ($operation -eq 'delete') {
         if (-not $exists) {
             $global:LASTEXITCODE = 1

@@ -79,7 +79,7 @@ Describe 'sslbind scripts' {
 
         function Get-ChangingCall {
             # netsh calls that change a live binding: not help, not the trial binding on 127.0.0.1
-            @($global:FakeCalls | Where-Object { $_ -notmatch '/\?' -and $_ -notmatch 'ipport=127\.0\.0\.1:' })
+            @($global:FakeCalls | Where-Object { $_ -notmatch '/\?' -and $_ -notmatch 'ipport=127\.0\.0\.1:' -and $_ -notmatch '^netsh http show ' })
         }
     }
 
@@ -660,7 +660,7 @@ Describe 'sslbind scripts' {
             $run.Json.timings.gaps[0].gap_ms | Should -BeGreaterOrEqual 0
             $run.Json.after[0].settings.verifyclientcertrevocation | Should -Be 'disable'
             $run.Json.before[0].settings.certhash | Should -Be $OldHash
-            Should -Invoke netsh -Times 6 -Exactly   # add and update help, trial add and delete, delete, add
+            Should -Invoke netsh -Times 7 -Exactly   # add and update help, show (Extended Properties), trial add and delete, delete, add
         }
 
         It 'does nothing when every binding is already as desired' {
@@ -752,6 +752,28 @@ Describe 'sslbind scripts' {
             $run.Json.outcome | Should -Be 'rollback_failed'
             $run.Thrown | Should -Match 'rollback_failed'
             $run.Json.error | Should -Match 'rollback of ipport=0.0.0.0:443 failed'
+        }
+
+        It 'refuses to re-create a binding whose HTTP/2 Extended Properties differ from a plain add (<Header>)' -ForEach @(
+            @{ Header = 'Extended Properties:' }
+            @{ Header = 'Erweiterte Eigenschaften:' }
+        ) {
+            $null = Add-OldBinding
+            $global:FakeExtended[(Get-FakeBindingPath -Kind 'ipport' -Key '0.0.0.0:443').ToLowerInvariant()] =
+                " $Header`n    PropertyId     : 0`n    Receive Window : 2097152`n $Header`n    PropertyId     : 1`n    Max Settings Per Frame : 2796202`n    Max Settings Per Minute : 4294967295"
+            $global:FakeCalls.Clear()
+            $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            $run.Json.outcome | Should -Be 'refused'
+            $run.Json.error | Should -Match 'Extended Properties \(PropertyId 0 = 2097152\).*nothing is changed'
+            Get-ChangingCall | Should -BeNullOrEmpty
+        }
+
+        It 'changes a binding whose Extended Properties are what a plain add leaves (Server 2025 output)' {
+            $null = Add-OldBinding
+            $global:FakeExtended[(Get-FakeBindingPath -Kind 'ipport' -Key '0.0.0.0:443').ToLowerInvariant()] =
+                " Extended Properties:`n    PropertyId : 0`n    Receive Window : 1048576`n Extended Properties:`n    PropertyId : 1`n    Max Settings Per Frame : 2796202`n    Max Settings Per Minute : 4294967295`n Extended Properties:`n    PropertyId : 2`n Extended Properties:`n    PropertyId : 3"
+            $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            $run.Json.outcome | Should -Be 'applied'
         }
 
         It 'restores every touched binding in reverse order when the second one fails' {

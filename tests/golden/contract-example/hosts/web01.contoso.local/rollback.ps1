@@ -784,6 +784,10 @@ function Get-SslCapturedBinding {
     }
 }
 
+# What a plain 'netsh http add sslcert' leaves in each Extended Properties block (real Server 2022
+# and 2025 output): 0 = HTTP/2 receive window, 1 = HTTP/2 settings per frame and per minute, 2-4 empty.
+$script:SslExtendedPropertyDefault = @{ '0' = '1048576'; '1' = '2796202,4294967295'; '2' = ''; '3' = ''; '4' = '' }
+
 function Format-SslExtraBit {
     # 'DefaultFlags 0x8000 ENABLE_CACHE_CLIENT_HELLO (...)', one line per bit no netsh parameter sets.
     param([Parameter(Mandatory = $true)][long]$CheckMode, [Parameter(Mandatory = $true)][long]$Flags)
