@@ -100,9 +100,9 @@ def serve(
     with server:
         if server.ca_cert is not None:
             click.echo(f"tls certificate {server.ca_cert} (pass it to the client as ca_cert)")
-        if server.tls_front is not None:
-            click.echo(f"tls front: binding port P at loopback port {server.tls_front.port_base} + P")
         click.echo(f"listening on {server.url}")
+        if server.tls_front is not None:  # after the url: scripts read the first line for it
+            click.echo(f"tls front: binding port P at loopback port {server.tls_front.port_base} + P")
         while not stop.wait(0.5):
             pass
     click.echo("stopped", err=True)
