@@ -33,6 +33,13 @@ REAL_IMPORTS: dict[str, dict[str, tuple[str, str, set[str]]]] = {
     "nbstrat-show-ipport-44307-readded.txt": {
         "ipport=0.0.0.0:44307": ("61d34f532da121bbab64723c4871e72c92f03735", "MY", {"usagecheck"})
     },
+    "azure-pipelines-extensions-140-show.txt": {  # `(null)` store: MY (reference 2.1)
+        "ipport=0.0.0.0:443": (
+            "5226dc6c54559761cd471b86eb51c096252c90f2",
+            "MY",
+            {"verifyclientcertrevocation", "usagecheck"},
+        )
+    },
     "adfsanalyzer-41-show.txt": {
         "hostnameport=sts.margiestravel.com:443": (
             "2d125f4d735def823178e8f17e6579d04fb97b7a",
@@ -48,6 +55,11 @@ REAL_REFUSALS: dict[str, str] = {
         "value 'Enable' is not a known on/off word"
     ),
     # placeholders where the author masked real values
+    "azure-pipelines-tasks-15528-show-2022.txt": (
+        "azure-pipelines-tasks-15528-show-2022.txt:9: ipport=0.0.0.0:443: certhash: "
+        "'f7eaa06813007460b6fb5ea52696d6fec15afXXX' does not match ^[0-9A-Fa-f]{40}$"
+    ),
+    "tri-line-echo-show.txt": "tri-line-echo-show.txt:3: binding key: '' is not ip:port (IPv6 in brackets)",
     "aspnet-benchmarks-netshwrapper-comment.txt": (
         "aspnet-benchmarks-netshwrapper-comment.txt:3: binding key: '<ip:port>' is not ip:port "
         "(IPv6 in brackets)"
