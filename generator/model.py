@@ -75,6 +75,8 @@ class Target:
     host: str
     connection: Connection
     bindings: tuple[Binding, ...]
+    # Where clients reach this host's bindings when not at `host` (verify --tls): host[:port].
+    tls_address: str | None = None
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,7 @@ def _target_schema() -> JsonObject:
                 "items": {"$ref": "#/$defs/binding"},
                 "description": f.TARGET["bindings"],
             },
+            "tls_address": {"type": "string", "minLength": 1, "description": f.TARGET["tls_address"]},
         },
     }
 

@@ -23,6 +23,7 @@ from generator.binding import SETTING_NAMES, SETTINGS, SETTINGS_BY_NAME, KeyKind
 from generator.errors import SPEC_MAX_BYTES, InputFileError, SpecError, read_input
 from generator.model import Binding, BindingKey, Change, Connection, Method, Mode, Swap, Target
 from generator.remote.checks import same_host_pairs
+from generator.remote.tls_check import parse_tls_address
 from generator.spec_yaml import Map, Node, Scalar, Seq, decode, parse
 
 BINDING_KEYS: tuple[str, ...] = f.SELECTOR_NAMES + tuple(f.OPTIONS) + SETTING_NAMES
@@ -588,7 +589,18 @@ def _target(
     if not isinstance(bindings, Seq) or not bindings.items:
         got = "an empty list" if isinstance(bindings, Seq) else _what(bindings)
         ctx.fail(bindings.line, f"{key}.bindings", f"must be a list of bindings, got {got}")
-    return Target(host=host, connection=merged, bindings=_bindings(bindings, key, defaults, ctx))
+    tls_address = None
+    if "tls_address" in section.entries:
+        node = section.entries["tls_address"]
+        text = _text(node, f"{key}.tls_address", ctx)
+        _checked(parse_tls_address, text, node, f"{key}.tls_address", ctx)
+        tls_address = text
+    return Target(
+        host=host,
+        connection=merged,
+        bindings=_bindings(bindings, key, defaults, ctx),
+        tls_address=tls_address,
+    )
 
 
 def _bindings(node: Seq, key: str, defaults: Mapping[str, _Given], ctx: _Ctx) -> tuple[Binding, ...]:
@@ -660,6 +672,7 @@ def normalized_yaml(change: Change) -> str:
                 "host": target.host,
                 "connection": _connection_document(target.connection),
                 "bindings": [_binding_document(binding) for binding in target.bindings],
+                **({"tls_address": target.tls_address} if target.tls_address else {}),
             }
             for target in change.targets
         ],

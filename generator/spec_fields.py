@@ -53,6 +53,9 @@ TARGET: dict[str, str] = {
     "host": "Host name (DNS), IPv4 or IPv6 address of the Windows server.",
     "connection": "Connection settings for this host only; override the top-level ones key by key.",
     "bindings": "The HTTP.sys SSL bindings to set on this host.",
+    "tls_address": "Optional: where clients reach this host's bindings when not at `host` (a load "
+    "balancer name, a NAT address, a forwarded port): host, host:port or [IPv6]:port. `verify --tls` "
+    "and `apply --tls` handshake there (with each binding's SNI); a port replaces every binding's port.",
 }
 REQUIRED_TARGET = ("host", "bindings")
 

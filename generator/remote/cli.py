@@ -200,12 +200,19 @@ def plan(
     help="Let apply change bindings it has proven it cannot restore, e.g. the old certificate is gone "
     "from the store for good; without it such a host is refused with nothing touched.",
 )
+@click.option(
+    "--tls",
+    is_flag=True,
+    help="Also handshake from this machine to every binding (its address, or the target's tls_address, "
+    "with the binding's SNI) and compare the certificate served with the binding's certhash.",
+)
 @_apply_options(RUN_OPTIONS)
 @_apply_options(CONNECTION_OPTIONS)
 def apply(
     record_dir: Path,
     yes: bool,
     accept_no_undo: bool,
+    tls: bool,
     hosts: tuple[str, ...],
     forks: int,
     timeout: float,
@@ -216,12 +223,13 @@ def apply(
     """Run the recorded change on every host; roll back on the target on any failure.
 
     Needs a plan (`sslbind plan`); refuses tampered scripts and hosts changed since the plan.
-    Exit 0 applied, 1 failed and rolled back, 4 not safely restored (manual action), 2 bad input.
+    Exit 0 applied, 1 failed and rolled back, 4 not safely restored (manual action) or, with --tls,
+    applied but a client gets another certificate (not verified, nothing undone), 2 bad input.
     """
     from generator.remote import operations
 
     human, progress = _consoles(as_json)
-    options = operations.RunOptions(overrides_from(kw), forks, timeout, hosts, settle=settle)
+    options = operations.RunOptions(overrides_from(kw), forks, timeout, hosts, settle=settle, tls=tls)
     confirm = None if yes else _confirm
     report = operations.apply(record_dir, options, _credentials(), human, progress, confirm, accept_no_undo)
     _finish(report.document, report.exit_code, as_json)
@@ -229,16 +237,31 @@ def apply(
 
 @click.command()
 @click.argument("source", metavar="SPEC_OR_RECORD", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--tls",
+    is_flag=True,
+    help="Also handshake from this machine to every binding (its address, or the target's tls_address, "
+    "with the binding's SNI) and compare the certificate served with the binding's certhash.",
+)
 @_apply_options(RUN_OPTIONS)
 @_apply_options(CONNECTION_OPTIONS)
 def verify(
-    source: Path, hosts: tuple[str, ...], forks: int, timeout: float, as_json: bool, settle: float, **kw: Any
+    source: Path,
+    tls: bool,
+    hosts: tuple[str, ...],
+    forks: int,
+    timeout: float,
+    as_json: bool,
+    settle: float,
+    **kw: Any,
 ) -> None:
-    """Read-only drift check against the desired state. Exit 0 compliant, 3 drift, 1 error."""
+    """Read-only drift check against the desired state, including a TLS handshake on the host to
+    each binding; --tls also from here. Exit 0 compliant, 3 drift (a client getting another
+    certificate is drift), 1 error."""
     from generator.remote import operations
 
     human, progress = _consoles(as_json)
-    options = operations.RunOptions(overrides_from(kw), forks, timeout, hosts, settle=settle)
+    options = operations.RunOptions(overrides_from(kw), forks, timeout, hosts, settle=settle, tls=tls)
     credentials = _credentials()
     operations.preflight(source, options, credentials)
     with operations.readable_record(source) as record:

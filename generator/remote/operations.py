@@ -20,7 +20,7 @@ from rich.console import Console
 from generator.errors import EXIT_FAILED, EXIT_MANUAL, EXIT_OK, EXIT_USAGE, UserError
 from generator.model import Change
 from generator.record import LOCK_FILE, RecordError, add_plan, new_run, read_manifest, utc_stamp
-from generator.remote import checks, flow, sources
+from generator.remote import checks, flow, sources, tls_client
 from generator.remote.connection import Credentials, Endpoint, Overrides, resolve, warnings_for
 from generator.remote.display import Progress, no_undo_lines, plan_lines, summary_table
 from generator.remote.events import Events, now_iso
@@ -42,6 +42,7 @@ class RunOptions:
     hosts: tuple[str, ...] = ()
     counter: RequestCounter | None = None
     settle: float = 30.0
+    tls: bool = False  # --tls: also handshake from this machine to every binding (tls_client)
 
 
 @dataclass
@@ -223,8 +224,12 @@ def verify(
     record = open_record(record_path)
     _warn_unfinished(record.path, console)
     run = _Run(record, options, credentials, console, _selected(record.change, options.hosts))
-    result = run.run("verify", flow.verify_host, progress, EXIT_FAILED)
+    work = flow.verify_host
+    if options.tls:
+        work = lambda ctx: tls_client.after_verify(record.target(ctx.host), flow.verify_host(ctx))  # noqa: E731
+    result = run.run("verify", work, progress, EXIT_FAILED)
     run.summarize("verify", result)
+    _tls_lines(console, result.outcomes, options.tls)
     return Report(_document("verify", record, result), result.exit_code)
 
 
@@ -388,13 +393,29 @@ def _apply(
             run,
             "apply",
             header,
-            lambda ctx: flow.apply_host(ctx, planned[ctx.host], accept_no_undo),
+            lambda ctx: _apply_host(ctx, planned[ctx.host], accept_no_undo, options.tls),
             lambda host: dict(planned[host]["capture"]),
             progress,
         )
         by_host = {o.host: o for o in [*skipped, *result.outcomes]}
         result = FleetResult([by_host[h] for h in hosts], result.interrupted)
-        return _close(run, "apply", writer, result, plan=plan_path.name, accept_no_undo=accept_no_undo)
+        report = _close(run, "apply", writer, result, plan=plan_path.name, accept_no_undo=accept_no_undo)
+    _tls_lines(console, result.outcomes, options.tls)
+    return report
+
+
+def _apply_host(
+    ctx: flow.HostContext, planned: Mapping[str, Any], accept_no_undo: bool, tls: bool
+) -> HostOutcome:
+    outcome = flow.apply_host(ctx, planned, accept_no_undo)
+    return tls_client.after_apply(ctx.record.target(ctx.host), outcome) if tls else outcome
+
+
+def _tls_lines(console: Console, outcomes: Sequence[HostOutcome], everything: bool) -> None:
+    """What the handshakes saw: every binding with --tls, else only what did not match."""
+    for outcome in outcomes:
+        for line in tls_client.lines(outcome, everything):
+            console.print(line, highlight=False, soft_wrap=True)
 
 
 def _skip(host: str, planned: Mapping[str, Any] | None) -> HostOutcome:

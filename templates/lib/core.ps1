@@ -902,6 +902,7 @@ function New-SslResult {
         after = @()
         bindings = @()
         differences = @()
+        tls = @()
         actions = @()
         timings = [ordered]@{ total_ms = 0; gaps = @() }
         notes = @()

@@ -926,6 +926,7 @@ function Invoke-SslVerifyPhase {
         return
     }
     $failures = @()
+    $tlsItems = @()
     foreach ($spec in $specs) {
         try {
             $captured = Get-SslCapturedBinding -Spec $spec
@@ -945,11 +946,15 @@ function Invoke-SslVerifyPhase {
                 }
             }
             $null = Assert-SslBindingState -Result $Result -Step 'verify' -Spec $spec -Expected $expected -Name $names
+            if ($captured.exists) {
+                $tlsItems += , (Get-SslTlsItem -Spec $spec -Expected $expected -Prior $null)
+            }
         }
         catch {
             $failures += , $_.Exception.Message
         }
     }
+    $failures += @(Invoke-SslTlsCheck -Result $Result -Items $tlsItems)
     $Result.outcome = 'compliant'
     if ($failures.Count -gt 0) {
         $Result.outcome = 'drift'
@@ -1043,6 +1048,9 @@ function Invoke-SslRollbackPhase {
     if ($errors.Count -gt 0) {
         $Result.outcome = 'rollback_failed'
         $Result.error = $errors -join ' | '
+    }
+    else {
+        Confirm-SslRestoredTls -Result $Result -Specs $specs -State $state
     }
     Add-SslAfterState -Result $Result -Specs $specs
 }
@@ -1243,6 +1251,10 @@ function Invoke-SslApplyPhase {
         foreach ($item in $pending) {
             $null = Assert-SslBindingState -Result $Result -Step 'verify' -Spec $item.Spec -Expected $item.Plan.desired
         }
+        $tlsFailures = @(Invoke-SslTlsCheck -Result $Result -Items @($pending | ForEach-Object { Get-SslTlsItem -Spec $_.Spec -Expected $_.Plan.desired -Prior $_.Captured }))
+        if ($tlsFailures.Count -gt 0) {
+            throw ('verify failed: ' + ($tlsFailures -join ' | '))
+        }
         $Result.outcome = 'applied'
         $finished = $true
     }
@@ -1293,5 +1305,253 @@ function Restore-SslTouched {
             $Result.outcome = 'rollback_failed'
             $Result.error = $Result.error + ' | rollback of ' + $item.Spec.Subject + ' failed: ' + $_.Exception.Message
         }
+    }
+}
+
+# --- what clients see: a TLS handshake to each changed binding (read-only) ---
+
+$script:SslTlsTimeoutMs = 3000
+
+function Get-SslPortBinding {
+    # Every binding on -Port as the registry holds it (any kind): kind, key, certhash (or $null).
+    # The handshake's thumbprint is looked up here to name the binding that answered instead.
+    param([Parameter(Mandatory = $true)][int]$Port)
+    $hashValue = $script:SslSettingByName['certhash'].RegistryValue
+    $found = @()
+    foreach ($kind in @('ipport', 'hostnameport', 'ccs', 'scopedccs')) {
+        $base = $script:SslRegistryRoot + '\' + $script:SslRegistrySubkey[$kind]
+        if (-not (Test-SslRegistryKey -Path $base)) {
+            continue
+        }
+        foreach ($name in (Get-SslRegistrySubkeyName -Path $base)) {
+            $values = Get-SslRegistryValue -Path ($base + '\' + [string]$name)
+            $key = [string]$name
+            if ($kind -eq 'hostnameport' -or $kind -eq 'scopedccs') {
+                $hostnamePort = Get-SslProperty -Object $values -Name 'HostnamePort'
+                if ($hostnamePort -is [string]) {
+                    $key = $hostnamePort
+                }
+            }
+            if ([string]$Port -ne $key.Substring($key.LastIndexOf(':') + 1)) {
+                continue
+            }
+            $hash = $null
+            $raw = Get-SslProperty -Object $values -Name $hashValue
+            if ($null -ne $raw) {
+                try {
+                    $hash = ConvertFrom-SslBinary -Value $raw -Kind 'hash' -Where $key
+                }
+                catch {
+                    $hash = $null
+                }
+            }
+            $found += , @{ kind = $kind; key = $key; certhash = $hash; subject = (Get-SslSubject -Kind $kind -Key $key) }
+        }
+    }
+    return $found
+}
+
+function Get-SslTlsAddress {
+    # The address part of an ipport key as one connects to it: a wildcard is the host's own
+    # loopback (0.0.0.0 -> 127.0.0.1, [::] -> ::1); $null for a wildcard when -SpecificOnly.
+    param([Parameter(Mandatory = $true)][string]$Key, [switch]$SpecificOnly)
+    $address = $Key.Substring(0, $Key.LastIndexOf(':')).Trim('[', ']')
+    if ($address -eq '0.0.0.0' -or $address -eq '::') {
+        if ($SpecificOnly) {
+            return $null
+        }
+        if ($address -eq '::') {
+            return '::1'
+        }
+        return '127.0.0.1'
+    }
+    return $address
+}
+
+function Get-SslTlsEndpoint {
+    # Where a client of this binding connects, seen from the host: an ipport binding at its address
+    # (no SNI); an SNI or scoped CCS binding with its host name as SNI, on loopback and on every
+    # address that has an IP-specific binding on the same port (there that binding may answer
+    # first). A ccs binding names no host, so there is no server name to ask for: none.
+    param([Parameter(Mandatory = $true)]$Spec, [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$PortBinding)
+    $port = [int]$Spec.Key.Substring($Spec.Key.LastIndexOf(':') + 1)
+    if ($Spec.Kind -eq 'ipport') {
+        return @{ address = (Get-SslTlsAddress -Key $Spec.Key); port = $port; server_name = '' }
+    }
+    if ($Spec.Kind -eq 'ccs') {
+        return
+    }
+    $name = $Spec.Key.Substring(0, $Spec.Key.LastIndexOf(':'))
+    $addresses = @('127.0.0.1')
+    foreach ($other in $PortBinding) {
+        if ($other.kind -eq 'ipport') {
+            $address = Get-SslTlsAddress -Key $other.key -SpecificOnly
+            if ($null -ne $address -and $addresses -notcontains $address) {
+                $addresses += , $address
+            }
+        }
+    }
+    foreach ($address in $addresses) {
+        @{ address = $address; port = $port; server_name = $name }
+    }
+}
+
+function Find-SslTlsShadow {
+    # Which binding the seen certificate belongs to, and why it answered: the report names it.
+    param(
+        [Parameter(Mandatory = $true)]$Spec,
+        [Parameter(Mandatory = $true)]$Endpoint,
+        [Parameter(Mandatory = $true)][string]$Thumbprint,
+        [AllowNull()][string]$Prior,
+        [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$PortBinding
+    )
+    $others = @($PortBinding | Where-Object { $_.subject -ne $Spec.Subject -and $_.certhash -eq $Thumbprint })
+    if ($others.Count -gt 0) {
+        # Prefer the binding that covers this endpoint: an IP-specific one on its address, then a
+        # wildcard, then any other (an SNI or CCS binding sharing the certificate).
+        $best = $others[0]
+        foreach ($other in $others) {
+            if ($other.kind -eq 'ipport' -and (Get-SslTlsAddress -Key $other.key -SpecificOnly) -eq $Endpoint.address) {
+                $best = $other
+                break
+            }
+            if ($other.kind -eq 'ipport' -and $best.kind -ne 'ipport') {
+                $best = $other
+            }
+        }
+        $label = $best.kind
+        if ($best.kind -eq 'ipport') {
+            $label = 'ip'
+            if ($null -eq (Get-SslTlsAddress -Key $best.key -SpecificOnly)) {
+                $label = 'wildcard ip'
+            }
+        }
+        return @{
+            shadowed_by = $best.subject
+            detail = ($label + ' binding ' + $best.key + ' answers before ' + $Spec.Kind + ' ' + $Spec.Key + ' (its certificate ' + $Thumbprint + ' was served)')
+        }
+    }
+    if (-not [string]::IsNullOrEmpty($Prior) -and $Prior -eq $Thumbprint) {
+        return @{ shadowed_by = $null; detail = ('still serves the prior certificate of ' + $Spec.Subject + ' (' + $Thumbprint + '): HTTP.sys has not taken the change') }
+    }
+    return @{ shadowed_by = $null; detail = ('serves certificate ' + $Thumbprint + ', which no binding on port ' + $Endpoint.port + ' holds') }
+}
+
+function Test-SslTlsBinding {
+    # Handshakes to every endpoint of one binding; adds one entry per endpoint to $Result.tls and
+    # returns the failure messages (a mismatch, a failed handshake).
+    param(
+        [Parameter(Mandatory = $true)]$Result,
+        [Parameter(Mandatory = $true)]$Spec,
+        [AllowNull()][string]$Expected,
+        [AllowNull()][string]$Prior,
+        [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$PortBinding
+    )
+    $failures = @()
+    $endpoints = @(Get-SslTlsEndpoint -Spec $Spec -PortBinding $PortBinding)
+    if ($endpoints.Count -eq 0) {
+        $Result.tls += , [ordered]@{
+            binding = $Spec.Subject; address = $null; port = $null; server_name = $null; expected = $Expected
+            thumbprint = $null; protocol = $null; client_cert_requested = $null; result = 'not checked'
+            detail = 'not checked: a ccs binding names no host name to ask for'; shadowed_by = $null
+        }
+        return $failures
+    }
+    foreach ($endpoint in $endpoints) {
+        $seen = Invoke-SslTlsHandshake -Address $endpoint.address -Port $endpoint.port -ServerName $endpoint.server_name -TimeoutMs $script:SslTlsTimeoutMs
+        $entry = [ordered]@{
+            binding = $Spec.Subject; address = $endpoint.address; port = $endpoint.port; server_name = $endpoint.server_name
+            expected = $Expected; thumbprint = $seen.thumbprint; protocol = $seen.protocol
+            client_cert_requested = $seen.client_cert_requested; result = 'match'; detail = $seen.error; shadowed_by = $null
+        }
+        $where = $endpoint.address + ':' + $endpoint.port
+        if ($endpoint.server_name.Length -gt 0) {
+            $where = $where + ' (SNI ' + $endpoint.server_name + ')'
+        }
+        if ($null -eq $seen.ok) {
+            $entry.result = 'not checked'
+        }
+        elseif (-not $seen.ok) {
+            $entry.result = 'failed'
+            $failures += , ($Spec.Subject + ': TLS handshake to ' + $where + ' failed: ' + $seen.error)
+        }
+        elseif ([string]::IsNullOrEmpty($Expected)) {
+            # A central-store binding: which certificate the store serves is not known here.
+            $entry.result = 'seen'
+        }
+        elseif ($seen.thumbprint -ne $Expected.ToLowerInvariant()) {
+            $entry.result = 'mismatch'
+            $shadow = Find-SslTlsShadow -Spec $Spec -Endpoint $endpoint -Thumbprint $seen.thumbprint -Prior $Prior -PortBinding $PortBinding
+            $entry.detail = $shadow.detail
+            $entry.shadowed_by = $shadow.shadowed_by
+            $failures += , ($Spec.Subject + ': TLS handshake to ' + $where + ' got ' + $seen.thumbprint + ', not ' + $Expected.ToLowerInvariant() + ': ' + $shadow.detail)
+        }
+        Write-SslLog -Message ('tls ' + $Spec.Subject + ' at ' + $where + ': ' + $entry.result + ' ' + [string]$seen.thumbprint + ' ' + [string]$entry.detail)
+        $Result.tls += , $entry
+    }
+    return $failures
+}
+
+function Invoke-SslTlsCheck {
+    # After the registry read-back: does a client get the certificate the binding now holds? Each
+    # item is @{ Spec; Expected (certhash, $null for central-store kinds); Prior (certhash before) }.
+    # Returns the failures (empty when every handshake saw the expected certificate). Needs .NET:
+    # in ConstrainedLanguage every binding is reported 'not checked' and nothing fails for that.
+    param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$Items)
+    $failures = @()
+    $mode = [string]$ExecutionContext.SessionState.LanguageMode
+    if ($mode -ne 'FullLanguage') {
+        foreach ($item in $Items) {
+            $Result.tls += , [ordered]@{
+                binding = $item.Spec.Subject; address = $null; port = $null; server_name = $null; expected = $item.Expected
+                thumbprint = $null; protocol = $null; client_cert_requested = $null; result = 'not checked'
+                detail = ('not checked: ' + $mode); shadowed_by = $null
+            }
+        }
+        if ($Items.Count -gt 0) {
+            Add-SslNote -Result $Result -Note ('TLS handshake not checked: ' + $mode + ' allows no .NET sockets')
+        }
+        return $failures
+    }
+    $byPort = @{}
+    foreach ($item in $Items) {
+        $port = [int]$item.Spec.Key.Substring($item.Spec.Key.LastIndexOf(':') + 1)
+        if (-not $byPort.ContainsKey($port)) {
+            $byPort[$port] = @(Get-SslPortBinding -Port $port)
+        }
+        $failures += @(Test-SslTlsBinding -Result $Result -Spec $item.Spec -Expected $item.Expected -Prior $item.Prior -PortBinding $byPort[$port])
+    }
+    return $failures
+}
+
+function Get-SslTlsItem {
+    # One Invoke-SslTlsCheck item: the certhash a binding should serve and the one it had.
+    param([Parameter(Mandatory = $true)]$Spec, [AllowNull()]$Expected, [AllowNull()]$Prior)
+    $want = $null
+    if ($script:SslCentralStoreKinds -notcontains $Spec.Kind) {
+        $want = Get-SslProperty -Object $Expected -Name 'certhash'
+    }
+    $had = $null
+    if ($null -ne $Prior -and $Prior.exists) {
+        $had = Get-SslProperty -Object $Prior.settings -Name 'certhash'
+    }
+    return @{ Spec = $Spec; Expected = $want; Prior = $had }
+}
+
+function Confirm-SslRestoredTls {
+    # rollback: after the restore, do clients get the prior certificate again? A binding restored
+    # but served with another certificate is a failed rollback, named with what answered instead.
+    param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][object[]]$Specs, [Parameter(Mandatory = $true)]$State)
+    $items = @()
+    foreach ($spec in $Specs) {
+        $prior = $State[$spec.Subject.ToLowerInvariant()]
+        if ($prior.exists) {
+            $items += , (Get-SslTlsItem -Spec $spec -Expected $prior.settings -Prior $null)
+        }
+    }
+    $failures = @(Invoke-SslTlsCheck -Result $Result -Items $items)
+    if ($failures.Count -gt 0) {
+        $Result.outcome = 'rollback_failed'
+        $Result.error = 'restored in the registry, but clients do not get the prior certificate: ' + ($failures -join ' | ')
     }
 }

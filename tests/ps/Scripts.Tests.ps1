@@ -21,6 +21,8 @@ Describe 'sslbind scripts' {
         Mock Wait-SslRetry { }
         Mock Test-SslElevated { $true }
         Mock Test-SslPortListening { Test-FakePortListening -Port $Port }
+        # No TLS front here: the handshake is 'not checked' (tests/ps/Tls.Tests.ps1 covers it).
+        Mock Invoke-SslTlsHandshake { [ordered]@{ ok = $null; thumbprint = $null; protocol = $null; client_cert_requested = $null; error = 'not checked: no TLS front in this test' } }
         # The host lock in a file of this test run (on Windows it lives under ProgramData).
         $global:FakeLockPath = Join-Path ([System.IO.Path]::GetTempPath()) ('sslbind-pester-' + $PID + '.lock')
         Mock Get-SslLockPath { $global:FakeLockPath }

@@ -52,6 +52,9 @@ public static class SevenOnlySyntax
     // all are allowed in Constrained Language (PowerShell's CoreTypes).
     static readonly string[] ClmStaticTypes = { "regex", "System.Text.RegularExpressions.Regex", "string", "System.String", "math", "System.Math" };
     static readonly string[] ClmNewObjectTypes = { "byte[]", "System.Byte[]", "System.Guid", "Guid" };
+    // Functions only ever called in FullLanguage (their caller checks the mode and reports "not
+    // checked" instead): the TLS handshake touchpoint needs .NET sockets.
+    static readonly string[] FullLanguageOnly = { "Invoke-SslTlsHandshake" };
 
     static bool IsType(ITypeName type, params string[] names)
     {
@@ -82,12 +85,18 @@ public static class SevenOnlySyntax
         return null;
     }
 
+    static void AddClm(List<string> found, bool exempt, string finding)
+    {
+        if (!exempt) found.Add(finding);
+    }
+
     public static List<string> Find(Ast root, string[] commands, Dictionary<string, string[]> parameters)
     {
         var found = new List<string>();
         foreach (Ast node in root.FindAll(n => true, true))
         {
             string where = "line " + node.Extent.StartLineNumber + ": ";
+            bool clmExempt = FullLanguageOnly.Contains(EnclosingFunction(node));
             if (node is TernaryExpressionAst) found.Add(where + "ternary operator ?:");
             else if (node is PipelineChainAst) found.Add(where + "pipeline chain && or ||");
             else if (node is BinaryExpressionAst b && b.Operator == TokenKind.QuestionQuestion) found.Add(where + "null-coalescing ??");
@@ -97,31 +106,31 @@ public static class SevenOnlySyntax
             else if (node is PipelineAst p && p.Background) found.Add(where + "background operator &");
             else if (node is ScriptBlockAst s && s.CleanBlock != null) found.Add(where + "clean block");
             else if (node is ConvertExpressionAst cv && IsType(cv.Type.TypeName, "pscustomobject", "System.Management.Automation.PSCustomObject"))
-                found.Add(where + "ConstrainedLanguage: [pscustomobject] cast");
+                AddClm(found, clmExempt, where + "ConstrainedLanguage: [pscustomobject] cast");
             else if (node is InvokeMemberExpressionAst inv)
             {
                 string method = (inv.Member as StringConstantExpressionAst)?.Value ?? "";
                 if (inv.Static && inv.Expression is TypeExpressionAst te && !IsType(te.TypeName, ClmStaticTypes))
-                    found.Add(where + "ConstrainedLanguage: static method call on [" + te.TypeName.FullName + "]");
+                    AddClm(found, clmExempt, where + "ConstrainedLanguage: static method call on [" + te.TypeName.FullName + "]");
                 else if (string.Equals(method, "GetType", System.StringComparison.OrdinalIgnoreCase))
-                    found.Add(where + "ConstrainedLanguage: GetType()");
+                    AddClm(found, clmExempt, where + "ConstrainedLanguage: GetType()");
                 else if (inv.Expression is VariableExpressionAst v && string.Equals(v.VariablePath.UserPath, "PSBoundParameters", System.StringComparison.OrdinalIgnoreCase))
-                    found.Add(where + "ConstrainedLanguage: method call on $PSBoundParameters");
+                    AddClm(found, clmExempt, where + "ConstrainedLanguage: method call on $PSBoundParameters");
                 else if ((string.Equals(method, "ShouldProcess", System.StringComparison.OrdinalIgnoreCase) || string.Equals(method, "ShouldContinue", System.StringComparison.OrdinalIgnoreCase))
                          && EnclosingFunction(node) != "Test-SslShouldProcess")
-                    found.Add(where + "ConstrainedLanguage: " + method + "() outside Test-SslShouldProcess");
+                    AddClm(found, clmExempt, where + "ConstrainedLanguage: " + method + "() outside Test-SslShouldProcess");
             }
             else if (node is CommandAst c)
             {
                 string name = c.GetCommandName();
                 if (name == null) continue;
                 if (string.Equals(name, "Add-Type", System.StringComparison.OrdinalIgnoreCase))
-                    found.Add(where + "ConstrainedLanguage: Add-Type");
+                    AddClm(found, clmExempt, where + "ConstrainedLanguage: Add-Type");
                 if (string.Equals(name, "New-Object", System.StringComparison.OrdinalIgnoreCase))
                 {
                     string type = NewObjectType(c);
                     if (type == null || !ClmNewObjectTypes.Any(x => string.Equals(x, type, System.StringComparison.OrdinalIgnoreCase)))
-                        found.Add(where + "ConstrainedLanguage: New-Object " + (type ?? "(type not a literal)"));
+                        AddClm(found, clmExempt, where + "ConstrainedLanguage: New-Object " + (type ?? "(type not a literal)"));
                 }
                 if (commands.Any(x => string.Equals(x, name, System.StringComparison.OrdinalIgnoreCase)))
                     found.Add(where + "PowerShell 7 cmdlet " + name);

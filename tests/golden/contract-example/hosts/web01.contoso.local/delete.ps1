@@ -391,6 +391,117 @@ function Get-SslProcessStart {
     return [long]$process.StartTime.ToUniversalTime().Ticks
 }
 
+function Invoke-SslTlsHandshake {
+    # One TLS handshake to Address:Port (SNI = -ServerName; none when it is empty or an IP address),
+    # to read which certificate the server presents: @{ ok; thumbprint; protocol;
+    # client_cert_requested; error }. Read-only: the certificate is only read, never trusted (the
+    # caller compares thumbprints), no HTTP request is sent, the connection closes after the
+    # handshake, every wait is bounded by -TimeoutMs. Needs .NET (TcpClient, SslStream): the caller
+    # never calls it in ConstrainedLanguage. Off Windows (the sslbind lab) the lab's TLS front
+    # listens on a loopback port mapped from the binding's: SslbindLabTlsEndpoint -Address -Port
+    # names it ('host:port'), or nothing when the lab serves no TLS for it (ok = $null, not checked).
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory = $true)][string]$Address,
+        [Parameter(Mandatory = $true)][int]$Port,
+        [AllowEmptyString()][string]$ServerName = '',
+        [int]$TimeoutMs = 3000
+    )
+    $result = [ordered]@{ ok = $false; thumbprint = $null; protocol = $null; client_cert_requested = $null; error = $null }
+    $connectAddress = $Address
+    $connectPort = $Port
+    if ($PSVersionTable.PSVersion.Major -ge 6 -and -not $IsWindows) {
+        $endpoint = $null
+        if ($null -ne (Get-Command -Name 'SslbindLabTlsEndpoint' -ErrorAction SilentlyContinue)) {
+            $endpoint = [string](SslbindLabTlsEndpoint -Address $Address -Port $Port)
+        }
+        if ([string]::IsNullOrEmpty($endpoint)) {
+            $result.ok = $null
+            $result.error = 'not checked: the sslbind lab serves no TLS for ' + $Address + ':' + $Port
+            return $result
+        }
+        $connectAddress = $endpoint.Substring(0, $endpoint.LastIndexOf(':')).Trim('[', ']')
+        $connectPort = [int]$endpoint.Substring($endpoint.LastIndexOf(':') + 1)
+    }
+    $state = @{ requested = $false; certificate = $null }
+    $client = $null
+    $stream = $null
+    try {
+        $family = [System.Net.Sockets.AddressFamily]::InterNetwork
+        if ($connectAddress.Contains(':')) {
+            $family = [System.Net.Sockets.AddressFamily]::InterNetworkV6
+        }
+        $client = New-Object -TypeName System.Net.Sockets.TcpClient -ArgumentList $family
+        $client.ReceiveTimeout = $TimeoutMs
+        $client.SendTimeout = $TimeoutMs
+        $connect = $client.ConnectAsync($connectAddress, $connectPort)
+        if (-not $connect.Wait($TimeoutMs)) {
+            throw ('no TCP connection within ' + $TimeoutMs + ' ms')
+        }
+        # Accept any certificate: it is only read (its thumbprint is compared by the caller), and a
+        # lab CA or an internal one must not hide which certificate HTTP.sys selected.
+        $accept = [System.Net.Security.RemoteCertificateValidationCallback] {
+            param($sender, $certificate, $chain, $errors)
+            $state.certificate = $certificate
+            return $true
+        }
+        # Called when the server asks for a client certificate (with its own certificate known
+        # then); none is offered.
+        $select = [System.Net.Security.LocalCertificateSelectionCallback] {
+            param($sender, $targetHost, $localCertificates, $remoteCertificate, $acceptableIssuers)
+            if ($null -ne $remoteCertificate) {
+                $state.requested = $true
+            }
+            return $null
+        }
+        $stream = New-Object -TypeName System.Net.Security.SslStream -ArgumentList $client.GetStream(), $false, $accept, $select
+        $protocols = [System.Security.Authentication.SslProtocols]::None
+        if ($PSVersionTable.PSVersion.Major -lt 6) {
+            # .NET Framework before 4.7 has no system default: offer TLS 1.0 to 1.2 (and 1.3 where known).
+            $protocols = [System.Security.Authentication.SslProtocols]'Tls, Tls11, Tls12'
+            if ([enum]::IsDefined([System.Security.Authentication.SslProtocols], 'Tls13')) {
+                $protocols = $protocols -bor [System.Security.Authentication.SslProtocols]'Tls13'
+            }
+        }
+        $name = $ServerName
+        if ([string]::IsNullOrEmpty($name)) {
+            # An IP address as the target host sends no SNI, as a client connecting by address.
+            $name = $connectAddress
+        }
+        $stream.AuthenticateAsClient($name, $null, $protocols, $false)
+        $certificate = $stream.RemoteCertificate
+        if ($null -eq $certificate) {
+            $certificate = $state.certificate
+        }
+        if ($null -eq $certificate) {
+            throw 'the server presented no certificate'
+        }
+        $result.thumbprint = $certificate.GetCertHashString().ToLowerInvariant()
+        $result.protocol = [string]$stream.SslProtocol
+        $result.client_cert_requested = [bool]$state.requested
+        $result.ok = $true
+    }
+    catch {
+        $failure = $_.Exception
+        while ($null -ne $failure.InnerException) {
+            $failure = $failure.InnerException
+        }
+        $result.error = 'TLS handshake with ' + $connectAddress + ':' + $connectPort + ' failed: ' + $failure.Message
+        if ($null -ne $state.certificate) {
+            $result.thumbprint = $state.certificate.GetCertHashString().ToLowerInvariant()
+        }
+    }
+    finally {
+        if ($null -ne $stream) {
+            $stream.Dispose()
+        }
+        if ($null -ne $client) {
+            $client.Dispose()
+        }
+    }
+    return $result
+}
+
 # ---------------------------------------------------------------------------------------------
 # Binding logic on plain data: validation, registry decoding, preserve/exact resolution, the netsh
 # argument list, comparison and the certificate check. Reaches Windows only through the
@@ -848,6 +959,7 @@ function New-SslResult {
         after = @()
         bindings = @()
         differences = @()
+        tls = @()
         actions = @()
         timings = [ordered]@{ total_ms = 0; gaps = @() }
         notes = @()
@@ -1200,6 +1312,10 @@ function Invoke-SslDeletePhase {
         $Result.error = $_.Exception.Message
     }
 }
+
+# --- what clients see: a TLS handshake to each changed binding (read-only) ---
+
+$script:SslTlsTimeoutMs = 3000
 
 # ---------------------------------------------------------------------------------------------
 # delete

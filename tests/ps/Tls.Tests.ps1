@@ -1,0 +1,280 @@
+<#
+The TLS handshake after the registry read-back (issue 11): apply, verify and rollback with the
+touchpoint Invoke-SslTlsHandshake mocked by a fake TLS front that serves what the fake host's
+registry binds (or a chosen certificate). Under run_pester.ps1 -LanguageMode ConstrainedLanguage
+the scripts may not use .NET sockets: every case then expects 'not checked' and an unchanged
+outcome, and the touchpoint is never called.
+#>
+
+Describe 'TLS handshake after the change' {
+    BeforeAll {
+        $Rendered = $env:SSLBIND_RENDERED
+        . (Join-Path $Rendered 'lib.ps1')
+        . (Join-Path $PSScriptRoot 'FakeHost.ps1')
+        function netsh { }
+
+        Mock Test-SslRegistryKey { Test-FakeRegistryKey -Path $Path }
+        Mock Get-SslRegistrySubkeyName { Get-FakeRegistrySubkeyName -Path $Path }
+        Mock Get-SslRegistryValue { Get-FakeRegistryValue -Path $Path }
+        Mock Set-SslRegistryDword { Set-FakeRegistryDword -Path $Path -Name $Name -Value $Value }
+        Mock Get-SslStoreCertificate { Get-FakeStoreCertificate -StoreName $StoreName }
+        Mock netsh { Invoke-FakeNetsh @args }
+        Mock Wait-SslRetry { }
+        Mock Test-SslElevated { $true }
+        Mock Test-SslPortListening { Test-FakePortListening -Port $Port }
+        $global:FakeLockPath = Join-Path ([System.IO.Path]::GetTempPath()) ('sslbind-pester-tls-' + $PID + '.lock')
+        Mock Get-SslLockPath { $global:FakeLockPath }
+        Mock Wait-SslLock { }
+        # The fake TLS front: $global:TlsServe decides the answer per endpoint.
+        Mock Invoke-SslTlsHandshake { & $global:TlsServe $Address $Port $ServerName }
+        # Where the scripts import the library as a module, the bridge lets the mocks reach it.
+        $bridge = Join-Path $PSScriptRoot 'ModuleBridge.ps1'
+        if (Test-Path -LiteralPath $bridge) {
+            . $bridge
+            Enable-SslModuleBridge
+        }
+
+        $Clm = $env:SSLBIND_PESTER_LANGUAGE -eq 'ConstrainedLanguage'
+        $Hash = '40db5bb1bf5659a155258d1d007c530fcb8996c2'
+        $OldHash = '1111111111111111111111111111111111111111'
+        $ShadowHash = '2222222222222222222222222222222222222222'
+        $AppId = '{4dc3e181-e14b-4a21-b022-59fc669b0914}'
+
+        function Invoke-Phase {
+            param([string]$Case, [string]$Phase, [hashtable]$Parameters = @{})
+            $path = Join-Path $Rendered ($Case + '/hosts/' + $Case + '/' + $Phase + '.ps1')
+            $arguments = @{ InformationAction = 'Ignore'; Confirm = $false } + $Parameters
+            $runner = Get-Variable -Name SslPesterScriptRunner -Scope Global -ValueOnly -ErrorAction SilentlyContinue
+            $out = @()
+            $thrown = $null
+            if ($null -ne $runner) {
+                $run = & $runner $path $arguments
+                $out = @($run.Output)
+                if ($null -ne $run.Error) { $thrown = $run.Error.Exception.Message }
+            }
+            else {
+                try { & $path @arguments | ForEach-Object { $out += , $_ } } catch { $thrown = $_.Exception.Message }
+            }
+            $json = $null
+            if ($out.Count -eq 1) { $json = ConvertFrom-Json -InputObject ([string]$out[0]) }
+            return [pscustomobject]@{ Output = $out; Json = $json; Thrown = $thrown }
+        }
+
+        function Get-FakeServedHash {
+            # The certhash the fake registry binds for kind/key (lower-case hex), or $null.
+            param([string]$Kind, [string]$Key)
+            $values = Get-FakeBindingValue -Kind $Kind -Key $Key
+            if ($null -eq $values) { return $null }
+            return ((@($values['SslCertHash']) | ForEach-Object { ([byte]$_).ToString('x2') }) -join '')
+        }
+
+        function New-Seen {
+            param([string]$Thumbprint)
+            return [ordered]@{ ok = $true; thumbprint = $Thumbprint; protocol = 'Tls13'; client_cert_requested = $false; error = $null }
+        }
+
+        # HTTP.sys as the lab's default order has it: IP-specific, then SNI, then the wildcard.
+        $global:HonestFront = {
+            param($Address, $Port, $ServerName)
+            $hash = Get-FakeServedHash -Kind 'ipport' -Key ($Address + ':' + $Port)
+            if ($null -eq $hash -and $ServerName.Length -gt 0) {
+                $hash = Get-FakeServedHash -Kind 'hostnameport' -Key ($ServerName + ':' + $Port)
+            }
+            if ($null -eq $hash) { $hash = Get-FakeServedHash -Kind 'ipport' -Key ('0.0.0.0:' + $Port) }
+            if ($null -eq $hash) {
+                return [ordered]@{ ok = $false; thumbprint = $null; protocol = $null; client_cert_requested = $null; error = 'TLS handshake with ' + $Address + ':' + $Port + ' failed: connection refused' }
+            }
+            return (New-Seen -Thumbprint $hash)
+        }
+    }
+
+    BeforeEach {
+        Remove-Item -LiteralPath $global:FakeLockPath -ErrorAction SilentlyContinue
+        Reset-FakeHost
+        Add-FakeCertificate -Store 'My' -Thumbprint $Hash -Usage @('1.3.6.1.5.5.7.3.1')
+        Add-FakeCertificate -Store 'My' -Thumbprint $OldHash
+        $null = Add-FakeBinding -Kind 'ipport' -Key '0.0.0.0:443' -Settings ([ordered]@{ certhash = $OldHash; appid = $AppId; certstorename = 'My' })
+        $global:TlsServe = $global:HonestFront
+    }
+
+    AfterAll {
+        if (Get-Command -Name Disable-SslModuleBridge -ErrorAction SilentlyContinue) {
+            Disable-SslModuleBridge
+        }
+        Remove-Item -LiteralPath $global:FakeLockPath -ErrorAction SilentlyContinue
+    }
+
+    It 'applies when the handshake to the wildcard binding (on loopback, no SNI) sees the new thumbprint' {
+        $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
+        $run.Json.error | Should -BeNullOrEmpty
+        $run.Json.outcome | Should -Be 'applied'
+        $run.Json.tls.Count | Should -Be 1
+        $run.Json.tls[0].binding | Should -Be 'ipport=0.0.0.0:443'
+        $run.Json.tls[0].expected | Should -Be $Hash
+        if ($Clm) {
+            $run.Json.tls[0].result | Should -Be 'not checked'
+            $run.Json.tls[0].detail | Should -Be 'not checked: ConstrainedLanguage'
+            $run.Json.notes -join ' ' | Should -Match 'TLS handshake not checked: ConstrainedLanguage'
+            Should -Invoke Invoke-SslTlsHandshake -Times 0 -Exactly
+            return
+        }
+        $run.Json.tls[0].result | Should -Be 'match'
+        $run.Json.tls[0].thumbprint | Should -Be $Hash
+        $run.Json.tls[0].protocol | Should -Be 'Tls13'
+        $run.Json.tls[0].client_cert_requested | Should -Be $false
+        Should -Invoke Invoke-SslTlsHandshake -Times 1 -Exactly -ParameterFilter { $Address -eq '127.0.0.1' -and $Port -eq 443 -and $ServerName -eq '' -and $TimeoutMs -eq 3000 }
+    }
+
+    It 'rolls back when the front keeps serving the prior certificate, and says so' {
+        $global:TlsServe = { param($Address, $Port, $ServerName) New-Seen -Thumbprint $OldHash }
+        $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
+        if ($Clm) {
+            $run.Json.outcome | Should -Be 'applied'
+            return
+        }
+        $run.Json.outcome | Should -Be 'rolled_back'
+        $run.Thrown | Should -Match 'rolled_back'
+        $run.Json.error | Should -Match ('verify failed: ipport=0.0.0.0:443: TLS handshake to 127.0.0.1:443 got ' + $OldHash + ', not ' + $Hash)
+        $run.Json.error | Should -Match 'still serves the prior certificate of ipport=0.0.0.0:443'
+        $run.Json.tls[0].result | Should -Be 'mismatch'
+        Get-FakeServedHash -Kind 'ipport' -Key '0.0.0.0:443' | Should -Be $OldHash
+        @($run.Json.actions | ForEach-Object { $_.step })[-1] | Should -Match '^rollback'
+    }
+
+    It 'rolls back when the handshake fails' {
+        $global:TlsServe = { param($Address, $Port, $ServerName) [ordered]@{ ok = $false; thumbprint = $null; protocol = $null; client_cert_requested = $null; error = 'TLS handshake with 127.0.0.1:443 failed: Connection refused' } }
+        $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
+        if ($Clm) {
+            $run.Json.outcome | Should -Be 'applied'
+            return
+        }
+        $run.Json.outcome | Should -Be 'rolled_back'
+        $run.Json.error | Should -Match 'TLS handshake to 127.0.0.1:443 failed: .*Connection refused'
+        $run.Json.tls[0].result | Should -Be 'failed'
+        Get-FakeServedHash -Kind 'ipport' -Key '0.0.0.0:443' | Should -Be $OldHash
+    }
+
+    It 'names the IP-specific binding that answers before the changed SNI binding, and rolls back' {
+        Add-FakeCertificate -Store 'My' -Thumbprint $ShadowHash
+        $null = Add-FakeBinding -Kind 'hostnameport' -Key 'api.contoso.com:443' -Settings ([ordered]@{ certhash = $OldHash; appid = $AppId; certstorename = 'My' })
+        $null = Add-FakeBinding -Kind 'ipport' -Key '10.0.0.5:443' -Settings ([ordered]@{ certhash = $ShadowHash; appid = $AppId; certstorename = 'My' })
+        $run = Invoke-Phase -Case 'multi' -Phase 'apply'
+        if ($Clm) {
+            $run.Json.outcome | Should -Be 'applied'
+            @($run.Json.tls | ForEach-Object { $_.result }) | Should -Be @('not checked', 'not checked')
+            return
+        }
+        $run.Json.outcome | Should -Be 'rolled_back'
+        $shadowed = @($run.Json.tls | Where-Object { $_.result -eq 'mismatch' })
+        $shadowed.Count | Should -Be 1
+        $shadowed[0].binding | Should -Be 'hostnameport=api.contoso.com:443'
+        $shadowed[0].address | Should -Be '10.0.0.5'
+        $shadowed[0].server_name | Should -Be 'api.contoso.com'
+        $shadowed[0].shadowed_by | Should -Be 'ipport=10.0.0.5:443'
+        $shadowed[0].detail | Should -Match '^ip binding 10\.0\.0\.5:443 answers before hostnameport api\.contoso\.com:443'
+        $run.Json.error | Should -Match 'ip binding 10\.0\.0\.5:443 answers before hostnameport api\.contoso\.com:443'
+        # on loopback the SNI binding answers as it should
+        @($run.Json.tls | Where-Object { $_.binding -eq 'hostnameport=api.contoso.com:443' -and $_.address -eq '127.0.0.1' })[0].result | Should -Be 'match'
+        Get-FakeServedHash -Kind 'hostnameport' -Key 'api.contoso.com:443' | Should -Be $OldHash
+        Get-FakeServedHash -Kind 'ipport' -Key '0.0.0.0:443' | Should -Be $OldHash
+    }
+
+    It 'names a wildcard binding that answers for the SNI name' {
+        $null = Add-FakeBinding -Kind 'hostnameport' -Key 'api.contoso.com:443' -Settings ([ordered]@{ certhash = $Hash; appid = $AppId; certstorename = 'My' })
+        # a front that puts the wildcard before SNI: the SNI name gets the 0.0.0.0:443 certificate
+        $global:TlsServe = { param($Address, $Port, $ServerName) New-Seen -Thumbprint $ShadowHash }
+        $null = Set-FakeRawBinding -Kind 'ipport' -Key '0.0.0.0:443' -Values (ConvertTo-FakeRegistryValue -Settings ([ordered]@{ certhash = $ShadowHash; appid = $AppId; certstorename = 'My' }))
+        Add-FakeCertificate -Store 'My' -Thumbprint $ShadowHash
+        $run = Invoke-Phase -Case 'multi' -Phase 'verify'
+        if ($Clm) {
+            return
+        }
+        $run.Json.outcome | Should -Be 'drift'
+        $run.Json.error | Should -Match 'wildcard ip binding 0\.0\.0\.0:443 answers before hostnameport api\.contoso\.com:443'
+    }
+
+    It 'verify is compliant when clients get the bound certificate and drifts when they do not' {
+        $null = Invoke-Phase -Case 'motivating' -Phase 'apply'
+        $run = Invoke-Phase -Case 'motivating' -Phase 'verify'
+        $run.Json.outcome | Should -Be 'compliant'
+        if ($Clm) {
+            $run.Json.tls[0].result | Should -Be 'not checked'
+            return
+        }
+        $run.Json.tls[0].result | Should -Be 'match'
+        $global:TlsServe = { param($Address, $Port, $ServerName) New-Seen -Thumbprint $ShadowHash }
+        $run = Invoke-Phase -Case 'motivating' -Phase 'verify'
+        $run.Json.outcome | Should -Be 'drift'
+        $run.Json.error | Should -Match ('got ' + $ShadowHash + ', not ' + $Hash + ': serves certificate ' + $ShadowHash + ', which no binding on port 443 holds')
+    }
+
+    It 'rollback checks that clients get the prior certificate again' {
+        $prior = (Invoke-Phase -Case 'motivating' -Phase 'prepare').Output[0]
+        $null = Invoke-Phase -Case 'motivating' -Phase 'apply'
+        $run = Invoke-Phase -Case 'motivating' -Phase 'rollback' -Parameters @{ Prior = $prior }
+        $run.Json.outcome | Should -Be 'rolled_back'
+        $run.Json.tls[0].expected | Should -Be $OldHash
+        if ($Clm) {
+            $run.Json.tls[0].result | Should -Be 'not checked'
+            return
+        }
+        $run.Json.tls[0].result | Should -Be 'match'
+        $null = Invoke-Phase -Case 'motivating' -Phase 'apply'
+        $global:TlsServe = { param($Address, $Port, $ServerName) New-Seen -Thumbprint $Hash }
+        $run = Invoke-Phase -Case 'motivating' -Phase 'rollback' -Parameters @{ Prior = $prior }
+        $run.Json.outcome | Should -Be 'rollback_failed'
+        $run.Json.error | Should -Match 'restored in the registry, but clients do not get the prior certificate'
+    }
+
+    It 'reports a scoped CCS binding''s certificate as seen, with its host name as SNI' {
+        Reset-FakeHost
+        $global:TlsServe = { param($Address, $Port, $ServerName) New-Seen -Thumbprint $ShadowHash }
+        $run = Invoke-Phase -Case 'scopedccs' -Phase 'apply'
+        $run.Json.outcome | Should -Be 'applied'
+        if ($Clm) {
+            return
+        }
+        $run.Json.tls[0].result | Should -Be 'seen'
+        $run.Json.tls[0].thumbprint | Should -Be $ShadowHash
+        Should -Invoke Invoke-SslTlsHandshake -Times 1 -Exactly -ParameterFilter { $ServerName -eq 'www.contoso.com' -and $Address -eq '127.0.0.1' }
+    }
+}
+
+Describe 'Invoke-SslTlsHandshake itself (FullLanguage)' -Skip:($env:SSLBIND_PESTER_LANGUAGE -eq 'ConstrainedLanguage') {
+    BeforeAll {
+        . (Join-Path $env:SSLBIND_RENDERED 'lib.ps1')
+    }
+
+    It 'is not checked in the lab when the lab serves no TLS for the endpoint' -Skip:($IsWindows) {
+        function global:SslbindLabTlsEndpoint { param($Address, $Port) $null }
+        try {
+            $seen = Invoke-SslTlsHandshake -Address '127.0.0.1' -Port 443 -ServerName ''
+            $seen.ok | Should -BeNullOrEmpty
+            $seen.error | Should -Be 'not checked: the sslbind lab serves no TLS for 127.0.0.1:443'
+        }
+        finally {
+            Remove-Item -Path Function:\SslbindLabTlsEndpoint
+        }
+    }
+
+    It 'fails within its timeout when nothing answers on the mapped port' -Skip:($IsWindows) {
+        # a port nothing listens on: bind one, note it, close it
+        $listener = New-Object System.Net.Sockets.TcpListener ([System.Net.IPAddress]::Loopback), 0
+        $listener.Start()
+        $port = $listener.LocalEndpoint.Port
+        $listener.Stop()
+        function global:SslbindLabTlsEndpoint { param($Address, $Port) '127.0.0.1:' + $global:ClosedPort }
+        $global:ClosedPort = $port
+        try {
+            $started = Get-Date
+            $seen = Invoke-SslTlsHandshake -Address '127.0.0.1' -Port 443 -ServerName 'www.contoso.com' -TimeoutMs 1000
+            ((Get-Date) - $started).TotalSeconds | Should -BeLessThan 5
+            $seen.ok | Should -Be $false
+            $seen.error | Should -Match ('^TLS handshake with 127\.0\.0\.1:' + $port + ' failed: ')
+            $seen.thumbprint | Should -BeNullOrEmpty
+        }
+        finally {
+            Remove-Item -Path Function:\SslbindLabTlsEndpoint
+        }
+    }
+}
