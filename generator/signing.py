@@ -304,8 +304,19 @@ def _done(data: bytes) -> Future[bytes]:
     return future
 
 
+_SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN", re.IGNORECASE)
+
+
+def _child_environment() -> dict[str, str]:
+    """This environment (proxies for a timestamp server, SYSTEMROOT on Windows) without anything
+    secret-looking (SSLBIND_SIGN_PASSWORD above all), and English messages (LC_ALL=C) to parse."""
+    env = {name: value for name, value in os.environ.items() if not _SECRET_NAME.search(name)}
+    env["LC_ALL"] = "C"
+    return env
+
+
 def _run(command: list[str], stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}  # parse English output
+    env = _child_environment()
     try:
         return subprocess.run(
             command, input=stdin, capture_output=True, text=True, timeout=_TIMEOUT, env=env, check=False

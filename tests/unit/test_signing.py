@@ -183,10 +183,12 @@ def test_the_password_is_never_on_a_command_line(
     tmp_path: Path, pfxs: dict[str, Pfx], osslsigncode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[tuple[list[str], str]] = []
+    environments: list[dict[str, str]] = []
     real = signing._run
 
     def spy(command: list[str], stdin: str = "") -> subprocess.CompletedProcess[str]:
         seen.append((command, stdin))
+        environments.append(signing._child_environment())  # what osslsigncode gets, at the time
         return real(command, stdin)
 
     monkeypatch.setattr(signing, "_run", spy)
@@ -198,6 +200,8 @@ def test_the_password_is_never_on_a_command_line(
         assert not any(PASSWORD in word for word in command), command
         assert "-pass" not in command
     assert all(stdin == PASSWORD + "\n" for _, stdin in signs)  # given on stdin only
+    assert all(PASSWORD not in env.values() for env in environments)  # nor in its environment
+    assert os.environ.get(PASSWORD_ENV) is None  # CliRunner's env is gone again
     assert all(c[c.index("-readpass") + 1] == "-" for c, _ in signs)
     # the PFX osslsigncode reads is a private copy, removed afterwards
     copies = {Path(c[c.index("-pkcs12") + 1]) for c, _ in signs}
