@@ -461,7 +461,8 @@ def render_target(change: Change, target: Target) -> dict[str, bytes]:
     return out
 
 
-def render_readme(change: Change) -> bytes:
+def render_readme(change: Change, signature: Mapping[str, object] | None = None) -> bytes:
+    """The reviewer README; `signature` (a signed record's manifest section) adds its Signatures part."""
     env = environment()
     hosts = [(t.host, host_dir(t.host), [_binding_view(b) for b in t.bindings]) for t in change.targets]
     text = env.get_template("record-README.md.j2").render(
@@ -469,6 +470,7 @@ def render_readme(change: Change) -> bytes:
         description=_readme_text(change.description),
         hosts=hosts,
         phases=PHASES,
+        signature=signature,
     )
     return text.replace("\r\n", "\n").encode("utf-8")
 
@@ -511,12 +513,14 @@ def render_extras(change: Change) -> dict[str, bytes]:
     return {".gitattributes": GITATTRIBUTES}
 
 
-def iter_rendered(change: Change) -> Iterator[tuple[str, bytes]]:
+def iter_rendered(
+    change: Change, signature: Mapping[str, object] | None = None
+) -> Iterator[tuple[str, bytes]]:
     """Every rendered file, one host at a time, so a writer can stream them (memory stays flat).
 
     Call `validate_change` first: values are checked for the whole change before anything renders.
     """
-    yield "README.md", render_readme(change)
+    yield "README.md", render_readme(change, signature=signature)
     yield from render_extras(change).items()
     for target in change.targets:
         yield from render_target(change, target).items()

@@ -570,6 +570,23 @@ def test_signed_files_parse_with_the_block_as_trailing_comments(
     assert done.stdout.strip() == "ok", done.stdout + done.stderr
 
 
+# --- the record README ---------------------------------------------------------------------------
+
+
+def test_the_readme_tells_how_to_trust_the_signer(signed: Path, pfxs: dict[str, Pfx]) -> None:
+    readme = (signed / "README.md").read_text()
+    assert "## Signatures" in readme and "The scripts are not signed" not in readme
+    assert pfxs["signer"].thumbprint in readme and "CN=sslbind test signer" in readme
+    assert "TrustedPublisher" in readme and "Get-AuthenticodeSignature" in readme
+    assert "not checked against the" in readme  # over PSRP signatures play no part
+
+
+def test_an_unsigned_readme_has_no_signature_section(tmp_path: Path) -> None:
+    assert render(tmp_path / "out", None).exit_code == 0
+    readme = (tmp_path / "out" / "CHG0012345" / "README.md").read_text()
+    assert "## Signatures" not in readme and "The scripts are not signed" in readme
+
+
 # --- the verdict on osslsigncode's output ----------------------------------------------------------
 
 
