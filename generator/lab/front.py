@@ -229,6 +229,10 @@ class TlsFront:
         self._selector = selectors.DefaultSelector()
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        # stop() writes here so the accept loop wakes at once rather than at its next poll.
+        self._wake, self._waker = socket.socketpair()
+        self._wake.setblocking(False)
+        self._selector.register(self._wake, selectors.EVENT_READ)
         self._thread: threading.Thread | None = None
         self._contexts: dict[tuple[str, bool], ssl.SSLContext] = {}
         self._published = False
@@ -332,11 +336,15 @@ class TlsFront:
 
     def stop(self) -> None:
         self._stop.set()
+        with contextlib.suppress(OSError):
+            self._waker.send(b"x")
         if self._thread is not None:
             self._thread.join(timeout=5)
         with self._lock:
             self._close_all()
         self._selector.close()
+        self._wake.close()
+        self._waker.close()
         if self._published:
             with contextlib.suppress(OSError, ValueError):
                 target = sidecar_path(self.state.path)
@@ -366,11 +374,11 @@ class TlsFront:
         next_sync = time.monotonic() + POLL
         while not self._stop.is_set():
             with self._lock:
-                events = self._selector.select(timeout=POLL) if self._sockets else []
+                events = self._selector.select(timeout=POLL)
                 ready = [(key.fileobj, self._listeners.get(key.fd)) for key, _ in events]
-            if not events:
-                self._stop.wait(POLL if not self._sockets else 0)
             for sock, listener in ready:
+                if sock is self._wake:
+                    break
                 assert isinstance(sock, socket.socket)
                 with contextlib.suppress(BlockingIOError, InterruptedError, OSError):
                     conn, _ = sock.accept()
