@@ -208,6 +208,50 @@ def unservable(selection: Selection, key_dir: Path) -> str | None:
     return None
 
 
+# --- reading ahead
+
+
+def client_hello_sni(data: bytes) -> str | None:
+    """The server_name of the TLS ClientHello that `data` starts with (None: none, or unreadable)."""
+    try:
+        if data[0] != 0x16:  # a handshake record
+            return None
+        body = data[5 : 5 + int.from_bytes(data[3:5], "big")]
+        if body[0] != 1:  # ClientHello
+            return None
+        pos = 4 + 2 + 32  # handshake header, client_version, random
+        pos += 1 + body[pos]  # session_id
+        pos += 2 + int.from_bytes(body[pos : pos + 2], "big")  # cipher_suites
+        pos += 1 + body[pos]  # compression_methods
+        end = pos + 2 + int.from_bytes(body[pos : pos + 2], "big")
+        pos += 2
+        while pos + 4 <= end:
+            kind, size = (
+                int.from_bytes(body[pos : pos + 2], "big"),
+                int.from_bytes(body[pos + 2 : pos + 4], "big"),
+            )
+            pos += 4
+            if kind == 0:  # server_name: list length, name_type (0 = host_name), length, name
+                length = int.from_bytes(body[pos + 3 : pos + 5], "big")
+                return body[pos + 5 : pos + 5 + length].decode("ascii") or None
+            pos += size
+    except (IndexError, UnicodeDecodeError):
+        return None
+    return None
+
+
+def peek_client_hello(conn: socket.socket) -> bytes:
+    """The first TLS record on `conn`, left unread for the handshake (what has arrived by the timeout)."""
+    deadline = time.monotonic() + HANDSHAKE_TIMEOUT
+    data = b""
+    while time.monotonic() < deadline:
+        data = conn.recv(16 * 1024 + 5, socket.MSG_PEEK)
+        if not data or (len(data) >= 5 and len(data) >= 5 + int.from_bytes(data[3:5], "big")):
+            break
+        time.sleep(0.01)  # part of the record is here: MSG_PEEK would return it again at once
+    return data
+
+
 # --- the server
 
 
@@ -440,12 +484,27 @@ class TlsFront:
             return ssl.ALERT_DESCRIPTION_INTERNAL_ERROR
         return None
 
+    def _asks_client_certificate(self, listener: _Listener, server_name: str | None) -> bool:
+        """Does the binding this ClientHello will select negotiate a client certificate?"""
+        state = self.state.read()
+        selection = select_certificate(state, listener.simulated, listener.port, server_name)
+        if selection is None:
+            return False
+        bindings: list[dict[str, Any]] = state["bindings"]
+        entry = next((b for b in bindings if _key_of(b) == (selection.kind, selection.key)), {})
+        return str(entry.get("clientcertnegotiation", "")).lower() == "enable"
+
     def _handshake(self, conn: socket.socket, listener: _Listener) -> None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.sni_callback = lambda obj, name, _ctx: self._on_sni(obj, name, listener)
         conn.setblocking(True)
         conn.settimeout(HANDSHAKE_TIMEOUT)
         try:
+            # OpenSSL keeps the verify mode of the context a connection starts with (switching the
+            # context in the SNI callback changes the certificate only), so whether to ask for a
+            # client certificate is decided from the ClientHello, read ahead without consuming it.
+            if self._asks_client_certificate(listener, client_hello_sni(peek_client_hello(conn))):
+                context.verify_mode = ssl.CERT_OPTIONAL
             with context.wrap_socket(conn, server_side=True) as tls:
                 self.handshakes += 1
                 tls.settimeout(0.5)  # send close_notify, wait briefly for the client's

@@ -5,7 +5,9 @@ CoreFxPipe_PSHost socket behind. One lab for the module."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,24 +116,60 @@ def test_a_shadowing_ip_binding_and_an_unusable_key_are_what_the_host_sees(
                 record.pop("key_usable", None)
 
 
-def _host_pipes(pids: set[int]) -> list[Path]:
+def touchpoint() -> str:
+    """The template's own Invoke-SslTlsHandshake (templates/lib/windows.ps1), as apply.ps1 has it."""
+    text = (Path(__file__).resolve().parents[2] / "templates" / "lib" / "windows.ps1").read_text("utf-8")
+    match = re.search(r"^function Invoke-SslTlsHandshake \{.*?^\}", text, re.DOTALL | re.MULTILINE)
+    assert match, "Invoke-SslTlsHandshake not found in templates/lib/windows.ps1"
+    return match.group(0)
+
+
+def run_touchpoint(pool: RunspacePool, arguments: str) -> dict[str, Any]:
+    ps = PowerShell(pool)
+    ps.add_script(
+        f"{touchpoint()}\nInvoke-SslTlsHandshake {arguments} -TimeoutMs 10000 | ConvertTo-Json -Compress"
+    )
+    output = ps.invoke()
+    assert not ps.had_errors, [str(e) for e in ps.streams.error]
+    result: dict[str, Any] = json.loads(str(output[-1]))
+    return result
+
+
+def test_the_templates_touchpoint_sees_what_the_front_serves(lab: LabServer, pool: RunspacePool) -> None:
+    result = run_touchpoint(pool, "-Address 0.0.0.0 -Port 443 -ServerName api.contoso.com")
+    assert result["ok"] is True, result
+    assert str(result["thumbprint"]).upper() == certhash(lab, "api.contoso.com:443")
+    assert result["client_cert_requested"] is False
+    negotiating = run_touchpoint(pool, "-Address 0.0.0.0 -Port 8443")  # clientcertnegotiation=enable
+    assert negotiating["ok"] is True and negotiating["client_cert_requested"] is True, negotiating
+
+
+def _host_pipes(pids: set[int], since: float) -> list[Path]:
+    """The sockets these pids created since `since` (an older file is a reused pid's, not ours)."""
     temp = Path(os.environ.get("TMPDIR") or "/tmp")
-    return [p for pid in pids for p in temp.glob(f"CoreFxPipe_PSHost.*.{pid}.*")]
+    found = [p for pid in pids for p in temp.glob(f"CoreFxPipe_PSHost.*.{pid}.*")]
+    return [
+        p for p in found if p.name.split(".")[2] in {str(pid) for pid in pids} and p.stat().st_mtime >= since
+    ]
 
 
 def test_the_pwsh_processes_the_lab_ends_leave_no_corefxpipe_socket(
     lab: LabServer, pool: RunspacePool
 ) -> None:
     ps = PowerShell(pool)
-    ps.add_script("$PID")
-    pids = {int(pid) for pid in ps.invoke()}
+    ps.add_script("$PID; [DateTimeOffset]::new((Get-Process -Id $PID).StartTime).ToUnixTimeMilliseconds()")
+    pid, started_ms = ps.invoke()
+    since = int(started_ms) / 1000 - 1
+    pids = {int(pid)}
     for launcher in lab.shells.pids():
         pids.add(launcher)
         pids.update(child.pid for child in psutil.Process(launcher).children(recursive=True))
-    assert _host_pipes(pids), "the open shell's PowerShell has its socket (else this test proves nothing)"
+    assert _host_pipes(pids, since), (
+        "the open shell's PowerShell has its socket (else this test proves nothing)"
+    )
     pool.close()  # the lab ends this pwsh
     deadline = time.monotonic() + 10
     while lab.shells.count() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert lab.shells.count() == 0
-    assert _host_pipes(pids) == []
+    assert _host_pipes(pids, since) == []

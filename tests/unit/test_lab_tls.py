@@ -21,6 +21,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from generator.lab.front import (
     TlsFront,
     apply_stale,
+    client_hello_sni,
     pin_stale_faults,
     select_certificate,
     unservable,
@@ -163,6 +164,28 @@ def test_stale_tls_pins_each_binding_and_keeps_serving_the_pinned_certificate() 
     assert untargeted is not None and apply_stale(state, untargeted) == untargeted
     state["faults"] = []  # removed: the change shows
     assert apply_stale(state, changed).thumbprint == IP4
+
+
+# --- reading the SNI ahead (for the client-certificate request)
+
+
+def client_hello(server_name: str | None) -> bytes:
+    """The ClientHello Python's ssl sends (memory BIOs: nothing on the network)."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    context = ssl.create_default_context()
+    context.check_hostname = server_name is not None
+    tls = context.wrap_bio(incoming, outgoing, server_hostname=server_name)
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return outgoing.read()
+
+
+def test_the_sni_is_read_from_a_real_client_hello() -> None:
+    assert client_hello_sni(client_hello("api.contoso.com")) == "api.contoso.com"
+    assert client_hello_sni(client_hello(None)) is None
+    hello = client_hello("api.contoso.com")
+    assert client_hello_sni(hello[:40]) is None  # cut short: unreadable, not a wrong name
+    assert client_hello_sni(b"GET / HTTP/1.1\r\n") is None
 
 
 # --- maps
