@@ -217,7 +217,7 @@ def client_hello_sni(data: bytes) -> str | None:
         if data[0] != 0x16:  # a handshake record
             return None
         body = data[5 : 5 + int.from_bytes(data[3:5], "big")]
-        if body[0] != 1:  # ClientHello
+        if len(body) < int.from_bytes(data[3:5], "big") or body[0] != 1:  # whole, and a ClientHello
             return None
         pos = 4 + 2 + 32  # handshake header, client_version, random
         pos += 1 + body[pos]  # session_id
