@@ -26,6 +26,8 @@ DEFAULT_TIMEOUT = 3.0
 # Results a client-side check can have; only match, seen and not checked are success.
 MATCH, MISMATCH, FAILED, SEEN, NOT_CHECKED = "match", "mismatch", "failed", "seen", "not checked"
 PASSING = frozenset({MATCH, SEEN, NOT_CHECKED})
+# The name asked for under a wildcard SNI binding, as the on-host check does (phases.ps1).
+WILDCARD_LABEL = "sslbind-tls-check"
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,9 @@ def probe_for(target: Target, binding: Binding, tls_address: str | None = None) 
             address = literal
     else:
         server_name = key.rsplit(":", 1)[0]
+        if server_name.startswith("*."):
+            # A wildcard SNI binding answers any name under it; SNI cannot carry the '*' itself.
+            server_name = WILDCARD_LABEL + server_name[1:]
     if tls_address:
         host, override = parse_tls_address(tls_address)
         address, port = host, override or port

@@ -1311,6 +1311,8 @@ function Restore-SslTouched {
 # --- what clients see: a TLS handshake to each changed binding (read-only) ---
 
 $script:SslTlsTimeoutMs = 3000
+# The name asked for under a wildcard SNI binding (*.contoso.com -> sslbind-tls-check.contoso.com).
+$script:SslTlsWildcardLabel = 'sslbind-tls-check'
 
 function Get-SslPortBinding {
     # Every binding on -Port as the registry holds it (any kind): kind, key, certhash (or $null).
@@ -1376,24 +1378,50 @@ function Get-SslTlsEndpoint {
     param([Parameter(Mandatory = $true)]$Spec, [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$PortBinding)
     $port = [int]$Spec.Key.Substring($Spec.Key.LastIndexOf(':') + 1)
     if ($Spec.Kind -eq 'ipport') {
-        return @{ address = (Get-SslTlsAddress -Key $Spec.Key); port = $port; server_name = '' }
+        return @{ address = (Get-SslTlsAddress -Key $Spec.Key); port = $port; server_name = ''; primary = $true }
     }
     if ($Spec.Kind -eq 'ccs') {
         return
     }
     $name = $Spec.Key.Substring(0, $Spec.Key.LastIndexOf(':'))
+    if ($name.StartsWith('*.')) {
+        # A wildcard SNI binding answers any name under it; SNI cannot carry the '*' itself.
+        $name = $script:SslTlsWildcardLabel + $name.Substring(1)
+    }
     $addresses = @('127.0.0.1')
     foreach ($other in $PortBinding) {
         if ($other.kind -eq 'ipport') {
             $address = Get-SslTlsAddress -Key $other.key -SpecificOnly
-            if ($null -ne $address -and $addresses -notcontains $address) {
+            # A link-local IPv6 address needs a zone index to connect to: not tried.
+            if ($null -ne $address -and $addresses -notcontains $address -and -not $address.ToLowerInvariant().StartsWith('fe80:')) {
                 $addresses += , $address
             }
         }
     }
     foreach ($address in $addresses) {
-        @{ address = $address; port = $port; server_name = $name }
+        @{ address = $address; port = $port; server_name = $name; primary = ($address -eq '127.0.0.1') }
     }
+}
+
+function Test-SslTlsCanAnswer {
+    # Could this binding answer a handshake at the endpoint? An IP binding on the endpoint's own
+    # address or a wildcard of its family; an SNI or scoped CCS binding for the name asked; a CCS
+    # binding whenever a name is asked.
+    param([Parameter(Mandatory = $true)]$Binding, [Parameter(Mandatory = $true)]$Endpoint)
+    if ($Binding.kind -eq 'ipport') {
+        $address = Get-SslTlsAddress -Key $Binding.key -SpecificOnly
+        if ($null -ne $address) {
+            return ($address -eq $Endpoint.address)
+        }
+        return ((Get-SslTlsAddress -Key $Binding.key).Contains(':') -eq $Endpoint.address.Contains(':'))
+    }
+    if ($Endpoint.server_name.Length -eq 0) {
+        return $false
+    }
+    if ($Binding.kind -eq 'ccs') {
+        return $true
+    }
+    return ($Binding.key.Substring(0, $Binding.key.LastIndexOf(':')) -ieq $Endpoint.server_name)
 }
 
 function Find-SslTlsShadow {
@@ -1405,13 +1433,13 @@ function Find-SslTlsShadow {
         [AllowNull()][string]$Prior,
         [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$PortBinding
     )
-    $others = @($PortBinding | Where-Object { $_.subject -ne $Spec.Subject -and $_.certhash -eq $Thumbprint })
-    if ($others.Count -gt 0) {
-        # Prefer the binding that covers this endpoint: an IP-specific one on its address, then a
-        # wildcard, then any other (an SNI or CCS binding sharing the certificate).
-        $best = $others[0]
-        foreach ($other in $others) {
-            if ($other.kind -eq 'ipport' -and (Get-SslTlsAddress -Key $other.key -SpecificOnly) -eq $Endpoint.address) {
+    $holders = @($PortBinding | Where-Object { $_.subject -ne $Spec.Subject -and $_.certhash -eq $Thumbprint })
+    $answering = @($holders | Where-Object { Test-SslTlsCanAnswer -Binding $_ -Endpoint $Endpoint })
+    if ($answering.Count -gt 0) {
+        # An IP-specific binding on this address first, then a wildcard, then the others.
+        $best = $answering[0]
+        foreach ($other in $answering) {
+            if ($other.kind -eq 'ipport' -and $null -ne (Get-SslTlsAddress -Key $other.key -SpecificOnly)) {
                 $best = $other
                 break
             }
@@ -1433,6 +1461,9 @@ function Find-SslTlsShadow {
     }
     if (-not [string]::IsNullOrEmpty($Prior) -and $Prior -eq $Thumbprint) {
         return @{ shadowed_by = $null; detail = ('still serves the prior certificate of ' + $Spec.Subject + ' (' + $Thumbprint + '): HTTP.sys has not taken the change') }
+    }
+    if ($holders.Count -gt 0) {
+        return @{ shadowed_by = $null; detail = ('serves certificate ' + $Thumbprint + ' of ' + (($holders | ForEach-Object { $_.subject }) -join ', ') + ', which should not answer here') }
     }
     return @{ shadowed_by = $null; detail = ('serves certificate ' + $Thumbprint + ', which no binding on port ' + $Endpoint.port + ' holds') }
 }
@@ -1469,6 +1500,11 @@ function Test-SslTlsBinding {
             $where = $where + ' (SNI ' + $endpoint.server_name + ')'
         }
         if ($null -eq $seen.ok) {
+            $entry.result = 'not checked'
+        }
+        elseif (-not $seen.ok -and -not $endpoint.primary) {
+            # Another address with an IP binding on this port that does not answer (an address the
+            # host no longer has, say) is reported; only a certificate seen there can shadow.
             $entry.result = 'not checked'
         }
         elseif (-not $seen.ok) {

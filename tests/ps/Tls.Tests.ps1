@@ -179,6 +179,27 @@ Describe 'TLS handshake after the change' {
         Get-FakeServedHash -Kind 'ipport' -Key '0.0.0.0:443' | Should -Be $OldHash
     }
 
+    It 'reports, without failing, an address of an IP binding on the port that does not answer' {
+        $null = Add-FakeBinding -Kind 'hostnameport' -Key 'api.contoso.com:443' -Settings ([ordered]@{ certhash = $OldHash; appid = $AppId; certstorename = 'My' })
+        $null = Add-FakeBinding -Kind 'ipport' -Key '10.0.0.9:443' -Settings ([ordered]@{ certhash = $OldHash; appid = $AppId; certstorename = 'My' })
+        $global:TlsServe = {
+            param($Address, $Port, $ServerName)
+            if ($Address -eq '10.0.0.9') {
+                return [ordered]@{ ok = $false; thumbprint = $null; protocol = $null; client_cert_requested = $null; error = 'TLS handshake with 10.0.0.9:443 failed: No route to host' }
+            }
+            & $global:HonestFront $Address $Port $ServerName
+        }
+        $run = Invoke-Phase -Case 'multi' -Phase 'apply'
+        $run.Json.outcome | Should -Be 'applied'
+        if ($Clm) {
+            return
+        }
+        $other = @($run.Json.tls | Where-Object { $_.address -eq '10.0.0.9' })
+        $other.Count | Should -Be 1
+        $other[0].result | Should -Be 'not checked'
+        $other[0].detail | Should -Match 'No route to host'
+    }
+
     It 'names a wildcard binding that answers for the SNI name' {
         $null = Add-FakeBinding -Kind 'hostnameport' -Key 'api.contoso.com:443' -Settings ([ordered]@{ certhash = $Hash; appid = $AppId; certstorename = 'My' })
         # a front that puts the wildcard before SNI: the SNI name gets the 0.0.0.0:443 certificate
@@ -255,6 +276,16 @@ Describe 'Invoke-SslTlsHandshake itself (FullLanguage)' -Skip:($env:SSLBIND_PEST
         finally {
             Remove-Item -Path Function:\SslbindLabTlsEndpoint
         }
+    }
+
+    It 'asks for a name under a wildcard SNI binding, and skips link-local addresses' {
+        $spec = @{ Kind = 'hostnameport'; Key = '*.contoso.com:443'; Subject = 'hostnameport=*.contoso.com:443' }
+        $others = @(@{ kind = 'ipport'; key = '[fe80::1]:443' }, @{ kind = 'ipport'; key = '10.0.0.5:443' }, @{ kind = 'ipport'; key = '0.0.0.0:443' })
+        $endpoints = @(Get-SslTlsEndpoint -Spec $spec -PortBinding $others)
+        @($endpoints | ForEach-Object { $_.address + '|' + $_.server_name + '|' + $_.primary }) | Should -Be @('127.0.0.1|sslbind-tls-check.contoso.com|True', '10.0.0.5|sslbind-tls-check.contoso.com|False')
+        $ip = @(Get-SslTlsEndpoint -Spec @{ Kind = 'ipport'; Key = '[::]:8443'; Subject = 'ipport=[::]:8443' } -PortBinding @())
+        $ip[0].address + '|' + $ip[0].port + '|' + $ip[0].server_name | Should -Be '::1|8443|'
+        @(Get-SslTlsEndpoint -Spec @{ Kind = 'ccs'; Key = '443'; Subject = 'ccs=443' } -PortBinding @()).Count | Should -Be 0
     }
 
     It 'fails within its timeout when nothing answers on the mapped port' -Skip:($IsWindows) {

@@ -165,6 +165,14 @@ def test_thumbprint_is_the_sha1_of_the_der_as_netsh_shows_it_lowercased(certs: d
         (KeyKind.IPPORT, "[fe80::1:2:3]:4443", "fe80::1:2:3", 4443, None),
         (KeyKind.HOSTNAMEPORT, "www.contoso.test:443", "web01.contoso.test", 443, "www.contoso.test"),
         (KeyKind.SCOPEDCCS, "shop.contoso.test:444", "web01.contoso.test", 444, "shop.contoso.test"),
+        # a wildcard SNI binding: SNI cannot carry '*', so a name under it is asked for
+        (
+            KeyKind.HOSTNAMEPORT,
+            "*.contoso.test:443",
+            "web01.contoso.test",
+            443,
+            "sslbind-tls-check.contoso.test",
+        ),
     ],
 )
 def test_probe_address_and_sni_per_kind(

@@ -2033,6 +2033,8 @@ function Invoke-SslAddPhase {
 # --- what clients see: a TLS handshake to each changed binding (read-only) ---
 
 $script:SslTlsTimeoutMs = 3000
+# The name asked for under a wildcard SNI binding (*.contoso.com -> sslbind-tls-check.contoso.com).
+$script:SslTlsWildcardLabel = 'sslbind-tls-check'
 
 # ---------------------------------------------------------------------------------------------
 # add

@@ -1316,6 +1316,8 @@ function Invoke-SslDeletePhase {
 # --- what clients see: a TLS handshake to each changed binding (read-only) ---
 
 $script:SslTlsTimeoutMs = 3000
+# The name asked for under a wildcard SNI binding (*.contoso.com -> sslbind-tls-check.contoso.com).
+$script:SslTlsWildcardLabel = 'sslbind-tls-check'
 
 # ---------------------------------------------------------------------------------------------
 # delete

@@ -1766,6 +1766,8 @@ function Invoke-SslPreparePhase {
 # --- what clients see: a TLS handshake to each changed binding (read-only) ---
 
 $script:SslTlsTimeoutMs = 3000
+# The name asked for under a wildcard SNI binding (*.contoso.com -> sslbind-tls-check.contoso.com).
+$script:SslTlsWildcardLabel = 'sslbind-tls-check'
 
 # ---------------------------------------------------------------------------------------------
 # prepare
