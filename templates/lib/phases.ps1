@@ -1502,6 +1502,13 @@ function Test-SslTlsBinding {
         if ($null -eq $seen.ok) {
             $entry.result = 'not checked'
         }
+        elseif (-not $seen.ok -and (Get-SslProperty -Object $seen -Name 'listening') -eq $false) {
+            # No TCP connection at all: no application has this port registered with HTTP.sys (a
+            # stopped site), which no binding change causes or cures; what a client would get
+            # cannot be asked, so it is reported, not failed.
+            $entry.result = 'not checked'
+            $entry.detail = 'not checked: nothing listens on ' + $where + ' (' + $seen.error + ')'
+        }
         elseif (-not $seen.ok -and -not $endpoint.primary) {
             # Another address with an IP binding on this port that does not answer (an address the
             # host no longer has, say) is reported; only a certificate seen there can shadow.

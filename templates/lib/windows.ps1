@@ -228,7 +228,7 @@ function Get-SslProcessStart {
 function Invoke-SslTlsHandshake {
     # One TLS handshake to Address:Port (SNI = -ServerName; none when it is empty or an IP address),
     # to read which certificate the server presents: @{ ok; thumbprint; protocol;
-    # client_cert_requested; error }. Read-only: the certificate is only read, never trusted (the
+    # client_cert_requested; error; listening } (listening $false: no TCP connection at all). Read-only: the certificate is only read, never trusted (the
     # caller compares thumbprints), no HTTP request is sent, the connection closes after the
     # handshake, every wait is bounded by -TimeoutMs. Needs .NET (TcpClient, SslStream): the caller
     # never calls it in ConstrainedLanguage. Off Windows (the sslbind lab) the lab's TLS front
@@ -241,7 +241,7 @@ function Invoke-SslTlsHandshake {
         [AllowEmptyString()][string]$ServerName = '',
         [int]$TimeoutMs = 3000
     )
-    $result = [ordered]@{ ok = $false; thumbprint = $null; protocol = $null; client_cert_requested = $null; error = $null }
+    $result = [ordered]@{ ok = $false; thumbprint = $null; protocol = $null; client_cert_requested = $null; error = $null; listening = $null }
     $connectAddress = $Address
     $connectPort = $Port
     if ($PSVersionTable.PSVersion.Major -ge 6 -and -not $IsWindows) {
@@ -269,9 +269,11 @@ function Invoke-SslTlsHandshake {
         $client.ReceiveTimeout = $TimeoutMs
         $client.SendTimeout = $TimeoutMs
         $connect = $client.ConnectAsync($connectAddress, $connectPort)
+        $result.listening = $false
         if (-not $connect.Wait($TimeoutMs)) {
             throw ('no TCP connection within ' + $TimeoutMs + ' ms')
         }
+        $result.listening = $true
         # Accept any certificate: it is only read (its thumbprint is compared by the caller), and a
         # lab CA or an internal one must not hide which certificate HTTP.sys selected.
         $accept = [System.Net.Security.RemoteCertificateValidationCallback] {

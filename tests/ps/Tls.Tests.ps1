@@ -154,6 +154,17 @@ Describe 'TLS handshake after the change' {
         Get-FakeServedHash -Kind 'ipport' -Key '0.0.0.0:443' | Should -Be $OldHash
     }
 
+    It 'reports, without failing, a port nothing listens on (no application registered on it)' {
+        $global:TlsServe = { param($Address, $Port, $ServerName) [ordered]@{ ok = $false; thumbprint = $null; protocol = $null; client_cert_requested = $null; error = 'TLS handshake with 127.0.0.1:443 failed: Connection refused'; listening = $false } }
+        $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
+        $run.Json.outcome | Should -Be 'applied'
+        if ($Clm) {
+            return
+        }
+        $run.Json.tls[0].result | Should -Be 'not checked'
+        $run.Json.tls[0].detail | Should -Be 'not checked: nothing listens on 127.0.0.1:443 (TLS handshake with 127.0.0.1:443 failed: Connection refused)'
+    }
+
     It 'names the IP-specific binding that answers before the changed SNI binding, and rolls back' {
         Add-FakeCertificate -Store 'My' -Thumbprint $ShadowHash
         $null = Add-FakeBinding -Kind 'hostnameport' -Key 'api.contoso.com:443' -Settings ([ordered]@{ certhash = $OldHash; appid = $AppId; certstorename = 'My' })
@@ -301,6 +312,7 @@ Describe 'Invoke-SslTlsHandshake itself (FullLanguage)' -Skip:($env:SSLBIND_PEST
             $seen = Invoke-SslTlsHandshake -Address '127.0.0.1' -Port 443 -ServerName 'www.contoso.com' -TimeoutMs 1000
             ((Get-Date) - $started).TotalSeconds | Should -BeLessThan 5
             $seen.ok | Should -Be $false
+            $seen.listening | Should -Be $false
             $seen.error | Should -Match ('^TLS handshake with 127\.0\.0\.1:' + $port + ' failed: ')
             $seen.thumbprint | Should -BeNullOrEmpty
         }

@@ -388,4 +388,5 @@ def test_the_on_host_touchpoint_reads_the_certificate_selected_by_sni(
     assert seen[1]["thumbprint"] == sha1(certs["default.test"])
     assert seen[0]["protocol"] in ("Tls12", "Tls13")
     assert seen[0]["client_cert_requested"] is False
+    assert [s["listening"] for s in seen] == [True, True]
     assert server.names == ["www.contoso.test", None]
