@@ -33,7 +33,7 @@ State = dict[str, Any]
 KEY_NAMES: tuple[str, ...] = tuple(k.value for k in KeyKind)
 # Binding entries may carry raw registry values that no netsh parameter can produce (for tests of
 # the "unknown bits" refusal); see generator/lab/README.md.
-EXTRA_BINDING_KEYS = ("registry",)
+EXTRA_BINDING_KEYS = ("registry", "extended")
 CERT_KEYS = frozenset(
     {
         "store",
@@ -186,12 +186,27 @@ def validate(state: Any, path: str) -> State:
         if unknown:
             raise LabStateError(f"{path}: bindings[{i}]: unknown key {sorted(unknown)[0]!r}")
         _validate_registry(entry.get("registry", {}), f"{path}: bindings[{i}]: registry")
+        _validate_extended(entry.get("extended", []), f"{path}: bindings[{i}]: extended")
         _validate_binding_values(entry, KeyKind(keys[0]), f"{path}: bindings[{i}]")
     for i, cert in enumerate(state["certificates"]):
         _validate_certificate(cert, f"{path}: certificates[{i}]")
     for i, fault in enumerate(state["faults"]):
         _validate_fault(fault, f"{path}: faults[{i}]")
     return state
+
+
+def _validate_extended(blocks: Any, where: str) -> None:
+    """HTTP/2 Extended Properties as `netsh http show sslcert` lists them on Server 2022 and
+    later: [{"id": 0, "values": [1048576]}, ...] (netsh add and update cannot set them)."""
+    if not isinstance(blocks, list):
+        raise LabStateError(f'{where}: must be a list like [{{"id": 0, "values": [1048576]}}]')
+    for block in blocks:
+        values = block.get("values") if isinstance(block, dict) else None
+        numbers = [block.get("id") if isinstance(block, dict) else None, *(values or [])]
+        if not isinstance(values, list) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= UINT32_MAX for n in numbers
+        ):
+            raise LabStateError(f"{where}: each block needs an id and values, numbers from 0 to {UINT32_MAX}")
 
 
 def _validate_binding_values(entry: dict[str, Any], kind: KeyKind, where: str) -> None:

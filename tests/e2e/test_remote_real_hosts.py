@@ -21,9 +21,9 @@ def _edit(**top: Any) -> Any:
         for key, value in top.items():
             if key == "help_layout":
                 state.setdefault("netsh", {})["help_layout"] = value
-            elif key == "main_registry":
+            elif key in ("main_registry", "main_extended"):
                 main = next(b for b in state["bindings"] if b.get("ipport") == "0.0.0.0:443")
-                main["registry"] = value
+                main[key.removeprefix("main_")] = value
             else:
                 state[key] = value
 
@@ -88,3 +88,30 @@ def test_scoped_ccs_is_added_captured_verified_and_rolled_back(pwsh: str, tmp_pa
         rolled = lab.sslbind("rollback", str(lab.record("CHG0000405")), "--yes")
         assert rolled.exit_code == 0, rolled.output
         assert lab.bindings(host) == before
+
+
+PLAIN_EXTENDED = [
+    {"id": 0, "values": [1048576]},
+    {"id": 1, "values": [2796202, 4294967295]},
+    {"id": 2, "values": []},
+]
+
+
+def test_extended_properties_a_delete_add_would_reset_refuse_the_change(pwsh: str, tmp_path: Path) -> None:
+    # Server 2022+ shows HTTP/2 Extended Properties that netsh add cannot set: a tuned receive
+    # window is refused before anything changes; the values a plain add leaves do not block.
+    tuned = [{"id": 0, "values": [2097152]}, *PLAIN_EXTENDED[1:]]
+    with lab_hosts(tmp_path, pwsh, edit=_edit(main_extended=tuned)) as lab:
+        host = lab.hosts[0]
+        before = lab.bindings(host)
+        refused = lab.plan(lab.spec("CHG0000405", swap_to_new()), "--json")
+        assert refused.exit_code == 1, refused.output
+        reason = json.dumps(json.loads(refused.stdout)["hosts"][0])
+        assert "Extended Properties (PropertyId 0 = 2097152)" in reason
+        assert "sslpropertyex" in reason
+        assert lab.bindings(host) == before
+    (tmp_path / "plain").mkdir()
+    with lab_hosts(tmp_path / "plain", pwsh, edit=_edit(main_extended=PLAIN_EXTENDED)) as lab:
+        planned = lab.plan(lab.spec("CHG0000406", swap_to_new()))
+        assert planned.exit_code == 3, planned.output
+        assert lab.apply("CHG0000406", "--yes").exit_code == 0

@@ -182,6 +182,10 @@ def parse(operation: str, args: list[str], accepted: frozenset[str] | None = Non
     return command
 
 
+# The value lines under each Extended Properties block, by property id (real Server 2022 output).
+EXTENDED_LABELS = {0: ("Receive Window",), 1: ("Max Settings Per Frame", "Max Settings Per Minute")}
+
+
 def _find(state: State, kind: KeyKind, key: str) -> int | None:
     for index, entry in enumerate(state["bindings"]):
         entry_kind, entry_key = binding_key(entry)
@@ -286,6 +290,11 @@ def _binding_lines(entry: dict[str, Any], layout: str) -> list[str]:
     if layout in CLIENT_HELLO_LAYOUTS:  # the newest netsh names this SDK flag, after the others
         hello = _effective_bits(entry)[1] & CLIENT_HELLO_FLAG
         lines.append(_line(CLIENT_HELLO_LABEL, "Set" if hello else "Not Set"))
+    for block in entry.get("extended", []):  # HTTP/2 Extended Properties (Server 2022 and later)
+        lines.append(" Extended Properties:")
+        labels = EXTENDED_LABELS.get(int(block["id"]), ())
+        lines.append(_line("PropertyId", str(block["id"])))
+        lines += [_line(label, str(value)) for label, value in zip(labels, block["values"], strict=False)]
     return lines
 
 
