@@ -1,12 +1,18 @@
-"""Render a Change into its per-host PowerShell scripts and the reviewer README.
+r"""Render a Change into its per-host PowerShell scripts, the library module and the reviewer README.
 
 `render_change(change)` returns the record's relative paths and bytes (the lead's record.py writes
-them): `hosts/<host_dir(host)>/{prepare,delete,add,verify,rollback,apply}.ps1`, `README.md` and
-`render_extras(change)`'s `.gitattributes` (no line-ending conversion, so hashes survive git)
-(`host_dir` is the host name; an IPv6 address loses its brackets and gets '_' for ':'). Output is
-deterministic (no clock, settings in netsh order, bindings and hosts in spec order), ASCII with LF
-line endings (Windows PowerShell 5.1 reads LF scripts fine, and LF keeps hashes equal across git
-checkouts). Every value reaching a script is checked here first and written through one quoting
+them): `hosts/<host_dir(host)>/{prepare,delete,add,verify,rollback,apply}.ps1`, the library
+`lib/SslBind/SslBind.psm1` + `SslBind.psd1` (`library_files()`: one script module per sslbind
+version, the same bytes whatever the change), `README.md` and `render_extras(change)`'s
+`.gitattributes` (no line-ending conversion, so hashes survive git) (`host_dir` is the host name;
+an IPv6 address loses its brackets and gets '_' for ':'). A host script holds its comment help,
+the typed param() whose defaults are the spec's values, and a call into the library: run from its
+file it checks the SHA-256 of `..\..\lib\SslBind\SslBind.psm1` and `.psd1` against the hashes it
+pins (rendered from the library bytes passed in, see `iter_rendered`), refuses a library that
+differs, imports it and calls `Invoke-SslPhase`; over PSRP the client sends the library first and
+passes `-LibraryPreloaded` (generator/remote/scriptio.py). Output is deterministic (no clock,
+settings in netsh order, bindings and hosts in spec order); PowerShell files are ASCII with CRLF
+line endings. Every value reaching a script is checked here first and written through one quoting
 filter; the settings table is rendered from `generator.binding`, never retyped.
 
 Script interface (all six scripts; the remote executor passes values as PSRP parameters, see
@@ -25,13 +31,16 @@ Script interface (all six scripts; the remote executor passes values as PSRP par
   its `before` list). apply.ps1: `-ExpectedPrior [string]` (optional; same shapes as -Prior; a
   mismatch refuses before anything changes) and `-AcceptNoUndo` (switch; passed only when the
   operator gave `sslbind apply --accept-no-undo`: change bindings apply has proven it cannot restore).
+- `-LibraryPreloaded` (switch): only the remote client passes it, with the library sent as the
+  pipeline's first statement; the script then uses the loaded SslBind module instead of the file.
 - Common parameters: `-WhatIf` (changes nothing) and `-Confirm:$false` (ConfirmImpact is High, so
   a host without a UI must pass it). Progress goes to the information stream.
 
 Output: exactly one JSON string on the output stream (`ConvertTo-Json -Depth 10 -Compress`), then
 a thrown error when the outcome is a failure (pipeline Failed). Fields:
 `change_id, title, host, phase, tool_version, spec_sha256, outcome, whatif, before, after,
-bindings, differences, actions, timings{total_ms, gaps[{binding, gap_ms}]}, notes, error`.
+bindings, differences, actions, timings{total_ms, gaps[{binding, gap_ms}]}, notes, error` and
+`library{name, version, sha256, loaded (file|preloaded)}`.
 - outcome: prepare `changes_pending|unchanged|refused`; delete `deleted|unchanged|failed`;
   add `added|unchanged|failed`; verify `compliant|drift|refused`; rollback
   `rolled_back|unchanged|refused|rollback_failed|declined`; apply `applied|unchanged|rolled_back|
@@ -61,6 +70,7 @@ bindings, differences, actions, timings{total_ms, gaps[{binding, gap_ms}]}, note
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -386,33 +396,90 @@ def _table_context() -> dict[str, Any]:
     }
 
 
-LIBRARY_MARKER = "#SSLBIND-LIBRARY#"
-_LIBRARY_FILES = (("lib/windows.ps1", True), ("lib/core.ps1", False), ("lib/phases.ps1", False))
+# The library module in the record; host scripts load it by this path relative to their folder.
+LIBRARY_DIR = "lib/SslBind"
+LIBRARY_MODULE = f"{LIBRARY_DIR}/SslBind.psm1"
+LIBRARY_MANIFEST = f"{LIBRARY_DIR}/SslBind.psd1"
+LIBRARY_EXPORTS = ("Invoke-SslPhase",)
+# The module's identity across releases (a PowerShell module keeps one GUID for life).
+LIBRARY_GUID = "5d1f6c2e-8b47-4f0a-9c3d-73736c62696e"
+_LIBRARY_SOURCES = ("lib/windows.ps1", "lib/core.ps1", "lib/phases.ps1")
+_BLANK_RUNS = re.compile(r"\n{3,}")
 
 
 @cache
 def library() -> Library:
-    """The shared PowerShell library: the settings table, the touchpoints (always), the logic."""
-    env = environment()
-    parts = [(env.get_template("lib/table.ps1.j2").render(_table_context()).rstrip("\n") + "\n\n", True)]
-    for name, always in _LIBRARY_FILES:
-        source = (template_dir() / name).read_text(encoding="ascii")
-        parts.append((source.rstrip("\n") + "\n\n", always))
-    return Library(parts)
-
-
-@cache
-def _phase_library(phase: str) -> str:
-    """The library part one phase's script calls, found from its template sources."""
-    sources = "".join(
-        (template_dir() / name).read_text(encoding="ascii") for name in (f"{phase}.ps1.j2", "script.ps1.j2")
-    )
-    return library().for_script(sources)
+    """The library's code as plain script: the settings table, the touchpoints, the logic."""
+    table = environment().get_template("lib/table.ps1.j2").render(_table_context())
+    parts = [("lib/table.ps1.j2", table)]
+    parts += [(name, (template_dir() / name).read_text(encoding="ascii")) for name in _LIBRARY_SOURCES]
+    return Library((name, _BLANK_RUNS.sub("\n\n", text.strip("\n") + "\n\n")) for name, text in parts)
 
 
 def render_library() -> str:
-    """The whole library as one file (tests dot-source it for the wrapper names and the table)."""
-    return library().full()
+    """The library's code as one dot-sourceable script (tests load it for the wrapper names and the
+    table; the record holds it as the SslBind module, `library_files`)."""
+    return library().text.rstrip("\n") + "\n"
+
+
+def module_version(version: str = __version__) -> str:
+    """A ModuleVersion PowerShell accepts (2 to 4 numbers) from the sslbind version: '0.1.0' stays,
+    '1.2.0rc1' and '0.0.0+source' keep their leading numbers; the full version is in the module."""
+    match = re.match(r"\d+(?:\.\d+){0,3}", version)
+    numbers = match.group(0) if match else "0.0"
+    return numbers if "." in numbers else numbers + ".0"
+
+
+def library_files() -> dict[str, bytes]:
+    """The canonical, unsigned library of this sslbind version: record path -> bytes.
+
+    `lib/SslBind/SslBind.psm1` (the code, ending in the `Invoke-SslPhase` entry point) and
+    `lib/SslBind/SslBind.psd1` (its manifest: ModuleVersion, fixed GUID, explicit exports). ASCII
+    with CRLF line endings. The bytes depend only on the sslbind version and the templates, never on
+    a change, so an organisation reviews them once per release.
+    """
+    return dict(_library_files(__version__))
+
+
+@cache
+def _library_files(version: str) -> dict[str, bytes]:
+    env = environment()
+    common = {"version": version, "exports": LIBRARY_EXPORTS}
+    psm1 = env.get_template("module/SslBind.psm1.j2").render(
+        common, library=library().text.rstrip("\n") + "\n"
+    )
+    psd1 = env.get_template("module/SslBind.psd1.j2").render(
+        common,
+        module_version=module_version(version),
+        guid=LIBRARY_GUID,
+        description=f"sslbind {version} library: HTTP.sys SSL binding changes for sslbind change records",
+    )
+    return {
+        LIBRARY_MODULE: _encode(_BLANK_RUNS.sub("\n\n", psm1), LIBRARY_MODULE),
+        LIBRARY_MANIFEST: _encode(psd1, LIBRARY_MANIFEST),
+    }
+
+
+@dataclass(frozen=True)
+class LibraryPin:
+    """What a host script pins: the library version and the SHA-256 of its two files."""
+
+    version: str
+    psm1_sha256: str
+    psd1_sha256: str
+
+
+def library_pin(library: Mapping[str, bytes] | None = None) -> LibraryPin:
+    """The pin of `library` (default: `library_files()`); both files must be present."""
+    files = library_files() if library is None else library
+    missing = [name for name in (LIBRARY_MODULE, LIBRARY_MANIFEST) if name not in files]
+    if missing:
+        raise ValueError(f"library bytes lack {', '.join(missing)}")
+    return LibraryPin(
+        __version__,
+        hashlib.sha256(files[LIBRARY_MODULE]).hexdigest(),
+        hashlib.sha256(files[LIBRARY_MANIFEST]).hexdigest(),
+    )
 
 
 def _change_context(change: Change) -> dict[str, Any]:
@@ -436,37 +503,73 @@ def _target_context(change: Change, target: Target) -> dict[str, Any]:
         "bindings": views,
         "binding_defaults": defaults,
         "has_registry": any(v.method == "registry" for v in views),
-        "library": LIBRARY_MARKER,
     }
 
 
 def _encode(text: str, name: str) -> bytes:
-    text = text.replace("\r\n", "\n")
+    """ASCII with CRLF line endings: what PowerShell on Windows reads natively (and signs)."""
+    text = text.replace("\r\n", "\n").replace("\n", "\r\n")
     try:
         return text.encode("ascii")
     except UnicodeEncodeError as error:  # a template bug: values are checked before rendering
         raise RenderError(f"{name}: rendered text is not ASCII ({error.reason})") from error
 
 
-def render_target(change: Change, target: Target) -> dict[str, bytes]:
-    """The six scripts of one host, keyed by record path."""
+def library_manifest(library: Mapping[str, bytes] | None = None) -> dict[str, object]:
+    """The manifest's `library` section: name, version and per file the SHA-256 (of `library`, by
+    default the canonical bytes; a signed record passes its signed bytes)."""
+    pin = library_pin(library)
+    return {
+        "name": "SslBind",
+        "version": pin.version,
+        "files": {LIBRARY_MODULE: pin.psm1_sha256, LIBRARY_MANIFEST: pin.psd1_sha256},
+    }
+
+
+# How a host script pins its library (script.ps1.j2): the psm1's SHA-256 right after the version.
+_PIN = re.compile(
+    r"^\$sslLibrary = \[ordered\]@\{\r?\n    Version = '[^'\r\n]*'\r?\n    Sha256 = '([0-9a-f]{64})'\r?$",
+    re.MULTILINE,
+)
+
+
+def pinned_library(script_text: str) -> str | None:
+    """The SslBind.psm1 SHA-256 a host script pins, or None (a script from before the library)."""
+    match = _PIN.search(script_text)
+    return match.group(1) if match else None
+
+
+def render_target(change: Change, target: Target, pin: LibraryPin | None = None) -> dict[str, bytes]:
+    """The six scripts of one host, keyed by record path, pinned to `pin` (default: the canonical
+    library's)."""
     env = environment()
-    context = _target_context(change, target)
+    pin = pin or library_pin()
+    context = {
+        **_target_context(change, target),
+        "library_version": pin.version,
+        "library_psm1": pin.psm1_sha256,
+        "library_psd1": pin.psd1_sha256,
+    }
     out: dict[str, bytes] = {}
     for phase in PHASES:
         path = f"hosts/{host_dir(target.host)}/{phase}.ps1"
         text = env.get_template(f"{phase}.ps1.j2").render(context, phase=phase)
-        text = text.replace(LIBRARY_MARKER, _phase_library(phase), 1)
         out[path] = _encode(text, path)
     return out
 
 
-def render_readme(change: Change, signature: Mapping[str, object] | None = None) -> bytes:
+def render_readme(
+    change: Change, pin: LibraryPin | None = None, signature: Mapping[str, object] | None = None
+) -> bytes:
     """The reviewer README; `signature` (a signed record's manifest section) adds its Signatures part."""
     env = environment()
+    pin = pin or library_pin()
     hosts = [(t.host, host_dir(t.host), [_binding_view(b) for b in t.bindings]) for t in change.targets]
     text = env.get_template("record-README.md.j2").render(
         _change_context(change),
+        library_version=pin.version,
+        library_psm1=pin.psm1_sha256,
+        library_psd1=pin.psd1_sha256,
         description=_readme_text(change.description),
         hosts=hosts,
         phases=PHASES,
@@ -503,33 +606,51 @@ def _md_line(line: str) -> str:
     return _MD_LINE_START.sub(lambda m: "\\" + m[1] if m[1] else f"{m[2]}\\{m[3]}", escaped, count=1)
 
 
-# git must not rewrite line endings, or a record checked in on Windows loses its SHA-256s.
-GITATTRIBUTES = b"* -text\n*.ps1 -text\n"
+# git must not rewrite line endings, or a record checked in on Windows loses its SHA-256s (and its
+# signatures): the PowerShell files are CRLF and stay byte for byte as rendered.
+GITATTRIBUTES = (
+    b"# sslbind: files are stored byte for byte (their SHA-256s are in manifest.json)\n"
+    b"* -text\n*.ps1 -text\n*.psm1 -text\n*.psd1 -text\n"
+)
 
 
 def render_extras(change: Change) -> dict[str, bytes]:
-    """The record's files besides README.md and the host scripts (today: `.gitattributes`)."""
+    """The record's files besides README.md, the library and the host scripts (`.gitattributes`)."""
     del change  # the same for every change; the parameter keeps the record writer's call uniform
     return {".gitattributes": GITATTRIBUTES}
 
 
 def iter_rendered(
-    change: Change, signature: Mapping[str, object] | None = None
+    change: Change,
+    library: Mapping[str, bytes] | None = None,
+    signature: Mapping[str, object] | None = None,
 ) -> Iterator[tuple[str, bytes]]:
     """Every rendered file, one host at a time, so a writer can stream them (memory stays flat).
 
+    `library` is the record's library, path -> bytes (`lib/SslBind/SslBind.psm1` and `.psd1`); by
+    default `library_files()`, the canonical unsigned bytes. The library is yielded exactly as given
+    and every host script pins the SHA-256 of those bytes, so a signer signs the library first, then
+    renders against the signed bytes and passes the `lib/` files through unchanged:
+
+        signed = {path: sign(data) for path, data in library_files().items()}
+        for path, data in iter_rendered(change, library=signed): ...  # sign hosts/*.ps1 only
+
     Call `validate_change` first: values are checked for the whole change before anything renders.
     """
-    yield "README.md", render_readme(change, signature=signature)
+    files = library_files() if library is None else dict(library)
+    pin = library_pin(files)
+    yield "README.md", render_readme(change, pin, signature)
     yield from render_extras(change).items()
+    yield from sorted(files.items())
     for target in change.targets:
-        yield from render_target(change, target).items()
+        yield from render_target(change, target, pin).items()
 
 
-def render_change(change: Change) -> dict[str, bytes]:
-    """Every rendered file of the record: relative path -> bytes. Raises RenderError on bad values."""
+def render_change(change: Change, library: Mapping[str, bytes] | None = None) -> dict[str, bytes]:
+    """Every rendered file of the record: relative path -> bytes. Raises RenderError on bad values.
+    `library`: as for `iter_rendered`."""
     validate_change(change)
-    return dict(sorted(iter_rendered(change)))
+    return dict(sorted(iter_rendered(change, library)))
 
 
 def _parameter_binding(binding: Binding) -> dict[str, object]:

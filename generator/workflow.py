@@ -10,7 +10,7 @@ from pathlib import Path
 from generator import render
 from generator.model import Change
 from generator.record import write_record
-from generator.render import iter_rendered, validate_change
+from generator.render import iter_rendered, library_manifest, validate_change
 from generator.signing import SIGNER_FILE, Signer, sign_files, sign_library
 from generator.spec import load_spec, normalized_yaml
 
@@ -58,7 +58,8 @@ def render_record(spec_path: Path, out_dir: Path, sign: SignRequest | None = Non
     change = load_spec(spec_path)
     validate_change(change)
     if sign is None:
-        return write_record(out_dir, change.id, change.spec_sha256, record_files(change))
+        section = {"library": library_manifest()}  # the SslBind module's version and SHA-256s
+        return write_record(out_dir, change.id, change.spec_sha256, record_files(change), section)
     # closing(): a failed write stops the signer threads before the signer's private folder goes
     with (
         Signer(sign.pfx, sign.password, sign.timestamp_url) as signer,

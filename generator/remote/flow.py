@@ -64,7 +64,8 @@ def run_script(ctx: HostContext, script: Script, parameters: Mapping[str, Any]) 
     """Open, run one recorded script as one pipeline, close; ConnectionFailure propagates."""
     ctx.emit("script-start", script=script.relpath, sha256=script.sha256)
     with ctx.session() as session:
-        result = session.run(script.text, scriptio.fit_parameters(script.text, parameters), ctx.timeout)
+        sent = scriptio.sent_parameters(script, scriptio.fit_parameters(script.text, parameters))
+        result = session.run(scriptio.pipeline(script), sent, ctx.timeout)
     ctx.emit("script-end", script=script.relpath, state=result.state, duration_s=round(result.duration, 3))
     return result
 
@@ -133,7 +134,9 @@ def apply_host(ctx: HostContext, planned: Mapping[str, Any], accept_no_undo: boo
         )
     try:
         ctx.emit("apply-start", script=script.relpath, sha256=script.sha256, accept_no_undo=accept_no_undo)
-        result = session.run(script.text, parameters, ctx.timeout)
+        result = session.run(
+            scriptio.pipeline(script), scriptio.sent_parameters(script, parameters), ctx.timeout
+        )
     except ConnectionFailure as failure:
         ctx.emit("connection-lost", kind=failure.kind, detail=failure.detail)
         return recover(ctx, prior, f"{failure.kind} during apply")

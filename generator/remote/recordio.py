@@ -15,7 +15,7 @@ from typing import Any
 from generator.errors import EXIT_FAILED, UserError
 from generator.model import Change, Target
 from generator.record import MANIFEST, PLANS, check_record, read_manifest, sha256_hex
-from generator.render import host_dir
+from generator.render import LIBRARY_MODULE, host_dir, pinned_library
 from generator.spec import load_spec
 
 CHANGE_FILE = "change.yaml"
@@ -32,11 +32,13 @@ class TamperedRecord(UserError):
 
 @dataclass(frozen=True)
 class Script:
-    """One verified script: its text exactly as hashed in the manifest."""
+    """One verified script: its text exactly as hashed in the manifest, and the text of the library
+    module it pins (checked against the manifest and the pin; None for a record without one)."""
 
     relpath: str
     text: str
     sha256: str
+    library: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,23 @@ class Record:
         return f"hosts/{host_dir(host)}/{name}.ps1"
 
     def script(self, host: str, name: str) -> Script:
-        """The script's text, refused (TamperedRecord) if its bytes differ from the manifest."""
-        relpath = self.script_path(host, name)
+        """The script's text, refused (TamperedRecord) if its bytes differ from the manifest; with the
+        library it pins, refused if that differs from the manifest or from the script's pin."""
+        relpath, data, actual = self._verified(self.script_path(host, name))
+        text = data.decode("utf-8-sig")
+        pin = pinned_library(text)
+        if pin is None:
+            return Script(relpath, text, actual)
+        library_path, library_data, library_sha = self._verified(LIBRARY_MODULE)
+        if library_sha != pin:
+            raise TamperedRecord(
+                f"{self.path}: {library_path} (sha256 {library_sha[:12]}...) is not the library {relpath} "
+                f"was rendered against ({pin[:12]}...); refusing to run it: render and review a new record"
+            )
+        return Script(relpath, text, actual, library_data.decode("utf-8-sig"))
+
+    def _verified(self, relpath: str) -> tuple[str, bytes, str]:
+        """A record file's bytes and sha256, refused (TamperedRecord) unless they match the manifest."""
         expected = self.files.get(relpath)
         if expected is None:
             raise TamperedRecord(
@@ -73,7 +90,7 @@ class Record:
                 f"{self.path}: {relpath} was changed after rendering (sha256 {actual[:12]}... is not the "
                 f"manifest's {expected[:12]}...); refusing to run it: render and review a new record"
             )
-        return Script(relpath, data.decode("utf-8-sig"), actual)
+        return relpath, data, actual
 
 
 def open_record(path: Path) -> Record:

@@ -272,12 +272,21 @@ class HostSession:
     ) -> None:
         self.close()
 
-    def run(self, script: str, parameters: Mapping[str, Any], timeout: float) -> ScriptResult:
-        """Run `script` as one pipeline with `parameters`; stop it after `timeout` seconds."""
+    def run(
+        self, script: str | tuple[str, ...], parameters: Mapping[str, Any], timeout: float
+    ) -> ScriptResult:
+        """Run `script` as one pipeline with `parameters`; stop it after `timeout` seconds.
+
+        A tuple is several statements of that one pipeline (the library, then the host script);
+        `parameters` go to the last."""
         if self._pool is None:
             raise RuntimeError("HostSession.run before open")
         ps = PowerShell(self._pool)
-        ps.add_script(script)
+        statements = (script,) if isinstance(script, str) else script
+        for index, statement in enumerate(statements):
+            if index:
+                ps.add_statement()
+            ps.add_script(statement)
         if parameters:
             ps.add_parameters(dict(parameters))
         started = time.monotonic()

@@ -16,6 +16,7 @@ from typing import Any
 
 from generator.binding import diff_settings
 from generator.model import Target
+from generator.remote.recordio import Script
 from generator.remote.runner import ScriptResult
 from generator.render import script_parameters
 
@@ -294,6 +295,35 @@ def _failure_text(name: str, result: ScriptResult, obj: dict[str, Any] | None) -
         return f"{name}.ps1 refused: {RESTRICTED_SESSION_TEXT}"
     reason = "; ".join(result.errors[:2]) or "no result object"
     return f"{name}.ps1 failed (pipeline {result.state}): {reason}"
+
+
+# --- the pipeline: the library, then the host script ---------------------------------------------
+
+# The host script's switch that says the library came with it (script.ps1.j2): it then uses the
+# SslBind module the first statement defined instead of loading lib/SslBind from a file, which
+# does not exist on the host. Only this client sets it, after checking the library's hash.
+LIBRARY_PRELOADED = "LibraryPreloaded"
+
+
+def library_statement(library_text: str) -> str:
+    """The pipeline's first statement: the library's exact text, made the SslBind module in memory
+    (New-Module works in ConstrainedLanguage; piped to Import-Module so nothing reaches the output)."""
+    return "New-Module -Name SslBind -ScriptBlock {\r\n" + library_text + "\r\n} | Import-Module\r\n"
+
+
+def pipeline(script: Script) -> str | tuple[str, str]:
+    """What one host's one pipeline runs: the library statement and the script, or the script alone
+    (a record rendered before the library existed)."""
+    if script.library is None:
+        return script.text
+    return (library_statement(script.library), script.text)
+
+
+def sent_parameters(script: Script, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """`parameters`, plus the switch telling a library-pinning script that its library came first."""
+    if script.library is None:
+        return dict(parameters)
+    return {**parameters, LIBRARY_PRELOADED: True}
 
 
 # --- parameters ---------------------------------------------------------------------------------

@@ -337,7 +337,12 @@ function Invoke-FakeNetsh {
 }
 
 function Enable-FakeHostAlias {
-    # Without Pester: aliases win over the scripts' own functions and over netsh.exe.
+    # Without Pester: aliases win over the scripts' own functions, the SslBind module's, and netsh.
+    # The module looks commands up in its own scope and then the global one, so the fakes the
+    # aliases name are made global too.
+    foreach ($fake in @(Get-ChildItem -Path 'function:' | Where-Object { $_.Name -like '*-Fake*' })) {
+        Set-Item -Path ('function:global:' + $fake.Name) -Value $fake.ScriptBlock
+    }
     Set-Alias -Name Test-SslRegistryKey -Value Test-FakeRegistryKey -Scope Global
     Set-Alias -Name Get-SslRegistrySubkeyName -Value Get-FakeRegistrySubkeyName -Scope Global
     Set-Alias -Name Get-SslRegistryValue -Value Get-FakeRegistryValue -Scope Global

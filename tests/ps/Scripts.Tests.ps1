@@ -33,12 +33,16 @@ Describe 'sslbind scripts' {
         $AppId = '{4dc3e181-e14b-4a21-b022-59fc669b0914}'
         $Motivating = 'netsh http add sslcert ipport=0.0.0.0:443 certhash=40db5bb1bf5659a155258d1d007c530fcb8996c2 appid=''{4dc3e181-e14b-4a21-b022-59fc669b0914}'' certstorename=My verifyclientcertrevocation=disable'
 
+        # The library is dot-sourced and the script told so (-LibraryPreloaded): Pester's mocks do not
+        # reach into a module, least of all an untrusted (ConstrainedLanguage) one. Library.Tests.ps1
+        # runs the scripts with the module loaded from its file and as the remote client sends it.
         $script:FullLanguageRunner = {
             param([string]$ScriptPath, [hashtable]$Parameters)
             $out = @()
             $err = $null
             try {
-                & $ScriptPath @Parameters | ForEach-Object { $out += , $_ }
+                . (Join-Path $env:SSLBIND_RENDERED 'library-script.ps1')
+                . $ScriptPath @Parameters -LibraryPreloaded | ForEach-Object { $out += , $_ }
             }
             catch {
                 $err = $_

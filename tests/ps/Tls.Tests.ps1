@@ -53,7 +53,12 @@ Describe 'TLS handshake after the change' {
                 if ($null -ne $run.Error) { $thrown = $run.Error.Exception.Message }
             }
             else {
-                try { & $path @arguments | ForEach-Object { $out += , $_ } } catch { $thrown = $_.Exception.Message }
+                # The library dot-sourced so the mocks reach it (as Scripts.Tests.ps1's runner does).
+                try {
+                    . (Join-Path $Rendered 'library-script.ps1')
+                    . $path @arguments -LibraryPreloaded | ForEach-Object { $out += , $_ }
+                }
+                catch { $thrown = $_.Exception.Message }
             }
             $json = $null
             if ($out.Count -eq 1) { $json = ConvertFrom-Json -InputObject ([string]$out[0]) }

@@ -14,16 +14,20 @@ script block; the engine switches to its mode and back).
 param(
     [Parameter(Mandatory = $true)][string]$PesterModule,
     [Parameter(Mandatory = $true)][string[]]$Path,  # comma-separated when passed through -File
-    [ValidateSet('FullLanguage', 'ConstrainedLanguage')][string]$LanguageMode = 'FullLanguage'
+    [ValidateSet('FullLanguage', 'ConstrainedLanguage')][string]$LanguageMode = 'FullLanguage',
+    [string]$TestName = ''  # a Pester FullName filter (wildcards), to run a few tests while iterating
 )
 $ErrorActionPreference = 'Stop'
 Import-Module -Name $PesterModule -Force
 
 function Invoke-SslPesterRun {
     # Defined before any switch, so it runs trusted whatever the session's mode afterwards.
-    param([string[]]$Suites)
+    param([string[]]$Suites, [string]$TestName)
     $configuration = New-PesterConfiguration
     $configuration.Run.Path = $Suites
+    if ($TestName) {
+        $configuration.Filter.FullName = @($TestName)
+    }
     $configuration.Run.PassThru = $true
     $configuration.Output.Verbosity = 'Normal'
     $result = Invoke-Pester -Configuration $configuration
@@ -40,8 +44,23 @@ $suites = @($Path | ForEach-Object { $_ -split "," })
 $env:SSLBIND_PESTER_LANGUAGE = $LanguageMode
 if ($LanguageMode -eq 'ConstrainedLanguage') {
     $ExecutionContext.SessionState.LanguageMode = 'ConstrainedLanguage'
-    # The same as Scripts.Tests.ps1's FullLanguageRunner, created here so it is bound to CLM.
+    # The same as Scripts.Tests.ps1's FullLanguageRunner, created here so it is bound to CLM: the
+    # library dot-sourced (so Pester's mocks reach it), then the script told so.
     $global:SslPesterScriptRunner = {
+        param([string]$ScriptPath, [hashtable]$Parameters)
+        $out = @()
+        $err = $null
+        try {
+            . (Join-Path $env:SSLBIND_RENDERED 'library-script.ps1')
+            . $ScriptPath @Parameters -LibraryPreloaded | ForEach-Object { $out += , $_ }
+        }
+        catch {
+            $err = $_
+        }
+        return @{ Output = $out; Error = $err }
+    }
+    # A host script from its file, loading the library module by path (Library.Tests.ps1).
+    $global:SslPesterFileRunner = {
         param([string]$ScriptPath, [hashtable]$Parameters)
         $out = @()
         $err = $null
@@ -53,5 +72,20 @@ if ($LanguageMode -eq 'ConstrainedLanguage') {
         }
         return @{ Output = $out; Error = $err }
     }
+    # As the remote client sends it (Library.Tests.ps1's FullLanguagePsrpRunner, bound to CLM): the
+    # library statement, then the host script with -LibraryPreloaded, in one session.
+    $global:SslPesterPsrpRunner = {
+        param([string]$LibraryStatement, [string]$ScriptPath, [hashtable]$Parameters)
+        $out = @()
+        $err = $null
+        try {
+            . $LibraryStatement
+            & $ScriptPath @Parameters -LibraryPreloaded | ForEach-Object { $out += , $_ }
+        }
+        catch {
+            $err = $_
+        }
+        return @{ Output = $out; Error = $err }
+    }
 }
-Invoke-SslPesterRun -Suites $suites
+Invoke-SslPesterRun -Suites $suites -TestName $TestName

@@ -106,8 +106,10 @@ def build_cases(seed: int) -> tuple[Change, list[dict[str, object]], dict[str, s
 @pytest.mark.pwsh
 def test_powershell_builds_the_same_command_as_python(pwsh: str, tmp_path: Path) -> None:
     change, existing, expected = build_cases(seed=20261127)
-    script = tmp_path / "prepare.ps1"
-    script.write_bytes(render_change(change)["hosts/equiv/prepare.ps1"])
+    for relative, data in render_change(change).items():  # the record: the script loads lib/SslBind
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_bytes(data)
+    script = tmp_path / "hosts/equiv/prepare.ps1"
     library = tmp_path / "lib.ps1"
     library.write_text(render_library(), encoding="ascii")
     certificates = [

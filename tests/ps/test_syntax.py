@@ -86,7 +86,7 @@ def write_record(change_files: dict[str, bytes], folder: Path) -> list[Path]:
         path = folder / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-        if path.suffix == ".ps1":
+        if path.suffix in (".ps1", ".psm1", ".psd1"):  # the library module too
             paths.append(path)
     return paths
 
@@ -120,6 +120,7 @@ def test_every_rendered_script_parses_as_windows_powershell_51(checked: dict[str
     hosts = {str(p) for p in host_scripts()}
     rendered = {p: e for p, e in checked.items() if "/samples/" not in p and p not in hosts}
     assert len(rendered) >= 6 * 10
+    assert sum(p.endswith(("SslBind.psm1", "SslBind.psd1")) for p in rendered) >= 2
     problems = {
         p: [*e["errors"], *e["findings"]] for p, e in rendered.items() if e["errors"] or e["findings"]
     }  # type: ignore[misc]

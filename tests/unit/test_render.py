@@ -51,13 +51,15 @@ def test_rendering_twice_gives_identical_bytes() -> None:
         assert render_change(change) == render_change(change)
 
 
-def test_scripts_are_ascii_with_lf_line_endings() -> None:
+def test_powershell_files_are_ascii_with_crlf_line_endings() -> None:
     for change in broad_changes():
         files = render_change(change)
         for path, data in files.items():
-            assert b"\r" not in data, path
-            if path.endswith(".ps1"):
+            if path.endswith((".ps1", ".psm1", ".psd1")):
                 data.decode("ascii")
+                assert b"\n" not in data.replace(b"\r\n", b""), path
+            else:
+                assert b"\r" not in data, path
 
 
 def test_record_paths() -> None:
@@ -67,6 +69,8 @@ def test_record_paths() -> None:
         [
             ".gitattributes",
             "README.md",
+            "lib/SslBind/SslBind.psd1",
+            "lib/SslBind/SslBind.psm1",
             *(f"{host}/{p}.ps1" for p in ("prepare", "delete", "add", "verify", "rollback", "apply")),
         ]
     )
@@ -350,13 +354,14 @@ def test_record_carries_a_gitattributes_without_eol_conversion() -> None:
     assert files[".gitattributes"] == render.render_extras(contract_change())[".gitattributes"]
     lines = files[".gitattributes"].decode("ascii").splitlines()
     assert "* -text" in lines and "*.ps1 -text" in lines
+    assert "*.psm1 -text" in lines and "*.psd1 -text" in lines
 
 
 def test_requires_is_not_part_of_the_help_block() -> None:
     # Without a blank line Get-Help shows '#Requires' inside .NOTES.
     for name, data in render_change(contract_change()).items():
         if name.endswith(".ps1"):
-            assert b"#>\n\n#Requires -Version 5.1\n" in data, name
+            assert b"#>\r\n\r\n#Requires -Version 5.1\r\n" in data, name
 
 
 def test_script_parameters_send_uint32_timers_as_digit_strings() -> None:

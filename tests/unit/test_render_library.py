@@ -1,52 +1,131 @@
-"""The library cut per script: complete (every function a script calls is in it) and minimal."""
+"""The SslBind library module: one file per release, complete, spec-independent, pinned by every
+host script, and the only code that touches Windows is the touchpoint wrappers."""
 
 from __future__ import annotations
 
+import hashlib
 import re
+from dataclasses import replace
 
 import pytest
 
-from generator.pslibrary import Library, calls_in, split_chunks
-from generator.render import PHASES, _phase_library, library
+from generator.pslibrary import calls_in, split_chunks
+from generator.render import (
+    LIBRARY_EXPORTS,
+    LIBRARY_MANIFEST,
+    LIBRARY_MODULE,
+    PHASES,
+    library,
+    library_files,
+    library_manifest,
+    module_version,
+    pinned_library,
+    render_change,
+)
+from tests.ps.render_cases import broad_changes, contract_change, pester_changes
 
-DEFINED = re.compile(r"^function ([A-Za-z-]+) \{$", re.MULTILINE)
+DEFINED = re.compile(r"^function ([A-Za-z-]+) \{\r?$", re.MULTILINE)
 
 
 def test_every_library_function_name_is_recognised_as_a_call() -> None:
-    names = [c.name for c in library().chunks if c.name]
+    names = list(library().functions())
     assert len(names) > 40
     assert all(calls_in(f"x {name} y") == {name} for name in names)
 
 
-@pytest.mark.parametrize("phase", PHASES)
-def test_each_phase_library_defines_everything_it_calls(phase: str) -> None:
-    text = _phase_library(phase)
+def test_the_module_defines_everything_it_calls_and_exports_the_entry_point() -> None:
+    text = library_files()[LIBRARY_MODULE].decode("ascii")
     defined = set(DEFINED.findall(text))
-    known = {c.name for c in library().chunks if c.name}
+    known = set(library().functions()) | set(LIBRARY_EXPORTS)
     assert {call for call in calls_in(text) if call in known} <= defined
-    assert f"Invoke-Ssl{phase.capitalize()}Phase" in defined
+    assert {f"Invoke-Ssl{phase.capitalize()}Phase" for phase in PHASES} <= defined
+    assert "Export-ModuleMember -Function 'Invoke-SslPhase'\r\n" in text
 
 
-def test_touchpoints_are_in_every_script_and_unused_logic_is_not() -> None:
-    for phase in PHASES:
-        text = _phase_library(phase)
-        for wrapper in ("Invoke-SslNetsh", "Get-SslRegistryValue", "Set-SslRegistryDword"):
-            assert f"function {wrapper} {{" in text
-    assert "function Restore-SslBinding {" not in _phase_library("prepare")
-    assert "function Restore-SslBinding {" in _phase_library("apply")
+def test_library_bytes_do_not_depend_on_the_spec() -> None:
+    records = [render_change(change) for change in (contract_change(), *broad_changes())]
+    records.append(render_change(pester_changes()["multi"]))
+    for path in (LIBRARY_MODULE, LIBRARY_MANIFEST):
+        assert len({record[path] for record in records}) == 1, path
+        assert records[0][path] == library_files()[path]
 
 
-def test_split_and_closure_on_a_small_library() -> None:
-    source = (
-        "# top\n$x = 1\n"
-        "function Get-SslA {\n    Get-SslB\n}\n\n"
-        "function Get-SslB {\n    1\n}\n\n"
-        "function Get-SslC {\n    2\n}\n"
-    )
-    chunks = split_chunks(source)
-    assert [c.name for c in chunks] == [None, "Get-SslA", None, "Get-SslB", None, "Get-SslC"]
-    cut = Library([(source, False)]).for_script("Get-SslA")
-    assert "function Get-SslB" in cut and "function Get-SslC" not in cut and "$x = 1" in cut
+def test_library_files_are_ascii_crlf() -> None:
+    for path, data in library_files().items():
+        data.decode("ascii")
+        assert b"\r\n" in data and b"\n" not in data.replace(b"\r\n", b""), path
+
+
+def test_manifest_names_version_guid_and_explicit_exports() -> None:
+    text = library_files()[LIBRARY_MANIFEST].decode("ascii")
+    assert "RootModule = 'SslBind.psm1'" in text
+    assert f"ModuleVersion = '{module_version()}'" in text
+    assert re.search(r"GUID = '[0-9a-f-]{36}'", text)
+    assert "FunctionsToExport = @('Invoke-SslPhase')" in text
+    assert "CmdletsToExport = @()" in text and "*" not in text
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [("0.1.0", "0.1.0"), ("1.2", "1.2"), ("3", "3.0"), ("1.2.0rc1", "1.2.0"), ("0.0.0+source", "0.0.0")],
+)
+def test_module_version_is_what_powershell_accepts(version: str, expected: str) -> None:
+    assert module_version(version) == expected
+
+
+def test_every_host_script_pins_the_library_it_is_rendered_against() -> None:
+    files = render_change(contract_change())
+    digest = hashlib.sha256(files[LIBRARY_MODULE]).hexdigest()
+    scripts = {p: d.decode("ascii") for p, d in files.items() if p.startswith("hosts/")}
+    assert len(scripts) == 6
+    for text in scripts.values():
+        assert pinned_library(text) == digest
+        assert f"SslBind.psm1 SHA-256: {digest}" in text
+    assert library_manifest()["files"] == {
+        LIBRARY_MODULE: digest,
+        LIBRARY_MANIFEST: hashlib.sha256(files[LIBRARY_MANIFEST]).hexdigest(),
+    }
+
+
+def test_scripts_pin_the_library_bytes_they_are_given() -> None:
+    """The seam for signing: render against other (e.g. signed) library bytes, and every script
+    pins exactly those; the record carries them unchanged."""
+    signed = {path: data + b"# SIG # Begin signature block\r\n" for path, data in library_files().items()}
+    files = render_change(contract_change(), library=signed)
+    assert files[LIBRARY_MODULE] == signed[LIBRARY_MODULE]
+    digest = hashlib.sha256(signed[LIBRARY_MODULE]).hexdigest()
+    psd1 = hashlib.sha256(signed[LIBRARY_MANIFEST]).hexdigest()
+    for path, data in files.items():
+        if path.startswith("hosts/"):
+            text = data.decode("ascii")
+            assert pinned_library(text) == digest and psd1 in text
+    readme = files["README.md"].decode()
+    assert digest in readme and psd1 in readme
+
+
+LINE_BASE = 175  # help, param() frame, library check and call (apply.ps1, the longest help, ~170)
+LINE_PER_BINDING = 30  # its -Binding default (every setting named) and its help line
+
+
+def test_host_scripts_grow_with_bindings_only() -> None:
+    """A reviewer reads one host's change in a page or two: the library is not in the scripts."""
+    base = contract_change()
+    target = base.targets[0]
+    for count in (1, 2, 10):
+        bindings = tuple(
+            replace(target.bindings[0], key=replace(target.bindings[0].key, value=f"10.0.0.{i}:443"))
+            for i in range(count)
+        )
+        change = replace(base, targets=(replace(target, bindings=bindings),))
+        for path, data in render_change(change).items():
+            if path.startswith("hosts/"):
+                lines = data.count(b"\n")
+                assert lines <= LINE_BASE + LINE_PER_BINDING * count, (path, count, lines)
+    broad = broad_changes()[0]
+    for path, data in render_change(broad).items():
+        if path.startswith("hosts/"):
+            host = next(t for t in broad.targets if path.startswith(f"hosts/{t.host.strip('[]')}"))
+            assert data.count(b"\n") <= LINE_BASE + LINE_PER_BINDING * len(host.bindings), path
 
 
 def test_an_unclosed_function_is_refused() -> None:
@@ -74,7 +153,9 @@ def test_only_the_touchpoint_wrappers_reach_windows() -> None:
     wrappers = {
         c.name: c.text
         for c in library().chunks
-        if c.name and c.always and c.name.startswith(("Test-", "Get-", "Set-", "Invoke-", "New-", "Remove-"))
+        if c.name
+        and c.origin == "lib/windows.ps1"
+        and c.name.startswith(("Test-", "Get-", "Set-", "Invoke-", "New-", "Remove-"))
     }
     assert set(wrappers) >= {
         "Invoke-SslNetsh",
@@ -104,5 +185,5 @@ def test_only_the_touchpoint_wrappers_reach_windows() -> None:
 
 def test_registry_write_never_asks_again() -> None:
     # ShouldProcess is decided once per script; Set-ItemProperty must not prompt or honour -WhatIf.
-    line = next(x for x in library().full().splitlines() if x.strip().startswith("Set-ItemProperty "))
+    line = next(x for x in library().text.splitlines() if x.strip().startswith("Set-ItemProperty "))
     assert line.rstrip().endswith("-Confirm:$false -WhatIf:$false")
