@@ -357,7 +357,7 @@ def fit_parameters(script_text: str, parameters: Mapping[str, Any]) -> dict[str,
     fitted = dict(parameters)
     if "AcceptNoUndo" in fitted and not re.search(r"\$AcceptNoUndo\b", script_text):
         del fitted["AcceptNoUndo"]
-    if not re.search(r"^\s*Swap = '", script_text, re.MULTILINE):
+    if not re.search(r"\bSwap = '", script_text):  # one binding per line since the library module
         bindings = fitted.get("Binding")
         if isinstance(bindings, list):
             fitted["Binding"] = [

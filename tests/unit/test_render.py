@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -293,7 +294,7 @@ def test_every_binding_passes_its_swap() -> None:
     for path, data in render_change(change).items():
         if path.endswith(".ps1"):
             text = data.decode()
-            swaps = [line.strip() for line in text.splitlines() if line.strip().startswith("Swap = '")]
+            swaps = re.findall(r"\bSwap = '[a-z]+'", text)
             assert swaps == ["Swap = 'update'", "Swap = 'auto'", "Swap = 'auto'"], path
 
 
@@ -301,9 +302,8 @@ def test_readme_says_a_registry_change_needs_a_restart() -> None:
     binding = _ipport({"verifyclientcertrevocation": "disable"}, method="registry")
     files = render_change(_with_binding(contract_change(), binding))
     assert "only after the HTTP service or the server" in files["README.md"].decode().replace("\n", " ")
-    assert "only after the HTTP service or the server" in files[
-        "hosts/web01.contoso.local/apply.ps1"
-    ].decode().replace("\n", " ")
+    script = files["hosts/web01.contoso.local/apply.ps1"].decode().replace("\r\n", " ")
+    assert "only after the HTTP service or the server restarts" in script
 
 
 # --- param() defaults equal script_parameters -------------------------------------------------

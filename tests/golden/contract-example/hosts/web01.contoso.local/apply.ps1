@@ -3,56 +3,21 @@
 Applies change CHG0012345 on web01.contoso.local as one transaction: capture, prepare, prove, change (update in place or delete+add), verify, and on failure restore.
 
 .DESCRIPTION
-1. Captures every binding from the registry; a value it does not know stops here.
-2. With -ExpectedPrior, stops before touching anything if the host no longer matches it.
-3. Prepares every binding (certificate check, netsh parameter check, the exact commands) and
-   proves every undo (the prior certificate in its store with its private key, every prior
-   parameter known to this netsh); a binding that could not be put back stops the change unless
-   -AcceptNoUndo says to go ahead.
-4. Trial bind: adds each new certificate with its store and parameters on 127.0.0.1 (a free
-   port from 50443, appid {73736c62-696e-4474-7269-616c62696e64}) and deletes it again, so a
-   certificate HTTP.sys cannot use (error 1312) is refused before anything live is touched.
-5. Per binding, where this host's netsh has it (Server 2019 on) and the spec's swap allows:
-
-       netsh http update sslcert <selector>=<key> certhash=<hash> appid='{<guid>}' [name=value ...]
-
-   one atomic update, no moment without a binding; otherwise back to back, timing the gap:
-
-       netsh http delete sslcert <selector>=<key>
-       netsh http add sslcert <selector>=<key> certhash=<hash> appid='{<guid>}' [name=value ...]
-
-   (method registry: Set-ItemProperty DefaultSslCertCheckMode instead; HTTP.sys reads it only
-   after the HTTP service or the server restarts).
-6. Re-reads and verifies every changed binding.
-7. On any failure, restores each touched binding here on the host (by update where it can,
-   else re-add with every captured setting) and verifies the restore.
-Ends with one JSON object: change_id, host, outcome (applied, unchanged, rolled_back,
-rollback_failed, refused or declined), before, after, bindings (each with its path: update,
-replace, add or set-registry), actions, timings, error; it throws unless the outcome is applied or
-unchanged. -WhatIf changes nothing and lists the commands that would run.
-
-Bindings on this host (the defaults of -Binding):
-  ipport=0.0.0.0:443  mode preserve, method netsh
-  hostnameport=api.contoso.com:443  mode preserve, method netsh
-
-The binding state is read from the registry under
-HKLM:\SYSTEM\CurrentControlSet\Services\HTTP\Parameters\Ssl*BindingInfo (not from the
-localized netsh text); a value or bit sslbind does not know stops the script before anything
-changes. The logic is the sslbind library, lib\SslBind in this record (SslBind 0.0.0-golden):
-this script checks its SHA-256 (see .NOTES), refuses a library that differs, imports it and
-calls it with the values below. It runs on Windows PowerShell 5.1 and PowerShell 7, must run
-elevated, and writes exactly one JSON object to the output stream (progress goes to the
-information stream); on failure it throws after writing it.
+One transaction for the bindings below: capture (and with -ExpectedPrior, refuse if the host
+moved), prepare and prove every undo, trial-bind each new certificate on 127.0.0.1, then per
+binding one 'netsh http update sslcert' where this host's netsh has it and the swap allows, else
+delete+add back to back; verify; on any failure restore here. Outcome: applied, unchanged,
+rolled_back, rollback_failed, refused or declined (the failures throw). -WhatIf changes nothing.
+The logic is the library lib\SslBind (SslBind 0.0.0-golden, hashes in .NOTES): this
+script refuses a library whose SHA-256 differs, imports it and calls it with the values below.
+It must run elevated and writes one JSON result; see the record's README.md.
 
 .PARAMETER Binding
-The bindings, one hashtable each: Kind (ipport, hostnameport, ccs or scopedccs), Key (the netsh
-value, e.g. 0.0.0.0:443), Mode (preserve keeps unnamed settings as the host has them; exact puts
-them at the netsh defaults), Method (netsh, or registry for revocation-check settings) and
-Settings (netsh add sslcert parameter = value, only what the spec names). The default is the
-reviewed spec; values are checked again before use, as they may come over PowerShell Remoting.
+The bindings of this change (the default is the reviewed spec): Kind, Key, Mode (preserve keeps
+unnamed settings; exact resets them), Method, Swap and Settings (netsh parameter = value).
 
 .PARAMETER TargetHost
-The host name reported in the result: the spec's name for this host.
+The spec's name for this host, reported in the result.
 
 .PARAMETER ExpectedPrior
 Optional JSON text with the planned prior state (the 'before' list of prepare.ps1's output, or
@@ -63,10 +28,8 @@ Go ahead although a binding could not be put back as it was (for example its old
 gone from the store for good). Without it such a change is refused with nothing touched.
 
 .PARAMETER LibraryPreloaded
-Set only by sslbind's remote client, which sends the library and this script as one pipeline
-after checking both against the record's manifest: the SslBind module is then already loaded
-and this script does not load lib\SslBind (the result says 'loaded': 'preloaded'). Run by hand,
-leave it out: the script then loads the library from the record and checks its hash.
+Only for sslbind's remote client, which sends the hash-checked library first. By hand, leave it
+out: the script then loads lib\SslBind and checks its hash.
 
 .EXAMPLE
 .\apply.ps1 -WhatIf
@@ -95,30 +58,8 @@ param(
     [ValidateNotNullOrEmpty()]
     [hashtable[]]
     $Binding = @(
-        @{
-            Kind = 'ipport'
-            Key = '0.0.0.0:443'
-            Mode = 'preserve'
-            Method = 'netsh'
-            Swap = 'auto'
-            Settings = @{
-                certhash = '40db5bb1bf5659a155258d1d007c530fcb8996c2'
-                appid = '{4dc3e181-e14b-4a21-b022-59fc669b0914}'
-                certstorename = 'My'
-                verifyclientcertrevocation = 'disable'
-            }
-        }
-        @{
-            Kind = 'hostnameport'
-            Key = 'api.contoso.com:443'
-            Mode = 'preserve'
-            Method = 'netsh'
-            Swap = 'auto'
-            Settings = @{
-                certhash = '40db5bb1bf5659a155258d1d007c530fcb8996c2'
-                certstorename = 'WebHosting'
-            }
-        }
+        @{ Kind = 'ipport'; Key = '0.0.0.0:443'; Mode = 'preserve'; Method = 'netsh'; Swap = 'auto'; Settings = @{ certhash = '40db5bb1bf5659a155258d1d007c530fcb8996c2'; appid = '{4dc3e181-e14b-4a21-b022-59fc669b0914}'; certstorename = 'My'; verifyclientcertrevocation = 'disable' } }
+        @{ Kind = 'hostnameport'; Key = 'api.contoso.com:443'; Mode = 'preserve'; Method = 'netsh'; Swap = 'auto'; Settings = @{ certhash = '40db5bb1bf5659a155258d1d007c530fcb8996c2'; certstorename = 'WebHosting' } }
     ),
 
     [ValidatePattern('^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,254}|\[?[0-9A-Fa-f.]{0,40}:[0-9A-Fa-f:.]{1,44}\]?)$')]
@@ -142,7 +83,7 @@ if (@($PSBoundParameters.Keys) -notcontains 'InformationAction') {
     $InformationPreference = 'Continue'
 }
 
-# The library this script was rendered against; a file that differs is refused, nothing is run.
+# The library this script was rendered against: a file that differs is refused, nothing is run.
 $sslLibrary = [ordered]@{
     Version = '0.0.0-golden'
     Sha256 = '0a9fb291ced249d4ec7a653df8fe83b2f8b9da34d02eb038ab85e5614c01a524'
@@ -156,11 +97,11 @@ if ($LibraryPreloaded) {
 }
 else {
     if ([string]::IsNullOrEmpty($PSScriptRoot)) {
-        throw 'sslbind: run this script from its file in the change record, which loads ..\..\lib\SslBind beside it (nothing was changed)'
+        throw 'sslbind: run this script from its file in the change record, which holds lib\SslBind (nothing was changed)'
     }
     $sslFolder = Join-Path -Path (Split-Path -Parent (Split-Path -Parent $PSScriptRoot)) -ChildPath 'lib'
     $sslFolder = Join-Path -Path $sslFolder -ChildPath 'SslBind'
-    foreach ($sslPin in @(@('SslBind.psm1', '0a9fb291ced249d4ec7a653df8fe83b2f8b9da34d02eb038ab85e5614c01a524'), @('SslBind.psd1', '3a5f8ef1d0737da5d8a913e775f9ffd87cd38a8e21a14f35529381f4de801345'))) {
+    foreach ($sslPin in @(@('SslBind.psm1', $sslLibrary.Sha256), @('SslBind.psd1', '3a5f8ef1d0737da5d8a913e775f9ffd87cd38a8e21a14f35529381f4de801345'))) {
         $sslFile = Join-Path -Path $sslFolder -ChildPath $sslPin[0]
         if (-not (Test-Path -LiteralPath $sslFile -PathType Leaf)) {
             throw ('sslbind: the library file ' + $sslFile + ' is missing; run this script from its change record (nothing was changed)')
@@ -173,23 +114,7 @@ else {
     Import-Module -Name (Join-Path -Path $sslFolder -ChildPath 'SslBind.psd1') -Force
 }
 
-$sslArguments = @{
-    Phase = 'apply'
-    Cmdlet = $PSCmdlet
-    Library = $sslLibrary
-    Change = [ordered]@{
-        change_id = 'CHG0012345'
-        title = 'Renew api.contoso.com certificate, keep client-cert revocation check off'
-        spec_sha256 = '5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f'
-        tool_version = '0.0.0-golden'
-    }
-    # A module does not see its caller's preferences: -WhatIf, -Confirm, -InformationAction.
-    Preference = @{
-        WhatIf = $WhatIfPreference; Confirm = $ConfirmPreference
-        Information = $InformationPreference; Verbose = $VerbosePreference
-    }
-    Binding = $Binding
-    TargetHost = $TargetHost
-    ScriptPath = $PSCommandPath
-}
-Invoke-SslPhase @sslArguments -ExpectedPrior $ExpectedPrior -AcceptNoUndo:$AcceptNoUndo
+# A module does not see its caller's preferences: -WhatIf, -Confirm, -InformationAction go along.
+$sslChange = [ordered]@{ change_id = 'CHG0012345'; title = 'Renew api.contoso.com certificate, keep client-cert revocation check off'; spec_sha256 = '5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f'; tool_version = '0.0.0-golden' }
+$sslPreference = @{ WhatIf = $WhatIfPreference; Confirm = $ConfirmPreference; Information = $InformationPreference; Verbose = $VerbosePreference }
+Invoke-SslPhase -Phase 'apply' -Cmdlet $PSCmdlet -Library $sslLibrary -Change $sslChange -Preference $sslPreference -Binding $Binding -TargetHost $TargetHost -ScriptPath $PSCommandPath -ExpectedPrior $ExpectedPrior -AcceptNoUndo:$AcceptNoUndo

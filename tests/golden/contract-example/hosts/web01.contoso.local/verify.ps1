@@ -3,44 +3,25 @@
 Read-only: checks that the SSL bindings of change CHG0012345 on web01.contoso.local hold the desired settings.
 
 .DESCRIPTION
-Re-reads every binding from the registry (the state 'netsh http show sslcert' displays) and
-compares it with the desired settings: with -Prepared, every setting prepare.ps1 resolved;
-without it, every setting for mode exact and the settings the spec names for mode preserve. For
-method registry the DefaultSslCertCheckMode value is compared. Each difference is reported per
-setting in 'differences'.
-Outcome: compliant, drift or refused (both throw).
-
-Bindings on this host (the defaults of -Binding):
-  ipport=0.0.0.0:443  mode preserve, method netsh
-  hostnameport=api.contoso.com:443  mode preserve, method netsh
-
-The binding state is read from the registry under
-HKLM:\SYSTEM\CurrentControlSet\Services\HTTP\Parameters\Ssl*BindingInfo (not from the
-localized netsh text); a value or bit sslbind does not know stops the script before anything
-changes. The logic is the sslbind library, lib\SslBind in this record (SslBind 0.0.0-golden):
-this script checks its SHA-256 (see .NOTES), refuses a library that differs, imports it and
-calls it with the values below. It runs on Windows PowerShell 5.1 and PowerShell 7, must run
-elevated, and writes exactly one JSON object to the output stream (progress goes to the
-information stream); on failure it throws after writing it.
+Read-only: re-reads each binding below and compares every desired setting (with -Prepared,
+those prepare.ps1 resolved). Outcome: compliant, drift or refused (both throw).
+The logic is the library lib\SslBind (SslBind 0.0.0-golden, hashes in .NOTES): this
+script refuses a library whose SHA-256 differs, imports it and calls it with the values below.
+It must run elevated and writes one JSON result; see the record's README.md.
 
 .PARAMETER Binding
-The bindings, one hashtable each: Kind (ipport, hostnameport, ccs or scopedccs), Key (the netsh
-value, e.g. 0.0.0.0:443), Mode (preserve keeps unnamed settings as the host has them; exact puts
-them at the netsh defaults), Method (netsh, or registry for revocation-check settings) and
-Settings (netsh add sslcert parameter = value, only what the spec names). The default is the
-reviewed spec; values are checked again before use, as they may come over PowerShell Remoting.
+The bindings of this change (the default is the reviewed spec): Kind, Key, Mode (preserve keeps
+unnamed settings; exact resets them), Method, Swap and Settings (netsh parameter = value).
 
 .PARAMETER TargetHost
-The host name reported in the result: the spec's name for this host.
+The spec's name for this host, reported in the result.
 
 .PARAMETER Prepared
 The JSON text prepare.ps1 wrote; optional.
 
 .PARAMETER LibraryPreloaded
-Set only by sslbind's remote client, which sends the library and this script as one pipeline
-after checking both against the record's manifest: the SslBind module is then already loaded
-and this script does not load lib\SslBind (the result says 'loaded': 'preloaded'). Run by hand,
-leave it out: the script then loads the library from the record and checks its hash.
+Only for sslbind's remote client, which sends the hash-checked library first. By hand, leave it
+out: the script then loads lib\SslBind and checks its hash.
 
 .EXAMPLE
 .\verify.ps1
@@ -67,30 +48,8 @@ param(
     [ValidateNotNullOrEmpty()]
     [hashtable[]]
     $Binding = @(
-        @{
-            Kind = 'ipport'
-            Key = '0.0.0.0:443'
-            Mode = 'preserve'
-            Method = 'netsh'
-            Swap = 'auto'
-            Settings = @{
-                certhash = '40db5bb1bf5659a155258d1d007c530fcb8996c2'
-                appid = '{4dc3e181-e14b-4a21-b022-59fc669b0914}'
-                certstorename = 'My'
-                verifyclientcertrevocation = 'disable'
-            }
-        }
-        @{
-            Kind = 'hostnameport'
-            Key = 'api.contoso.com:443'
-            Mode = 'preserve'
-            Method = 'netsh'
-            Swap = 'auto'
-            Settings = @{
-                certhash = '40db5bb1bf5659a155258d1d007c530fcb8996c2'
-                certstorename = 'WebHosting'
-            }
-        }
+        @{ Kind = 'ipport'; Key = '0.0.0.0:443'; Mode = 'preserve'; Method = 'netsh'; Swap = 'auto'; Settings = @{ certhash = '40db5bb1bf5659a155258d1d007c530fcb8996c2'; appid = '{4dc3e181-e14b-4a21-b022-59fc669b0914}'; certstorename = 'My'; verifyclientcertrevocation = 'disable' } }
+        @{ Kind = 'hostnameport'; Key = 'api.contoso.com:443'; Mode = 'preserve'; Method = 'netsh'; Swap = 'auto'; Settings = @{ certhash = '40db5bb1bf5659a155258d1d007c530fcb8996c2'; certstorename = 'WebHosting' } }
     ),
 
     [ValidatePattern('^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,254}|\[?[0-9A-Fa-f.]{0,40}:[0-9A-Fa-f:.]{1,44}\]?)$')]
@@ -111,7 +70,7 @@ if (@($PSBoundParameters.Keys) -notcontains 'InformationAction') {
     $InformationPreference = 'Continue'
 }
 
-# The library this script was rendered against; a file that differs is refused, nothing is run.
+# The library this script was rendered against: a file that differs is refused, nothing is run.
 $sslLibrary = [ordered]@{
     Version = '0.0.0-golden'
     Sha256 = '0a9fb291ced249d4ec7a653df8fe83b2f8b9da34d02eb038ab85e5614c01a524'
@@ -125,11 +84,11 @@ if ($LibraryPreloaded) {
 }
 else {
     if ([string]::IsNullOrEmpty($PSScriptRoot)) {
-        throw 'sslbind: run this script from its file in the change record, which loads ..\..\lib\SslBind beside it (nothing was changed)'
+        throw 'sslbind: run this script from its file in the change record, which holds lib\SslBind (nothing was changed)'
     }
     $sslFolder = Join-Path -Path (Split-Path -Parent (Split-Path -Parent $PSScriptRoot)) -ChildPath 'lib'
     $sslFolder = Join-Path -Path $sslFolder -ChildPath 'SslBind'
-    foreach ($sslPin in @(@('SslBind.psm1', '0a9fb291ced249d4ec7a653df8fe83b2f8b9da34d02eb038ab85e5614c01a524'), @('SslBind.psd1', '3a5f8ef1d0737da5d8a913e775f9ffd87cd38a8e21a14f35529381f4de801345'))) {
+    foreach ($sslPin in @(@('SslBind.psm1', $sslLibrary.Sha256), @('SslBind.psd1', '3a5f8ef1d0737da5d8a913e775f9ffd87cd38a8e21a14f35529381f4de801345'))) {
         $sslFile = Join-Path -Path $sslFolder -ChildPath $sslPin[0]
         if (-not (Test-Path -LiteralPath $sslFile -PathType Leaf)) {
             throw ('sslbind: the library file ' + $sslFile + ' is missing; run this script from its change record (nothing was changed)')
@@ -142,23 +101,7 @@ else {
     Import-Module -Name (Join-Path -Path $sslFolder -ChildPath 'SslBind.psd1') -Force
 }
 
-$sslArguments = @{
-    Phase = 'verify'
-    Cmdlet = $PSCmdlet
-    Library = $sslLibrary
-    Change = [ordered]@{
-        change_id = 'CHG0012345'
-        title = 'Renew api.contoso.com certificate, keep client-cert revocation check off'
-        spec_sha256 = '5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f'
-        tool_version = '0.0.0-golden'
-    }
-    # A module does not see its caller's preferences: -WhatIf, -Confirm, -InformationAction.
-    Preference = @{
-        WhatIf = $WhatIfPreference; Confirm = $ConfirmPreference
-        Information = $InformationPreference; Verbose = $VerbosePreference
-    }
-    Binding = $Binding
-    TargetHost = $TargetHost
-    ScriptPath = $PSCommandPath
-}
-Invoke-SslPhase @sslArguments -Prepared $Prepared
+# A module does not see its caller's preferences: -WhatIf, -Confirm, -InformationAction go along.
+$sslChange = [ordered]@{ change_id = 'CHG0012345'; title = 'Renew api.contoso.com certificate, keep client-cert revocation check off'; spec_sha256 = '5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f'; tool_version = '0.0.0-golden' }
+$sslPreference = @{ WhatIf = $WhatIfPreference; Confirm = $ConfirmPreference; Information = $InformationPreference; Verbose = $VerbosePreference }
+Invoke-SslPhase -Phase 'verify' -Cmdlet $PSCmdlet -Library $sslLibrary -Change $sslChange -Preference $sslPreference -Binding $Binding -TargetHost $TargetHost -ScriptPath $PSCommandPath -Prepared $Prepared
