@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generator import render
 from generator.model import Change
 from generator.record import write_record
-from generator.render import iter_rendered, library_manifest, validate_change
+from generator.render import iter_rendered, library_files, library_manifest, validate_change
 from generator.signing import SIGNER_FILE, Signer, sign_files, sign_library
 from generator.spec import load_spec, normalized_yaml
 
@@ -30,22 +29,18 @@ def record_files(change: Change) -> Iterator[tuple[str, bytes]]:
     yield from iter_rendered(change)
 
 
-def signed_record_files(change: Change, signer: Signer) -> Generator[tuple[str, bytes]]:
+def signed_record_files(
+    change: Change, signer: Signer, library: Mapping[str, bytes]
+) -> Generator[tuple[str, bytes]]:
     """Every file of a signed record but the manifest, PowerShell files signed.
 
-    The library is signed first and the host scripts are rendered against its signed bytes (they
-    pin those hashes), then signed themselves; nothing is signed twice.
+    `library` is the signed library (`sign_library`): the host scripts are rendered against those
+    bytes (they pin their hashes), then signed themselves; the library passes through unchanged.
     """
     yield "change.yaml", normalized_yaml(change).encode()
     yield SIGNER_FILE, signer.certificate_file()
-    section = signer.manifest_section()
-    rendered: Callable[..., Iterator[tuple[str, bytes]]] = render.iter_rendered
-    library_files: Callable[[], Mapping[str, bytes]] | None = getattr(render, "library_files", None)
-    if library_files is None:  # a renderer whose scripts each carry their library: sign them all
-        yield from sign_files(signer, rendered(change, signature=section))
-        return
-    library = sign_library(signer, library_files())
-    yield from sign_files(signer, rendered(change, library=library, signature=section), passed=library)
+    rendered = iter_rendered(change, library=library, signature=signer.manifest_section())
+    yield from sign_files(signer, rendered, passed=library)
 
 
 def render_record(spec_path: Path, out_dir: Path, sign: SignRequest | None = None) -> Path:
@@ -60,10 +55,9 @@ def render_record(spec_path: Path, out_dir: Path, sign: SignRequest | None = Non
     if sign is None:
         section = {"library": library_manifest()}  # the SslBind module's version and SHA-256s
         return write_record(out_dir, change.id, change.spec_sha256, record_files(change), section)
-    # closing(): a failed write stops the signer threads before the signer's private folder goes
-    with (
-        Signer(sign.pfx, sign.password, sign.timestamp_url) as signer,
-        closing(signed_record_files(change, signer)) as files,
-    ):
-        section = {"signature": signer.manifest_section()}
-        return write_record(out_dir, change.id, change.spec_sha256, files, section)
+    with Signer(sign.pfx, sign.password, sign.timestamp_url) as signer:
+        library = sign_library(signer, library_files())  # first: the host scripts pin these bytes
+        section = {"library": library_manifest(library), "signature": signer.manifest_section()}
+        # closing(): a failed write stops the signer threads before the signer's private folder goes
+        with closing(signed_record_files(change, signer, library)) as files:
+            return write_record(out_dir, change.id, change.spec_sha256, files, section)

@@ -27,6 +27,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from generator import signing
 from generator.cli import cli
 from generator.record import sha256_hex
+from generator.render import LIBRARY_MANIFEST, LIBRARY_MODULE, pinned_library
 from generator.signing import PASSWORD_ENV, SIGNATURE_BEGIN, SIGNER_FILE, verdict
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -568,6 +569,21 @@ def test_signed_files_parse_with_the_block_as_trailing_comments(
         check=False,
     )
     assert done.stdout.strip() == "ok", done.stdout + done.stderr
+
+
+# --- the library is signed first; host scripts pin its signed bytes -------------------------------
+
+
+def test_host_scripts_pin_the_signed_library(signed: Path) -> None:
+    manifest = json.loads((signed / "manifest.json").read_text())
+    psm1 = signed / LIBRARY_MODULE
+    assert SIGNATURE_BEGIN.encode() in psm1.read_bytes()
+    assert SIGNATURE_BEGIN.encode() in (signed / LIBRARY_MANIFEST).read_bytes()
+    for script in sorted((signed / "hosts").rglob("*.ps1")):
+        text = script.read_bytes().decode("ascii")
+        assert pinned_library(text) == sha256_hex(psm1.read_bytes()) == manifest["files"][LIBRARY_MODULE]
+    assert manifest["library"]["files"][LIBRARY_MODULE] == manifest["files"][LIBRARY_MODULE]
+    assert manifest["library"]["files"][LIBRARY_MANIFEST] == manifest["files"][LIBRARY_MANIFEST]
 
 
 # --- the record README ---------------------------------------------------------------------------
