@@ -234,6 +234,8 @@ def _check_signatures(record_dir: Path) -> list[str]:
             f"signatures: {report.files} file(s) signed by {report.subject}, "
             f"thumbprint {report.thumbprint}" + (" (problems above)" if report.problems else ", all valid")
         )
+    if report.library:
+        click.echo(f"library: {report.library} (signature aside)")
     if report.expired_on:
         click.echo(
             f"note: the signer's certificate expired on {report.expired_on}; Windows refuses these "

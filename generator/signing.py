@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from generator import __version__
 from generator.errors import UserError, read_input, shown_path
 
 SIGNED_SUFFIXES = (".ps1", ".psm1", ".psd1")
@@ -358,6 +359,7 @@ class SignatureReport:
     files: int = 0
     problems: list[str] = field(default_factory=list)
     expired_on: str | None = None  # the signer's certificate has expired since (note, not a problem)
+    library: str | None = None  # the signed library's code is this release's, signature aside
 
 
 def verify_record(record: Path, manifest: Mapping[str, object]) -> SignatureReport:
@@ -377,6 +379,8 @@ def verify_record(record: Path, manifest: Mapping[str, object]) -> SignatureRepo
     names = sorted(n for n in files if is_signed_path(n)) if isinstance(files, Mapping) else []
     report = SignatureReport(True, subject(certs[0]), thumbprint(certs[0]), len(names))
     report.problems += _check_signer_file(record, certs[0], files)
+    library_problems, report.library = _check_library(record, manifest)
+    report.problems += library_problems
     if datetime.now(UTC) > certs[0].not_valid_after_utc:
         report.expired_on = f"{certs[0].not_valid_after_utc:%Y-%m-%d}"
     find_tool_for_check()
@@ -390,6 +394,31 @@ def verify_record(record: Path, manifest: Mapping[str, object]) -> SignatureRepo
             ]
             report.problems += [f"signature: {name}: {p}" for name, f in futures if (p := f.result())]
     return report
+
+
+def unsigned_bytes(data: bytes) -> bytes:
+    """`data` without the signature block osslsigncode appended (it adds CRLF, then the block)."""
+    at = data.rfind(b"\r\n" + SIGNATURE_BEGIN.encode())
+    return data[:at] if at >= 0 else data
+
+
+def _check_library(record: Path, manifest: Mapping[str, object]) -> tuple[list[str], str | None]:
+    """A signed library's hashes differ per render (signing time, signer), so reviewers approve its
+    code instead: everything before the signature block must be this release's library byte for
+    byte. Only checked for a record of this sslbind version (another release has other code)."""
+    from generator.render import library_files  # the renderer, only for signed records of this version
+
+    section = manifest.get("library")
+    if not isinstance(section, Mapping) or section.get("version") != __version__:
+        return [], None
+    problems = []
+    for name, code in sorted(library_files().items()):
+        path = record / name
+        if path.is_file() and unsigned_bytes(path.read_bytes()) != code:
+            problems.append(
+                f"signature: {name}: its code is not the SslBind {__version__} library's (signature aside)"
+            )
+    return problems, None if problems else f"SslBind {__version__}, code identical to this release's"
 
 
 def _check_signer_file(record: Path, leaf: x509.Certificate, files: object) -> list[str]:

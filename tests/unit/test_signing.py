@@ -586,6 +586,23 @@ def test_host_scripts_pin_the_signed_library(signed: Path) -> None:
     assert manifest["library"]["files"][LIBRARY_MANIFEST] == manifest["files"][LIBRARY_MANIFEST]
 
 
+def test_the_signed_library_is_the_releases_code(signed: Path) -> None:
+    result = check(signed)
+    assert result.exit_code == 0, result.output
+    assert "library: SslBind" in result.stdout and "code identical to this release's" in result.stdout
+
+
+def test_a_changed_library_resigned_by_the_signer_fails(signed: Path, pfxs: dict[str, Pfx]) -> None:
+    psm1 = signed / LIBRARY_MODULE
+    psm1.write_bytes(strip_signature(psm1.read_bytes()) + b"# one more line\r\n")
+    resign(psm1, pfxs["signer"])  # a valid signature by the record's own signer
+    set_manifest_hash(signed, LIBRARY_MODULE)
+    result = check(signed)
+    assert result.exit_code == 1, result.output
+    assert f"signature: {LIBRARY_MODULE}: its code is not the SslBind" in result.stdout
+    assert "code identical" not in result.stdout
+
+
 # --- the record README ---------------------------------------------------------------------------
 
 
