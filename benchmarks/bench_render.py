@@ -76,7 +76,8 @@ def main() -> None:
             f"{written / 1e6:>10.1f} {per_binding:>14.0f}"
         )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS of the whole run: {peak_mb:.0f} MB (target: < 500 MB; wall < 10 s at 1000 x 10)")
+    print(f"peak RSS of the whole run: {peak_mb:.0f} MB (target: < 500 MB)")
+    print("issue 10 target at 1000 x 10: record < 40 MB, rendered in < 3 s (the last row)")
     print(f"load average while measuring: {os.getloadavg()[0]:.1f} (wall time is only meaningful near 0)")
     sys.exit(0)
 

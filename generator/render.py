@@ -360,8 +360,10 @@ class _BindingView:
     new_line: str | None  # a preserve binding's command if it does not exist yet
 
 
-def _binding_view(binding: Binding) -> _BindingView:
-    line = defaults_command_line(binding)
+def _binding_view(binding: Binding, commands: bool = True) -> _BindingView:
+    """A binding for the templates; `commands=False` skips the command lines (only the README
+    shows them; the host scripts carry values, not commands)."""
+    line = defaults_command_line(binding) if commands else None
     return _BindingView(
         subject=str(binding.key),
         kind=binding.key.kind.value,
@@ -494,7 +496,7 @@ def _change_context(change: Change) -> dict[str, Any]:
 
 
 def _target_context(change: Change, target: Target) -> dict[str, Any]:
-    views = [_binding_view(b) for b in target.bindings]
+    views = [_binding_view(b, commands=False) for b in target.bindings]
     # Rendered once per host, not once per script: it is the largest per-host part.
     defaults = environment().get_template("binding-defaults.ps1.j2").render(bindings=views)
     return {
