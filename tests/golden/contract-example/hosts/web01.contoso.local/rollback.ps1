@@ -3,8 +3,8 @@
 Restores the SSL bindings of change CHG0012345 on web01.contoso.local to the captured prior state.
 
 .DESCRIPTION
-Puts back each binding below as -Prior captured it (re-added with every captured setting, or
-deleted if it did not exist), then verifies it. Outcome: rolled_back, unchanged, declined, refused
+Puts back each binding below as -Prior captured it ('netsh http add sslcert' with every captured
+setting, or 'netsh http delete sslcert' if it did not exist), then verifies it. Outcome: rolled_back, unchanged, declined, refused
 or rollback_failed (the last two throw).
 The logic is the library lib\SslBind (SslBind 0.0.0-golden, hashes in .NOTES): this
 script refuses a library whose SHA-256 differs, imports it and calls it with the values below.

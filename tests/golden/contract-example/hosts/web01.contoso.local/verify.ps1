@@ -3,8 +3,8 @@
 Read-only: checks that the SSL bindings of change CHG0012345 on web01.contoso.local hold the desired settings.
 
 .DESCRIPTION
-Read-only: re-reads each binding below and compares every desired setting (with -Prepared,
-those prepare.ps1 resolved). Outcome: compliant, drift or refused (both throw).
+Read-only: re-reads each binding below (what 'netsh http show sslcert' shows) and compares every
+desired setting (with -Prepared, those prepare.ps1 resolved). Outcome: compliant, drift or refused (both throw).
 The logic is the library lib\SslBind (SslBind 0.0.0-golden, hashes in .NOTES): this
 script refuses a library whose SHA-256 differs, imports it and calls it with the values below.
 It must run elevated and writes one JSON result; see the record's README.md.
