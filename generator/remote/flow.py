@@ -253,6 +253,7 @@ def restore(ctx: HostContext, prior: Capture, why: str, details: dict[str, Any])
     host, re-capture until two captures agree, and judge by what is there.
     """
     ctx.emit("restore-start", reason=why)
+    reported: scriptio.Verdict | None = None
     try:
         script = ctx.record.script(ctx.host, scriptio.ROLLBACK)
         parameters = scriptio.rollback_parameters(ctx.record.target(ctx.host), prior)
@@ -264,11 +265,18 @@ def restore(ctx: HostContext, prior: Capture, why: str, details: dict[str, Any])
             now = settle(ctx, prior)
         else:
             details["restore"] = _result_details(result)
-            ctx.emit("restore-result", outcome=scriptio.parse_change(scriptio.ROLLBACK, result).outcome)
+            reported = scriptio.parse_change(scriptio.ROLLBACK, result)
+            ctx.emit("restore-result", outcome=reported.outcome)
             now = capture(ctx, state_only=True)
     except (ConnectionFailure, scriptio.ScriptFailed) as error:
         return manual(ctx, prior, f"{why}; restoring failed: {error}", details)
     details["after"] = now.raw
+    if now.same_bindings(prior) and reported is not None and reported.outcome == "rollback_failed":
+        # The registry is back, but rollback.ps1 saw a failure the registry does not show (clients
+        # still get another certificate in the TLS handshake, a trial binding left behind).
+        return manual(
+            ctx, prior, f"{why}; the prior bindings are back in the registry, but {reported.summary}", details
+        )
     if now.same_bindings(prior):
         ctx.emit("restored")
         return HostOutcome(ctx.host, "rolled-back", EXIT_FAILED, f"{why}; prior state restored", details)

@@ -241,3 +241,17 @@ def test_verify_tls_exits_3_on_drift_only_a_handshake_sees(pwsh: str, tmp_path: 
         assert host["client_tls"][0]["result"] == "mismatch"
         assert host["client_tls"][0]["thumbprint"] == lab.old
         assert f"got {lab.old}, not {lab.new}" in host["summary"]
+
+
+@pytest.mark.skipif(CLM, reason="the on-host handshake needs FullLanguage")
+def test_a_rollback_clients_do_not_see_is_never_reported_restored(pwsh: str, tmp_path: Path) -> None:
+    with tls_lab(tmp_path, pwsh) as lab:
+        code, document, stderr = lab.apply("CHG0000414", [{"ipport": "0.0.0.0:443", "certhash": lab.new}])
+        assert (code, _host(document)["status"]) == (0, "applied"), stderr
+        # The front keeps serving the new certificate: the registry goes back, clients do not.
+        lab.edit(lambda state: state["faults"].append({"on": "tls", "stale_tls": True}))
+        code, document, stderr = lab.sslbind("rollback", str(lab.tmp / "out" / "CHG0000414"), "--yes")
+        host = _host(document)
+        assert (code, host["status"]) == (4, "manual"), stderr
+        assert "the prior bindings are back in the registry" in host["summary"]
+        assert lab.served(MAIN_KEY) == lab.old

@@ -421,3 +421,19 @@ def test_a_refusal_for_no_undo_says_which_option_accepts_it(monkeypatch: pytest.
     assert (
         flow.interpret_apply(Host(monkeypatch, []).ctx, PRIOR, again).summary.count("--accept-no-undo") == 1
     )
+
+
+def test_a_restore_the_host_reports_failed_is_not_called_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    # rollback.ps1 put the prior back in the registry but its TLS check saw another certificate:
+    # the client must not say "prior state restored and confirmed".
+    failed = {
+        "outcome": "rollback_failed",
+        "error": "ipport=0.0.0.0:443: TLS: 127.0.0.1:443 still serves " + NEW,
+        "before": DESIRED["before"],
+        "bindings": [],
+    }
+    host = Host(monkeypatch, [DESIRED, failed, PRIOR.raw])
+    outcome = flow.rollback_host(host.ctx, PRIOR, Capture({"before": DESIRED["before"]}))
+    assert (outcome.status, outcome.exit_code) == ("manual", EXIT_MANUAL)
+    assert "the prior bindings are back in the registry" in outcome.summary
+    assert "still serves" in outcome.summary
