@@ -1923,8 +1923,7 @@ function Restore-SslBinding {
             throw ($Spec.Subject + ': not restored, nothing deleted: the current binding cannot be read (' + $unreadable +
                 '); a person must check it with netsh http show sslcert ' + $Spec.Kind + '=' + $Spec.Key + ' and restore it by hand: ' + $command)
         }
-        if ($current.exists -and $Spec.Swap -ne 'replace' -and
-            $null -eq (Get-SslUpdateObstacle -Kind $Spec.Kind -Key $Spec.Key -Settings $Prior.settings -Current $current.settings)) {
+        if (Test-SslRestoreByUpdate -Spec $Spec -Prior $Prior -Current $current) {
             # In place, with no moment without a binding; a failed update changes nothing.
             Assert-SslRestorable -Result $Result -Spec $Spec -Prior $Prior -Arguments $arguments -Current $current -ViaUpdate
             $update = @(Get-SslUpdateArgument -Kind $Spec.Kind -Key $Spec.Key -Settings $Prior.settings -Current $current.settings)
@@ -1962,6 +1961,14 @@ function Restore-SslBinding {
     $null = Invoke-SslNetshStep -Result $Result -Step 'rollback-delete' -Operation delete -Subject $Spec.Subject -Arguments @($Spec.Kind + '=' + $Spec.Key) -AcceptCode @(2)
     $null = Assert-SslBindingState -Result $Result -Step 'rollback-verify' -Spec $Spec -Expected $null -Absent
     return $true
+}
+
+function Test-SslRestoreByUpdate {
+    # Whether the prior binding goes back in place with one update (no moment without a binding)
+    # rather than by delete+add: the binding exists, the swap allows it, and update can express it.
+    param([Parameter(Mandatory = $true)]$Spec, [Parameter(Mandatory = $true)]$Prior, [Parameter(Mandatory = $true)]$Current)
+    return ($Current.exists -and $Spec.Swap -ne 'replace' -and
+        $null -eq (Get-SslUpdateObstacle -Kind $Spec.Kind -Key $Spec.Key -Settings $Prior.settings -Current $Current.settings))
 }
 
 function Assert-SslRestorable {
@@ -2502,8 +2509,7 @@ function Get-SslRollbackProblem {
             continue
         }
         $arguments = @(Get-SslAddArgument -Kind $spec.Kind -Key $spec.Key -Settings $captured.settings)
-        $viaUpdate = ($current.exists -and $spec.Swap -ne 'replace' -and
-            $null -eq (Get-SslUpdateObstacle -Kind $spec.Kind -Key $spec.Key -Settings $captured.settings -Current $current.settings))
+        $viaUpdate = Test-SslRestoreByUpdate -Spec $spec -Prior $captured -Current $current
         try {
             Assert-SslRestorable -Result $Result -Spec $spec -Prior $captured -Arguments $arguments -Current $current -ViaUpdate:$viaUpdate
         }
