@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 _CALL = re.compile(r"\b[A-Z][A-Za-z]+-Ssl[A-Za-z]+\b")
+_SCRIPT_READ = re.compile(r"\$script:(\w+)")
+_SCRIPT_SET = re.compile(r"^\$script:(\w+)\s*=", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,11 @@ class Chunk:
 def calls_in(text: str) -> frozenset[str]:
     """The library-style command names (`Verb-SslNoun`) a text mentions."""
     return frozenset(_CALL.findall(text))
+
+
+def _code_of(text: str) -> str:
+    """`text` without its comment lines (a comment may name a function the code does not call)."""
+    return "".join(line for line in text.splitlines(keepends=True) if not line.lstrip().startswith("#"))
 
 
 def split_chunks(source: str, origin: str = "") -> list[Chunk]:
@@ -65,3 +72,35 @@ class Library:
 
     def functions(self) -> dict[str, Chunk]:
         return {c.name: c for c in self.chunks if c.name is not None}
+
+    def excerpt(self, names: Iterable[str]) -> str:
+        """The named functions, every library function they call (directly or not) and the top-level
+        code that sets the `$script:` variables they read, verbatim and in library order: the part
+        of the library a script outside the record runs (doctor and import --host send it as an
+        in-memory module, generator/importers/served.py), never a second copy of the code."""
+        functions = self.functions()
+        wanted = list(names)
+        missing = [name for name in wanted if name not in functions]
+        if missing:
+            raise ValueError(f"not library functions: {', '.join(missing)}")
+        chosen: set[int] = set()
+        setters = {
+            variable: index
+            for index, chunk in enumerate(self.chunks)
+            if chunk.name is None
+            for variable in _SCRIPT_SET.findall(chunk.text)
+        }
+        index_of = {chunk.name: index for index, chunk in enumerate(self.chunks) if chunk.name is not None}
+        todo = [index_of[name] for name in wanted]
+        while todo:
+            index = todo.pop()
+            if index in chosen:
+                continue
+            chosen.add(index)
+            code = _code_of(self.chunks[index].text)
+            todo += [index_of[name] for name in calls_in(code) if name in index_of]
+            for variable in _SCRIPT_READ.findall(code):
+                if variable not in setters:
+                    raise ValueError(f"$script:{variable} is set by no top-level library code")
+                todo.append(setters[variable])
+        return "".join(self.chunks[index].text for index in sorted(chosen))
