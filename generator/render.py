@@ -107,6 +107,9 @@ from generator.pslibrary import Library
 from generator.spec_fields import SWAPS, UPDATE_KINDS
 
 PHASES = ("prepare", "delete", "add", "verify", "rollback", "apply")
+# Phases that act on what the host holds (delete it, restore its captured prior): their -Binding
+# default names each binding without its Settings, which they never read.
+BARE_PHASES = ("delete", "rollback")
 
 # Binding key shapes per kind; the scripts check the same patterns (rendered into the library).
 _HOSTNAME_PORT = r"^[A-Za-z0-9_*][A-Za-z0-9_.*-]{0,253}:[0-9]{1,5}$"
@@ -334,17 +337,6 @@ def defaults_command_line(binding: Binding) -> str | None:
     return powershell_command_line(netsh_add_arguments(binding.key.kind, binding.key.value, merged))
 
 
-_ADD_COMMAND = "netsh http add sslcert "
-
-
-def update_command_line(add_line: str | None) -> str | None:
-    """The `netsh http update sslcert` form of an add command: the same parameters, every one of
-    them (the update replaces the whole binding, like the add after a delete)."""
-    if add_line is None or not add_line.startswith(_ADD_COMMAND):
-        return None
-    return "netsh http update sslcert " + add_line[len(_ADD_COMMAND) :]
-
-
 @dataclass(frozen=True)
 class _BindingView:
     subject: str
@@ -356,8 +348,35 @@ class _BindingView:
     can_update: bool  # netsh http update sslcert covers this kind (never scoped CCS)
     settings: list[tuple[str, SettingValue]]
     exact_line: str | None  # the literal command of an exact binding
-    exact_update_line: str | None  # its update form, for an existing binding
     new_line: str | None  # a preserve binding's command if it does not exist yet
+    how: str  # how the README says it is changed
+
+
+DEFAULT_HOW = (
+    "changed by one atomic `netsh http update sslcert` where the host's netsh has it, else by delete+add."
+)
+
+
+def _how(binding: Binding) -> str:
+    """One sentence: how an existing binding is changed (the README says it once per host when
+    every binding shares it)."""
+    if binding.method == "registry":
+        return (
+            "changed by writing `DefaultSslCertCheckMode` under its registry key (`prepare.ps1` prints "
+            "the value); HTTP.sys reads it only after the HTTP service or the server restarts."
+        )
+    if binding.swap == "update":
+        return (
+            "changed only by one atomic `netsh http update sslcert`; a host whose netsh lacks it is refused."
+        )
+    if binding.swap == "replace":
+        return "changed by delete+add (`swap: replace`), absent between the two."
+    if binding.key.kind not in UPDATE_KINDS:
+        return (
+            f"changed by delete+add (update does not cover {binding.key.kind.value} bindings), "
+            "absent between the two."
+        )
+    return DEFAULT_HOW
 
 
 def _binding_view(binding: Binding, commands: bool = True) -> _BindingView:
@@ -374,8 +393,8 @@ def _binding_view(binding: Binding, commands: bool = True) -> _BindingView:
         can_update=binding.key.kind in UPDATE_KINDS,
         settings=_ordered_settings(binding.settings),
         exact_line=line if binding.mode == "exact" else None,
-        exact_update_line=update_command_line(line) if binding.mode == "exact" else None,
         new_line=line if binding.mode == "preserve" else None,
+        how=_how(binding),
     )
 
 
@@ -446,7 +465,7 @@ def library_files() -> dict[str, bytes]:
 @cache
 def _library_files(version: str) -> dict[str, bytes]:
     env = environment()
-    common = {"version": version, "exports": LIBRARY_EXPORTS}
+    common = {"version": version, "exports": LIBRARY_EXPORTS, "host_pattern": HOST_PATTERN}
     psm1 = env.get_template("module/SslBind.psm1.j2").render(
         common, library=library().text.rstrip("\n") + "\n"
     )
@@ -498,12 +517,14 @@ def _change_context(change: Change) -> dict[str, Any]:
 def _target_context(change: Change, target: Target) -> dict[str, Any]:
     views = [_binding_view(b, commands=False) for b in target.bindings]
     # Rendered once per host, not once per script: it is the largest per-host part.
-    defaults = environment().get_template("binding-defaults.ps1.j2").render(bindings=views)
+    defaults = environment().get_template("binding-defaults.ps1.j2")
     return {
         **_change_context(change),
         "host": target.host,
         "bindings": views,
-        "binding_defaults": defaults,
+        "binding_defaults": defaults.render(bindings=views, with_settings=True),
+        "bare_binding_defaults": defaults.render(bindings=views, with_settings=False),
+        "bare_phases": BARE_PHASES,
         "has_registry": any(v.method == "registry" for v in views),
     }
 
@@ -574,6 +595,7 @@ def render_readme(
         library_psd1=pin.psd1_sha256,
         description=_readme_text(change.description),
         hosts=hosts,
+        default_how=DEFAULT_HOW,
         phases=PHASES,
         signature=signature,
     )
@@ -671,8 +693,9 @@ def _parameter_binding(binding: Binding) -> dict[str, object]:
 def script_parameters(target: Target) -> dict[str, object]:
     """The values the scripts' param() defaults hold, to pass as PSRP parameters (add_parameter).
 
-    Same for all six scripts; add the phase's own (Prepared, Prior, ExpectedPrior) and
-    `Confirm=False` as needed.
+    The same for all six scripts (delete.ps1 and rollback.ps1 show no Settings in their defaults
+    and ignore those sent, so records of every version get the same parameters); add the phase's
+    own (Prepared, Prior, ExpectedPrior) and `Confirm=False` as needed.
     """
     return {
         "Binding": [_parameter_binding(b) for b in target.bindings],

@@ -15,8 +15,6 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar, cast
 
-import yaml
-
 from generator import spec_fields as f
 from generator import spec_values as sv
 from generator.binding import SETTING_NAMES, SETTINGS, SETTINGS_BY_NAME, KeyKind, Setting, SettingValue
@@ -24,7 +22,7 @@ from generator.errors import SPEC_MAX_BYTES, InputFileError, SpecError, read_inp
 from generator.model import Binding, BindingKey, Change, Connection, Method, Mode, Swap, Target
 from generator.remote.checks import same_host_pairs
 from generator.remote.tls_check import parse_tls_address
-from generator.spec_yaml import Map, Node, Scalar, Seq, decode, parse
+from generator.spec_yaml import Map, Node, OneLine, Scalar, Seq, decode, dump, parse
 
 BINDING_KEYS: tuple[str, ...] = f.SELECTOR_NAMES + tuple(f.OPTIONS) + SETTING_NAMES
 DEFAULTS_KEYS: tuple[str, ...] = tuple(f.OPTIONS) + SETTING_NAMES
@@ -625,29 +623,16 @@ def _bindings(node: Seq, key: str, defaults: Mapping[str, _Given], ctx: _Ctx) ->
 # --- normalized YAML -------------------------------------------------------------------------
 
 
-class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
-    """Block style, no anchors even where two values are the same object."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
-def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in text else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
-
-
-_Dumper.add_representer(str, _represent_str)
-
-
-def _binding_document(binding: Binding) -> dict[str, object]:
-    key: object = binding.key.port if binding.key.kind is KeyKind.CCS else binding.key.value
-    document: dict[str, object] = {
-        binding.key.kind.value: key,
-        "mode": binding.mode,
-        "method": binding.method,
-        "swap": binding.swap,
-    }
+def _binding_document(binding: Binding) -> OneLine:
+    key: SettingValue = binding.key.port if binding.key.kind is KeyKind.CCS else binding.key.value
+    document = OneLine(
+        {
+            binding.key.kind.value: key,
+            "mode": binding.mode,
+            "method": binding.method,
+            "swap": binding.swap,
+        }
+    )
     for setting in SETTINGS:
         if setting.name in binding.settings:
             document[setting.name] = binding.settings[setting.name]
@@ -681,7 +666,4 @@ def normalized_yaml(change: Change) -> str:
         "# Normalized by sslbind: defaults merged, every binding spelled out.\n"
         f"# Source spec sha256: {change.spec_sha256 or 'unknown'}\n"
     )
-    body = yaml.dump(
-        document, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1 << 16
-    )
-    return header + body
+    return header + dump(document)

@@ -18,7 +18,7 @@ from generator.binding import diff_settings
 from generator.model import Target
 from generator.remote.recordio import Script
 from generator.remote.runner import ScriptResult
-from generator.render import script_parameters
+from generator.render import pinned_library, script_parameters
 
 PREPARE, APPLY, VERIFY, ROLLBACK = "prepare", "apply", "verify", "rollback"
 
@@ -357,7 +357,7 @@ def fit_parameters(script_text: str, parameters: Mapping[str, Any]) -> dict[str,
     fitted = dict(parameters)
     if "AcceptNoUndo" in fitted and not re.search(r"\$AcceptNoUndo\b", script_text):
         del fitted["AcceptNoUndo"]
-    if not re.search(r"\bSwap = '", script_text):  # one binding per line since the library module
+    if pinned_library(script_text) is None and not re.search(r"\bSwap = '", script_text):
         bindings = fitted.get("Binding")
         if isinstance(bindings, list):
             fitted["Binding"] = [

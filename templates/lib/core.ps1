@@ -165,7 +165,11 @@ function ConvertTo-SslBindingSpec {
         if ($mode -isnot [string] -or ($mode -cne 'preserve' -and $mode -cne 'exact')) {
             throw ($where + ': Mode must be preserve or exact')
         }
+        # Method and Swap may be left out (the host scripts' defaults name them only when not the default).
         $method = $entry['Method']
+        if ($null -eq $method) {
+            $method = 'netsh'
+        }
         if ($method -isnot [string] -or ($method -cne 'netsh' -and $method -cne 'registry')) {
             throw ($where + ': Method must be netsh or registry')
         }

@@ -168,7 +168,7 @@ Describe 'SslBind library' {
         Add-Content -LiteralPath $target -Value '# one more line' -Encoding ascii
         $run = Invoke-FromFile -Path (Join-Path $copy 'hosts/motivating/apply.ps1')
         $run.Output | Should -BeNullOrEmpty
-        $run.Thrown | Should -Match ([regex]::Escape($File) + ' has SHA-256 [0-9a-f]{64}, not the [0-9a-f]{64} this script was rendered against; refusing to run it \(nothing was changed\)')
+        $run.Thrown | Should -Match ([regex]::Escape($File) + ' is SHA-256 [0-9a-f]{64}, not the SHA-256 [0-9a-f]{64} this script was rendered against; refusing to run it \(nothing was changed\)')
         $global:FakeCalls.Count | Should -Be 0
     }
 
@@ -177,7 +177,7 @@ Describe 'SslBind library' {
         Remove-Item -LiteralPath (Join-Path $copy 'lib') -Recurse
         $run = Invoke-FromFile -Path (Join-Path $copy 'hosts/motivating/prepare.ps1')
         $run.Output | Should -BeNullOrEmpty
-        $run.Thrown | Should -Match 'SslBind.psm1 is missing; run this script from its change record \(nothing was changed\)'
+        $run.Thrown | Should -Match 'SslBind.psm1 is missing, not the SHA-256 [0-9a-f]{64} this script was rendered against; refusing to run it \(nothing was changed\)'
     }
 
     It 'refuses a loaded library of another version than the script was rendered for' {

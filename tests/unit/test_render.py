@@ -7,6 +7,7 @@ them with `SSLBIND_UPDATE_GOLDEN=1 .venv/bin/pytest tests/unit/test_render.py` a
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -245,38 +246,46 @@ def _readme_of(*bindings: Binding) -> str:
     )
 
 
-def test_readme_shows_the_update_command_next_to_the_add_command() -> None:
+def test_readme_shows_the_exact_command_and_how_an_existing_binding_is_changed() -> None:
     exact = replace(contract_change().targets[0].bindings[0], mode="exact")
     readme = _readme_of(exact)
     settings = (
         "ipport=0.0.0.0:443 certhash=40db5bb1bf5659a155258d1d007c530fcb8996c2 "
         f"appid='{APPID}' certstorename=My verifyclientcertrevocation=disable"
     )
-    add = readme.index(f"netsh http add sslcert {settings}")
-    assert readme.index(f"netsh http update sslcert {settings}") > add
-    assert "(preserve, method netsh, swap auto)" in _readme_of(replace(exact, mode="preserve"))
+    assert f"#### `ipport=0.0.0.0:443`: exact ```powershell netsh http add sslcert {settings} ```" in readme
+    assert "an update in place takes the same parameters" in readme
     assert (
-        "one atomic `netsh http update sslcert` (no moment without a binding) where the host's netsh "
-        "has it, otherwise by delete+add"
+        "Unless a host says otherwise, every binding is changed by one atomic `netsh http update sslcert` "
+        "where the host's netsh has it, else by delete+add."
     ) in readme
+    assert "Every binding is" not in readme  # the default is said once, not per host
+    assert "#### `ipport=0.0.0.0:443`: preserve; if absent ```powershell" in _readme_of(
+        replace(exact, mode="preserve")
+    )
+    mixed = _readme_of(exact, replace(exact, key=replace(exact.key, value="0.0.0.0:444"), swap="replace"))
+    assert "Every binding is" not in mixed
+    assert "#### `ipport=0.0.0.0:443`: exact Changed by one atomic" in mixed
+    assert "#### `ipport=0.0.0.0:444`: exact, swap replace Changed by delete+add (`swap: replace`)" in mixed
 
 
 def test_readme_says_which_path_each_swap_takes() -> None:
     exact = replace(contract_change().targets[0].bindings[0], mode="exact")
     update = _readme_of(replace(exact, swap="update"))
-    assert "changed only with one atomic `netsh http update sslcert`" in update
-    assert "a host whose netsh lacks it is refused with nothing changed" in update
-    assert "netsh http update sslcert ipport=0.0.0.0:443" in update
+    assert "changed only by one atomic `netsh http update sslcert`" in update
+    assert "a host whose netsh lacks it is refused" in update
+    assert "#### `ipport=0.0.0.0:443`: exact, swap update ```powershell netsh http add sslcert" in update
     replaced = _readme_of(replace(exact, swap="replace"))
-    assert "changed by delete+add (`swap: replace`)" in replaced
-    assert "`netsh http delete sslcert ipport=0.0.0.0:443` runs first" in replaced
+    assert "changed by delete+add (`swap: replace`), absent between the two" in replaced
+    assert "where it cannot update, `netsh http delete sslcert` runs first if the binding exists" in replaced
     assert "netsh http update sslcert ipport" not in replaced
     scoped = Binding(BindingKey(KeyKind.SCOPEDCCS, "www.contoso.com:443"), {"appid": APPID}, mode="exact")
     text = _readme_of(scoped)
     assert "does not cover scopedccs bindings" in text
     assert f"netsh http add sslcert scopedccs=www.contoso.com:443 appid='{APPID}'" in text
     registry = _readme_of(_ipport({"verifyclientcertrevocation": "disable"}, method="registry"))
-    assert "(preserve, method registry)" in registry
+    assert "#### `ipport=0.0.0.0:443`: preserve, method registry " in registry
+    assert "Settings: `verifyclientcertrevocation=disable`." in registry
 
 
 def test_every_binding_passes_its_swap() -> None:
@@ -294,8 +303,9 @@ def test_every_binding_passes_its_swap() -> None:
     for path, data in render_change(change).items():
         if path.endswith(".ps1"):
             text = data.decode()
-            swaps = re.findall(r"\bSwap = '[a-z]+'", text)
-            assert swaps == ["Swap = 'update'", "Swap = 'auto'", "Swap = 'auto'"], path
+            # The scripts' defaults name Swap and Method only where they are not auto and netsh.
+            assert re.findall(r"\bSwap = '[a-z]+'", text) == ["Swap = 'update'"], path
+            assert re.findall(r"\bMethod = '[a-z]+'", text) == ["Method = 'registry'"], path
 
 
 def test_readme_says_a_registry_change_needs_a_restart() -> None:
@@ -346,7 +356,14 @@ def test_script_parameters_equal_the_param_defaults(pwsh: str, tmp_path: Path) -
     for phase, values in defaults.items():
         for own in ("ExpectedPrior", "Prepared"):  # each phase's own optional parameter
             values.pop(own, None)
-        assert values == expected, phase
+        for binding in values["Binding"]:  # the library's defaults, left out of the scripts'
+            binding.setdefault("Method", "netsh")
+            binding.setdefault("Swap", "auto")
+        want = copy.deepcopy(expected)
+        if phase in render.BARE_PHASES:  # delete and rollback act on what the host holds
+            for binding in want["Binding"]:
+                del binding["Settings"]
+        assert values == want, phase
 
 
 def test_record_carries_a_gitattributes_without_eol_conversion() -> None:

@@ -103,8 +103,10 @@ def test_scripts_pin_the_library_bytes_they_are_given() -> None:
     assert digest in readme and psd1 in readme
 
 
-LINE_BASE = 175  # help, param() frame, library check and call (apply.ps1, the longest help, ~170)
-LINE_PER_BINDING = 30  # its -Binding default (every setting named) and its help line
+LINE_BASE = 100  # help, param() frame, library check and call (apply.ps1, the longest, ~92)
+LINE_PER_BINDING = 1  # its -Binding default: one line, every setting named
+BYTE_BASE = 4700  # apply.ps1 with one short binding: ~4,400 bytes
+BYTE_PER_BINDING = 700  # a binding with every netsh parameter named: ~550 bytes
 
 
 def test_host_scripts_grow_with_bindings_only() -> None:
@@ -121,11 +123,13 @@ def test_host_scripts_grow_with_bindings_only() -> None:
             if path.startswith("hosts/"):
                 lines = data.count(b"\n")
                 assert lines <= LINE_BASE + LINE_PER_BINDING * count, (path, count, lines)
+                assert len(data) <= BYTE_BASE + BYTE_PER_BINDING * count, (path, count, len(data))
     broad = broad_changes()[0]
     for path, data in render_change(broad).items():
         if path.startswith("hosts/"):
             host = next(t for t in broad.targets if path.startswith(f"hosts/{t.host.strip('[]')}"))
             assert data.count(b"\n") <= LINE_BASE + LINE_PER_BINDING * len(host.bindings), path
+            assert len(data) <= BYTE_BASE + BYTE_PER_BINDING * len(host.bindings), path
 
 
 def test_an_unclosed_function_is_refused() -> None:
