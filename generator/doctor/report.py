@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from generator import __version__
@@ -18,6 +18,7 @@ from generator.doctor.checks import NetshAbilities, effective_policy
 from generator.doctor.crosscheck import BindingCheck, CrossCheck, ExtraBitReport
 from generator.doctor.facts import NETSH_RUNS, HostFacts, NetshRun, RegKeyFacts, RegValue
 from generator.doctor.findings import SEVERITIES, Finding, failing, ordered
+from generator.importers.served import DIFFERS, Served, by_binding
 
 TYPES_NOTE = (
     "registry types are inferred from each value's .NET type (byte[] REG_BINARY, int REG_DWORD, long "
@@ -30,6 +31,7 @@ HELP_TITLES = {
     "delete_help": "netsh http delete sslcert /?",
     "show": "netsh http show sslcert",
 }
+TLS_SETTING = "tls"  # the `setting` of a finding about what a handshake from the host received
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class DoctorReport:
     abilities: NetshAbilities
     crosscheck: CrossCheck
     findings: tuple[Finding, ...]  # host-level, then per binding, in report order
+    served: tuple[Served, ...] = ()  # per binding, what a TLS handshake from the host received
 
     @property
     def exit_code(self) -> int:
@@ -66,6 +69,14 @@ def build_report(
 ) -> DoctorReport:
     findings = ordered([*host_findings, *crosscheck.findings])
     return DoctorReport(host, dict(endpoint), facts, abilities, crosscheck, tuple(findings))
+
+
+def with_served(report: DoctorReport, served: Sequence[Served]) -> DoctorReport:
+    """The report with the handshakes from the host: each one that did not receive the binding's own
+    certificate (another binding's, none) is a note naming what it got; never a failing finding."""
+    kept = [f for f in report.findings if f.setting != TLS_SETTING]
+    found = [Finding("note", str(s), s.binding, TLS_SETTING) for s in served if s.result in DIFFERS]
+    return replace(report, served=tuple(served), findings=tuple(ordered([*kept, *found])))
 
 
 # --- JSON ----------------------------------------------------------------------------------------
@@ -96,7 +107,7 @@ def _extra_json(extra: ExtraBitReport) -> dict[str, str]:
     return {"field": extra.field, "bit": f"0x{extra.bit:X}", "name": extra.name, "netsh": extra.netsh}
 
 
-def _binding_json(check: BindingCheck) -> dict[str, Any]:
+def _binding_json(check: BindingCheck, served: Sequence[Served]) -> dict[str, Any]:
     return {
         "binding": check.name,
         "registry_key": check.registry_key,
@@ -110,12 +121,14 @@ def _binding_json(check: BindingCheck) -> dict[str, Any]:
             for e in check.extra_bits
         ],
         "findings": [f.to_json() for f in check.findings],
+        "tls": [s.to_json() for s in served],
     }
 
 
 def to_json(report: DoctorReport) -> dict[str, Any]:
     facts = report.facts
     bindings_by_key = {c.registry_key: c.name for c in report.crosscheck.bindings if c.registry_key}
+    served = by_binding(report.served)
     return {
         "tool": {"name": "sslbind doctor", "version": __version__},
         "host": report.host,
@@ -152,7 +165,8 @@ def to_json(report: DoctorReport) -> dict[str, Any]:
             "error": facts.registry_error or None,
             "keys": [_key_json(k, bindings_by_key.get(k.path)) for k in facts.registry_keys],
         },
-        "bindings": [_binding_json(c) for c in report.crosscheck.bindings],
+        "bindings": [_binding_json(c, served.get(c.name.lower(), [])) for c in report.crosscheck.bindings],
+        "tls": [s.to_json() for s in report.served],
         "findings": [f.to_json() for f in report.findings],
     }
 
@@ -248,6 +262,24 @@ def _netsh_section(report: DoctorReport) -> list[str]:
     return ["", "## netsh", "", *_table(("ability", "value"), rows)]
 
 
+def _tls_section(report: DoctorReport) -> list[str]:
+    lines = ["", "## TLS: which certificate a handshake from the host receives", ""]
+    if not report.served:
+        return [*lines, "No binding sslbind could decode, so no handshake."]
+    lines += [
+        "Per binding, from the host itself (read-only, 3 s timeout, no HTTP request): a wildcard address "
+        "is the host's loopback, an SNI binding is asked for its host name (also on each address with an "
+        "IP-specific binding on its port). Where the certificate is another binding's, that binding is "
+        "named: HTTP.sys let it answer first.",
+        "",
+    ]
+    rows = [
+        (s.binding, s.where or "-", s.result, s.thumbprint or "-", s.protocol or "-", s.outcome)
+        for s in report.served
+    ]
+    return lines + _table(("binding", "endpoint", "result", "served", "TLS", "what it means"), rows)
+
+
 def _binding_section(check: BindingCheck) -> list[str]:
     state = "consistent" if not failing(check.findings) else "NOT consistent"
     lines = ["", f"### {check.name}: {state}", ""]
@@ -310,5 +342,5 @@ def to_markdown(report: DoctorReport) -> str:
         lines += ["", "No binding in the registry or in netsh's output."]
     for check in report.crosscheck.bindings:
         lines += _binding_section(check)
-    lines += [*_registry_section(report), *_texts_section(report)]
+    lines += [*_tls_section(report), *_registry_section(report), *_texts_section(report)]
     return "\n".join(lines) + "\n"

@@ -20,6 +20,7 @@ from generator.importers.netsh_text import read_netsh
 from generator.importers.reg_text import read_reg
 from generator.importers.result import ImportResult
 from generator.importers.rotate import MIN_DAYS, rotation_report, rotation_spec
+from generator.importers.served import Served
 from generator.importers.spec_writer import import_spec, import_warnings, non_default_connection
 from generator.record import write_new_file
 
@@ -56,16 +57,17 @@ def write_new(text: str, output: Path | None) -> None:
 
 def _live_import(
     host: str, connection_options: dict[str, Any], timeout: float
-) -> tuple[ImportResult, dict[str, object], dict[str, CertFacts]]:
-    """Capture the host (read-only): bindings, the connection for the spec (no secret), cert facts."""
+) -> tuple[ImportResult, dict[str, object], dict[str, CertFacts], tuple[Served, ...]]:
+    """Capture the host (read-only): bindings, the connection for the spec (no secret), cert facts,
+    and what a TLS handshake from the host receives per binding."""
     from generator.importers.live import endpoint_for, live_import
     from generator.remote.cli import overrides_from
     from generator.remote.connection import Credentials
 
     endpoint = endpoint_for(host, overrides_from(connection_options))
     credentials = Credentials() if sys.stdin.isatty() else Credentials(prompt=None)
-    result, certs = live_import(endpoint, credentials, timeout)
-    return result, non_default_connection(endpoint.connection), certs
+    result, certs, served = live_import(endpoint, credentials, timeout)
+    return result, non_default_connection(endpoint.connection), certs, served
 
 
 @click.command("import")
@@ -92,22 +94,25 @@ def import_command(
     """Write a spec (mode: exact, every setting spelled out) from a host's existing SSL bindings.
 
     Reads the host live (--host, connection options as for `plan`; password from SSLBIND_PASSWORD
-    or a prompt) or saved output (--from-netsh / --from-reg). Live import changes nothing.
+    or a prompt) or saved output (--from-netsh / --from-reg). Live import changes nothing; it also
+    reports, per binding, which certificate a TLS handshake from the host receives (a NOTE in the
+    spec; a warning where it is not the binding's own).
     """
     if netsh_file and reg_file:
         raise UserError("give one of --from-netsh and --from-reg, not both")
     connection: dict[str, object] = {}
     certs: dict[str, CertFacts] = {}
+    served: tuple[Served, ...] = ()
     if netsh_file:
         result = read_netsh(netsh_file, encoding)
     elif reg_file:
         result = read_reg(reg_file, encoding)
     elif host:
-        result, connection, certs = _live_import(host, connection_options, timeout)
+        result, connection, certs, served = _live_import(host, connection_options, timeout)
     else:
         raise UserError("nothing to import: give --host HOST, --from-netsh FILE or --from-reg FILE")
     now = datetime.now(UTC)
-    text = import_spec(result, host, connection, certs, now)
+    text = import_spec(result, host, connection, certs, now, served)
     carried = {(block.line, block.binding) for block in result.extended}  # NOTEs in the spec
     for remark in result.not_imported:
         if (remark.line, remark.binding) not in carried:
@@ -122,7 +127,9 @@ def import_command(
         )
     for remark in result.inferred:
         click.echo(f"inferred: {remark}", err=True)
-    for warning in import_warnings(result, certs, now):
+    for entry in served:
+        click.echo(f"{entry.binding}: {entry}", err=True)
+    for warning in import_warnings(result, certs, now, served):
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"imported {len(result.bindings)} binding(s) from {result.source} ({result.format})", err=True)
     write_new(text, output)

@@ -13,6 +13,7 @@ from typing import Any
 
 from generator.binding import REGISTRY_SUBKEY
 from generator.errors import EXIT_FAILED, UserError
+from generator.importers import served as served_tls
 from generator.importers.certfacts import CertFacts
 from generator.importers.reg_text import RegData, parse_registry_values
 from generator.importers.result import ImportResult
@@ -24,7 +25,7 @@ from generator.importers.rotate import (
     stores_to_check,
 )
 from generator.importers.warnings import BindingWarning
-from generator.model import Connection, Target
+from generator.model import Binding, Connection, Target
 from generator.remote.connection import Credentials, Endpoint, Overrides, resolve
 from generator.remote.runner import ConnectionFailure, HostSession
 
@@ -62,7 +63,9 @@ class LiveHost:
     def __exit__(self, *exc: object) -> None:
         self._session.close()
 
-    def run_json(self, script: str, parameters: Mapping[str, Any], what: str) -> dict[str, Any]:
+    def run_json(
+        self, script: str | tuple[str, ...], parameters: Mapping[str, Any], what: str
+    ) -> dict[str, Any]:
         """Run `script` as one pipeline; its one JSON object, or CaptureError (exit 1) saying why not."""
         try:
             result = self._session.run(script, parameters, self.timeout)
@@ -89,6 +92,18 @@ class LiveHost:
             str(e["store"]).lower(): facts_from_capture(e, thumbprint) for e in document.get("stores") or []
         }
 
+    def served(self, bindings: Sequence[Binding]) -> tuple[served_tls.Served, ...]:
+        """Per binding, which certificate a TLS handshake from the host receives (served.py); a
+        pipeline that cannot run makes every binding 'not checked' with the reason, never a failure."""
+        if not bindings:
+            return ()
+        parameters = {"Bindings": served_tls.request(bindings)}
+        try:
+            document = self.run_json(served_tls.pipeline(), parameters, "TLS handshake")
+            return served_tls.decode(document)
+        except (CaptureError, ValueError) as error:
+            return served_tls.unchecked(bindings, f"the handshake pipeline failed: {error}")
+
 
 def capture(endpoint: Endpoint, credentials: Credentials, timeout: float) -> ImportResult:
     """Every SSL binding on the host (one session)."""
@@ -98,8 +113,9 @@ def capture(endpoint: Endpoint, credentials: Credentials, timeout: float) -> Imp
 
 def live_import(
     endpoint: Endpoint, credentials: Credentials, timeout: float
-) -> tuple[ImportResult, dict[str, CertFacts]]:
-    """Every SSL binding on the host, and the facts of each bound certificate (for expiry warnings)."""
+) -> tuple[ImportResult, dict[str, CertFacts], tuple[served_tls.Served, ...]]:
+    """Every SSL binding on the host, the facts of each bound certificate (for expiry warnings) and
+    which certificate a TLS handshake from the host receives per binding."""
     with LiveHost(endpoint, credentials, timeout) as live:
         result = live.bindings()
         stores: dict[str, set[str]] = {}
@@ -112,7 +128,8 @@ def live_import(
             found = [f for f in live.certificate(thumb, sorted(names, key=str.lower)).values() if f]
             if found:
                 certs[thumb] = found[0]
-    return result, certs
+        served = live.served(result.bindings)
+    return result, certs, served
 
 
 def facts_from_capture(entry: Mapping[str, Any], thumbprint: str) -> CertFacts | None:

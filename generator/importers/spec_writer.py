@@ -18,6 +18,7 @@ from generator.binding import SETTINGS, KeyKind, SettingValue
 from generator.importers.certfacts import CertFacts
 from generator.importers.extended import as_added, binding_notes
 from generator.importers.result import ImportResult
+from generator.importers.served import DIFFERS, Served
 from generator.importers.warnings import BindingWarning, binding_warnings
 from generator.model import Binding, Connection
 
@@ -123,10 +124,35 @@ def change_id_for(prefix: str, host: str) -> str:
 
 
 def import_warnings(
-    result: ImportResult, certs: Mapping[str, CertFacts] | None = None, now: datetime | None = None
+    result: ImportResult,
+    certs: Mapping[str, CertFacts] | None = None,
+    now: datetime | None = None,
+    served: Sequence[Served] = (),
 ) -> list[BindingWarning]:
-    """Every warning of one import: what the importer found per binding, then the host-level checks."""
-    return sorted([*result.warnings, *binding_warnings(sorted_bindings(result.bindings), certs, now)])
+    """Every warning of one import: what the importer found per binding, then the host-level checks,
+    and each handshake from the host that did not receive the binding's own certificate."""
+    found = [*result.warnings, *binding_warnings(sorted_bindings(result.bindings), certs, now)]
+    found += [BindingWarning(s.binding, "tls-served", str(s)) for s in served if s.result in DIFFERS]
+    return sorted(found)
+
+
+def served_summary(served: Sequence[Served]) -> list[str]:
+    """One header line about the handshakes from the host, which stand under each binding."""
+    if not served:
+        return []
+    differ = sum(1 for s in served if s.result in DIFFERS)
+    return [
+        f"# TLS: what a handshake from the host received is a NOTE under each binding; {differ} of "
+        f"{len(served)} handshake(s) did not get the binding's own certificate (WARNING)."
+    ]
+
+
+def served_notes(served: Sequence[Served]) -> dict[str, list[str]]:
+    """Per binding (kind=key) its handshake lines, as NOTE comments."""
+    notes: dict[str, list[str]] = {}
+    for entry in served:
+        notes.setdefault(entry.binding, []).append(str(entry))
+    return notes
 
 
 def extended_summary(result: ImportResult) -> list[str]:
@@ -148,10 +174,13 @@ def import_spec(
     connection: Mapping[str, object] | None = None,
     certs: Mapping[str, CertFacts] | None = None,
     now: datetime | None = None,
+    served: Sequence[Served] = (),
 ) -> str:
     """The spec (mode: exact, every setting spelled out) for the bindings of one import.
 
-    `certs` (thumbprint -> facts, from a live host) adds expiry warnings as of `now`.
+    `certs` (thumbprint -> facts, from a live host) adds expiry warnings as of `now`; `served` (the
+    handshakes from a live host) a NOTE per handshake under its binding, and a warning where the
+    certificate received is not the binding's own.
     """
     name = host or PLACEHOLDER_HOST
     bindings = sorted_bindings(result.bindings)
@@ -183,12 +212,16 @@ def import_spec(
         ),
         *extended_summary(result),
         *comment_lines("Inferred, not read from a known label", result.inferred),
-        *comment_lines("Warnings", import_warnings(result, certs, now)),
+        *served_summary(served),
+        *comment_lines("Warnings", import_warnings(result, certs, now, served)),
     ]
     header += [line[2:] for line in body]
     title = f"Adopt the SSL bindings of {name} as imported from {source}"
     notes: dict[str, list[str]] = {}
     for warning in result.warnings:  # also next to the binding: the reason a change to it is refused
         notes.setdefault(warning.binding, []).append(warning.message)
-    target = TargetDoc(name, bindings, connection or {}, notes, binding_notes(result.extended))
+    info = binding_notes(result.extended)
+    for binding, lines in served_notes(served).items():
+        info[binding] = [*info.get(binding, ()), *lines]
+    target = TargetDoc(name, bindings, connection or {}, notes, info)
     return render_spec(change_id_for("import", name), title, [target], header)

@@ -147,7 +147,14 @@ Describe 'TLS handshake after the change' {
     }
 
     It 'rolls back when the handshake fails' {
-        $global:TlsServe = { param($Address, $Port, $ServerName) [ordered]@{ ok = $false; thumbprint = $null; protocol = $null; client_cert_requested = $null; error = 'TLS handshake with 127.0.0.1:443 failed: Connection refused' } }
+        # The handshake fails while the new certificate is bound; once restored, the prior is served.
+        $global:TlsServe = {
+            param($Address, $Port, $ServerName)
+            if ((Get-FakeServedHash -Kind 'ipport' -Key ('0.0.0.0:' + $Port)) -eq $Hash) {
+                return [ordered]@{ ok = $false; thumbprint = $null; protocol = $null; client_cert_requested = $null; error = 'TLS handshake with 127.0.0.1:443 failed: Connection refused' }
+            }
+            & $global:HonestFront $Address $Port $ServerName
+        }
         $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
         if ($Clm) {
             $run.Json.outcome | Should -Be 'applied'
@@ -155,7 +162,7 @@ Describe 'TLS handshake after the change' {
         }
         $run.Json.outcome | Should -Be 'rolled_back'
         $run.Json.error | Should -Match 'TLS handshake to 127.0.0.1:443 failed: .*Connection refused'
-        $run.Json.tls[0].result | Should -Be 'failed'
+        @($run.Json.tls | ForEach-Object { $_.expected + ' ' + $_.result }) | Should -Be @(($Hash + ' failed'), ($OldHash + ' match'))
         Get-FakeServedHash -Kind 'ipport' -Key '0.0.0.0:443' | Should -Be $OldHash
     }
 
@@ -181,7 +188,7 @@ Describe 'TLS handshake after the change' {
             return
         }
         $run.Json.outcome | Should -Be 'rolled_back'
-        $shadowed = @($run.Json.tls | Where-Object { $_.result -eq 'mismatch' })
+        $shadowed = @($run.Json.tls | Where-Object { $_.result -eq 'mismatch' -and $_.expected -eq $Hash })
         $shadowed.Count | Should -Be 1
         $shadowed[0].binding | Should -Be 'hostnameport=api.contoso.com:443'
         $shadowed[0].address | Should -Be '10.0.0.5'
@@ -193,6 +200,8 @@ Describe 'TLS handshake after the change' {
         @($run.Json.tls | Where-Object { $_.binding -eq 'hostnameport=api.contoso.com:443' -and $_.address -eq '127.0.0.1' })[0].result | Should -Be 'match'
         Get-FakeServedHash -Kind 'hostnameport' -Key 'api.contoso.com:443' | Should -Be $OldHash
         Get-FakeServedHash -Kind 'ipport' -Key '0.0.0.0:443' | Should -Be $OldHash
+        # the restore's own check: at 10.0.0.5 the untouched IP binding answers, as before the change
+        $run.Json.notes -join ' ' | Should -Match 'restored as before the change: hostnameport=api\.contoso\.com:443: TLS handshake to 10\.0\.0\.5:443'
     }
 
     It 'reports, without failing, an address of an IP binding on the port that does not answer' {
@@ -263,6 +272,24 @@ Describe 'TLS handshake after the change' {
         $run.Json.error | Should -Match 'restored in the registry, but clients do not get the prior certificate'
     }
 
+    It 'apply''s own restore checks that clients get the prior certificate again, else rollback_failed' {
+        # Every handshake gets a certificate no binding holds: the change fails its check, the
+        # registry is restored, and the restore's own check still does not see the prior one.
+        $global:TlsServe = { param($Address, $Port, $ServerName) New-Seen -Thumbprint $ShadowHash }
+        $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
+        if ($Clm) {
+            $run.Json.outcome | Should -Be 'applied'
+            Should -Invoke Invoke-SslTlsHandshake -Times 0 -Exactly
+            return
+        }
+        $run.Json.outcome | Should -Be 'rollback_failed'
+        Get-FakeServedHash -Kind 'ipport' -Key '0.0.0.0:443' | Should -Be $OldHash
+        $run.Json.error | Should -Match ('^verify failed: ipport=0\.0\.0\.0:443: TLS handshake to 127\.0\.0\.1:443 got ' + $ShadowHash + ', not ' + $Hash)
+        $run.Json.error | Should -Match (' \| restored in the registry, but clients do not get the prior certificate: ipport=0\.0\.0\.0:443: TLS handshake to 127\.0\.0\.1:443 got ' + $ShadowHash + ', not ' + $OldHash)
+        @($run.Json.tls | ForEach-Object { $_.expected + ' ' + $_.result }) | Should -Be @(($Hash + ' mismatch'), ($OldHash + ' mismatch'))
+        Should -Invoke Invoke-SslTlsHandshake -Times 2 -Exactly
+    }
+
     It 'reports a scoped CCS binding''s certificate as seen, with its host name as SNI' {
         Reset-FakeHost
         $global:TlsServe = { param($Address, $Port, $ServerName) New-Seen -Thumbprint $ShadowHash }
@@ -324,5 +351,83 @@ Describe 'Invoke-SslTlsHandshake itself (FullLanguage)' -Skip:($env:SSLBIND_PEST
         finally {
             Remove-Item -Path Function:\SslbindLabTlsEndpoint
         }
+    }
+}
+
+Describe 'doctor and import --host: which certificate a handshake from the host receives' {
+    # The pipeline doctor and import --host send: the library functions served.ps1 calls as the
+    # in-memory SslBind module, then served.ps1; the touchpoint mocked in that module. In
+    # ConstrainedLanguage nothing is asked and every binding says why.
+    BeforeAll {
+        $Served = Join-Path $env:SSLBIND_RENDERED 'served.ps1'
+        $Clm = $env:SSLBIND_PESTER_LANGUAGE -eq 'ConstrainedLanguage'
+        $Wild = '1111111111111111111111111111111111111111'
+        $Ip = '2222222222222222222222222222222222222222'
+        $Sni = '3333333333333333333333333333333333333333'
+        $Bindings = @(
+            @{ kind = 'ipport'; key = '0.0.0.0:443'; subject = 'ipport=0.0.0.0:443'; port = 443; certhash = $Wild },
+            @{ kind = 'ipport'; key = '10.0.0.5:443'; subject = 'ipport=10.0.0.5:443'; port = 443; certhash = $Ip },
+            @{ kind = 'hostnameport'; key = 'api.contoso.com:443'; subject = 'hostnameport=api.contoso.com:443'; port = 443; certhash = $Sni },
+            @{ kind = 'scopedccs'; key = 'www.contoso.com:8443'; subject = 'scopedccs=www.contoso.com:8443'; port = 8443; certhash = $null },
+            @{ kind = 'ccs'; key = '443'; subject = 'ccs=443'; port = 443; certhash = $null }
+        )
+        function Invoke-Served {
+            # Both statements in one run; under ConstrainedLanguage through run_pester.ps1's file
+            # runner (bound to CLM), so the module is created in CLM as on a hardened host.
+            param([object[]]$Bindings)
+            if (-not $Clm) {
+                return (& $Served -Bindings $Bindings | ConvertFrom-Json)
+            }
+            $wrapper = Join-Path $TestDrive 'served-run.ps1'
+            $library = Join-Path $env:SSLBIND_RENDERED 'served-library.ps1'
+            Set-Content -LiteralPath $wrapper -Value @('param([object[]]$Bindings)', (". '" + $library + "'"), ("& '" + $Served + "' -Bindings `$Bindings"))
+            $run = & $global:SslPesterFileRunner $wrapper @{ Bindings = $Bindings }
+            $run.Error | Should -BeNullOrEmpty
+            return ($run.Output | ConvertFrom-Json)
+        }
+        if ($Clm) {
+            return
+        }
+        . (Join-Path $env:SSLBIND_RENDERED 'served-library.ps1')
+        # IP-specific first, then SNI, then the wildcard; the central store serves $Sni for www.
+        Mock Invoke-SslTlsHandshake -ModuleName SslBind {
+            $hash = '1111111111111111111111111111111111111111'
+            if ($Address -eq '10.0.0.5') { $hash = '2222222222222222222222222222222222222222' }
+            elseif ($ServerName -eq 'api.contoso.com' -or $Port -eq 8443) { $hash = '3333333333333333333333333333333333333333' }
+            return [ordered]@{ ok = $true; thumbprint = $hash; protocol = 'Tls13'; client_cert_requested = ($Port -eq 8443); error = $null; listening = $true }
+        }
+    }
+
+    AfterAll {
+        Remove-Module -Name SslBind -ErrorAction SilentlyContinue
+    }
+
+    It 'names the IP binding that answers for the SNI name, and reports the rest' {
+        $document = Invoke-Served -Bindings $Bindings
+        $document.collector | Should -Be 'sslbind-served'
+        $document.language_mode | Should -Be $env:SSLBIND_PESTER_LANGUAGE
+        $lines = @($document.tls | ForEach-Object { $_.binding + '|' + $_.address + '|' + $_.server_name + '|' + $_.result + '|' + $_.thumbprint + '|' + $_.shadowed_by })
+        if ($Clm) {
+            @($document.tls | ForEach-Object { $_.detail }) | Should -Be @(1..5 | ForEach-Object { 'not checked: ConstrainedLanguage' })
+            $document.notes | Should -Be @('TLS handshake not checked: ConstrainedLanguage allows no .NET sockets')
+            return
+        }
+        $lines | Should -Be @(
+            ('ipport=0.0.0.0:443|127.0.0.1||match|' + $Wild + '|'),
+            ('ipport=10.0.0.5:443|10.0.0.5||match|' + $Ip + '|'),
+            ('hostnameport=api.contoso.com:443|127.0.0.1|api.contoso.com|match|' + $Sni + '|'),
+            ('hostnameport=api.contoso.com:443|10.0.0.5|api.contoso.com|mismatch|' + $Ip + '|ipport=10.0.0.5:443'),
+            ('scopedccs=www.contoso.com:8443|127.0.0.1|www.contoso.com|seen|' + $Sni + '|'),
+            'ccs=443|||not checked||'
+        )
+        $document.tls[3].detail | Should -Be ('ip binding 10.0.0.5:443 answers before hostnameport api.contoso.com:443 (its certificate ' + $Ip + ' was served)')
+        $document.tls[4].client_cert_requested | Should -Be $true
+        $document.tls[5].detail | Should -Be 'not checked: a ccs binding names no host name to ask for'
+        Should -Invoke Invoke-SslTlsHandshake -ModuleName SslBind -Times 5 -Exactly
+    }
+
+    It 'answers an empty list with an empty one' {
+        $document = Invoke-Served -Bindings @()
+        @($document.tls).Count | Should -Be 0
     }
 }

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from render_cases import pester_changes
 
+from generator.importers import served
 from generator.pwsh import run_file
 from generator.remote.scriptio import library_statement
 from generator.render import LIBRARY_MODULE, library_files, render_change, render_library
@@ -21,7 +22,9 @@ def render_pester_cases(folder: Path) -> None:
     """Per case a record (`<case>/`), and its host scripts alone (`psrp/<case>/hosts/...`, no lib
     folder) with `psrp-library.ps1`, the first statement the remote client sends: Library.Tests.ps1
     runs the phases both ways. `lib.ps1`: the library code for the tests' own use (the table, the
-    wrapper names to mock); `library-script.ps1`: the module as a plain script with its entry point."""
+    wrapper names to mock); `library-script.ps1`: the module as a plain script with its entry point;
+    `served-library.ps1` and `served.ps1`: the two statements of the pipeline doctor and import
+    --host send for the handshakes from the host (generator/importers/served.py)."""
     for name, change in pester_changes().items():
         for relative, data in render_change(change).items():
             for root in (folder / name, folder / "psrp" / name):
@@ -36,6 +39,9 @@ def render_pester_cases(folder: Path) -> None:
     # The module's text as a plain script (Scripts.Tests.ps1 dot-sources it, so mocks reach it).
     plain = re.sub(r"^Export-ModuleMember .*$", "", module, flags=re.MULTILINE)
     (folder / "library-script.ps1").write_bytes(plain.encode("ascii"))
+    first, second = served.pipeline()
+    (folder / "served-library.ps1").write_text(first, encoding="ascii")
+    (folder / "served.ps1").write_text(second, encoding="ascii")
 
 
 @pytest.mark.pwsh

@@ -338,8 +338,10 @@ def test_json_report_shape() -> None:
         "netsh",
         "registry",
         "bindings",
+        "tls",
         "findings",
     }
+    assert report["tls"] == []  # no handshake recorded: diagnose was given none
     assert report["system"]["os"] == {
         "product_name": "Windows Server 2022 Datacenter",
         "current_build": "20348",
