@@ -72,7 +72,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -160,7 +160,7 @@ def ps_squote(value: object) -> str:
     if not isinstance(value, str):
         raise RenderError(f"value {value!r}: only text can be quoted for PowerShell")
     _require_printable(value, f"value {value[:40]!r}")
-    return "'" + escape_single_quoted(value) + "'"
+    return "'" + value.replace("'", "''") + "'"  # printable ASCII: ' is its only single quote
 
 
 def ps_value(value: object) -> str:
@@ -514,16 +514,32 @@ def _change_context(change: Change) -> dict[str, Any]:
     }
 
 
-def _target_context(change: Change, target: Target) -> dict[str, Any]:
-    views = [_binding_view(b, commands=False) for b in target.bindings]
-    # Rendered once per host, not once per script: it is the largest per-host part.
-    defaults = environment().get_template("binding-defaults.ps1.j2")
+def _binding_default(view: _BindingView) -> tuple[str, str]:
+    """One binding of a script's -Binding default, as two pieces of a PowerShell hashtable: its
+    identity (Method and Swap only where not netsh and auto) and its Settings' entries."""
+    head = f"Kind = {ps_squote(view.kind)}; Key = {ps_squote(view.key)}; Mode = {ps_squote(view.mode)}"
+    if view.method != "netsh":
+        head += f"; Method = {ps_squote(view.method)}"
+    if view.swap != "auto":
+        head += f"; Swap = {ps_squote(view.swap)}"
+    settings = "; ".join(f"{name} = {ps_setting(value, name)}" for name, value in view.settings)
+    return head, settings
+
+
+def _target_context(
+    change: Change, target: Target, views: Sequence[_BindingView] | None = None
+) -> dict[str, Any]:
+    views = views or [_binding_view(b, commands=False) for b in target.bindings]
+    # Made once per host, not once per script: it is the largest per-host part.
+    lines = [_binding_default(view) for view in views]
     return {
         **_change_context(change),
         "host": target.host,
         "bindings": views,
-        "binding_defaults": defaults.render(bindings=views, with_settings=True),
-        "bare_binding_defaults": defaults.render(bindings=views, with_settings=False),
+        "binding_defaults": "".join(
+            f"        @{{ {head}; Settings = @{{ {settings} }} }}\n" for head, settings in lines
+        ),
+        "bare_binding_defaults": "".join(f"        @{{ {head} }}\n" for head, _ in lines),
         "bare_phases": BARE_PHASES,
         "has_registry": any(v.method == "registry" for v in views),
     }
@@ -562,13 +578,18 @@ def pinned_library(script_text: str) -> str | None:
     return match.group(1) if match else None
 
 
-def render_target(change: Change, target: Target, pin: LibraryPin | None = None) -> dict[str, bytes]:
+def render_target(
+    change: Change,
+    target: Target,
+    pin: LibraryPin | None = None,
+    views: Sequence[_BindingView] | None = None,
+) -> dict[str, bytes]:
     """The six scripts of one host, keyed by record path, pinned to `pin` (default: the canonical
     library's)."""
     env = environment()
     pin = pin or library_pin()
     context = {
-        **_target_context(change, target),
+        **_target_context(change, target, views),
         "library_version": pin.version,
         "library_psm1": pin.psm1_sha256,
         "library_psd1": pin.psd1_sha256,
@@ -582,12 +603,16 @@ def render_target(change: Change, target: Target, pin: LibraryPin | None = None)
 
 
 def render_readme(
-    change: Change, pin: LibraryPin | None = None, signature: Mapping[str, object] | None = None
+    change: Change,
+    pin: LibraryPin | None = None,
+    signature: Mapping[str, object] | None = None,
+    views: Sequence[Sequence[_BindingView]] | None = None,
 ) -> bytes:
     """The reviewer README; `signature` (a signed record's manifest section) adds its Signatures part."""
     env = environment()
     pin = pin or library_pin()
-    hosts = [(t.host, host_dir(t.host), [_binding_view(b) for b in t.bindings]) for t in change.targets]
+    views = views or [[_binding_view(b) for b in t.bindings] for t in change.targets]
+    hosts = [(t.host, host_dir(t.host), v) for t, v in zip(change.targets, views, strict=True)]
     text = env.get_template("record-README.md.j2").render(
         _change_context(change),
         library_version=pin.version,
@@ -663,11 +688,12 @@ def iter_rendered(
     """
     files = library_files() if library is None else dict(library)
     pin = library_pin(files)
-    yield "README.md", render_readme(change, pin, signature)
+    views = [[_binding_view(b) for b in t.bindings] for t in change.targets]  # made once for both
+    yield "README.md", render_readme(change, pin, signature, views)
     yield from render_extras(change).items()
     yield from sorted(files.items())
-    for target in change.targets:
-        yield from render_target(change, target, pin).items()
+    for index, target in enumerate(change.targets):
+        yield from render_target(change, target, pin, views[index]).items()
 
 
 def render_change(change: Change, library: Mapping[str, bytes] | None = None) -> dict[str, bytes]:

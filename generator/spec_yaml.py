@@ -168,8 +168,7 @@ class _Builder:
 
     def resolve(self, event: yaml.ScalarEvent) -> str:
         """The tag YAML gives an untagged scalar (str, int, bool...), as PyYAML's composer does."""
-        tag: str = _RESOLVER.resolve(yaml.ScalarNode, event.value, event.implicit)  # type: ignore[no-untyped-call]
-        return tag
+        return _implicit_tag(event.value, event.implicit)
 
     def document(self) -> Node | None:
         next(self.events)  # stream start
@@ -238,6 +237,13 @@ class _Builder:
         return Map(_line(start), entries, key_lines, bool(start.flow_style))
 
 
+@lru_cache(maxsize=4096)
+def _implicit_tag(value: str, implicit: tuple[bool, bool]) -> str:
+    """Cached: a spec repeats most values (modes, app IDs, stores) in every binding."""
+    tag: str = _RESOLVER.resolve(yaml.ScalarNode, value, implicit)  # type: ignore[no-untyped-call]
+    return tag
+
+
 def _line(event: yaml.Event) -> int:
     return event.start_mark.line + 1 if event.start_mark is not None else 0
 
@@ -253,31 +259,34 @@ class OneLine(dict[str, _Plain]):
 
 
 def dump(document: object) -> str:
-    """`document` as block-style YAML, byte for byte what `yaml.safe_dump(..., sort_keys=False,
-    default_flow_style=False, allow_unicode=True)` writes (multi-line strings as `|` blocks, no
-    anchors), but with the events made here and only the emitter in libyaml: PyYAML's Python
-    representer was a third of `render`'s time for a 10,000-binding spec."""
-    events = [yaml.StreamStartEvent(), yaml.DocumentStartEvent(explicit=False)]
-    events += _events(document)
+    """`document` as block-style YAML (a `OneLine` mapping on one line), what `yaml.safe_dump(...,
+    sort_keys=False, default_flow_style=False, allow_unicode=True)` writes (multi-line strings as
+    `|` blocks, no anchors), but with the events made here and only the emitter in libyaml: PyYAML's
+    Python representer was a third of `render`'s time for a 10,000-binding spec."""
+    events: list[yaml.Event] = [yaml.StreamStartEvent(), yaml.DocumentStartEvent(explicit=False)]
+    _add_events(document, events)
     events += [yaml.DocumentEndEvent(explicit=False), yaml.StreamEndEvent()]
     text: str = yaml.emit(events, Dumper=_Emitter, allow_unicode=True, width=1 << 16)
     return text
 
 
-def _events(value: object) -> Iterator[yaml.Event]:
+def _add_events(value: object, events: list[yaml.Event]) -> None:
+    """Append `value`'s events (a list, not nested generators: 10,000 bindings make a million)."""
     if isinstance(value, dict):
-        yield yaml.MappingStartEvent(None, _YAML + "map", True, flow_style=isinstance(value, OneLine))
+        events.append(
+            yaml.MappingStartEvent(None, _YAML + "map", True, flow_style=isinstance(value, OneLine))
+        )
         for key, item in value.items():
-            yield _scalar(key)
-            yield from _events(item)
-        yield yaml.MappingEndEvent()
+            events.append(_scalar(key))
+            _add_events(item, events)
+        events.append(yaml.MappingEndEvent())
     elif isinstance(value, list):
-        yield yaml.SequenceStartEvent(None, _YAML + "seq", True, flow_style=False)
+        events.append(yaml.SequenceStartEvent(None, _YAML + "seq", True, flow_style=False))
         for item in value:
-            yield from _events(item)
-        yield yaml.SequenceEndEvent()
+            _add_events(item, events)
+        events.append(yaml.SequenceEndEvent())
     elif value is None or isinstance(value, str | int):
-        yield _scalar(value)
+        events.append(_scalar(value))
     else:
         raise TypeError(f"cannot write {type(value).__name__} as YAML")
 

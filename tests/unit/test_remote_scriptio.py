@@ -338,7 +338,8 @@ def test_every_binding_carries_its_swap() -> None:
     assert scriptio.prepare_parameters(swapped)["Binding"][0]["Swap"] == "update"
 
 
-# The param() blocks as rendered: binding-defaults.ps1.j2 writes `Swap = '...'` per binding.
+# Scripts from before the library module name `Swap = '...'` in every binding once Swap existed;
+# a library-pinning script knows Swap whether or not it names it (only where not auto).
 NEWER_SCRIPT = """param(
     [hashtable[]]$Binding = @(
         @{

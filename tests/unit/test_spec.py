@@ -227,7 +227,8 @@ def test_normalized_yaml_header_and_bytes() -> None:
     # One binding per line, every value spelled out: a reviewer diffs two records binding by binding.
     assert (
         "  - {ipport: '0.0.0.0:443', mode: preserve, method: netsh, swap: auto, "
-        "certhash: 40db5bb1bf5659a155258d1d007c530fcb8996c2, appid: '{4dc3e181-e14b-4a21-b022-59fc669b0914}', "
+        "certhash: 40db5bb1bf5659a155258d1d007c530fcb8996c2, "
+        "appid: '{4dc3e181-e14b-4a21-b022-59fc669b0914}', "
         "certstorename: My, verifyclientcertrevocation: disable}\n"
     ) in text
 

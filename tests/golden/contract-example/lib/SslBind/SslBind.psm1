@@ -593,7 +593,11 @@ function ConvertTo-SslBindingSpec {
         if ($mode -isnot [string] -or ($mode -cne 'preserve' -and $mode -cne 'exact')) {
             throw ($where + ': Mode must be preserve or exact')
         }
+        # Method and Swap may be left out (the host scripts' defaults name them only when not the default).
         $method = $entry['Method']
+        if ($null -eq $method) {
+            $method = 'netsh'
+        }
         if ($method -isnot [string] -or ($method -cne 'netsh' -and $method -cne 'registry')) {
             throw ($where + ': Method must be netsh or registry')
         }
@@ -2689,7 +2693,7 @@ function Invoke-SslApplyPhase {
         # not left without its binding between delete and add.
         if (-not $finished) {
             $Result.error = 'stopped before the change completed'
-            Restore-SslTouched -Result $Result -Touched $touched
+            Restore-SslTouched -Result $Result -Touched $touched -Stopped
         }
     }
     Add-SslAfterState -Result $Result -Specs $specs
@@ -2713,8 +2717,10 @@ function Assert-SslUndoable {
 }
 
 function Restore-SslTouched {
-    # apply's rollback: every touched binding back as captured, last touched first.
-    param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][AllowEmptyCollection()]$Touched)
+    # apply's rollback: every touched binding back as captured, last touched first; then, as
+    # rollback.ps1 does, a TLS handshake to each: restored in the registry but served with another
+    # certificate is rollback_failed. -Stopped (a stopped pipeline) restores without handshakes.
+    param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][AllowEmptyCollection()]$Touched, [switch]$Stopped)
     Write-SslLog -Message ('failed: ' + $Result.error + '; restoring the captured bindings')
     $Result.outcome = 'rolled_back'
     for ($index = $Touched.Count - 1; $index -ge 0; $index--) {
@@ -2727,6 +2733,16 @@ function Restore-SslTouched {
             $Result.error = $Result.error + ' | rollback of ' + $item.Spec.Subject + ' failed: ' + $_.Exception.Message
         }
     }
+    if ($Result.outcome -ne 'rolled_back' -or $Stopped -or $Touched.Count -eq 0) {
+        return
+    }
+    $specs = @()
+    $state = @{}
+    foreach ($item in $Touched) {
+        $specs += , $item.Spec
+        $state[$item.Spec.Subject.ToLowerInvariant()] = $item.Captured
+    }
+    Confirm-SslRestoredTls -Result $Result -Specs $specs -State $state
 }
 
 # --- what clients see: a TLS handshake to each changed binding (read-only) ---
@@ -2959,9 +2975,24 @@ function Test-SslTlsBinding {
 function Invoke-SslTlsCheck {
     # After the registry read-back: does a client get the certificate the binding now holds? Each
     # item is @{ Spec; Expected (certhash, $null for central-store kinds); Prior (certhash before) }.
-    # Returns the failures (empty when every handshake saw the expected certificate). Needs .NET:
-    # in ConstrainedLanguage every binding is reported 'not checked' and nothing fails for that.
+    # Returns the failures (empty when every handshake saw the expected certificate). The bindings
+    # of each port are read from the registry here (Invoke-SslTlsSeen does the rest).
     param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$Items)
+    return Invoke-SslTlsSeen -Result $Result -Items $Items -PortBinding { param([int]$Port) Get-SslPortBinding -Port $Port }
+}
+
+function Invoke-SslTlsSeen {
+    # The handshakes of Invoke-SslTlsCheck's items: one $Result.tls entry per endpoint, and the
+    # failures. -PortBinding { param($Port) } gives the bindings on a port (kind, key, certhash,
+    # subject), read once per port: the registry during a change; what sslbind decoded for doctor
+    # and import --host, which run this function alone (generator/importers/served.py). Needs
+    # .NET: in ConstrainedLanguage every binding is reported 'not checked' and nothing fails for
+    # that.
+    param(
+        [Parameter(Mandatory = $true)]$Result,
+        [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$Items,
+        [Parameter(Mandatory = $true)][scriptblock]$PortBinding
+    )
     $failures = @()
     $mode = [string]$ExecutionContext.SessionState.LanguageMode
     if ($mode -ne 'FullLanguage') {
@@ -2981,7 +3012,7 @@ function Invoke-SslTlsCheck {
     foreach ($item in $Items) {
         $port = [int]$item.Spec.Key.Substring($item.Spec.Key.LastIndexOf(':') + 1)
         if (-not $byPort.ContainsKey($port)) {
-            $byPort[$port] = @(Get-SslPortBinding -Port $port)
+            $byPort[$port] = @(& $PortBinding $port)
         }
         $failures += @(Test-SslTlsBinding -Result $Result -Spec $item.Spec -Expected $item.Expected -Prior $item.Prior -PortBinding $byPort[$port])
     }
@@ -3003,8 +3034,9 @@ function Get-SslTlsItem {
 }
 
 function Confirm-SslRestoredTls {
-    # rollback: after the restore, do clients get the prior certificate again? A binding restored
-    # but served with another certificate is a failed rollback, named with what answered instead.
+    # rollback, and apply's own restore: after the restore, do clients get the prior certificate
+    # again? A binding restored but served with another certificate is a failed rollback, named
+    # with what answered instead (after any error already in the result).
     param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][object[]]$Specs, [Parameter(Mandatory = $true)]$State)
     $items = @()
     foreach ($spec in $Specs) {
@@ -3013,10 +3045,37 @@ function Confirm-SslRestoredTls {
             $items += , (Get-SslTlsItem -Spec $spec -Expected $prior.settings -Prior $null)
         }
     }
-    $failures = @(Invoke-SslTlsCheck -Result $Result -Items $items)
+    $first = @($Result.tls).Count
+    $all = @(Invoke-SslTlsCheck -Result $Result -Items $items)
+    # Test-SslTlsBinding gives one failure per 'failed' or 'mismatch' entry, in order. A certificate
+    # of a binding that was not restored (an IP binding answering first) was served before the
+    # change too: reported, not a failed restore.
+    $restored = @($Specs | ForEach-Object { $_.Subject.ToLowerInvariant() })
+    $entries = @($Result.tls)
+    $failing = @()
+    for ($index = $first; $index -lt $entries.Count; $index++) {
+        if ($entries[$index].result -eq 'failed' -or $entries[$index].result -eq 'mismatch') {
+            $failing += , $entries[$index]
+        }
+    }
+    $failures = @()
+    for ($index = 0; $index -lt $all.Count; $index++) {
+        $entry = $failing[$index]
+        if ($entry.result -eq 'mismatch' -and $null -ne $entry.shadowed_by -and $restored -notcontains $entry.shadowed_by.ToLowerInvariant()) {
+            Add-SslNote -Result $Result -Note ('restored as before the change: ' + $all[$index])
+            continue
+        }
+        $failures += , $all[$index]
+    }
     if ($failures.Count -gt 0) {
         $Result.outcome = 'rollback_failed'
-        $Result.error = 'restored in the registry, but clients do not get the prior certificate: ' + ($failures -join ' | ')
+        $message = 'restored in the registry, but clients do not get the prior certificate: ' + ($failures -join ' | ')
+        if ([string]::IsNullOrEmpty($Result.error)) {
+            $Result.error = $message
+        }
+        else {
+            $Result.error = $Result.error + ' | ' + $message
+        }
     }
 }
 
@@ -3053,7 +3112,7 @@ function Invoke-SslPhase {
         [Parameter(Mandatory = $true)][System.Collections.IDictionary]$Change,
         [Parameter(Mandatory = $true)][System.Collections.IDictionary]$Preference,
         [AllowNull()][hashtable[]]$Binding,
-        [Parameter(Mandatory = $true)][string]$TargetHost,
+        [Parameter(Mandatory = $true)][ValidatePattern('^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,254}|\[?[0-9A-Fa-f.]{0,40}:[0-9A-Fa-f:.]{1,44}\]?)$')][string]$TargetHost,
         [AllowEmptyString()][string]$Prepared = '',
         [AllowEmptyString()][string]$Prior = '',
         [AllowEmptyString()][string]$ExpectedPrior = '',
@@ -3067,6 +3126,9 @@ function Invoke-SslPhase {
     $WhatIfPreference = $Preference['WhatIf']
     $ConfirmPreference = $Preference['Confirm']
     $InformationPreference = $Preference['Information']
+    if ($Preference.Contains('Bound') -and @($Preference['Bound'].Keys) -notcontains 'InformationAction') {
+        $InformationPreference = 'Continue'  # the script's progress lines show unless it was told otherwise
+    }
     $VerbosePreference = $Preference['Verbose']
     $ErrorActionPreference = 'Stop'
     # One run's state: a module can stay loaded for several scripts in one session.
