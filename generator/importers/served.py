@@ -55,6 +55,8 @@ class Served:
     def outcome(self) -> str:
         """What the handshake got, in words, without where."""
         got = f"served {self.thumbprint}" + (f" ({self.protocol})" if self.protocol else "")
+        if self.client_cert_requested:  # client-certificate negotiation is on for this endpoint
+            got += ", asking for a client certificate"
         if self.result == MATCH:
             return f"{got}, the binding's own certificate"
         if self.result == MISMATCH:

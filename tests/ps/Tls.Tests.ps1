@@ -388,6 +388,8 @@ Describe 'doctor and import --host: which certificate a handshake from the host 
         if ($Clm) {
             return
         }
+        # An earlier suite's scripts imported the record's SslBind; Mock needs one module of that name.
+        Get-Module -Name SslBind -All | Remove-Module -Force
         . (Join-Path $env:SSLBIND_RENDERED 'served-library.ps1')
         # IP-specific first, then SNI, then the wildcard; the central store serves $Sni for www.
         Mock Invoke-SslTlsHandshake -ModuleName SslBind {

@@ -48,6 +48,15 @@ def test_decode_and_words() -> None:
         f"{NEW}: ip binding 10.0.0.5:443 answers before hostnameport api.contoso.com:443"
     )
     assert str(own).endswith(f"served {NEW} (Tls13), the binding's own certificate")
+    (asks,) = served.decode(
+        {
+            "collector": "sslbind-served",
+            "tls": [entry(result="match", thumbprint=NEW, client_cert_requested=True)],
+        }
+    )
+    assert str(asks).endswith(
+        f"served {NEW} (Tls13), asking for a client certificate, the binding's own certificate"
+    )
     clm = served.Served("ipport=0.0.0.0:443", "not checked", detail="not checked: ConstrainedLanguage")
     assert str(clm) == "TLS from the host: not checked: ConstrainedLanguage"
     with pytest.raises(ValueError):
