@@ -160,7 +160,7 @@ def ps_squote(value: object) -> str:
     if not isinstance(value, str):
         raise RenderError(f"value {value!r}: only text can be quoted for PowerShell")
     _require_printable(value, f"value {value[:40]!r}")
-    return "'" + value.replace("'", "''") + "'"  # printable ASCII: ' is its only single quote
+    return "'" + escape_single_quoted(value) + "'"
 
 
 def ps_value(value: object) -> str:

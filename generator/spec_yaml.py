@@ -168,7 +168,8 @@ class _Builder:
 
     def resolve(self, event: yaml.ScalarEvent) -> str:
         """The tag YAML gives an untagged scalar (str, int, bool...), as PyYAML's composer does."""
-        return _implicit_tag(event.value, event.implicit)
+        tag: str = _RESOLVER.resolve(yaml.ScalarNode, event.value, event.implicit)  # type: ignore[no-untyped-call]
+        return tag
 
     def document(self) -> Node | None:
         next(self.events)  # stream start
@@ -235,13 +236,6 @@ class _Builder:
             key_lines[key] = _line(event)
             entries[key] = self.node(next(self.events), where, depth + 1)
         return Map(_line(start), entries, key_lines, bool(start.flow_style))
-
-
-@lru_cache(maxsize=4096)
-def _implicit_tag(value: str, implicit: tuple[bool, bool]) -> str:
-    """Cached: a spec repeats most values (modes, app IDs, stores) in every binding."""
-    tag: str = _RESOLVER.resolve(yaml.ScalarNode, value, implicit)  # type: ignore[no-untyped-call]
-    return tag
 
 
 def _line(event: yaml.Event) -> int:
