@@ -7,6 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# No per-example deadline: a time limit is a benchmark's job, and on a loaded 2-core machine with
+# parallel workers an example's wall time says nothing about the code.
+settings.register_profile("sslbind", deadline=None)
+settings.load_profile("sslbind")
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / ".tools"

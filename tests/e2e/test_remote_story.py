@@ -96,3 +96,16 @@ def test_apply_without_a_plan_or_confirmation_changes_nothing(pwsh: str, tmp_pat
         assert unconfirmed.exit_code == 2 and "not confirmed" in unconfirmed.output
         assert lab.bindings(lab.hosts[0]) == before
         assert not (lab.record("CHG0000101") / "runs").exists()
+
+
+def test_the_lab_hosts_run_in_this_passs_language_mode(
+    pwsh: str, tmp_path: Path, lab_language_mode: str
+) -> None:
+    """This module runs once per language mode (conftest): the host's own session says which."""
+    with lab_hosts(tmp_path, pwsh) as lab:
+        host = lab.hosts[0]
+        connection = ["--protocol", "http", "--port", str(lab.servers[host].port), "--auth", "basic"]
+        connection += ["--username", "lab", "--message-encryption", "never"]
+        result = lab.sslbind("doctor", "--host", host, *connection, "--json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["powershell"]["language_mode"] == lab_language_mode
