@@ -49,3 +49,9 @@ def pester(pwsh: str) -> Path:
             pytest.fail("Pester is required but .tools/Pester is missing; run scripts/setup.sh")
         pytest.skip("Pester not found; run scripts/setup.sh")
     return path
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `slow` first (each keeps its order), so that under pytest-xdist the longest ones
+    start early and the workers finish together instead of one of them running the tour last."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

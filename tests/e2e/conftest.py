@@ -17,13 +17,13 @@ from generator.lab.server import LabServer
 
 USER, PASSWORD = "lab", "lab-Passw0rd"
 LANGUAGE_MODE_ENV = "SSLBIND_LAB_LANGUAGE_MODE"
-# Hardened hosts (WDAC/AppLocker) run remoting sessions in ConstrainedLanguage: these suites run
-# twice in the one test run, once per mode (the Pester suites cover both modes themselves).
-BOTH_LANGUAGE_MODES = ("test_remote_story.py", "test_remote_faults.py", "test_remote_fleet.py")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if metafunc.definition.path.name in BOTH_LANGUAGE_MODES:
+    """Hardened hosts (WDAC/AppLocker) run remoting sessions in ConstrainedLanguage: a test marked
+    `both_language_modes` runs in the one test run once per mode (the Pester suites cover both
+    modes themselves)."""
+    if metafunc.definition.get_closest_marker("both_language_modes"):
         metafunc.parametrize(
             "lab_language_mode", ["FullLanguage", "ConstrainedLanguage"], indirect=True, scope="module"
         )
