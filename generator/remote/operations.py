@@ -25,7 +25,7 @@ from generator.remote.connection import Credentials, Endpoint, Overrides, resolv
 from generator.remote.display import Progress, no_undo_lines, plan_lines, summary_table
 from generator.remote.events import Events, now_iso
 from generator.remote.fleet import DEFAULT_FORKS, Fleet, FleetResult, HostOutcome
-from generator.remote.recordio import Record, latest_plan, open_record, refuse_if_tampered
+from generator.remote.recordio import Record, latest_plan, open_trusted
 from generator.remote.runlog import RESULT_FILE, RUN_FILE, unfinished_lines, write_json
 from generator.remote.runner import RequestCounter
 from generator.remote.runwriter import RunWriter
@@ -43,6 +43,7 @@ class RunOptions:
     counter: RequestCounter | None = None
     settle: float = 30.0
     tls: bool = False  # --tls: also handshake from this machine to every binding (tls_client)
+    require_signers: tuple[str, ...] = ()  # --require-signer thumbprints (signing.required_signers)
 
 
 @dataclass
@@ -106,6 +107,11 @@ def preflight(source: Path, options: RunOptions, credentials: Credentials) -> No
     before a record is rendered, so bad input writes nothing anywhere."""
     if source.is_dir():
         return
+    if options.require_signers:
+        raise UserError(
+            f"{source}: a spec renders an unsigned record, and --require-signer refuses one: "
+            "give the signed RECORD instead"
+        )
     from generator.spec import load_spec
 
     change = load_spec(source)
@@ -192,8 +198,7 @@ def plan(
     record_path: Path, options: RunOptions, credentials: Credentials, console: Console, progress: Console
 ) -> Report:
     """Read-only capture of every host; the plan is stored in the record whatever the outcome."""
-    refuse_if_tampered(record_path)
-    record = open_record(record_path)
+    record = open_trusted(record_path, options.require_signers)
     _warn_unfinished(record.path, console)
     run = _Run(record, options, credentials, console, _selected(record.change, options.hosts))
     started = now_iso()
@@ -220,8 +225,7 @@ def verify(
     record_path: Path, options: RunOptions, credentials: Credentials, console: Console, progress: Console
 ) -> Report:
     """Read-only drift check; nothing is written."""
-    refuse_if_tampered(record_path)
-    record = open_record(record_path)
+    record = open_trusted(record_path, options.require_signers)
     _warn_unfinished(record.path, console)
     run = _Run(record, options, credentials, console, _selected(record.change, options.hosts))
     work = flow.verify_host
@@ -366,8 +370,7 @@ def _apply(
     accept_no_undo: bool,
 ) -> Report:
     with _refusal_recorded(record_path, "apply"):
-        refuse_if_tampered(record_path)
-        record = open_record(record_path)
+        record = open_trusted(record_path, options.require_signers)
         hosts = _selected(record.change, options.hosts)
         plan_path, planned = _planned_hosts(record, hosts)
     _warn_unfinished(record.path, console)
@@ -462,8 +465,7 @@ def _rollback(
     run_stamp: str | None,
 ) -> Report:
     with _refusal_recorded(record_path, "rollback"):
-        refuse_if_tampered(record_path)
-        record = open_record(record_path)
+        record = open_trusted(record_path, options.require_signers)
         hosts = _selected(record.change, options.hosts)
         found, problems = sources.sources(record.path, hosts, run_stamp)
     _warn_unfinished(record.path, console)

@@ -8,6 +8,7 @@ atomic, never-overwriting writers.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from generator.errors import EXIT_FAILED, UserError
 from generator.model import Change, Target
 from generator.record import MANIFEST, PLANS, check_record, read_manifest, sha256_hex
 from generator.render import LIBRARY_MODULE, host_dir, pinned_library
+from generator.signing import signature_problems
 from generator.spec import load_spec
 
 CHANGE_FILE = "change.yaml"
@@ -110,6 +112,23 @@ def refuse_if_tampered(path: Path) -> None:
     if problems:
         shown = "; ".join(problems[:3]) + (f" (+{len(problems) - 3} more)" if len(problems) > 3 else "")
         raise TamperedRecord(f"{path}: the record fails its integrity check: {shown}")
+
+
+def open_trusted(path: Path, required_signers: Sequence[str] = ()) -> Record:
+    """The record, opened only if `record check` would pass it (`refuse_if_tampered`) and its
+    signatures hold as `record check` verifies them (every file signed once, by the stored signer;
+    `required_signers` refuse any other signer, and an unsigned record). Checked before any host is
+    contacted; the manifest verified is the one the record is opened with."""
+    refuse_if_tampered(path)
+    manifest = read_manifest(path)
+    _report, problems = signature_problems(path, manifest, required_signers)
+    if problems:
+        shown = "; ".join(problems[:2]) + (f" (+{len(problems) - 2} more)" if len(problems) > 2 else "")
+        raise TamperedRecord(f"{path}: refusing to run its scripts: {shown}")
+    record = open_record(path)
+    if read_manifest(path) != manifest:  # changed while the signatures were checked
+        raise TamperedRecord(f"{path}: {MANIFEST} changed while it was being checked; run again")
+    return record
 
 
 def read_json(path: Path) -> dict[str, Any]:
