@@ -25,6 +25,7 @@ from generator.lab.cli import lab
 from generator.remote.cli import COMMANDS as REMOTE_COMMANDS
 from generator.remote.cli import RECORD_COMMANDS
 from generator.report.cli import report_command
+from generator.safetext import shown
 from generator.schema import schema_command
 
 # Commands that change hosts: an OS error escaping them may come after a host changed, so it is
@@ -91,7 +92,7 @@ class SslbindGroup(click.Group):
 
     @staticmethod
     def _fail(ctx: click.Context, watched: _Watched | None, message: str, exit_code: int) -> NoReturn:
-        click.echo(f"sslbind: {message}", err=True)
+        click.echo(f"sslbind: {shown(message)}", err=True)  # may quote a host or a record
         _json_error(watched, message, exit_code)
         ctx.exit(exit_code)
 
@@ -219,11 +220,10 @@ def record_check(record_dir: Path, require_signer: tuple[str, ...]) -> None:
 
     problems = check_record(record_dir)
     for problem in problems:
-        click.echo(problem)
+        click.echo(shown(problem))  # file names are the record's, whoever wrote it
     for result in by_hand_results(record_dir):
-        click.echo(
-            f"by hand: {result.relative_to(record_dir).as_posix()} (a saved run result, in no manifest)"
-        )
+        name = shown(result.relative_to(record_dir).as_posix())
+        click.echo(f"by hand: {name} (a saved run result, in no manifest)")
     problems += _check_signatures(record_dir, signers)
     if problems:
         raise UserError(f"{record_dir}: {len(problems)} integrity problem(s); do not apply", EXIT_FAILED)
@@ -237,13 +237,13 @@ def _check_signatures(record_dir: Path, signers: tuple[str, ...]) -> list[str]:
 
     report, problems = signature_problems(record_dir, read_manifest(record_dir), signers)
     for problem in problems:
-        click.echo(problem)
+        click.echo(shown(problem))
     if not report.signed:
         click.echo("signatures: unsigned (rendered without --sign)")
         return problems
     if report.subject:
         click.echo(
-            f"signatures: {report.files} file(s) signed by {report.subject}, "
+            f"signatures: {report.files} file(s) signed by {shown(report.subject)}, "
             f"thumbprint {report.thumbprint}" + (" (problems above)" if problems else ", all valid")
         )
     if report.library:

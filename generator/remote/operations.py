@@ -22,7 +22,7 @@ from generator.model import Change
 from generator.record import LOCK_FILE, RecordError, add_plan, new_run, read_manifest, utc_stamp
 from generator.remote import checks, flow, sources, tls_client
 from generator.remote.connection import Credentials, Endpoint, Overrides, resolve, warnings_for
-from generator.remote.display import Progress, no_undo_lines, plan_lines, summary_table
+from generator.remote.display import Progress, no_undo_lines, plan_lines, safe, summary_table
 from generator.remote.events import Events, now_iso
 from generator.remote.fleet import DEFAULT_FORKS, Fleet, FleetResult, HostOutcome
 from generator.remote.recordio import Record, latest_plan, open_trusted
@@ -127,7 +127,7 @@ def _endpoints(
     endpoints = {h: resolve(h, record.target(h).connection, options.overrides) for h in hosts}
     for endpoint in endpoints.values():
         for warning in warnings_for(endpoint):
-            console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+            console.print(f"[yellow]warning:[/] {safe(warning)}", highlight=False)
     return endpoints
 
 
@@ -205,7 +205,7 @@ def plan(
     result = run.run("plan", flow.plan_host, progress, EXIT_FAILED)
     run.summarize("plan", result)
     for line in plan_lines(result.outcomes):
-        console.print(line, highlight=False, soft_wrap=True)
+        console.print(safe(line), highlight=False, soft_wrap=True)
     document = _document(
         "plan",
         record,
@@ -302,7 +302,7 @@ def _refusal_recorded(record_path: Path, kind: str) -> Iterator[None]:
 
 def _warn_unfinished(record: Path, console: Console) -> None:
     for line in unfinished_lines(record):
-        console.print(f"[yellow]{line}[/]", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]{safe(line)}[/]", highlight=False, soft_wrap=True)
 
 
 def _execute(
@@ -336,7 +336,7 @@ def _close(run: _Run, kind: str, writer: RunWriter, result: FleetResult, **extra
     run.summarize(kind, final)
     for problem in writer.problems:
         run.console.print(
-            f"[bold red]record not fully written:[/] {problem}", highlight=False, soft_wrap=True
+            f"[bold red]record not fully written:[/] {safe(problem)}", highlight=False, soft_wrap=True
         )
     _say_manual(run.console, outcomes)
     return Report(document, final.exit_code)
@@ -378,7 +378,7 @@ def _apply(
     skipped = [_skip(h, planned.get(h)) for h in hosts if h not in todo]
     run = _Run(record, options, credentials, console, todo)
     for line in no_undo_lines({h: planned[h] for h in todo}, accept_no_undo):
-        console.print(line, highlight=False, soft_wrap=True)
+        console.print(safe(line), highlight=False, soft_wrap=True)
     _confirm_or_stop(
         confirm if todo else None,
         f"Apply change {record.change.id} to {len(todo)} host(s): {', '.join(todo)}?",
@@ -418,7 +418,7 @@ def _tls_lines(console: Console, outcomes: Sequence[HostOutcome], everything: bo
     """What the handshakes saw: every binding with --tls, else only what did not match."""
     for outcome in outcomes:
         for line in tls_client.lines(outcome, everything):
-            console.print(line, highlight=False, soft_wrap=True)
+            console.print(safe(line), highlight=False, soft_wrap=True)
 
 
 def _skip(host: str, planned: Mapping[str, Any] | None) -> HostOutcome:
@@ -435,7 +435,7 @@ def _say_manual(console: Console, outcomes: Sequence[HostOutcome]) -> None:
     for outcome in outcomes:
         if outcome.status == "manual":
             console.print(
-                f"[bold red]{outcome.host} NEEDS A PERSON:[/] {outcome.summary}",
+                f"[bold red]{safe(outcome.host)} NEEDS A PERSON:[/] {safe(outcome.summary)}",
                 highlight=False,
                 soft_wrap=True,
             )

@@ -20,6 +20,7 @@ from generator.errors import EXIT_FAILED, EXIT_MANUAL, EXIT_OK
 from generator.record import PLANS, orphan_sidecars, seal_folder
 from generator.remote import flow, operations, runlog
 from generator.remote.connection import Credentials
+from generator.remote.display import safe
 from generator.remote.events import now_iso
 from generator.remote.fleet import HostOutcome, overall_exit
 from generator.remote.recordio import Record, open_trusted
@@ -155,7 +156,8 @@ def resolve(
     for entry in entries:
         for host in entry["hosts"]:
             console.print(
-                f"{entry['kind']} run {entry['run']}: {host['host']}: {host['summary']}", highlight=False
+                safe(f"{entry['kind']} run {entry['run']}: {host['host']}: {host['summary']}"),
+                highlight=False,
             )
         state = "sealed" if entry["sealed"] else "left open: some hosts could not be re-captured"
         console.print(f"{entry['kind']} run {entry['run']}: {state}", highlight=False)
