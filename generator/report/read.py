@@ -17,6 +17,7 @@ from generator.report.integrity import read_integrity
 from generator.report.model import Report, TargetBinding
 from generator.report.plan import read_plan, text
 from generator.report.timeline import read_runs
+from generator.safetext import shown
 from generator.spec import load_spec
 
 
@@ -43,6 +44,14 @@ def read_report(record: Path) -> Report:
             return _read(record)
     except UserError as error:  # a broken manifest or spec is bad input to `report`: exit 2
         raise UserError(str(error), EXIT_USAGE) from None
+    except (TypeError, ValueError, ArithmeticError, RecursionError, KeyError, AttributeError) as error:
+        # A value of a shape sslbind never writes that the readers above did not foresee: still
+        # one line, never a traceback.
+        raise UserError(
+            f"{record}: a record file holds a value sslbind never writes ({type(error).__name__}: "
+            f"{shown(error, 200)}); the record was edited or damaged: see `sslbind record check`",
+            EXIT_USAGE,
+        ) from None
 
 
 def _read(record: Path) -> Report:
