@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.errors import NotJsonError, load_json, read_input
+from generator.remote.recordio import PLAN_MAX_BYTES
 from generator.report.model import Plan, PlannedBinding, PlannedHost, SettingChange
 from generator.safetext import shown
 
@@ -75,9 +76,6 @@ def planned_host(entry: dict[str, Any]) -> PlannedHost:
         summary=shown(summary),
         bindings=tuple(planned_binding(b) for b in bindings),
     )
-
-
-PLAN_MAX_BYTES = 256 * 1024 * 1024  # a plan holds a few kB per binding
 
 
 def read_plan(path: Path) -> Plan:

@@ -12,13 +12,12 @@ from pathlib import Path
 from generator.errors import EXIT_USAGE, UserError, local_io
 from generator.model import Change
 from generator.record import PLANS, read_manifest
-from generator.remote.recordio import CHANGE_FILE
+from generator.remote.recordio import load_change
 from generator.report.integrity import read_integrity
 from generator.report.model import Report, TargetBinding
 from generator.report.plan import read_plan, text
 from generator.report.timeline import read_runs
 from generator.safetext import shown
-from generator.spec import load_spec
 
 
 def targets(change: Change) -> tuple[TargetBinding, ...]:
@@ -56,7 +55,7 @@ def read_report(record: Path) -> Report:
 
 def _read(record: Path) -> Report:
     manifest = read_manifest(record)
-    change = load_spec(record / CHANGE_FILE)
+    change = load_change(record, manifest)
     plans = sorted((record / PLANS).glob("*.json"))
     return Report(
         change_id=change.id,
