@@ -66,7 +66,8 @@ def step_phase(step: str) -> str:
 # The page shows at most this much of one run's event log; a longer log is cut, with a note, so
 # the page stays bounded whatever a run folder holds.
 EVENTS_MAX_BYTES = 16 * 1024 * 1024
-EVENTS_MAX_LINES = 100_000
+EVENTS_MAX_LINES = 50_000
+STEP_TEXT_MAX = 500  # characters of one step's result or detail on the page
 
 
 class Malformed(Exception):
@@ -156,8 +157,8 @@ def action_step(action: dict[str, Any], at: str) -> Step:
         binding=str(action.get("binding") or ""),
         at=at,
         ms=_number(action.get("ms")),
-        result=shown(action.get("result") or ""),
-        detail=shown(action.get("command") or ""),
+        result=shown(action.get("result") or "", STEP_TEXT_MAX),
+        detail=shown(action.get("command") or "", STEP_TEXT_MAX),
     )
 
 
@@ -189,8 +190,8 @@ def event_step(event: Event, until: str = "") -> Step:
         binding=shown(event.get("binding") or ""),
         at=str(event.get("ts", "")),
         ms=ms,
-        result=shown(event.get("result") or event.get("status") or ""),
-        detail=shown(detail),
+        result=shown(event.get("result") or event.get("status") or "", STEP_TEXT_MAX),
+        detail=shown(detail, STEP_TEXT_MAX),
     )
 
 
@@ -211,7 +212,7 @@ def host_steps(events: list[Event], script: dict[str, Any]) -> tuple[Step, ...]:
     actions = [e for e in events if e.get("event") == "target-action"]
     if not actions:  # a rollback run: the steps are only in the host's result
         listed = script.get("actions")
-        actions = [a for a in listed if isinstance(a, dict)] if isinstance(listed, list) else []
+        actions = _dicts(listed[:EVENTS_MAX_LINES] if isinstance(listed, list) else None)
     inner = [action_step(a, "") for a in actions]
     sent = [e for e in events if e.get("event") in _SCRIPT_STARTS]
     owner = next((e for e in sent if script_name(e) == script.get("phase")), sent[0] if sent else None)
