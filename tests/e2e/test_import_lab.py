@@ -174,3 +174,6 @@ def test_a_hostile_certificate_subject_is_escaped_and_the_spec_renders(pwsh: str
         assert "\\x1b]0;PWNED" in imported.stderr and "\\x1b]0;PWNED" in text
         rendered = lab.sslbind("render", str(spec), "-o", str(tmp_path / "out"))
         assert rendered.exit_code == 0, rendered.output
+        planned = lab.plan(spec)  # the host's capture of those certificates, on the terminal
+        assert planned.exit_code == 0, planned.output
+        assert "\x1b" not in planned.output and "\x00" not in planned.output
