@@ -85,6 +85,13 @@ RUN_OPTIONS: list[Callable[[F], F]] = [
         show_default=True,
         help="Seconds a host that lost its connection mid-change may take to finish before sslbind acts.",
     ),
+    click.option(
+        "--lock-wait",
+        type=click.IntRange(0, 3600),
+        default=None,
+        help="Seconds a host script waits while another sslbind run holds that host's lock, then refuses "
+        "with nothing changed (default: the scripts' own, 60).",
+    ),
 ]
 
 
@@ -174,6 +181,7 @@ def plan(
     timeout: float,
     as_json: bool,
     settle: float,
+    lock_wait: int | None,
     **kw: Any,
 ) -> None:
     """Read-only: capture each binding, prepare the add command, show the difference; store the plan.
@@ -183,7 +191,9 @@ def plan(
     from generator.remote import operations
 
     human, progress = _consoles(as_json)
-    options = operations.RunOptions(overrides_from(kw), forks, timeout, hosts, settle=settle)
+    options = operations.RunOptions(
+        overrides_from(kw), forks, timeout, hosts, settle=settle, lock_wait=lock_wait
+    )
     credentials = _credentials()
     operations.preflight(source, options, credentials)
     record = operations.record_for(source, out_dir, human)
@@ -218,6 +228,7 @@ def apply(
     timeout: float,
     as_json: bool,
     settle: float,
+    lock_wait: int | None,
     **kw: Any,
 ) -> None:
     """Run the recorded change on every host; roll back on the target on any failure.
@@ -229,7 +240,9 @@ def apply(
     from generator.remote import operations
 
     human, progress = _consoles(as_json)
-    options = operations.RunOptions(overrides_from(kw), forks, timeout, hosts, settle=settle, tls=tls)
+    options = operations.RunOptions(
+        overrides_from(kw), forks, timeout, hosts, settle=settle, tls=tls, lock_wait=lock_wait
+    )
     confirm = None if yes else _confirm
     report = operations.apply(record_dir, options, _credentials(), human, progress, confirm, accept_no_undo)
     _finish(report.document, report.exit_code, as_json)
@@ -253,6 +266,7 @@ def verify(
     timeout: float,
     as_json: bool,
     settle: float,
+    lock_wait: int | None,
     **kw: Any,
 ) -> None:
     """Read-only drift check against the desired state, including a TLS handshake on the host to
@@ -261,7 +275,9 @@ def verify(
     from generator.remote import operations
 
     human, progress = _consoles(as_json)
-    options = operations.RunOptions(overrides_from(kw), forks, timeout, hosts, settle=settle, tls=tls)
+    options = operations.RunOptions(
+        overrides_from(kw), forks, timeout, hosts, settle=settle, tls=tls, lock_wait=lock_wait
+    )
     credentials = _credentials()
     operations.preflight(source, options, credentials)
     with operations.readable_record(source) as record:
@@ -290,6 +306,7 @@ def rollback(
     timeout: float,
     as_json: bool,
     settle: float,
+    lock_wait: int | None,
     **kw: Any,
 ) -> None:
     """Restore on each host the prior bindings of the apply run that changed it (checked against the
@@ -297,7 +314,9 @@ def rollback(
     from generator.remote import operations
 
     human, progress = _consoles(as_json)
-    options = operations.RunOptions(overrides_from(kw), forks, timeout, hosts, settle=settle)
+    options = operations.RunOptions(
+        overrides_from(kw), forks, timeout, hosts, settle=settle, lock_wait=lock_wait
+    )
     report = operations.rollback(
         record_dir, options, _credentials(), human, progress, None if yes else _confirm, run_stamp
     )
@@ -318,6 +337,7 @@ def record_resolve(
     timeout: float,
     as_json: bool,
     settle: float,
+    lock_wait: int | None,
     **kw: Any,
 ) -> None:
     """Close what an interrupted apply, rollback or plan left open: re-capture each host whose
@@ -327,7 +347,9 @@ def record_resolve(
     from generator.remote.resolve import resolve
 
     human, progress = _consoles(as_json)
-    options = operations.RunOptions(overrides_from(kw), forks, timeout, hosts, settle=settle)
+    options = operations.RunOptions(
+        overrides_from(kw), forks, timeout, hosts, settle=settle, lock_wait=lock_wait
+    )
     report = resolve(record_dir, options, _credentials(), human, progress)
     _finish(report.document, report.exit_code, as_json)
 

@@ -43,6 +43,7 @@ class RunOptions:
     counter: RequestCounter | None = None
     settle: float = 30.0
     tls: bool = False  # --tls: also handshake from this machine to every binding (tls_client)
+    lock_wait: int | None = None  # --lock-wait: the scripts' -LockWait; None leaves their default
 
 
 @dataclass
@@ -157,6 +158,7 @@ class _Run:
             self.options.counter,
             self.options.settle,
             self.prior_file,
+            self.options.lock_wait,
         )
 
     def run(

@@ -303,6 +303,8 @@ def _failure_text(name: str, result: ScriptResult, obj: dict[str, Any] | None) -
 # SslBind module the first statement defined instead of loading lib/SslBind from a file, which
 # does not exist on the host. Only this client sets it, after checking the library's hash.
 LIBRARY_PRELOADED = "LibraryPreloaded"
+# Seconds a host script waits for another sslbind phase's host lock (--lock-wait).
+LOCK_WAIT = "LockWait"
 
 
 def library_statement(library_text: str) -> str:
@@ -353,10 +355,12 @@ def fit_parameters(script_text: str, parameters: Mapping[str, Any]) -> dict[str,
     """The parameters a recorded script knows. A record rendered before `Swap` and `AcceptNoUndo`
     existed refuses an unknown -Binding entry and fails on an unknown parameter (no JSON, so the
     client could not tell that nothing ran); such a script never updates in place nor refuses a
-    binding it cannot undo, so leaving both out keeps its own behaviour."""
+    binding it cannot undo, so leaving both out keeps its own behaviour. One rendered before
+    `LockWait` waits its own 60 s for the host lock."""
     fitted = dict(parameters)
-    if "AcceptNoUndo" in fitted and not re.search(r"\$AcceptNoUndo\b", script_text):
-        del fitted["AcceptNoUndo"]
+    for optional in ("AcceptNoUndo", LOCK_WAIT):
+        if optional in fitted and not re.search(r"\$" + optional + r"\b", script_text):
+            del fitted[optional]
     if pinned_library(script_text) is None and not re.search(r"\bSwap = '", script_text):
         bindings = fitted.get("Binding")
         if isinstance(bindings, list):

@@ -24,6 +24,7 @@ Describe 'TLS handshake after the change' {
         Mock Test-SslPortListening { Test-FakePortListening -Port $Port }
         $global:FakeLockPath = Join-Path ([System.IO.Path]::GetTempPath()) ('sslbind-pester-tls-' + $PID + '.lock')
         Mock Get-SslLockPath { $global:FakeLockPath }
+        Mock Get-SslLockFolderFacts { Get-FakeLockFolderFacts -Path $Path }
         Mock Wait-SslLock { }
         # The fake TLS front: $global:TlsServe decides the answer per endpoint.
         Mock Invoke-SslTlsHandshake { & $global:TlsServe $Address $Port $ServerName }

@@ -370,3 +370,13 @@ def test_a_freshly_rendered_script_keeps_swap() -> None:
         fitted = scriptio.fit_parameters(data.decode(), scriptio.prepare_parameters(target()))
         assert fitted["Binding"][0]["Swap"] == "auto", path
     assert "Swap = 'auto'" not in OLDER_SCRIPT and "AcceptNoUndo" not in OLDER_SCRIPT
+
+
+def test_lock_wait_goes_only_to_scripts_that_know_it() -> None:
+    given = {**scriptio.prepare_parameters(target()), scriptio.LOCK_WAIT: 5}
+    rendered = render_target(Change("CHG1", "t", (target(),), spec_sha256="ab" * 32), target())
+    for path, data in rendered.items():
+        if path.endswith(".ps1") and path.startswith("hosts/"):
+            assert scriptio.fit_parameters(data.decode(), given)[scriptio.LOCK_WAIT] == 5, path
+    assert scriptio.LOCK_WAIT not in scriptio.fit_parameters(OLDER_SCRIPT, given)
+
