@@ -68,7 +68,19 @@ NETSH_KEYS = frozenset({"supports_update", "missing_parameters", "help_layout"})
 # netsh commands that have a usage text for a `"usage": true` fault to print.
 USAGE_FAULT_OPERATIONS = ("add", "update", "delete")
 FAULT_KEYS = frozenset(
-    {"on", "error", "hang", "drop_connection", "kill_pwsh", "target", "when", "usage", "stale_tls", "pinned"}
+    {
+        "on",
+        "error",
+        "hang",
+        "drop_connection",
+        "kill_pwsh",
+        "target",
+        "when",
+        "usage",
+        "stale_tls",
+        "pinned",
+        "certhash",
+    }
 )
 
 
@@ -265,6 +277,9 @@ def _validate_fault(fault: dict[str, Any], where: str) -> None:
             raise LabStateError(f"{where}.{flag}: must be true or false")
     if fault.get("when", "before") not in ("before", "after"):
         raise LabStateError(f'{where}.when: must be "before" or "after"')
+    certhash = fault.get("certhash")
+    if "certhash" in fault and (fault["on"] != "tls" or not isinstance(certhash, str) or len(certhash) != 40):
+        raise LabStateError(f"{where}.certhash: only on tls, a thumbprint of 40 hex digits")
     if "target" in fault and not isinstance(fault["target"], str):
         raise LabStateError(f'{where}.target: must be a binding key like "0.0.0.0:443"')
 

@@ -323,7 +323,8 @@ function Get-SslProcessStart {
 function Invoke-SslTlsHandshake {
     # One TLS handshake to Address:Port (SNI = -ServerName; none when it is empty or an IP address),
     # to read which certificate the server presents: @{ ok; thumbprint; protocol;
-    # client_cert_requested; error; listening } (listening $false: no TCP connection at all). Read-only: the certificate is only read, never trusted (the
+    # client_cert_requested; error; listening; timed_out } (listening $false: no TCP connection at
+    # all; timed_out: connected, but no answer within -TimeoutMs). Read-only: the certificate is only read, never trusted (the
     # caller compares thumbprints), no HTTP request is sent, the connection closes after the
     # handshake, every wait is bounded by -TimeoutMs. Needs .NET (TcpClient, SslStream): the caller
     # never calls it in ConstrainedLanguage. Off Windows (the sslbind lab) the lab's TLS front
@@ -336,7 +337,7 @@ function Invoke-SslTlsHandshake {
         [AllowEmptyString()][string]$ServerName = '',
         [int]$TimeoutMs = 3000
     )
-    $result = [ordered]@{ ok = $false; thumbprint = $null; protocol = $null; client_cert_requested = $null; error = $null; listening = $null }
+    $result = [ordered]@{ ok = $false; thumbprint = $null; protocol = $null; client_cert_requested = $null; error = $null; listening = $null; timed_out = $false }
     $connectAddress = $Address
     $connectPort = $Port
     if ($PSVersionTable.PSVersion.Major -ge 6 -and -not $IsWindows) {
@@ -415,7 +416,19 @@ function Invoke-SslTlsHandshake {
     catch {
         $failure = $_.Exception
         while ($null -ne $failure.InnerException) {
+            if ($failure -is [System.TimeoutException]) {
+                $result.timed_out = $true
+            }
             $failure = $failure.InnerException
+        }
+        # Connected, then no answer within the timeout (a socket read timeout): the caller tries
+        # again; a reset or an alert is an answer. No TCP connection at all is listening = $false.
+        if ($result.listening -and ($failure -is [System.TimeoutException] -or
+                ($failure -is [System.Net.Sockets.SocketException] -and [string]$failure.SocketErrorCode -eq 'TimedOut'))) {
+            $result.timed_out = $true
+        }
+        if (-not $result.listening) {
+            $result.timed_out = $false
         }
         $result.error = 'TLS handshake with ' + $connectAddress + ':' + $connectPort + ' failed: ' + $failure.Message
         if ($null -ne $state.certificate) {

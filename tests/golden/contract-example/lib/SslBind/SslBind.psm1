@@ -411,7 +411,8 @@ function Get-SslProcessStart {
 function Invoke-SslTlsHandshake {
     # One TLS handshake to Address:Port (SNI = -ServerName; none when it is empty or an IP address),
     # to read which certificate the server presents: @{ ok; thumbprint; protocol;
-    # client_cert_requested; error; listening } (listening $false: no TCP connection at all). Read-only: the certificate is only read, never trusted (the
+    # client_cert_requested; error; listening; timed_out } (listening $false: no TCP connection at
+    # all; timed_out: connected, but no answer within -TimeoutMs). Read-only: the certificate is only read, never trusted (the
     # caller compares thumbprints), no HTTP request is sent, the connection closes after the
     # handshake, every wait is bounded by -TimeoutMs. Needs .NET (TcpClient, SslStream): the caller
     # never calls it in ConstrainedLanguage. Off Windows (the sslbind lab) the lab's TLS front
@@ -424,7 +425,7 @@ function Invoke-SslTlsHandshake {
         [AllowEmptyString()][string]$ServerName = '',
         [int]$TimeoutMs = 3000
     )
-    $result = [ordered]@{ ok = $false; thumbprint = $null; protocol = $null; client_cert_requested = $null; error = $null; listening = $null }
+    $result = [ordered]@{ ok = $false; thumbprint = $null; protocol = $null; client_cert_requested = $null; error = $null; listening = $null; timed_out = $false }
     $connectAddress = $Address
     $connectPort = $Port
     if ($PSVersionTable.PSVersion.Major -ge 6 -and -not $IsWindows) {
@@ -503,7 +504,19 @@ function Invoke-SslTlsHandshake {
     catch {
         $failure = $_.Exception
         while ($null -ne $failure.InnerException) {
+            if ($failure -is [System.TimeoutException]) {
+                $result.timed_out = $true
+            }
             $failure = $failure.InnerException
+        }
+        # Connected, then no answer within the timeout (a socket read timeout): the caller tries
+        # again; a reset or an alert is an answer. No TCP connection at all is listening = $false.
+        if ($result.listening -and ($failure -is [System.TimeoutException] -or
+                ($failure -is [System.Net.Sockets.SocketException] -and [string]$failure.SocketErrorCode -eq 'TimedOut'))) {
+            $result.timed_out = $true
+        }
+        if (-not $result.listening) {
+            $result.timed_out = $false
         }
         $result.error = 'TLS handshake with ' + $connectAddress + ':' + $connectPort + ' failed: ' + $failure.Message
         if ($null -ne $state.certificate) {
@@ -2951,6 +2964,15 @@ function Invoke-SslApplyPhase {
         Add-SslAfterState -Result $Result -Specs $specs
         return
     }
+    # What clients got before the change, per endpoint: a failure that was already there is not
+    # this change's (nor its restore's).
+    $baseline = @()
+    try {
+        $baseline = @(Get-SslTlsBaseline -Items @($pending | Where-Object { $_.Captured.exists } | ForEach-Object { Get-SslTlsItem -Spec $_.Spec -Expected $_.Captured.settings -Prior $null }))
+    }
+    catch {
+        Add-SslNote -Result $Result -Note ('no TLS baseline before the change (every TLS failure after it counts): ' + $_.Exception.Message)
+    }
     $touched = @()
     $finished = $false
     try {
@@ -2963,6 +2985,8 @@ function Invoke-SslApplyPhase {
         }
         $first = @($Result.tls).Count
         $tlsFailures = @(Invoke-SslTlsCheck -Result $Result -Items @($pending | ForEach-Object { Get-SslTlsItem -Spec $_.Spec -Expected $_.Plan.desired -Prior $_.Captured }))
+        # A binding this change did not touch answering first is named, not this change's failure.
+        $tlsFailures = @(Select-SslTlsFailure -Result $Result -First $first -Failure $tlsFailures -Changed @($pending | ForEach-Object { $_.Spec }) -Note 'TLS not checked, an untouched binding answers first: ' -Baseline $baseline)
         if ($tlsFailures.Count -gt 0) {
             throw ('verify failed: ' + ($tlsFailures -join ' | '))
         }
@@ -2971,7 +2995,7 @@ function Invoke-SslApplyPhase {
     }
     catch {
         $Result.error = $_.Exception.Message
-        Restore-SslTouched -Result $Result -Touched $touched
+        Restore-SslTouched -Result $Result -Touched $touched -Baseline $baseline
         $finished = $true
     }
     finally {
@@ -3006,7 +3030,12 @@ function Restore-SslTouched {
     # apply's rollback: every touched binding back as captured, last touched first; then, as
     # rollback.ps1 does, a TLS handshake to each: restored in the registry but served with another
     # certificate is rollback_failed. -Stopped (a stopped pipeline) restores without handshakes.
-    param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][AllowEmptyCollection()]$Touched, [switch]$Stopped)
+    param(
+        [Parameter(Mandatory = $true)]$Result,
+        [Parameter(Mandatory = $true)][AllowEmptyCollection()]$Touched,
+        [switch]$Stopped,
+        [AllowNull()][AllowEmptyCollection()][object[]]$Baseline = @()
+    )
     Write-SslLog -Message ('failed: ' + $Result.error + '; restoring the captured bindings')
     $Result.outcome = 'rolled_back'
     for ($index = $Touched.Count - 1; $index -ge 0; $index--) {
@@ -3028,14 +3057,37 @@ function Restore-SslTouched {
         $specs += , $item.Spec
         $state[$item.Spec.Subject.ToLowerInvariant()] = $item.Captured
     }
-    Confirm-SslRestoredTls -Result $Result -Specs $specs -State $state
+    Confirm-SslRestoredTls -Result $Result -Specs $specs -State $state -Baseline $Baseline
 }
 
 # --- what clients see: a TLS handshake to each changed binding (read-only) ---
 
-$script:SslTlsTimeoutMs = 3000
+# The first handshake after a change may be slow (HTTP.sys acquires the credential, builds the
+# chain): each endpoint is tried up to three times, waiting 3, 6 and 9 s (18 s in all), and only a
+# handshake that got no answer is tried again; a reset or TLS alert after connect is an answer.
+$script:SslTlsAttemptMs = @(3000, 6000, 9000)
 # The name asked for under a wildcard SNI binding (*.contoso.com -> sslbind-tls-check.contoso.com).
 $script:SslTlsWildcardLabel = 'sslbind-tls-check'
+
+function Invoke-SslTlsAttempt {
+    # One endpoint's handshake with the bounded retry: the first answer counts (a certificate, a
+    # reset, an alert); when every attempt timed out, ok is $null ('not checked: no answer within
+    # N s') and timed_out is $true: a warning, never a failure.
+    param([Parameter(Mandatory = $true)]$Endpoint)
+    $waited = 0
+    $seen = $null
+    foreach ($ms in $script:SslTlsAttemptMs) {
+        $seen = Invoke-SslTlsHandshake -Address $Endpoint.address -Port $Endpoint.port -ServerName $Endpoint.server_name -TimeoutMs $ms
+        $waited += $ms
+        if (-not [bool](Get-SslProperty -Object $seen -Name 'timed_out')) {
+            return $seen
+        }
+        Write-SslLog -Message ('tls ' + $Endpoint.address + ':' + $Endpoint.port + ': no answer within ' + ($ms / 1000) + ' s')
+    }
+    $seen.ok = $null
+    $seen.error = 'not checked: no answer within ' + ($waited / 1000) + ' s'
+    return $seen
+}
 
 function Get-SslPortBinding {
     # Every binding on -Port as the registry holds it (any kind): kind, key, certhash (or $null).
@@ -3212,7 +3264,7 @@ function Test-SslTlsBinding {
         return $failures
     }
     foreach ($endpoint in $endpoints) {
-        $seen = Invoke-SslTlsHandshake -Address $endpoint.address -Port $endpoint.port -ServerName $endpoint.server_name -TimeoutMs $script:SslTlsTimeoutMs
+        $seen = Invoke-SslTlsAttempt -Endpoint $endpoint
         $entry = [ordered]@{
             binding = $Spec.Subject; address = $endpoint.address; port = $endpoint.port; server_name = $endpoint.server_name
             expected = $Expected; thumbprint = $seen.thumbprint; protocol = $seen.protocol
@@ -3224,6 +3276,9 @@ function Test-SslTlsBinding {
         }
         if ($null -eq $seen.ok) {
             $entry.result = 'not checked'
+            if ([bool](Get-SslProperty -Object $seen -Name 'timed_out')) {
+                Add-SslNote -Result $Result -Note ('warning: TLS ' + $Spec.Subject + ' at ' + $where + ' ' + $seen.error + ' (a slow first handshake after a change: HSM or TPM key, revocation fetch); not counted as a failure, check it by hand')
+            }
         }
         elseif (-not $seen.ok -and (Get-SslProperty -Object $seen -Name 'listening') -eq $false) {
             # No TCP connection at all: no application has this port registered with HTTP.sys (a
@@ -3319,11 +3374,91 @@ function Get-SslTlsItem {
     return @{ Spec = $Spec; Expected = $want; Prior = $had }
 }
 
+function Get-SslTlsBaseline {
+    # apply, before its first live change: one handshake per endpoint of each binding it will
+    # change, compared with the certificate the binding holds now (items from Get-SslTlsItem with
+    # -Expected the captured settings). The entries, kept apart from the result, tell a failure
+    # this change caused from one that was there before it (Test-SslTlsAsBefore).
+    param([Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$Items)
+    $scratch = @{ tls = @(); notes = @() }
+    if ($Items.Count -gt 0) {
+        $null = Invoke-SslTlsCheck -Result $scratch -Items $Items
+    }
+    return $scratch.tls
+}
+
+function Test-SslTlsAsBefore {
+    # Did this endpoint fail in the same way before the change? The handshake failed then too, or
+    # the same other certificate answered then (checked against the certificate the binding held
+    # then, so "still the prior certificate" is never excused: it matched before).
+    param([Parameter(Mandatory = $true)]$Entry, [AllowNull()][AllowEmptyCollection()][object[]]$Baseline)
+    foreach ($before in @($Baseline)) {
+        if ($null -eq $before -or [string]$before.binding -ne [string]$Entry.binding -or [string]$before.address -ne [string]$Entry.address -or
+            [string]$before.server_name -ne [string]$Entry.server_name) {
+            continue
+        }
+        if ($Entry.result -eq 'failed' -and $before.result -eq 'failed') {
+            return $true
+        }
+        if ($Entry.result -eq 'mismatch' -and $before.result -eq 'mismatch' -and [string]$before.thumbprint -eq [string]$Entry.thumbprint) {
+            return $true
+        }
+    }
+    return $false
+}
+
+function Select-SslTlsFailure {
+    # The one rule for a certificate served by a binding this run did not change (an IP binding
+    # answering before the changed one): it answered so before the change too, so it is named in a
+    # note (-Note, then the failure text), not counted. Returns the other failures. -First: the
+    # index of the check's first $Result.tls entry; Test-SslTlsBinding gives one failure per
+    # 'failed' or 'mismatch' entry, in order.
+    param(
+        [Parameter(Mandatory = $true)]$Result,
+        [Parameter(Mandatory = $true)][int]$First,
+        [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$Failure,
+        [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$Changed,
+        [Parameter(Mandatory = $true)][string]$Note,
+        [AllowNull()][AllowEmptyCollection()][object[]]$Baseline = @()
+    )
+    $subjects = @($Changed | ForEach-Object { $_.Subject.ToLowerInvariant() })
+    $entries = @($Result.tls)
+    $failing = @()
+    for ($index = $First; $index -lt $entries.Count; $index++) {
+        if ($entries[$index].result -eq 'failed' -or $entries[$index].result -eq 'mismatch') {
+            $failing += , $entries[$index]
+        }
+    }
+    $kept = @()
+    for ($index = 0; $index -lt $Failure.Count; $index++) {
+        $entry = $null
+        if ($index -lt $failing.Count) {
+            $entry = $failing[$index]
+        }
+        if ($null -ne $entry -and $entry.result -eq 'mismatch' -and $null -ne $entry.shadowed_by -and $subjects -notcontains ([string]$entry.shadowed_by).ToLowerInvariant()) {
+            Add-SslNote -Result $Result -Note ($Note + $Failure[$index])
+            continue
+        }
+        if ($null -ne $entry -and (Test-SslTlsAsBefore -Entry $entry -Baseline $Baseline)) {
+            $entry.detail = 'as before the change: ' + [string]$entry.detail
+            Add-SslNote -Result $Result -Note ('TLS as before the change: ' + $Failure[$index])
+            continue
+        }
+        $kept += , $Failure[$index]
+    }
+    return $kept
+}
+
 function Confirm-SslRestoredTls {
     # rollback, and apply's own restore: after the restore, do clients get the prior certificate
     # again? A binding restored but served with another certificate is a failed rollback, named
     # with what answered instead (after any error already in the result).
-    param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][object[]]$Specs, [Parameter(Mandatory = $true)]$State)
+    param(
+        [Parameter(Mandatory = $true)]$Result,
+        [Parameter(Mandatory = $true)][object[]]$Specs,
+        [Parameter(Mandatory = $true)]$State,
+        [AllowNull()][AllowEmptyCollection()][object[]]$Baseline = @()
+    )
     $items = @()
     foreach ($spec in $Specs) {
         $prior = $State[$spec.Subject.ToLowerInvariant()]
@@ -3333,26 +3468,7 @@ function Confirm-SslRestoredTls {
     }
     $first = @($Result.tls).Count
     $all = @(Invoke-SslTlsCheck -Result $Result -Items $items)
-    # Test-SslTlsBinding gives one failure per 'failed' or 'mismatch' entry, in order. A certificate
-    # of a binding that was not restored (an IP binding answering first) was served before the
-    # change too: reported, not a failed restore.
-    $restored = @($Specs | ForEach-Object { $_.Subject.ToLowerInvariant() })
-    $entries = @($Result.tls)
-    $failing = @()
-    for ($index = $first; $index -lt $entries.Count; $index++) {
-        if ($entries[$index].result -eq 'failed' -or $entries[$index].result -eq 'mismatch') {
-            $failing += , $entries[$index]
-        }
-    }
-    $failures = @()
-    for ($index = 0; $index -lt $all.Count; $index++) {
-        $entry = $failing[$index]
-        if ($entry.result -eq 'mismatch' -and $null -ne $entry.shadowed_by -and $restored -notcontains $entry.shadowed_by.ToLowerInvariant()) {
-            Add-SslNote -Result $Result -Note ('restored as before the change: ' + $all[$index])
-            continue
-        }
-        $failures += , $all[$index]
-    }
+    $failures = @(Select-SslTlsFailure -Result $Result -First $first -Failure $all -Changed $Specs -Note 'restored as before the change: ' -Baseline $Baseline)
     if ($failures.Count -gt 0) {
         $Result.outcome = 'rollback_failed'
         $message = 'restored in the registry, but clients do not get the prior certificate: ' + ($failures -join ' | ')
