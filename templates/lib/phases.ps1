@@ -1546,11 +1546,11 @@ function Invoke-SslTlsAttempt {
     # One endpoint's handshake with the bounded retry: the first answer counts (a certificate, a
     # reset, an alert); when every attempt timed out, ok is $null ('not checked: no answer within
     # N s') and timed_out is $true: a warning, never a failure.
-    param([Parameter(Mandatory = $true)]$Endpoint)
+    param([Parameter(Mandatory = $true)]$Endpoint, [switch]$Fresh)
     $waited = 0
     $seen = $null
     foreach ($ms in $script:SslTlsAttemptMs) {
-        $seen = Invoke-SslTlsHandshake -Address $Endpoint.address -Port $Endpoint.port -ServerName $Endpoint.server_name -TimeoutMs $ms
+        $seen = Invoke-SslTlsHandshake -Address $Endpoint.address -Port $Endpoint.port -ServerName $Endpoint.server_name -TimeoutMs $ms -Fresh:$Fresh
         $waited += $ms
         if (-not [bool](Get-SslProperty -Object $seen -Name 'timed_out')) {
             return $seen
@@ -1724,7 +1724,8 @@ function Test-SslTlsBinding {
         [Parameter(Mandatory = $true)]$Spec,
         [AllowNull()][string]$Expected,
         [AllowNull()][string]$Prior,
-        [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$PortBinding
+        [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$PortBinding,
+        [switch]$Fresh
     )
     $failures = @()
     $endpoints = @(Get-SslTlsEndpoint -Spec $Spec -PortBinding $PortBinding)
@@ -1737,7 +1738,7 @@ function Test-SslTlsBinding {
         return $failures
     }
     foreach ($endpoint in $endpoints) {
-        $seen = Invoke-SslTlsAttempt -Endpoint $endpoint
+        $seen = Invoke-SslTlsAttempt -Endpoint $endpoint -Fresh:$Fresh
         $entry = [ordered]@{
             binding = $Spec.Subject; address = $endpoint.address; port = $endpoint.port; server_name = $endpoint.server_name
             expected = $Expected; thumbprint = $seen.thumbprint; protocol = $seen.protocol
@@ -1791,8 +1792,9 @@ function Invoke-SslTlsCheck {
     # item is @{ Spec; Expected (certhash, $null for central-store kinds); Prior (certhash before) }.
     # Returns the failures (empty when every handshake saw the expected certificate). The bindings
     # of each port are read from the registry here (Invoke-SslTlsSeen does the rest).
-    param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$Items)
-    return Invoke-SslTlsSeen -Result $Result -Items $Items -PortBinding { param([int]$Port) Get-SslPortBinding -Port $Port }
+    # -Fresh: a new TLS session, none resumed from an earlier handshake (the restore's check).
+    param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$Items, [switch]$Fresh)
+    return Invoke-SslTlsSeen -Result $Result -Items $Items -PortBinding { param([int]$Port) Get-SslPortBinding -Port $Port } -Fresh:$Fresh
 }
 
 function Invoke-SslTlsSeen {
@@ -1805,7 +1807,8 @@ function Invoke-SslTlsSeen {
     param(
         [Parameter(Mandatory = $true)]$Result,
         [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$Items,
-        [Parameter(Mandatory = $true)][scriptblock]$PortBinding
+        [Parameter(Mandatory = $true)][scriptblock]$PortBinding,
+        [switch]$Fresh
     )
     $failures = @()
     $mode = [string]$ExecutionContext.SessionState.LanguageMode
@@ -1828,7 +1831,7 @@ function Invoke-SslTlsSeen {
         if (-not $byPort.ContainsKey($port)) {
             $byPort[$port] = @(& $PortBinding $port)
         }
-        $failures += @(Test-SslTlsBinding -Result $Result -Spec $item.Spec -Expected $item.Expected -Prior $item.Prior -PortBinding $byPort[$port])
+        $failures += @(Test-SslTlsBinding -Result $Result -Spec $item.Spec -Expected $item.Expected -Prior $item.Prior -PortBinding $byPort[$port] -Fresh:$Fresh)
     }
     return $failures
 }
@@ -1940,7 +1943,8 @@ function Confirm-SslRestoredTls {
         }
     }
     $first = @($Result.tls).Count
-    $all = @(Invoke-SslTlsCheck -Result $Result -Items $items)
+    # A fresh session: a resumed one from the change's own check would show its certificate again.
+    $all = @(Invoke-SslTlsCheck -Result $Result -Items $items -Fresh)
     $failures = @(Select-SslTlsFailure -Result $Result -First $first -Failure $all -Changed $Specs -Note 'restored as before the change: ' -Baseline $Baseline)
     if ($failures.Count -gt 0) {
         $Result.outcome = 'rollback_failed'

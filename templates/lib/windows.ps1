@@ -324,7 +324,8 @@ function Invoke-SslTlsHandshake {
     # One TLS handshake to Address:Port (SNI = -ServerName; none when it is empty or an IP address),
     # to read which certificate the server presents: @{ ok; thumbprint; protocol;
     # client_cert_requested; error; listening; timed_out } (listening $false: no TCP connection at
-    # all; timed_out: connected, but no answer within -TimeoutMs). Read-only: the certificate is only read, never trusted (the
+    # all; timed_out: connected, but no answer within -TimeoutMs). -Fresh: a new TLS session, none
+    # resumed from an earlier handshake of this process (the restore's confirmation). Read-only: the certificate is only read, never trusted (the
     # caller compares thumbprints), no HTTP request is sent, the connection closes after the
     # handshake, every wait is bounded by -TimeoutMs. Needs .NET (TcpClient, SslStream): the caller
     # never calls it in ConstrainedLanguage. Off Windows (the sslbind lab) the lab's TLS front
@@ -335,7 +336,8 @@ function Invoke-SslTlsHandshake {
         [Parameter(Mandatory = $true)][string]$Address,
         [Parameter(Mandatory = $true)][int]$Port,
         [AllowEmptyString()][string]$ServerName = '',
-        [int]$TimeoutMs = 3000
+        [int]$TimeoutMs = 3000,
+        [switch]$Fresh
     )
     $result = [ordered]@{ ok = $false; thumbprint = $null; protocol = $null; client_cert_requested = $null; error = $null; listening = $null; timed_out = $false }
     $connectAddress = $Address
@@ -388,12 +390,18 @@ function Invoke-SslTlsHandshake {
         }
         $stream = New-Object -TypeName System.Net.Security.SslStream -ArgumentList $client.GetStream(), $false, $accept, $select
         $protocols = [System.Security.Authentication.SslProtocols]::None
-        if ($PSVersionTable.PSVersion.Major -lt 6) {
+        if ($PSVersionTable.PSVersion.Major -lt 6 -or $Fresh) {
             # .NET Framework before 4.7 has no system default: offer TLS 1.0 to 1.2 (and 1.3 where known).
             $protocols = [System.Security.Authentication.SslProtocols]'Tls, Tls11, Tls12'
             if ([enum]::IsDefined([System.Security.Authentication.SslProtocols], 'Tls13')) {
                 $protocols = $protocols -bor [System.Security.Authentication.SslProtocols]'Tls13'
             }
+        }
+        if ($Fresh) {
+            # .NET caches the client credential per protocol set, and Schannel resumes sessions per
+            # credential: a set no other handshake of this process uses (TLS 1.0 left out) gets a new
+            # credential, so no session of an earlier handshake is resumed [unverified on Windows].
+            $protocols = $protocols -band (-bnot [System.Security.Authentication.SslProtocols]::Tls)
         }
         $name = $ServerName
         if ([string]::IsNullOrEmpty($name)) {

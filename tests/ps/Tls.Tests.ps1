@@ -128,8 +128,8 @@ Describe 'TLS handshake after the change' {
         $run.Json.tls[0].thumbprint | Should -Be $Hash
         $run.Json.tls[0].protocol | Should -Be 'Tls13'
         $run.Json.tls[0].client_cert_requested | Should -Be $false
-        # one before the change (the baseline), one after it
-        Should -Invoke Invoke-SslTlsHandshake -Times 2 -Exactly -ParameterFilter { $Address -eq '127.0.0.1' -and $Port -eq 443 -and $ServerName -eq '' -and $TimeoutMs -eq 3000 }
+        # one before the change (the baseline), one after it; no restore, so no fresh session
+        Should -Invoke Invoke-SslTlsHandshake -Times 2 -Exactly -ParameterFilter { $Address -eq '127.0.0.1' -and $Port -eq 443 -and $ServerName -eq '' -and $TimeoutMs -eq 3000 -and -not $Fresh }
     }
 
     It 'rolls back when the front keeps serving the prior certificate, and says so' {
@@ -397,8 +397,10 @@ Describe 'TLS handshake after the change' {
         $run.Json.error | Should -Match ('^verify failed: ipport=0\.0\.0\.0:443: TLS handshake to 127\.0\.0\.1:443 got ' + $ShadowHash + ', not ' + $Hash)
         $run.Json.error | Should -Match (' \| restored in the registry, but clients do not get the prior certificate: ipport=0\.0\.0\.0:443: TLS handshake to 127\.0\.0\.1:443 got ' + $ShadowHash + ', not ' + $OldHash)
         @($run.Json.tls | ForEach-Object { $_.expected + ' ' + $_.result }) | Should -Be @(($Hash + ' mismatch'), ($OldHash + ' mismatch'))
-        # the baseline before the change, the check after it, the restore's
+        # the baseline before the change, the check after it, the restore's (a fresh TLS session:
+        # a resumed one would show the certificate the change's own check saw)
         Should -Invoke Invoke-SslTlsHandshake -Times 3 -Exactly
+        Should -Invoke Invoke-SslTlsHandshake -Times 1 -Exactly -ParameterFilter { $Fresh }
     }
 
     It 'apply''s restore reports an endpoint served as before the change as restored' {

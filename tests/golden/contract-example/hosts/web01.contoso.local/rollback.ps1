@@ -31,7 +31,7 @@ Restores the bindings captured in prior.json (asks once; -WhatIf says what would
 .NOTES
 Change CHG0012345, host web01.contoso.local, phase rollback, sslbind 0.0.0-golden, library SslBind 0.0.0-golden
 Spec SHA-256:         5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f
-SslBind.psm1 SHA-256: ff4e4767a5b7186764abd52dd08dc38f496dc40cb55276e5f4650e92d9218d18
+SslBind.psm1 SHA-256: 0d85e4fe7d9794bd26cc79bbcd9441a7ac8ac248854064238526a78c2e55041b
 SslBind.psd1 SHA-256: 3a5f8ef1d0737da5d8a913e775f9ffd87cd38a8e21a14f35529381f4de801345
 #>
 
@@ -66,7 +66,7 @@ $ErrorActionPreference = 'Stop'
 # The library this script was rendered against; one that differs is refused.
 $sslLibrary = [ordered]@{
     Version = '0.0.0-golden'
-    Sha256 = 'ff4e4767a5b7186764abd52dd08dc38f496dc40cb55276e5f4650e92d9218d18'
+    Sha256 = '0d85e4fe7d9794bd26cc79bbcd9441a7ac8ac248854064238526a78c2e55041b'
     Loaded = 'file'
 }
 if ($LibraryPreloaded) {

@@ -412,7 +412,8 @@ function Invoke-SslTlsHandshake {
     # One TLS handshake to Address:Port (SNI = -ServerName; none when it is empty or an IP address),
     # to read which certificate the server presents: @{ ok; thumbprint; protocol;
     # client_cert_requested; error; listening; timed_out } (listening $false: no TCP connection at
-    # all; timed_out: connected, but no answer within -TimeoutMs). Read-only: the certificate is only read, never trusted (the
+    # all; timed_out: connected, but no answer within -TimeoutMs). -Fresh: a new TLS session, none
+    # resumed from an earlier handshake of this process (the restore's confirmation). Read-only: the certificate is only read, never trusted (the
     # caller compares thumbprints), no HTTP request is sent, the connection closes after the
     # handshake, every wait is bounded by -TimeoutMs. Needs .NET (TcpClient, SslStream): the caller
     # never calls it in ConstrainedLanguage. Off Windows (the sslbind lab) the lab's TLS front
@@ -423,7 +424,8 @@ function Invoke-SslTlsHandshake {
         [Parameter(Mandatory = $true)][string]$Address,
         [Parameter(Mandatory = $true)][int]$Port,
         [AllowEmptyString()][string]$ServerName = '',
-        [int]$TimeoutMs = 3000
+        [int]$TimeoutMs = 3000,
+        [switch]$Fresh
     )
     $result = [ordered]@{ ok = $false; thumbprint = $null; protocol = $null; client_cert_requested = $null; error = $null; listening = $null; timed_out = $false }
     $connectAddress = $Address
@@ -476,12 +478,18 @@ function Invoke-SslTlsHandshake {
         }
         $stream = New-Object -TypeName System.Net.Security.SslStream -ArgumentList $client.GetStream(), $false, $accept, $select
         $protocols = [System.Security.Authentication.SslProtocols]::None
-        if ($PSVersionTable.PSVersion.Major -lt 6) {
+        if ($PSVersionTable.PSVersion.Major -lt 6 -or $Fresh) {
             # .NET Framework before 4.7 has no system default: offer TLS 1.0 to 1.2 (and 1.3 where known).
             $protocols = [System.Security.Authentication.SslProtocols]'Tls, Tls11, Tls12'
             if ([enum]::IsDefined([System.Security.Authentication.SslProtocols], 'Tls13')) {
                 $protocols = $protocols -bor [System.Security.Authentication.SslProtocols]'Tls13'
             }
+        }
+        if ($Fresh) {
+            # .NET caches the client credential per protocol set, and Schannel resumes sessions per
+            # credential: a set no other handshake of this process uses (TLS 1.0 left out) gets a new
+            # credential, so no session of an earlier handshake is resumed [unverified on Windows].
+            $protocols = $protocols -band (-bnot [System.Security.Authentication.SslProtocols]::Tls)
         }
         $name = $ServerName
         if ([string]::IsNullOrEmpty($name)) {
@@ -3073,11 +3081,11 @@ function Invoke-SslTlsAttempt {
     # One endpoint's handshake with the bounded retry: the first answer counts (a certificate, a
     # reset, an alert); when every attempt timed out, ok is $null ('not checked: no answer within
     # N s') and timed_out is $true: a warning, never a failure.
-    param([Parameter(Mandatory = $true)]$Endpoint)
+    param([Parameter(Mandatory = $true)]$Endpoint, [switch]$Fresh)
     $waited = 0
     $seen = $null
     foreach ($ms in $script:SslTlsAttemptMs) {
-        $seen = Invoke-SslTlsHandshake -Address $Endpoint.address -Port $Endpoint.port -ServerName $Endpoint.server_name -TimeoutMs $ms
+        $seen = Invoke-SslTlsHandshake -Address $Endpoint.address -Port $Endpoint.port -ServerName $Endpoint.server_name -TimeoutMs $ms -Fresh:$Fresh
         $waited += $ms
         if (-not [bool](Get-SslProperty -Object $seen -Name 'timed_out')) {
             return $seen
@@ -3251,7 +3259,8 @@ function Test-SslTlsBinding {
         [Parameter(Mandatory = $true)]$Spec,
         [AllowNull()][string]$Expected,
         [AllowNull()][string]$Prior,
-        [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$PortBinding
+        [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$PortBinding,
+        [switch]$Fresh
     )
     $failures = @()
     $endpoints = @(Get-SslTlsEndpoint -Spec $Spec -PortBinding $PortBinding)
@@ -3264,7 +3273,7 @@ function Test-SslTlsBinding {
         return $failures
     }
     foreach ($endpoint in $endpoints) {
-        $seen = Invoke-SslTlsAttempt -Endpoint $endpoint
+        $seen = Invoke-SslTlsAttempt -Endpoint $endpoint -Fresh:$Fresh
         $entry = [ordered]@{
             binding = $Spec.Subject; address = $endpoint.address; port = $endpoint.port; server_name = $endpoint.server_name
             expected = $Expected; thumbprint = $seen.thumbprint; protocol = $seen.protocol
@@ -3318,8 +3327,9 @@ function Invoke-SslTlsCheck {
     # item is @{ Spec; Expected (certhash, $null for central-store kinds); Prior (certhash before) }.
     # Returns the failures (empty when every handshake saw the expected certificate). The bindings
     # of each port are read from the registry here (Invoke-SslTlsSeen does the rest).
-    param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$Items)
-    return Invoke-SslTlsSeen -Result $Result -Items $Items -PortBinding { param([int]$Port) Get-SslPortBinding -Port $Port }
+    # -Fresh: a new TLS session, none resumed from an earlier handshake (the restore's check).
+    param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$Items, [switch]$Fresh)
+    return Invoke-SslTlsSeen -Result $Result -Items $Items -PortBinding { param([int]$Port) Get-SslPortBinding -Port $Port } -Fresh:$Fresh
 }
 
 function Invoke-SslTlsSeen {
@@ -3332,7 +3342,8 @@ function Invoke-SslTlsSeen {
     param(
         [Parameter(Mandatory = $true)]$Result,
         [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$Items,
-        [Parameter(Mandatory = $true)][scriptblock]$PortBinding
+        [Parameter(Mandatory = $true)][scriptblock]$PortBinding,
+        [switch]$Fresh
     )
     $failures = @()
     $mode = [string]$ExecutionContext.SessionState.LanguageMode
@@ -3355,7 +3366,7 @@ function Invoke-SslTlsSeen {
         if (-not $byPort.ContainsKey($port)) {
             $byPort[$port] = @(& $PortBinding $port)
         }
-        $failures += @(Test-SslTlsBinding -Result $Result -Spec $item.Spec -Expected $item.Expected -Prior $item.Prior -PortBinding $byPort[$port])
+        $failures += @(Test-SslTlsBinding -Result $Result -Spec $item.Spec -Expected $item.Expected -Prior $item.Prior -PortBinding $byPort[$port] -Fresh:$Fresh)
     }
     return $failures
 }
@@ -3467,7 +3478,8 @@ function Confirm-SslRestoredTls {
         }
     }
     $first = @($Result.tls).Count
-    $all = @(Invoke-SslTlsCheck -Result $Result -Items $items)
+    # A fresh session: a resumed one from the change's own check would show its certificate again.
+    $all = @(Invoke-SslTlsCheck -Result $Result -Items $items -Fresh)
     $failures = @(Select-SslTlsFailure -Result $Result -First $first -Failure $all -Changed $Specs -Note 'restored as before the change: ' -Baseline $Baseline)
     if ($failures.Count -gt 0) {
         $Result.outcome = 'rollback_failed'
