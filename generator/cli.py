@@ -25,6 +25,7 @@ from generator.lab.cli import lab
 from generator.remote.cli import COMMANDS as REMOTE_COMMANDS
 from generator.remote.cli import RECORD_COMMANDS
 from generator.report.cli import report_command
+from generator.safetext import shown
 from generator.schema import schema_command
 
 # Commands that change hosts: an OS error escaping them may come after a host changed, so it is
@@ -91,7 +92,7 @@ class SslbindGroup(click.Group):
 
     @staticmethod
     def _fail(ctx: click.Context, watched: _Watched | None, message: str, exit_code: int) -> NoReturn:
-        click.echo(f"sslbind: {message}", err=True)
+        click.echo(f"sslbind: {shown(message)}", err=True)  # may quote a host or a record
         _json_error(watched, message, exit_code)
         ctx.exit(exit_code)
 
@@ -201,38 +202,49 @@ def record() -> None:
 
 @record.command("check")
 @click.argument("record_dir", metavar="RECORD", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def record_check(record_dir: Path) -> None:
-    """Verify every hash in RECORD's manifests; exit 1 on any changed, missing or unexpected file."""
+@click.option(
+    "--require-signer",
+    "require_signer",
+    multiple=True,
+    metavar="THUMBPRINT",
+    envvar="SSLBIND_REQUIRE_SIGNER",
+    help="Also fail unless the record is signed by this certificate (repeatable; SSLBIND_REQUIRE_SIGNER).",
+)
+def record_check(record_dir: Path, require_signer: tuple[str, ...]) -> None:
+    """Verify every hash in RECORD's manifests and every signature; exit 1 on any changed, missing
+    or unexpected file and any broken, missing, second or foreign signature."""
     from generator.record import by_hand_results, check_record
+    from generator.signing import required_signers
+
+    signers = required_signers(require_signer)
 
     problems = check_record(record_dir)
     for problem in problems:
-        click.echo(problem)
+        click.echo(shown(problem))  # file names are the record's, whoever wrote it
     for result in by_hand_results(record_dir):
-        click.echo(
-            f"by hand: {result.relative_to(record_dir).as_posix()} (a saved run result, in no manifest)"
-        )
-    problems += _check_signatures(record_dir)
+        name = shown(result.relative_to(record_dir).as_posix())
+        click.echo(f"by hand: {name} (a saved run result, in no manifest)")
+    problems += _check_signatures(record_dir, signers)
     if problems:
         raise UserError(f"{record_dir}: {len(problems)} integrity problem(s); do not apply", EXIT_FAILED)
     click.echo(f"{record_dir}: intact")
 
 
-def _check_signatures(record_dir: Path) -> list[str]:
+def _check_signatures(record_dir: Path, signers: tuple[str, ...]) -> list[str]:
     """Print the record's signature status; return its signature problems (already printed)."""
     from generator.record import read_manifest
-    from generator.signing import verify_record
+    from generator.signing import signature_problems
 
-    report = verify_record(record_dir, read_manifest(record_dir))
+    report, problems = signature_problems(record_dir, read_manifest(record_dir), signers)
+    for problem in problems:
+        click.echo(shown(problem))
     if not report.signed:
         click.echo("signatures: unsigned (rendered without --sign)")
-        return []
-    for problem in report.problems:
-        click.echo(problem)
+        return problems
     if report.subject:
         click.echo(
-            f"signatures: {report.files} file(s) signed by {report.subject}, "
-            f"thumbprint {report.thumbprint}" + (" (problems above)" if report.problems else ", all valid")
+            f"signatures: {report.files} file(s) signed by {shown(report.subject)}, "
+            f"thumbprint {report.thumbprint}" + (" (problems above)" if problems else ", all valid")
         )
     if report.library:
         click.echo(f"library: {report.library} (signature aside)")
@@ -241,7 +253,7 @@ def _check_signatures(record_dir: Path) -> list[str]:
             f"note: the signer's certificate expired on {report.expired_on}; Windows refuses these "
             "signatures under AllSigned unless they carry a timestamp"
         )
-    return report.problems
+    return problems
 
 
 cli.add_command(schema_command)

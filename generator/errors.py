@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import errno
+import hashlib
+import json
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -120,13 +122,53 @@ def read_input(path: Path, limit: int, what: str) -> bytes:
     and checked again on the open descriptor, so a path swapped in between is caught too. At most
     `limit + 1` bytes are read, so an oversized file costs no more memory than the limit.
     """
+    data = _read_bytes(path, limit + 1, what)
+    if len(data) > limit:
+        raise InputFileError(
+            path, f"is larger than {_size(limit)}, the limit for {what}; is this the right file?"
+        )
+    return data
+
+
+def read_head(path: Path, limit: int, what: str) -> tuple[bytes, int | None]:
+    """At most `limit` bytes of a file that may legitimately be long (a run's event log), read as
+    `read_input` reads; with the file's whole size when it was longer (else None)."""
+    data = _read_bytes(path, limit + 1, what)
+    if len(data) <= limit:
+        return data, None
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        size = len(data)
+    return data[:limit], size
+
+
+def sha256_of_input(path: Path, limit: int, what: str) -> str:
+    """The sha256 of a regular file of at most `limit` bytes, read as `read_input` reads but in
+    chunks, so memory stays flat whatever the file holds."""
+    digest = hashlib.sha256()
+    if _read_regular(path, limit + 1, what, digest.update) > limit:
+        raise InputFileError(path, f"is larger than {_size(limit)}, the limit for {what}")
+    return digest.hexdigest()
+
+
+def _size(limit: int) -> str:
+    return f"{limit // MIB} MiB" if limit >= MIB else f"{limit} bytes"
+
+
+def _read_regular(path: Path, size: int, what: str, sink: Callable[[bytes], object]) -> int:
+    """Feed at most `size` bytes of `path` to `sink`, a MiB at a time; the bytes read. A FIFO or
+    device is refused before it is opened and again on the open descriptor."""
+    read = 0
     try:
         kind = _special(os.stat(path).st_mode)
         if kind is None:
             fd = os.open(path, _READ_FLAGS)
             try:
                 kind = _special(os.fstat(fd).st_mode)
-                data = b"" if kind else _read_at_most(fd, limit + 1)
+                while kind is None and read < size and (chunk := os.read(fd, min(size - read, MIB))):
+                    sink(chunk)
+                    read += len(chunk)
             finally:
                 os.close(fd)
     except OSError as error:
@@ -136,23 +178,33 @@ def read_input(path: Path, limit: int, what: str) -> bytes:
         ) from None
     if kind is not None:
         raise InputFileError(path, f"is {kind}, not a regular file; {what} must be a regular file")
-    if len(data) > limit:
-        raise InputFileError(
-            path, f"is larger than {limit // MIB} MiB, the limit for {what}; is this the right file?"
-        )
-    return data
+    return read
 
 
-def _read_at_most(fd: int, size: int) -> bytes:
+def _read_bytes(path: Path, size: int, what: str) -> bytes:
     chunks: list[bytes] = []
-    left = size
-    while left > 0:
-        chunk = os.read(fd, min(left, MIB))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        left -= len(chunk)
+    _read_regular(path, size, what, chunks.append)
     return b"".join(chunks)
+
+
+class NotJsonError(InputFileError):
+    """A file whose text is not JSON at all (cut short, or another file)."""
+
+
+def load_json(data: bytes, path: object, what: str) -> object:
+    """A JSON file's value; one line naming the file for text that is not UTF-8, nested deeper
+    than Python parses (a hostile file: no sslbind file nests more than a few levels), or not
+    JSON (`NotJsonError`)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputFileError(path, f"is not UTF-8 text (byte {error.start}); {what} is UTF-8 JSON") from None
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise InputFileError(path, f"nests too deeply to be {what}; the file was edited or damaged") from None
+    except ValueError as error:
+        raise NotJsonError(path, f"is not JSON ({error}); the file was cut short or edited") from None
 
 
 def error_document(message: str, exit_code: int) -> dict[str, object]:

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from generator import __version__
-from generator.errors import EXIT_FAILED, UserError, local_io
+from generator.errors import EXIT_FAILED, InputFileError, UserError, load_json, local_io, read_input
 
 MANIFEST = "manifest.json"
 PLANS = "plans"
@@ -214,14 +214,17 @@ def _write_record(
     return target
 
 
+MANIFEST_MAX_BYTES = 256 * 1024 * 1024  # 5,000 hosts x 20 bindings list 30,006 files in 3 MB
+
+
 def read_manifest(record: Path) -> dict[str, object]:
     path = record / MANIFEST
+    if not os.path.lexists(path):
+        raise RecordError(f"{record} is not a change record: {MANIFEST} is missing")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RecordError(f"{record} is not a change record: {MANIFEST} is missing") from None
-    except (OSError, ValueError) as error:
-        raise RecordError(f"{path}: cannot read the manifest: {error}", EXIT_FAILED) from None
+        data = load_json(read_input(path, MANIFEST_MAX_BYTES, "a manifest"), path, "a manifest")
+    except InputFileError as error:  # a FIFO or device, too large, not UTF-8, too deep, not JSON
+        raise RecordError(f"{path}: cannot read the manifest: {error.problem}", EXIT_FAILED) from None
     if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
         raise RecordError(f"{path}: not an sslbind manifest (no 'files' table)", EXIT_FAILED)
     return data
@@ -317,6 +320,10 @@ def _check_plans(record: Path) -> tuple[list[str], set[Path]]:
     for plan in plans:
         sidecar = plan.with_name(plan.name + SIDECAR)
         covered.update({plan, sidecar})
+        special = _special_kind(plan) or _special_kind(sidecar)
+        if special is not None:  # never opened: a FIFO blocks, a device never ends
+            problems.append(f"special: {PLANS}/{plan.name} or its sidecar is {special}, not a regular file")
+            continue
         if not sidecar.is_file():
             problems.append(f"missing: {PLANS}/{sidecar.name}")
             continue
@@ -349,8 +356,12 @@ def _check_runs(record: Path) -> tuple[list[str], set[Path]]:
             continue
         covered.add(manifest)
         try:
+            if _special_kind(manifest) is not None:
+                raise ValueError("not a regular file")
             listed = json.loads(manifest.read_text(encoding="utf-8"))["files"]
-        except (ValueError, KeyError, TypeError):
+            if not isinstance(listed, dict):
+                raise TypeError("not a table")
+        except (ValueError, KeyError, TypeError, RecursionError):
             problems.append(f"changed: {label}{MANIFEST} is not a manifest")
             continue
         found, files = _check_manifest(folder, listed, label)

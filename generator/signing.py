@@ -52,6 +52,9 @@ SIGN_BACKLOG = 64  # files waiting for a signer thread (memory stays flat for la
 _TIMEOUT = 120  # seconds for one osslsigncode run (a timestamp server can be slow)
 _URL = re.compile(r"https?://[^\s\"'<>]+", re.ASCII)
 SIGNATURE_BEGIN = "# SIG # Begin signature block"
+SIGNATURE_END = "# SIG # End signature block"
+REQUIRE_SIGNER_ENV = "SSLBIND_REQUIRE_SIGNER"
+_THUMBPRINT = re.compile(r"[0-9A-F]{40}|[0-9A-F]{64}")
 
 
 class SigningError(UserError):
@@ -356,6 +359,7 @@ class SignatureReport:
     signed: bool
     subject: str = ""
     thumbprint: str = ""
+    sha256: str = ""
     files: int = 0
     problems: list[str] = field(default_factory=list)
     expired_on: str | None = None  # the signer's certificate has expired since (note, not a problem)
@@ -377,7 +381,8 @@ def verify_record(record: Path, manifest: Mapping[str, object]) -> SignatureRepo
     assert isinstance(section, Mapping)
     files = manifest.get("files")
     names = sorted(n for n in files if is_signed_path(n)) if isinstance(files, Mapping) else []
-    report = SignatureReport(True, subject(certs[0]), thumbprint(certs[0]), len(names))
+    sha256 = certs[0].fingerprint(hashes.SHA256()).hex().upper()
+    report = SignatureReport(True, subject(certs[0]), thumbprint(certs[0]), sha256, len(names))
     report.problems += _check_signer_file(record, certs[0], files)
     library_problems, report.library = _check_library(record, manifest)
     report.problems += library_problems
@@ -394,6 +399,52 @@ def verify_record(record: Path, manifest: Mapping[str, object]) -> SignatureRepo
             ]
             report.problems += [f"signature: {name}: {p}" for name, f in futures if (p := f.result())]
     return report
+
+
+def required_signers(values: Iterable[str]) -> tuple[str, ...]:
+    """`--require-signer` values as upper-case thumbprints (SHA-1, as Windows shows them, or
+    SHA-256); spaces and colons are ignored. A value that is neither is bad input (exit 2)."""
+    found = []
+    for value in values:
+        thumb = re.sub(r"[\s:]", "", value).upper()
+        if not _THUMBPRINT.fullmatch(thumb):
+            raise UserError(
+                f"--require-signer {value[:80]!r}: not a certificate thumbprint (40 hex digits, SHA-1 as "
+                f"Windows shows it, or 64 for SHA-256); also read from {REQUIRE_SIGNER_ENV}"
+            )
+        found.append(thumb)
+    return tuple(found)
+
+
+def signature_problems(
+    record: Path, manifest: Mapping[str, object], required: Collection[str] = ()
+) -> tuple[SignatureReport, list[str]]:
+    """The record's signature report and every signature problem, `required` signers included
+    (`required_signers` thumbprints): a record signed by none of them, or unsigned, is refused."""
+    report = verify_record(record, manifest)
+    problems = list(report.problems)
+    if required and not report.signed:
+        problems.append(
+            f"signature: the record is unsigned, and a signer is required ({', '.join(sorted(required))})"
+        )
+    elif required and report.subject and not {report.thumbprint, report.sha256} & set(required):
+        problems.append(
+            f"signature: signed by {report.subject} (thumbprint {report.thumbprint}), not by a required "
+            f"signer ({', '.join(sorted(required))})"
+        )
+    return report, problems
+
+
+def block_problem(data: bytes) -> str | None:
+    """The signature block's own layout: exactly one, and nothing after it. osslsigncode ignores
+    both a second block and text after the first, which PowerShell would then refuse or run."""
+    count = data.count(SIGNATURE_BEGIN.encode())
+    if count > 1:
+        return f"carries {count} signature blocks; a record's files carry exactly one"
+    end = data.rfind(SIGNATURE_END.encode())
+    if count == 1 and (end < 0 or data[end + len(SIGNATURE_END) :].strip(b"\r\n")):
+        return f"holds text after {SIGNATURE_END!r}, which no signature covers"
+    return None
 
 
 def unsigned_bytes(data: bytes) -> bytes:
@@ -489,6 +540,10 @@ def _verify_time(section: Mapping[str, object], leaf: x509.Certificate) -> int:
 def _verify_file(
     path: Path, section: Mapping[str, object], leaf: x509.Certificate, anchors: Path
 ) -> str | None:
+    with contextlib.suppress(OSError):  # unreadable: osslsigncode says so below
+        problem = block_problem(path.read_bytes())
+        if problem is not None:
+            return problem
     leaf_hash = leaf.fingerprint(hashes.SHA256()).hex()
     command = [TOOL, "verify", "-CAfile", str(anchors), "-TSA-CAfile", str(anchors)]
     command += ["-ignore-cdp", "-ignore-timestamp", "-time", str(_verify_time(section, leaf))]

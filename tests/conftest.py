@@ -7,6 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# No per-example deadline: a time limit is a benchmark's job, and on a loaded 2-core machine with
+# parallel workers an example's wall time says nothing about the code.
+settings.register_profile("sslbind", deadline=None)
+settings.load_profile("sslbind")
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / ".tools"
@@ -43,3 +49,9 @@ def pester(pwsh: str) -> Path:
             pytest.fail("Pester is required but .tools/Pester is missing; run scripts/setup.sh")
         pytest.skip("Pester not found; run scripts/setup.sh")
     return path
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `slow` first (each keeps its order), so that under pytest-xdist the longest ones
+    start early and the workers finish together instead of one of them running the tour last."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -51,6 +51,7 @@ def doctor_command(
     from generator.importers.live import endpoint_for
     from generator.remote.cli import overrides_from
     from generator.remote.connection import Credentials
+    from generator.safetext import shown
 
     if output is not None and output.exists():  # before connecting: nothing is done for nothing
         raise UserError(f"{output}: already exists; sslbind never overwrites a file, choose another -o")
@@ -72,5 +73,5 @@ def doctor_command(
     )
     for finding in report.findings:
         if finding.severity != "note":
-            click.echo(f"{finding.severity}: {finding}", err=True)
+            click.echo(f"{finding.severity}: {shown(finding)}", err=True)
     click.get_current_context().exit(report.exit_code)

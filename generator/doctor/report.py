@@ -19,6 +19,7 @@ from generator.doctor.crosscheck import BindingCheck, CrossCheck, ExtraBitReport
 from generator.doctor.facts import NETSH_RUNS, HostFacts, NetshRun, RegKeyFacts, RegValue
 from generator.doctor.findings import SEVERITIES, Finding, failing, ordered
 from generator.importers.served import DIFFERS, Served, by_binding
+from generator.safetext import md_cell, md_text, shown_block
 
 TYPES_NOTE = (
     "registry types are inferred from each value's .NET type (byte[] REG_BINARY, int REG_DWORD, long "
@@ -187,8 +188,7 @@ def unread_json(host: str, endpoint: Mapping[str, Any], error: str) -> dict[str,
 
 
 def _cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    return " ".join(text.split()).replace("|", "\\|") or " "
+    return md_cell(value)
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
@@ -199,6 +199,7 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]
 
 def _fenced(text: str) -> list[str]:
     """`text` verbatim in a code block whose fence no run of backticks inside it can close."""
+    text = shown_block(text)  # the host's own text: no control character reaches the reader raw
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
     return [fence + "text", text, fence]
@@ -282,8 +283,9 @@ def _tls_section(report: DoctorReport) -> list[str]:
 
 def _binding_section(check: BindingCheck) -> list[str]:
     state = "consistent" if not failing(check.findings) else "NOT consistent"
-    lines = ["", f"### {check.name}: {state}", ""]
-    lines.append(f"Registry key: `{check.registry_key}`" if check.registry_key else "Registry key: none")
+    lines = ["", f"### {md_text(check.name)}: {state}", ""]
+    key = md_text(check.registry_key)
+    lines.append(f"Registry key: `{key}`" if check.registry_key else "Registry key: none")
     if check.registry is not None or check.netsh is not None:
         registry, netsh = check.registry or {}, check.netsh or {}
         rows = []
@@ -309,10 +311,10 @@ def _registry_section(report: DoctorReport) -> list[str]:
     present = [name for name, exists in facts.registry_containers.items() if exists]
     lines += ["", f"Ssl*BindingInfo keys present: {', '.join(present) or 'none'}."]
     if facts.registry_error:
-        lines += ["", f"Could not be read: {facts.registry_error}"]
+        lines += ["", f"Could not be read: {md_text(facts.registry_error)}"]
     for key in facts.registry_keys:
         rows = [(v.name, f"{v.type} (inferred)", _value_text(v)) for v in key.values]
-        lines += ["", f"### {key.path}", "", *_table(("value", "type", "data"), rows)]
+        lines += ["", f"### {md_text(key.path)}", "", *_table(("value", "type", "data"), rows)]
     return lines
 
 
@@ -343,4 +345,6 @@ def to_markdown(report: DoctorReport) -> str:
     for check in report.crosscheck.bindings:
         lines += _binding_section(check)
     lines += [*_tls_section(report), *_registry_section(report), *_texts_section(report)]
-    return "\n".join(lines) + "\n"
+    # Every host string above went through md_cell/md_text/shown_block; this pass keeps it so for
+    # any line added later (it changes nothing that is already escaped).
+    return shown_block("\n".join(lines), cap=None) + "\n"

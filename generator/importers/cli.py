@@ -23,6 +23,7 @@ from generator.importers.rotate import MIN_DAYS, rotation_report, rotation_spec
 from generator.importers.served import Served
 from generator.importers.spec_writer import import_spec, import_warnings, non_default_connection
 from generator.record import write_new_file
+from generator.safetext import shown
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -116,7 +117,7 @@ def import_command(
     carried = {(block.line, block.binding) for block in result.extended}  # NOTEs in the spec
     for remark in result.not_imported:
         if (remark.line, remark.binding) not in carried:
-            click.echo(f"not imported: {remark}", err=True)
+            click.echo(f"not imported: {shown(remark)}", err=True)
     if result.extended:
         lost = sum(1 for block in result.extended if not as_added(block))
         owners = len({block.binding for block in result.extended})
@@ -126,11 +127,11 @@ def import_command(
             err=True,
         )
     for remark in result.inferred:
-        click.echo(f"inferred: {remark}", err=True)
+        click.echo(f"inferred: {shown(remark)}", err=True)
     for entry in served:
-        click.echo(f"{entry.binding}: {entry}", err=True)
+        click.echo(f"{shown(entry.binding)}: {shown(entry)}", err=True)
     for warning in import_warnings(result, certs, now, served):
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"warning: {shown(warning)}", err=True)
     click.echo(f"imported {len(result.bindings)} binding(s) from {result.source} ({result.format})", err=True)
     write_new(text, output)
 
@@ -178,7 +179,7 @@ def rotate_command(
 
         rotation = rotate_spec_file(spec_file, old, new, to_store)
         for line in spec_rotation_report(rotation, to_store):
-            click.echo(line, err=True)
+            click.echo(shown(line), err=True)
         click.echo(f"certificate {rotation.plan.new}: {_OFFLINE}", err=True)
         write_new(rotation.text, output)
         return
@@ -192,12 +193,12 @@ def rotate_command(
         target, plan, warnings = live_rotation(endpoint, credentials, timeout, old, new, min_days)
         targets, origin = [target], f"live host {host}"
         for warning in warnings:
-            click.echo(f"warning: {warning}", err=True)
+            click.echo(f"warning: {shown(warning)}", err=True)
         checked = f"checked on {host}: in store, private key, valid, server auth, {min_days}+ days left"
     else:
         raise UserError("give --spec FILE or --host HOST (the bindings to search for --from)")
     text = rotation_spec(targets, plan, origin)
     for line in rotation_report(plan):
-        click.echo(line, err=True)
+        click.echo(shown(line), err=True)
     click.echo(f"certificate {plan.new}: {checked}", err=True)
     write_new(text, output)

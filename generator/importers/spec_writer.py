@@ -21,6 +21,7 @@ from generator.importers.result import ImportResult
 from generator.importers.served import DIFFERS, Served
 from generator.importers.warnings import BindingWarning, binding_warnings
 from generator.model import Binding, Connection
+from generator.safetext import comment
 
 PLACEHOLDER_HOST = "replace-me.invalid"
 _KIND_ORDER = {kind: index for index, kind in enumerate(KeyKind)}
@@ -58,8 +59,8 @@ def binding_lines(
     netsh's Extended Properties) become comments under its key line, where a reviewer sees them."""
     key: SettingValue = binding.key.port if binding.key.kind is KeyKind.CCS else binding.key.value
     lines = [f"{indent}- {binding.key.kind.value}: {scalar(key)}"]
-    lines += [f"{indent}  # WARNING: {' '.join(note.split())}" for note in notes]
-    lines += [f"{indent}  # NOTE: {' '.join(note.split())}" for note in info]
+    lines += [f"{indent}  # WARNING: {comment(' '.join(note.split()))}" for note in notes]
+    lines += [f"{indent}  # NOTE: {comment(' '.join(note.split()))}" for note in info]
     lines.append(f"{indent}  mode: {binding.mode}")
     if binding.method != "netsh":
         lines.append(f"{indent}  method: {binding.method}")
@@ -95,13 +96,15 @@ def non_default_connection(connection: Connection) -> dict[str, object]:
 def comment_lines(title: str, items: Sequence[object]) -> list[str]:
     if not items:
         return []
-    return [f"# {title}:"] + [f"#   {' '.join(str(item).split())}" for item in items]
+    return [f"# {title}:"] + [f"#   {comment(' '.join(str(item).split()))}" for item in items]
 
 
 def render_spec(
     change_id: str, title: str, targets: Sequence[TargetDoc], header: Sequence[str], description: str = ""
 ) -> str:
-    lines = [f"# {line}" if line else "#" for line in header]
+    # Comments carry host text (certificate subjects, netsh lines): printable only, or the spec
+    # would not load (a control character anywhere in YAML is an error).
+    lines = [f"# {comment(line)}" if line else "#" for line in header]
     lines += ["version: 1", "change:", f"  id: {scalar(change_id)}", f"  title: {scalar(title)}"]
     if description:
         lines.append(f"  description: {scalar(description)}")

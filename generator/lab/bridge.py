@@ -31,8 +31,8 @@ from pathlib import Path
 import psutil
 
 from generator.lab import fragments
-from generator.lab.faults import ENV_CONTROL_DIR, ENV_SHELL_ID
-from generator.lab.simwin.env import ENV_STATE
+from generator.lab.faults import ENV_SHELL_ID
+from generator.lab.simwin.env import ENV_SERVICE, ENV_STATE
 
 SESSION = uuid.UUID(int=0)
 SIMWIN = Path(__file__).resolve().parent / "simwin"
@@ -215,6 +215,7 @@ class ShellConfig:
     state_path: Path
     control_dir: Path
     python: str
+    service: Path  # the socket of the lab's simulated Windows (simwin/service.py)
 
 
 class PwshShell:
@@ -458,7 +459,7 @@ def _child_env(token: str, config: ShellConfig) -> dict[str, str]:
     )
     env[ENV_STATE] = str(config.state_path)
     env[ENV_SHELL_ID] = token
-    env[ENV_CONTROL_DIR] = str(config.control_dir)
+    env[ENV_SERVICE] = str(config.service)
     env["SSLBIND_LAB_PYTHON"] = config.python
     env["POWERSHELL_TELEMETRY_OPTOUT"] = "1"
     env["POWERSHELL_UPDATECHECK"] = "Off"

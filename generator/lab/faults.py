@@ -13,9 +13,11 @@ and optionally `"target": "0.0.0.0:443"` or `"ipport=0.0.0.0:443"` to match one 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,18 @@ from generator.lab.state import State
 FAULT_OPERATIONS = ("add", "update", "delete", "show", "set", "tls")
 
 ENV_SHELL_ID = "SSLBIND_LAB_SHELL_ID"
-ENV_CONTROL_DIR = "SSLBIND_LAB_CONTROL_DIR"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The lab pwsh a simulated call came from (its pid and shell token): what a fault kills or drops."""
+
+    pid: int
+    shell: str
+    control_dir: Path
+    # Whether the caller still waits for the answer: a call stopped during a fault's hang (the
+    # client's timeout stops the pipeline) must not run afterwards, as a killed netsh would not.
+    waiting: Callable[[], bool] = lambda: True
 
 
 @dataclass(frozen=True)
@@ -77,22 +90,24 @@ def take_fault(state: State, operation: str, kind: KeyKind | None, key: str | No
     return None
 
 
-def hang(fault: Fault | None) -> None:
-    if fault is not None and fault.hang > 0:
-        time.sleep(fault.hang)
+def hang(fault: Fault | None, caller: Caller | None = None) -> bool:
+    """Stalls for the fault's hang; False when the caller gave up meanwhile (the call must not run)."""
+    if fault is None or fault.hang <= 0:
+        return True
+    time.sleep(fault.hang)
+    return caller is None or caller.waiting()
 
 
-def kill_pwsh() -> None:
-    """Kills the pwsh that ran this shim (our parent): the pipeline dies mid-way, as on a crash."""
-    os.kill(os.getppid(), signal.SIGKILL)
-    os._exit(137)
+def kill_pwsh(caller: Caller) -> None:
+    """Kills the pwsh the call came from: its pipeline dies mid-way, as on a crash."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(caller.pid, signal.SIGKILL)
 
 
-def drop_connection() -> None:
-    """Asks the lab server to drop this shell's WinRM connection; pwsh itself carries on."""
-    shell_id, control = os.environ.get(ENV_SHELL_ID), os.environ.get(ENV_CONTROL_DIR)
-    if shell_id and control:
-        (Path(control) / drop_marker_name(shell_id)).touch()
+def drop_connection(caller: Caller) -> None:
+    """Asks the lab server to drop the caller's WinRM connection; pwsh itself carries on."""
+    if caller.shell:
+        (caller.control_dir / drop_marker_name(caller.shell)).touch()
 
 
 def drop_marker_name(shell_id: str) -> str:

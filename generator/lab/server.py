@@ -31,6 +31,7 @@ from generator.lab import wsman
 from generator.lab.bridge import SESSION, ShellConfig, ShellGone, find_pwsh
 from generator.lab.front import TlsFront
 from generator.lab.shells import ConnectionDropped, ShellRecord, ShellRegistry
+from generator.lab.simwin.service import SimWindowsService
 from generator.lab.state import StateFile
 from generator.lab.tls import make_certificate
 from generator.lab.wsman import NS, Request, WsmanFault
@@ -202,7 +203,8 @@ class LabServer:
             shutil.rmtree(self._work, ignore_errors=True)
             raise LabError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
         self.port: int = self._http.server_address[1]
-        config = ShellConfig(pwsh_path, self.state.path, self._work, sys.executable)
+        self.simwin = SimWindowsService(self._work / "simwin.sock", self.state, self._work)
+        config = ShellConfig(pwsh_path, self.state.path, self._work, sys.executable, self.simwin.path)
         self.shells = ShellRegistry(config, idle_timeout, keep_spare)
         self._thread: threading.Thread | None = None
         # The simulated HTTP.sys's TLS side (front.py); None unless asked for.
@@ -222,11 +224,13 @@ class LabServer:
         return f"{scheme}://{host}:{self.port}/wsman"
 
     def start(self) -> LabServer:
+        self.simwin.start()
         if self.tls_front is not None:
             try:
                 self.tls_front.start()
             except BaseException:
                 self._http.server_close()
+                self.simwin.stop()
                 shutil.rmtree(self._work, ignore_errors=True)
                 raise
         self._thread = threading.Thread(target=self._http.serve_forever, name="sslbind-lab-http", daemon=True)
@@ -237,6 +241,7 @@ class LabServer:
         if self._thread is not None:
             self._http.shutdown()  # waits for serve_forever, so only once it has run
         self.shells.close_all()
+        self.simwin.stop()
         if self.tls_front is not None:
             self.tls_front.stop()
         self._http.drop_connections()

@@ -79,6 +79,15 @@ RUN_OPTIONS: list[Callable[[F], F]] = [
         "--json", "as_json", is_flag=True, help="One JSON document on stdout; human text on stderr."
     ),
     click.option(
+        "--require-signer",
+        "require_signer",
+        multiple=True,
+        metavar="THUMBPRINT",
+        envvar="SSLBIND_REQUIRE_SIGNER",
+        help="Refuse a record not signed by this certificate (SHA-1 thumbprint; repeatable, any one "
+        "suffices; env SSLBIND_REQUIRE_SIGNER, space-separated). An unsigned record is refused too.",
+    ),
+    click.option(
         "--settle",
         type=click.FloatRange(0),
         default=30.0,
@@ -131,6 +140,12 @@ def overrides_from(kw: dict[str, Any]) -> Overrides:
         "certificate_key_pem",
     ]
     return Overrides(path=kw.pop("wsman_path"), extras=extras, **{n: kw.pop(n) for n in names})
+
+
+def _signers(kw: dict[str, Any]) -> tuple[str, ...]:
+    from generator.signing import required_signers
+
+    return required_signers(kw.pop("require_signer"))
 
 
 def _credentials() -> Credentials:
@@ -192,7 +207,13 @@ def plan(
 
     human, progress = _consoles(as_json)
     options = operations.RunOptions(
-        overrides_from(kw), forks, timeout, hosts, settle=settle, lock_wait=lock_wait
+        overrides_from(kw),
+        forks,
+        timeout,
+        hosts,
+        settle=settle,
+        lock_wait=lock_wait,
+        require_signers=_signers(kw),
     )
     credentials = _credentials()
     operations.preflight(source, options, credentials)
@@ -241,7 +262,14 @@ def apply(
 
     human, progress = _consoles(as_json)
     options = operations.RunOptions(
-        overrides_from(kw), forks, timeout, hosts, settle=settle, tls=tls, lock_wait=lock_wait
+        overrides_from(kw),
+        forks,
+        timeout,
+        hosts,
+        settle=settle,
+        tls=tls,
+        lock_wait=lock_wait,
+        require_signers=_signers(kw),
     )
     confirm = None if yes else _confirm
     report = operations.apply(record_dir, options, _credentials(), human, progress, confirm, accept_no_undo)
@@ -276,7 +304,14 @@ def verify(
 
     human, progress = _consoles(as_json)
     options = operations.RunOptions(
-        overrides_from(kw), forks, timeout, hosts, settle=settle, tls=tls, lock_wait=lock_wait
+        overrides_from(kw),
+        forks,
+        timeout,
+        hosts,
+        settle=settle,
+        tls=tls,
+        lock_wait=lock_wait,
+        require_signers=_signers(kw),
     )
     credentials = _credentials()
     operations.preflight(source, options, credentials)
@@ -315,7 +350,13 @@ def rollback(
 
     human, progress = _consoles(as_json)
     options = operations.RunOptions(
-        overrides_from(kw), forks, timeout, hosts, settle=settle, lock_wait=lock_wait
+        overrides_from(kw),
+        forks,
+        timeout,
+        hosts,
+        settle=settle,
+        lock_wait=lock_wait,
+        require_signers=_signers(kw),
     )
     report = operations.rollback(
         record_dir, options, _credentials(), human, progress, None if yes else _confirm, run_stamp
@@ -348,7 +389,13 @@ def record_resolve(
 
     human, progress = _consoles(as_json)
     options = operations.RunOptions(
-        overrides_from(kw), forks, timeout, hosts, settle=settle, lock_wait=lock_wait
+        overrides_from(kw),
+        forks,
+        timeout,
+        hosts,
+        settle=settle,
+        lock_wait=lock_wait,
+        require_signers=_signers(kw),
     )
     report = resolve(record_dir, options, _credentials(), human, progress)
     _finish(report.document, report.exit_code, as_json)

@@ -12,14 +12,22 @@ from typing import Any
 
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from generator.remote import scriptio
 from generator.remote.events import Event
 from generator.remote.fleet import HostOutcome
 from generator.remote.scriptio import Capture
+from generator.safetext import shown
 
 STYLE = {0: "green", 1: "red", 3: "yellow", 4: "bold red"}
+
+
+def safe(text: object) -> str:
+    """Host- or record-supplied text for a rich console: `safetext.shown` (controls escaped, capped)
+    and no rich markup (a `[/]` from a host would fail the print, a `[link=...]` would be obeyed)."""
+    return escape(shown(text))
 
 
 class Progress:
@@ -55,7 +63,7 @@ class Progress:
                 self._live.update(self._table())
         if self._live is None and name in ("host-end", "interrupted"):
             detail = event.get("status") or event.get("detail", "")
-            self.console.print(f"{self.title}: {host}: {detail}", highlight=False)
+            self.console.print(safe(f"{self.title}: {host}: {detail}"), highlight=False)
 
     def _table(self) -> Table:
         done = sum(1 for status, step in self._state.values() if step == "host-end")
@@ -63,7 +71,7 @@ class Progress:
         for column in ("host", "status", "last step"):
             table.add_column(column)
         for host, (status, step) in self._state.items():
-            table.add_row(host, status, step)
+            table.add_row(safe(host), safe(status), safe(step))
         return table
 
 
@@ -73,7 +81,10 @@ def summary_table(title: str, outcomes: Sequence[HostOutcome]) -> Table:
         table.add_column(column, overflow="fold")
     for o in outcomes:
         style = STYLE.get(o.exit_code, "")
-        table.add_row(o.host, f"[{style}]{o.status}[/]" if style else o.status, str(o.exit_code), o.summary)
+        status = safe(o.status)
+        table.add_row(
+            safe(o.host), f"[{style}]{status}[/]" if style else status, str(o.exit_code), safe(o.summary)
+        )
     return table
 
 

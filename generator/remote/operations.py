@@ -22,10 +22,10 @@ from generator.model import Change
 from generator.record import LOCK_FILE, RecordError, add_plan, new_run, read_manifest, utc_stamp
 from generator.remote import checks, flow, sources, tls_client
 from generator.remote.connection import Credentials, Endpoint, Overrides, resolve, warnings_for
-from generator.remote.display import Progress, no_undo_lines, plan_lines, summary_table
+from generator.remote.display import Progress, no_undo_lines, plan_lines, safe, summary_table
 from generator.remote.events import Events, now_iso
 from generator.remote.fleet import DEFAULT_FORKS, Fleet, FleetResult, HostOutcome
-from generator.remote.recordio import Record, latest_plan, open_record, refuse_if_tampered
+from generator.remote.recordio import Record, latest_plan, open_trusted
 from generator.remote.runlog import RESULT_FILE, RUN_FILE, unfinished_lines, write_json
 from generator.remote.runner import RequestCounter
 from generator.remote.runwriter import RunWriter
@@ -44,6 +44,7 @@ class RunOptions:
     settle: float = 30.0
     tls: bool = False  # --tls: also handshake from this machine to every binding (tls_client)
     lock_wait: int | None = None  # --lock-wait: the scripts' -LockWait; None leaves their default
+    require_signers: tuple[str, ...] = ()  # --require-signer thumbprints (signing.required_signers)
 
 
 @dataclass
@@ -107,6 +108,11 @@ def preflight(source: Path, options: RunOptions, credentials: Credentials) -> No
     before a record is rendered, so bad input writes nothing anywhere."""
     if source.is_dir():
         return
+    if options.require_signers:
+        raise UserError(
+            f"{source}: a spec renders an unsigned record, and --require-signer refuses one: "
+            "give the signed RECORD instead"
+        )
     from generator.spec import load_spec
 
     change = load_spec(source)
@@ -122,7 +128,7 @@ def _endpoints(
     endpoints = {h: resolve(h, record.target(h).connection, options.overrides) for h in hosts}
     for endpoint in endpoints.values():
         for warning in warnings_for(endpoint):
-            console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+            console.print(f"[yellow]warning:[/] {safe(warning)}", highlight=False)
     return endpoints
 
 
@@ -194,15 +200,14 @@ def plan(
     record_path: Path, options: RunOptions, credentials: Credentials, console: Console, progress: Console
 ) -> Report:
     """Read-only capture of every host; the plan is stored in the record whatever the outcome."""
-    refuse_if_tampered(record_path)
-    record = open_record(record_path)
+    record = open_trusted(record_path, options.require_signers)
     _warn_unfinished(record.path, console)
     run = _Run(record, options, credentials, console, _selected(record.change, options.hosts))
     started = now_iso()
     result = run.run("plan", flow.plan_host, progress, EXIT_FAILED)
     run.summarize("plan", result)
     for line in plan_lines(result.outcomes):
-        console.print(line, highlight=False, soft_wrap=True)
+        console.print(safe(line), highlight=False, soft_wrap=True)
     document = _document(
         "plan",
         record,
@@ -222,8 +227,7 @@ def verify(
     record_path: Path, options: RunOptions, credentials: Credentials, console: Console, progress: Console
 ) -> Report:
     """Read-only drift check; nothing is written."""
-    refuse_if_tampered(record_path)
-    record = open_record(record_path)
+    record = open_trusted(record_path, options.require_signers)
     _warn_unfinished(record.path, console)
     run = _Run(record, options, credentials, console, _selected(record.change, options.hosts))
     work = flow.verify_host
@@ -300,7 +304,7 @@ def _refusal_recorded(record_path: Path, kind: str) -> Iterator[None]:
 
 def _warn_unfinished(record: Path, console: Console) -> None:
     for line in unfinished_lines(record):
-        console.print(f"[yellow]{line}[/]", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]{safe(line)}[/]", highlight=False, soft_wrap=True)
 
 
 def _execute(
@@ -334,7 +338,7 @@ def _close(run: _Run, kind: str, writer: RunWriter, result: FleetResult, **extra
     run.summarize(kind, final)
     for problem in writer.problems:
         run.console.print(
-            f"[bold red]record not fully written:[/] {problem}", highlight=False, soft_wrap=True
+            f"[bold red]record not fully written:[/] {safe(problem)}", highlight=False, soft_wrap=True
         )
     _say_manual(run.console, outcomes)
     return Report(document, final.exit_code)
@@ -368,8 +372,7 @@ def _apply(
     accept_no_undo: bool,
 ) -> Report:
     with _refusal_recorded(record_path, "apply"):
-        refuse_if_tampered(record_path)
-        record = open_record(record_path)
+        record = open_trusted(record_path, options.require_signers)
         hosts = _selected(record.change, options.hosts)
         plan_path, planned = _planned_hosts(record, hosts)
     _warn_unfinished(record.path, console)
@@ -377,7 +380,7 @@ def _apply(
     skipped = [_skip(h, planned.get(h)) for h in hosts if h not in todo]
     run = _Run(record, options, credentials, console, todo)
     for line in no_undo_lines({h: planned[h] for h in todo}, accept_no_undo):
-        console.print(line, highlight=False, soft_wrap=True)
+        console.print(safe(line), highlight=False, soft_wrap=True)
     _confirm_or_stop(
         confirm if todo else None,
         f"Apply change {record.change.id} to {len(todo)} host(s): {', '.join(todo)}?",
@@ -417,7 +420,7 @@ def _tls_lines(console: Console, outcomes: Sequence[HostOutcome], everything: bo
     """What the handshakes saw: every binding with --tls, else only what did not match."""
     for outcome in outcomes:
         for line in tls_client.lines(outcome, everything):
-            console.print(line, highlight=False, soft_wrap=True)
+            console.print(safe(line), highlight=False, soft_wrap=True)
 
 
 def _skip(host: str, planned: Mapping[str, Any] | None) -> HostOutcome:
@@ -434,7 +437,7 @@ def _say_manual(console: Console, outcomes: Sequence[HostOutcome]) -> None:
     for outcome in outcomes:
         if outcome.status == "manual":
             console.print(
-                f"[bold red]{outcome.host} NEEDS A PERSON:[/] {outcome.summary}",
+                f"[bold red]{safe(outcome.host)} NEEDS A PERSON:[/] {safe(outcome.summary)}",
                 highlight=False,
                 soft_wrap=True,
             )
@@ -464,8 +467,7 @@ def _rollback(
     run_stamp: str | None,
 ) -> Report:
     with _refusal_recorded(record_path, "rollback"):
-        refuse_if_tampered(record_path)
-        record = open_record(record_path)
+        record = open_trusted(record_path, options.require_signers)
         hosts = _selected(record.change, options.hosts)
         found, problems = sources.sources(record.path, hosts, run_stamp)
     _warn_unfinished(record.path, console)

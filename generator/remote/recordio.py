@@ -7,18 +7,32 @@ atomic, never-overwriting writers.
 
 from __future__ import annotations
 
-import json
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generator.errors import EXIT_FAILED, UserError
+from generator.errors import (
+    EXIT_FAILED,
+    SPEC_MAX_BYTES,
+    InputFileError,
+    SpecError,
+    UserError,
+    load_json,
+    read_input,
+    sha256_of_input,
+)
 from generator.model import Change, Target
 from generator.record import MANIFEST, PLANS, check_record, read_manifest, sha256_hex
 from generator.render import LIBRARY_MODULE, host_dir, pinned_library
-from generator.spec import load_spec
+from generator.signing import signature_problems
+from generator.spec import load_spec, parse_spec
 
 CHANGE_FILE = "change.yaml"
+PLAN_MAX_BYTES = 256 * 1024 * 1024  # a plan holds a few kB per binding
+# The ceiling for a change.yaml sslbind wrote itself (see load_change): 16 times the spec's cap.
+RECORD_CHANGE_MAX_BYTES = 16 * SPEC_MAX_BYTES
 INTERRUPTED = ("unsealed:", "interrupted:")
 SCRIPT_NAMES = ("prepare", "delete", "add", "verify", "rollback", "apply")
 
@@ -98,9 +112,36 @@ def open_record(path: Path) -> Record:
     manifest = read_manifest(path)
     files = manifest["files"]
     assert isinstance(files, dict)
-    change = load_spec(path / CHANGE_FILE)
+    change = load_change(path, manifest)
     digest = sha256_hex((path / MANIFEST).read_bytes())
     return Record(path, change, {str(k): str(v) for k, v in files.items()}, digest)
+
+
+def load_change(record: Path, manifest: Mapping[str, object]) -> Change:
+    """The record's normalized change.yaml. A spec is capped at 16 MiB against hostile input, but
+    what render writes from a spec under that cap can be larger (defaults merged into every
+    binding: a 13.7 MB spec of 5,000 hosts x 20 bindings gives 18.9 MB). So a larger change.yaml
+    is read only when its sha256 is the manifest's, the file sslbind itself wrote (hashed in
+    chunks first, so a hostile one costs no memory), up to RECORD_CHANGE_MAX_BYTES."""
+    path = record / CHANGE_FILE
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        size = 0  # load_spec says what is wrong with it
+    files = manifest.get("files")
+    expected = files.get(CHANGE_FILE) if isinstance(files, Mapping) else None
+    if size <= SPEC_MAX_BYTES or not isinstance(expected, str):
+        return load_spec(path)
+    what = "a record's change.yaml"
+    try:
+        if sha256_of_input(path, RECORD_CHANGE_MAX_BYTES, what) != expected:
+            return load_spec(path)  # not the file render wrote: the spec's own cap applies
+        data = read_input(path, RECORD_CHANGE_MAX_BYTES, what)
+    except InputFileError as error:
+        raise SpecError(str(path), None, "file", error.problem) from None
+    if sha256_hex(data) != expected:  # changed between the two reads
+        return load_spec(path)
+    return parse_spec(data, str(path))
 
 
 def refuse_if_tampered(path: Path) -> None:
@@ -112,11 +153,28 @@ def refuse_if_tampered(path: Path) -> None:
         raise TamperedRecord(f"{path}: the record fails its integrity check: {shown}")
 
 
+def open_trusted(path: Path, required_signers: Sequence[str] = ()) -> Record:
+    """The record, opened only if `record check` would pass it (`refuse_if_tampered`) and its
+    signatures hold as `record check` verifies them (every file signed once, by the stored signer;
+    `required_signers` refuse any other signer, and an unsigned record). Checked before any host is
+    contacted; the manifest verified is the one the record is opened with."""
+    refuse_if_tampered(path)
+    manifest = read_manifest(path)
+    _report, problems = signature_problems(path, manifest, required_signers)
+    if problems:
+        shown = "; ".join(problems[:2]) + (f" (+{len(problems) - 2} more)" if len(problems) > 2 else "")
+        raise TamperedRecord(f"{path}: refusing to run its scripts: {shown}")
+    record = open_record(path)
+    if read_manifest(path) != manifest:  # changed while the signatures were checked
+        raise TamperedRecord(f"{path}: {MANIFEST} changed while it was being checked; run again")
+    return record
+
+
 def read_json(path: Path) -> dict[str, Any]:
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise UserError(f"{path}: cannot read: {error}", EXIT_FAILED) from None
+        value = load_json(read_input(path, PLAN_MAX_BYTES, "a plan"), path, "a plan")
+    except InputFileError as error:  # a FIFO or device, too large, not UTF-8, too deep, not JSON
+        raise UserError(f"{path}: cannot read: {error.problem}", EXIT_FAILED) from None
     if not isinstance(value, dict):
         raise UserError(f"{path}: not a JSON object", EXIT_FAILED)
     return value

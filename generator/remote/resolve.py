@@ -20,9 +20,10 @@ from generator.errors import EXIT_FAILED, EXIT_MANUAL, EXIT_OK
 from generator.record import PLANS, orphan_sidecars, seal_folder
 from generator.remote import flow, operations, runlog
 from generator.remote.connection import Credentials
+from generator.remote.display import safe
 from generator.remote.events import now_iso
 from generator.remote.fleet import HostOutcome, overall_exit
-from generator.remote.recordio import Record, open_record, refuse_if_tampered
+from generator.remote.recordio import Record, open_trusted
 from generator.remote.runlog import HostLog, Run, read_object
 from generator.remote.runner import ConnectionFailure
 from generator.remote.scriptio import Capture, ScriptFailed
@@ -140,8 +141,7 @@ def resolve(
 ) -> operations.Report:
     """Resolve every unfinished run of a record and clear a plan write cut short."""
     with operations._exclusive(record_path):
-        refuse_if_tampered(record_path)
-        record = open_record(record_path)
+        record = open_trusted(record_path, options.require_signers)
         cleared = []
         for sidecar in orphan_sidecars(record_path):
             if all(sidecar.name > p.name for p in (record_path / PLANS).glob("*.json")):
@@ -156,7 +156,8 @@ def resolve(
     for entry in entries:
         for host in entry["hosts"]:
             console.print(
-                f"{entry['kind']} run {entry['run']}: {host['host']}: {host['summary']}", highlight=False
+                safe(f"{entry['kind']} run {entry['run']}: {host['host']}: {host['summary']}"),
+                highlight=False,
             )
         state = "sealed" if entry["sealed"] else "left open: some hosts could not be re-captured"
         console.print(f"{entry['kind']} run {entry['run']}: {state}", highlight=False)

@@ -16,11 +16,13 @@ hosts/<host>/{prior.json, started.json, result.json}; manifest.json seals it.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from generator.errors import InputFileError, load_json, read_input
 from generator.record import MANIFEST, RUNS, sha256_hex, write_new_file
 from generator.render import host_dir
 
@@ -49,13 +51,25 @@ def host_file(folder: Path, host: str, name: str) -> Path:
     return folder / "hosts" / host_dir(host) / name
 
 
-def read_object(path: Path) -> dict[str, Any] | None:
-    """A JSON object from a run file, or None when it is missing or not an object."""
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+RUN_FILE_MAX_BYTES = 64 * 1024 * 1024  # a run's result.json for 5,000 hosts is a few MB
+
+
+def load_object(path: Path) -> dict[str, Any] | None:
+    """A JSON object from a run file; None when it is missing or not an object; an InputFileError
+    (one line, exit 2) when it cannot be read as one: a FIFO or device (never opened), too large,
+    not UTF-8, nested too deeply, not JSON."""
+    if not os.path.lexists(path):
         return None
+    value = load_json(read_input(path, RUN_FILE_MAX_BYTES, "a run file"), path, "a run file")
     return value if isinstance(value, dict) else None
+
+
+def read_object(path: Path) -> dict[str, Any] | None:
+    """A JSON object from a run file, or None when it is missing, unreadable or not an object."""
+    try:
+        return load_object(path)
+    except InputFileError:
+        return None
 
 
 @dataclass(frozen=True)

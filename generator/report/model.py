@@ -163,8 +163,13 @@ class Integrity:
     signatures: Signatures
 
     @property
+    def problem_count(self) -> int:
+        """Every problem `record check` would fail on: hashes and signatures alike."""
+        return len(self.problems) + len(self.signatures.problems)
+
+    @property
     def intact(self) -> bool:
-        return not self.problems
+        return not self.problem_count
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,13 @@ per-setting differences. Anything missing or of the wrong type is shown as absen
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from generator.errors import NotJsonError, load_json, read_input
+from generator.remote.recordio import PLAN_MAX_BYTES
 from generator.report.model import Plan, PlannedBinding, PlannedHost, SettingChange
+from generator.safetext import shown
 
 ABSENT = "(not set)"
 NO_BINDING = "(no binding)"
@@ -31,7 +33,7 @@ def _dicts(value: object) -> list[dict[str, Any]]:
 
 
 def _strings(value: object) -> tuple[str, ...]:
-    return tuple(str(v) for v in value) if isinstance(value, list) else ()
+    return tuple(shown(v) for v in value) if isinstance(value, list) else ()
 
 
 def setting_changes(binding: dict[str, Any]) -> tuple[SettingChange, ...]:
@@ -60,7 +62,7 @@ def planned_binding(binding: dict[str, Any]) -> PlannedBinding:
         changes=setting_changes(binding),
         commands=_strings(binding.get("commands")),
         restorable=restorable if isinstance(restorable, bool) else None,
-        undo_problem=str(undo) if undo else None,
+        undo_problem=shown(undo) if undo else None,
     )
 
 
@@ -71,20 +73,24 @@ def planned_host(entry: dict[str, Any]) -> PlannedHost:
     return PlannedHost(
         host=str(entry.get("host") or "?"),
         status=str(entry.get("status") or "unknown"),
-        summary=str(summary),
+        summary=shown(summary),
         bindings=tuple(planned_binding(b) for b in bindings),
     )
 
 
 def read_plan(path: Path) -> Plan:
-    """One plan file; a file that is not a plan gives a Plan naming the problem (the page says so)."""
+    """One plan file. A FIFO or device (refused unopened), a file over the cap, text that is not
+    UTF-8 or JSON nested too deeply is one line, exit 2; a file that is not a plan gives a Plan
+    naming the problem (the page says so)."""
     name = f"plans/{path.name}"
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        return Plan(name, "", "", (), f"cannot be read: {error}")
+        document = load_json(read_input(path, PLAN_MAX_BYTES, "a plan"), path, "a plan")
+    except NotJsonError as error:
+        return Plan(name, "", "", (), error.problem)
     if not isinstance(document, dict):
         return Plan(name, "", "", (), "is not a JSON object")
+    if not isinstance(document.get("hosts"), list):
+        return Plan(name, "", "", (), "is not an sslbind plan (it has no hosts list)")
     return Plan(
         name=name,
         started_at=str(document.get("started_at") or ""),

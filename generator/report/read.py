@@ -12,12 +12,12 @@ from pathlib import Path
 from generator.errors import EXIT_USAGE, UserError, local_io
 from generator.model import Change
 from generator.record import PLANS, read_manifest
-from generator.remote.recordio import CHANGE_FILE
+from generator.remote.recordio import load_change
 from generator.report.integrity import read_integrity
 from generator.report.model import Report, TargetBinding
 from generator.report.plan import read_plan, text
 from generator.report.timeline import read_runs
-from generator.spec import load_spec
+from generator.safetext import shown
 
 
 def targets(change: Change) -> tuple[TargetBinding, ...]:
@@ -43,11 +43,19 @@ def read_report(record: Path) -> Report:
             return _read(record)
     except UserError as error:  # a broken manifest or spec is bad input to `report`: exit 2
         raise UserError(str(error), EXIT_USAGE) from None
+    except (TypeError, ValueError, ArithmeticError, RecursionError, KeyError, AttributeError) as error:
+        # A value of a shape sslbind never writes that the readers above did not foresee: still
+        # one line, never a traceback.
+        raise UserError(
+            f"{record}: a record file holds a value sslbind never writes ({type(error).__name__}: "
+            f"{shown(error, 200)}); the record was edited or damaged: see `sslbind record check`",
+            EXIT_USAGE,
+        ) from None
 
 
 def _read(record: Path) -> Report:
     manifest = read_manifest(record)
-    change = load_spec(record / CHANGE_FILE)
+    change = load_change(record, manifest)
     plans = sorted((record / PLANS).glob("*.json"))
     return Report(
         change_id=change.id,

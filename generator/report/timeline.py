@@ -12,15 +12,27 @@ from there.
 from __future__ import annotations
 
 import json
+import math
+import os
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from generator.errors import UserError, read_head
 from generator.remote.events import Event
-from generator.remote.runlog import EVENTS_FILE, RESULT_FILE, read_object, runs
+from generator.remote.runlog import (
+    EVENTS_FILE,
+    RESULT_FILE,
+    RUN_FILE,
+    STARTED_FILE,
+    host_file,
+    load_object,
+    runs,
+)
 from generator.remote.runlog import Run as RunFolder
 from generator.report.model import BindingWindow, HostRun, Run, Step
+from generator.safetext import shown
 
 # Client events and the phase of the host's change they belong to.
 _EVENT_PHASES = {
@@ -51,15 +63,33 @@ def step_phase(step: str) -> str:
     return "change"
 
 
+# The page shows at most this much of one run's event log; a longer log is cut, with a note, so
+# the page stays bounded whatever a run folder holds.
+EVENTS_MAX_BYTES = 16 * 1024 * 1024
+EVENTS_MAX_LINES = 50_000
+STEP_TEXT_MAX = 500  # characters of one step's result or detail on the page
+
+
+class Malformed(Exception):
+    """A value in a run file that sslbind never writes; read_run names the file (exit 2)."""
+
+
 def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _moment(stamp: str) -> datetime | None:
     try:
-        return datetime.fromisoformat(stamp)
+        moment = datetime.fromisoformat(stamp)
     except ValueError:
         return None
+    return moment if moment.tzinfo is not None else None
 
 
 def elapsed_ms(start: str, end: str) -> float | None:
@@ -69,25 +99,54 @@ def elapsed_ms(start: str, end: str) -> float | None:
     return (last - first).total_seconds() * 1000
 
 
+def _check_event(event: Event, line: int) -> None:
+    """The values the timeline computes with: a UTC timestamp with its zone, a finite duration."""
+    ts = event.get("ts")
+    if ts is not None and (not isinstance(ts, str) or _moment(ts) is None):
+        raise Malformed(f"line {line}: ts {shown(ts, 60)!r} is not an ISO 8601 time with a zone")
+    duration = event.get("duration_s")
+    if duration is not None and _number(duration) is None:
+        raise Malformed(f"line {line}: duration_s {shown(duration, 60)} is not a finite number of seconds")
+
+
 def read_events(folder: Path) -> tuple[list[Event], str]:
-    """events.jsonl's events, and a problem line when it is missing or has lines that are not events."""
+    """events.jsonl's events, and a problem line when it is missing, cut for the page, or has lines
+    that are not events. A FIFO or device is refused unopened, and text that is not UTF-8 or
+    values sslbind never writes are a Malformed/UserError (exit 2)."""
+    path = folder / EVENTS_FILE
+    if not os.path.lexists(path):
+        return [], f"{EVENTS_FILE}: missing"
+    data, size = read_head(path, EVENTS_MAX_BYTES, "an event log")
+    if size is not None:
+        data = data[: data.rfind(b"\n") + 1]  # whole lines only
     try:
-        lines = (folder / EVENTS_FILE).read_text(encoding="utf-8").splitlines()
-    except OSError as error:
-        return [], f"{EVENTS_FILE}: cannot be read ({error.strerror or error})"
+        lines = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise Malformed(f"is not UTF-8 text (byte {error.start})") from None
+    cut = ""
+    if size is not None or len(lines) > EVENTS_MAX_LINES:
+        lines = lines[:EVENTS_MAX_LINES]
+        whole = f"{size:,} bytes" if size is not None else "more lines"
+        cut = f"{EVENTS_FILE}: {whole}; only its first {len(lines):,} events are shown"
     events: list[Event] = []
     bad = 0
-    for line in lines:
+    for number, line in enumerate(lines, 1):
         try:
             event = json.loads(line)
+        except RecursionError:
+            raise Malformed(f"line {number}: nests too deeply to be an event") from None
         except ValueError:
             bad += 1
             continue
         if isinstance(event, dict) and isinstance(event.get("host"), str):
+            _check_event(event, number)
             events.append(event)
         else:
             bad += 1
-    return events, (f"{EVENTS_FILE}: {bad} line(s) are not events (cut short?)" if bad else "")
+    problems = [cut] if cut else []
+    if bad:
+        problems.append(f"{EVENTS_FILE}: {bad} line(s) are not events (cut short?)")
+    return events, "; ".join(problems)
 
 
 def action_step(action: dict[str, Any], at: str) -> Step:
@@ -98,8 +157,8 @@ def action_step(action: dict[str, Any], at: str) -> Step:
         binding=str(action.get("binding") or ""),
         at=at,
         ms=_number(action.get("ms")),
-        result=str(action.get("result") or ""),
-        detail=str(action.get("command") or ""),
+        result=shown(action.get("result") or "", STEP_TEXT_MAX),
+        detail=shown(action.get("command") or "", STEP_TEXT_MAX),
     )
 
 
@@ -122,17 +181,17 @@ def event_step(event: Event, until: str = "") -> Step:
     ms = None
     if until:
         ms = elapsed_ms(str(event.get("ts", "")), until)
-    elif isinstance(event.get("duration_s"), int | float):
-        ms = float(event["duration_s"]) * 1000
+    elif (seconds := _number(event.get("duration_s"))) is not None:
+        ms = seconds * 1000
     detail = event.get("script") or event.get("state") or event.get("outcome") or event.get("status") or ""
     return Step(
         phase=event_phase(event),
         name=str(event.get("event")),
-        binding=str(event.get("binding") or ""),
+        binding=shown(event.get("binding") or ""),
         at=str(event.get("ts", "")),
         ms=ms,
-        result=str(event.get("result") or event.get("status") or ""),
-        detail=str(detail),
+        result=shown(event.get("result") or event.get("status") or "", STEP_TEXT_MAX),
+        detail=shown(detail, STEP_TEXT_MAX),
     )
 
 
@@ -153,7 +212,7 @@ def host_steps(events: list[Event], script: dict[str, Any]) -> tuple[Step, ...]:
     actions = [e for e in events if e.get("event") == "target-action"]
     if not actions:  # a rollback run: the steps are only in the host's result
         listed = script.get("actions")
-        actions = [a for a in listed if isinstance(a, dict)] if isinstance(listed, list) else []
+        actions = _dicts(listed[:EVENTS_MAX_LINES] if isinstance(listed, list) else None)
     inner = [action_step(a, "") for a in actions]
     sent = [e for e in events if e.get("event") in _SCRIPT_STARTS]
     owner = next((e for e in sent if script_name(e) == script.get("phase")), sent[0] if sent else None)
@@ -177,11 +236,10 @@ def windows(script: dict[str, Any]) -> tuple[BindingWindow, ...]:
     """Per binding the script was to change: its path, whether a change step reached it, and, for
     delete+add, how long it was absent (timings.gaps)."""
     timings = script.get("timings")
-    gaps = {
-        str(g.get("binding")).lower(): _number(g.get("gap_ms"))
-        for g in (timings.get("gaps") or [] if isinstance(timings, dict) else [])
-        if isinstance(g, dict)
-    }
+    listed = timings.get("gaps") if isinstance(timings, dict) else None
+    if listed is not None and not isinstance(listed, list):
+        raise Malformed(f"result.timings.gaps is {type(listed).__name__}, not a list")
+    gaps = {str(g.get("binding")).lower(): _number(g.get("gap_ms")) for g in _dicts(listed)}
     actions = script.get("actions")
     changed = {
         str(a.get("binding")).lower()
@@ -200,10 +258,10 @@ def windows(script: dict[str, Any]) -> tuple[BindingWindow, ...]:
     return tuple(found)
 
 
-def host_run(folder: RunFolder, host: str, events: list[Event], listed: dict[str, Any] | None) -> HostRun:
+def host_run(folder: RunFolder, host: str, mine: list[Event], listed: dict[str, Any] | None) -> HostRun:
+    """One host's part of a run; `mine` are its events, in order."""
     state = folder.state(host)
     result = state.result or listed
-    mine = [e for e in events if e.get("host") == host]
     stamps = {str(e.get("event")): str(e.get("ts", "")) for e in reversed(mine)}  # the first of each
     started = stamps.get("host-start", "")
     ended = next((str(e.get("ts", "")) for e in reversed(mine) if e.get("event") == "host-end"), "")
@@ -215,7 +273,7 @@ def host_run(folder: RunFolder, host: str, events: list[Event], listed: dict[str
     return HostRun(
         host=host,
         status=state.state if state.result is not None or listed is None else str(listed.get("status")),
-        summary=str((result or {}).get("summary") or ""),
+        summary=shown((result or {}).get("summary") or ""),
         started_at=started,
         ended_at=ended,
         duration_s=duration / 1000 if duration is not None else None,
@@ -224,11 +282,39 @@ def host_run(folder: RunFolder, host: str, events: list[Event], listed: dict[str
     )
 
 
+def _strict(folder: RunFolder, hosts: list[str]) -> dict[str, Any]:
+    """Every JSON file of the run read as `record check` would want it: a FIFO, a device, a file
+    too large, not UTF-8 or nested too deeply is one line, exit 2 (runlog's lenient reader would
+    show it as absent). Returns result.json's object ({} when absent)."""
+    load_object(folder.folder / RUN_FILE)
+    result = load_object(folder.folder / RESULT_FILE) or {}
+    for host in hosts or [str(h.get("host")) for h in _dicts(result.get("hosts"))]:
+        for name in (RESULT_FILE, STARTED_FILE):
+            load_object(host_file(folder.folder, host, name))
+    return result
+
+
+def _dicts(value: object) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
 def read_run(folder: RunFolder) -> Run:
-    events, problem = read_events(folder.folder)
-    result = read_object(folder.folder / RESULT_FILE) or {}
-    listed = {str(h.get("host")): h for h in result.get("hosts") or [] if isinstance(h, dict)}
+    result = _strict(folder, folder.hosts)
+    try:
+        events, problem = read_events(folder.folder)
+    except Malformed as error:
+        raise UserError(f"{folder.folder / EVENTS_FILE}: {error}") from None
+    listed = {str(h.get("host")): h for h in _dicts(result.get("hosts"))}
     hosts = folder.hosts or list(listed)
+    by_host: dict[str, list[Event]] = {}
+    for event in events:
+        by_host.setdefault(str(event.get("host")), []).append(event)
+    host_runs = []
+    for host in hosts:
+        try:
+            host_runs.append(host_run(folder, host, by_host.get(host, []), listed.get(host)))
+        except Malformed as error:
+            raise UserError(f"{host_file(folder.folder, host, RESULT_FILE)}: {error}") from None
     code = result.get("exit_code")
     return Run(
         name=f"runs/{folder.name}",
@@ -237,8 +323,8 @@ def read_run(folder: RunFolder) -> Run:
         started_at=str(folder.header.get("started_at") or ""),
         finished_at=str(result.get("finished_at") or ""),
         sealed=folder.sealed,
-        exit_code=code if isinstance(code, int) else None,
-        hosts=tuple(host_run(folder, h, events, listed.get(h)) for h in hosts),
+        exit_code=code if isinstance(code, int) and not isinstance(code, bool) else None,
+        hosts=tuple(host_runs),
         log_problem=problem,
     )
 

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from generator.cli import cli
 from tests.e2e.test_remote_harness import NEW_CERT, LabHosts, lab_hosts
 
-pytestmark = [pytest.mark.lab, pytest.mark.pwsh, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.lab, pytest.mark.pwsh, pytest.mark.slow, pytest.mark.timeout(900)]
 
 CHANGE = "CHG0000900"
 MAIN = "ipport=0.0.0.0:443"

@@ -16,6 +16,28 @@ from generator.lab.sample import sample_state
 from generator.lab.server import LabServer
 
 USER, PASSWORD = "lab", "lab-Passw0rd"
+LANGUAGE_MODE_ENV = "SSLBIND_LAB_LANGUAGE_MODE"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Hardened hosts (WDAC/AppLocker) run remoting sessions in ConstrainedLanguage: a test marked
+    `both_language_modes` runs in the one test run once per mode (the Pester suites cover both
+    modes themselves)."""
+    if metafunc.definition.get_closest_marker("both_language_modes"):
+        metafunc.parametrize(
+            "lab_language_mode", ["FullLanguage", "ConstrainedLanguage"], indirect=True, scope="module"
+        )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def lab_language_mode(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The language mode of every lab host the module's tests start: the module's parameter where
+    it runs in both, else SSLBIND_LAB_LANGUAGE_MODE (unset: as the state says, FullLanguage)."""
+    mode = getattr(request, "param", None) or os.environ.get(LANGUAGE_MODE_ENV) or ""
+    with pytest.MonkeyPatch.context() as patch:
+        if mode:
+            patch.setenv(LANGUAGE_MODE_ENV, mode)
+        yield mode or "FullLanguage"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -32,10 +54,10 @@ def no_orphan_pwsh() -> Iterator[None]:
 def write_state(path: Path, changes: Callable[[dict[str, Any]], None] | None = None) -> Path:
     """Writes the sample state (optionally changed) to `path`, replacing what is there.
 
-    SSLBIND_LAB_LANGUAGE_MODE (scripts/test.sh sets ConstrainedLanguage for a second pass of the
-    remote end-to-end tests) puts every lab host's sessions in that language mode."""
+    SSLBIND_LAB_LANGUAGE_MODE (set per module by `lab_language_mode`) puts every lab host's
+    sessions in that language mode."""
     state = sample_state()
-    mode = os.environ.get("SSLBIND_LAB_LANGUAGE_MODE")
+    mode = os.environ.get(LANGUAGE_MODE_ENV)
     if mode:
         state["language_mode"] = mode
     if changes is not None:
@@ -50,7 +72,7 @@ def read_state(path: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def lab(pwsh: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+def lab(pwsh: str, tmp_path_factory: pytest.TempPathFactory, lab_language_mode: str) -> Iterator[LabServer]:
     """One lab server per test module (user `lab`), on the sample state in `lab.state.path`."""
     state = write_state(tmp_path_factory.mktemp("lab") / "state.json")
     with LabServer(state, USER, PASSWORD, pwsh=pwsh, keep_spare=True) as server:

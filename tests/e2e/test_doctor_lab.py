@@ -147,3 +147,29 @@ def test_extra_flag_bit_in_constrained_language_is_named_not_failed(lab: LabServ
     assert any(
         f["severity"] == "note" and "ConstrainedLanguage" in f["message"] for f in document["findings"]
     )
+
+
+# Adversarial run 2, N2: an OSC title, a clear-screen, a colour, a NUL and HTML in host text.
+EVIL = "\x1b]0;PWNED-TITLE\x1b\\\x1b[2J\x1b[31mred\x00<script>alert(1)</script><img src=x onerror=alert(2)>"
+
+
+def raw_controls(text: str) -> list[str]:
+    """Control characters other than line ends and tabs (netsh's verbatim output keeps its tabs)."""
+    return [c for c in text if (ord(c) < 0x20 and c not in "\n\t") or 0x7F <= ord(c) < 0xA0]
+
+
+def test_hostile_registry_values_and_subjects_reach_no_output_raw(lab: LabServer, tmp_path: Path) -> None:
+    def hostile(state: dict[str, Any]) -> None:
+        state["bindings"][0]["registry"] = {"SslCtlStoreName": EVIL, "SslCtlIdentifier": EVIL}
+        for cert in state["certificates"]:
+            cert["subject"] = "CN=api.contoso.com " + EVIL
+
+    staged(lab, hostile)
+    markdown = tmp_path / "doctor.md"
+    result = doctor(lab, "-o", str(markdown))
+    assert result.exit_code in (0, 1), result.output
+    text = markdown.read_text(encoding="utf-8")
+    assert "\\x1b]0;PWNED-TITLE" in text  # the value is there, shown escaped
+    assert not raw_controls(text) and not raw_controls(result.output)
+    cells = [line for line in text.splitlines() if line.startswith("| SslCtl")]
+    assert cells and all("<" not in c and "&lt;script&gt;" in c for c in cells), cells

@@ -152,3 +152,28 @@ def test_live_import_reads_a_binding_with_an_extra_flag_bit(pwsh: str, tmp_path:
         )
         assert rotated.exit_code == 0, rotated.output  # a rotation of it is written, and its refusal foretold
         assert f"warning: {warning}" in rotated.stderr.splitlines()
+
+
+def test_a_hostile_certificate_subject_is_escaped_and_the_spec_renders(pwsh: str, tmp_path: Path) -> None:
+    """Adversarial run 2, N2/N3: ESC sequences in a subject reached the terminal and the spec's
+    comments raw, and render then refused the imported spec."""
+    evil = "\x1b]0;PWNED\x1b\\\x1b[2J\x00<b>"
+
+    def hostile(state: dict[str, Any]) -> None:
+        for cert in state["certificates"]:
+            cert["subject"] = "CN=api.contoso.com " + evil
+
+    with lab_hosts(tmp_path, pwsh, edit=hostile) as lab:
+        host = lab.hosts[0]
+        spec = tmp_path / "imported.yaml"
+        imported = lab.sslbind("import", "--host", host, *connection_args(lab, host), "-o", str(spec))
+        assert imported.exit_code == 0, imported.output
+        text = spec.read_text(encoding="utf-8")
+        for shown in (imported.output, text):
+            assert "\x1b" not in shown and "\x00" not in shown
+        assert "\\x1b]0;PWNED" in imported.stderr and "\\x1b]0;PWNED" in text
+        rendered = lab.sslbind("render", str(spec), "-o", str(tmp_path / "out"))
+        assert rendered.exit_code == 0, rendered.output
+        planned = lab.plan(spec)  # the host's capture of those certificates, on the terminal
+        assert planned.exit_code == 0, planned.output
+        assert "\x1b" not in planned.output and "\x00" not in planned.output

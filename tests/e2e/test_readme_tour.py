@@ -92,6 +92,7 @@ def _lab_processes(folder: Path) -> list[psutil.Process]:
     return found
 
 
+@pytest.mark.slow
 def test_readme_tour_runs_line_for_line(pwsh: str, tmp_path: Path) -> None:
     lines = tour_lines(README.read_text("utf-8"))
     work = tmp_path / "tour"

@@ -18,7 +18,7 @@ import pytest
 from tests.e2e.test_remote_harness import MAIN, NEW_CERT, SNI, LabHosts, lab_hosts, swap_to_new
 
 # Each test runs several pwsh pipelines through the lab; on a loaded 2-core machine that is slow.
-pytestmark = [pytest.mark.lab, pytest.mark.pwsh, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.lab, pytest.mark.pwsh, pytest.mark.both_language_modes, pytest.mark.timeout(900)]
 
 CHANGE = "CHG0000200"
 

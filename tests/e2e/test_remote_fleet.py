@@ -10,11 +10,14 @@ import pytest
 from tests.e2e.test_remote_harness import NEW_CERT, lab_hosts, swap_to_new
 
 # Twenty pwsh processes at a time on a 2-core machine: the lab, not the client, sets the pace.
-pytestmark = [pytest.mark.lab, pytest.mark.pwsh, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.lab, pytest.mark.pwsh, pytest.mark.slow, pytest.mark.timeout(900)]
 
 HOSTS = 20
 
 
+# In ConstrainedLanguage too: its 19 hosts that apply are the all-succeed case in that mode, and the
+# faulted one its rollback (the test below runs in FullLanguage only).
+@pytest.mark.both_language_modes
 def test_twenty_hosts_one_faulted_only_it_rolls_back(pwsh: str, tmp_path: Path) -> None:
     with lab_hosts(tmp_path, pwsh, count=HOSTS) as lab:
         spec = lab.spec("CHG0000300", swap_to_new())

@@ -11,7 +11,7 @@ import pytest
 from tests.e2e.test_remote_harness import IIS_APPID, NEW_CERT, OLD_CERT, lab_hosts, swap_to_new
 
 # Each test runs several pwsh pipelines through the lab; on a loaded 2-core machine that is slow.
-pytestmark = [pytest.mark.lab, pytest.mark.pwsh, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.lab, pytest.mark.pwsh, pytest.mark.both_language_modes, pytest.mark.timeout(900)]
 
 
 def test_preserve_swap_keeps_revocation_check_off(pwsh: str, tmp_path: Path) -> None:
@@ -96,3 +96,16 @@ def test_apply_without_a_plan_or_confirmation_changes_nothing(pwsh: str, tmp_pat
         assert unconfirmed.exit_code == 2 and "not confirmed" in unconfirmed.output
         assert lab.bindings(lab.hosts[0]) == before
         assert not (lab.record("CHG0000101") / "runs").exists()
+
+
+def test_the_lab_hosts_run_in_this_passs_language_mode(
+    pwsh: str, tmp_path: Path, lab_language_mode: str
+) -> None:
+    """This module runs once per language mode (conftest): the host's own session says which."""
+    with lab_hosts(tmp_path, pwsh) as lab:
+        host = lab.hosts[0]
+        connection = ["--protocol", "http", "--port", str(lab.servers[host].port), "--auth", "basic"]
+        connection += ["--username", "lab", "--message-encryption", "never"]
+        result = lab.sslbind("doctor", "--host", host, *connection, "--json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["powershell"]["language_mode"] == lab_language_mode

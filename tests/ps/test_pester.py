@@ -45,6 +45,7 @@ def render_pester_cases(folder: Path) -> None:
 
 
 @pytest.mark.pwsh
+@pytest.mark.slow
 @pytest.mark.parametrize("language_mode", ["FullLanguage", "ConstrainedLanguage"])
 def test_pester_suites_pass(pwsh: str, pester: Path, tmp_path: Path, language_mode: str) -> None:
     render_pester_cases(tmp_path)

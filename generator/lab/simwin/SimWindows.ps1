@@ -6,7 +6,7 @@
 # shadow Test-Path, Get-Item, Get-ChildItem, Get-ItemProperty and Set-ItemProperty (and stand in
 # for Get-NetTCPConnection, which Linux lacks). A call on a
 # path of the simulated Windows (the HTTP.sys registry root, Cert:) is answered from the lab state
-# through `python -m generator.lab.simwin.query`; every other call goes to the real cmdlet through
+# by the lab's service (service.py, query.py) over a Unix socket; every other call goes to the real cmdlet through
 # a steppable pipeline, with its static and dynamic parameters intact. netsh is not here: it is a
 # real executable (bin/netsh) first on PATH, so $LASTEXITCODE behaves as on Windows.
 
@@ -27,18 +27,37 @@ function global:SslbindLabPathOf {
 }
 
 function global:SslbindLabQuery {
-    # Runs the Python side and returns its JSON answer as an object; keeps the caller's $LASTEXITCODE.
+    # Asks the lab's service (service.py) over its Unix socket; returns its JSON answer as an object.
+    # Waits in short polls, so a pipeline stopped meanwhile stops here and closes the socket, and
+    # the service then skips a call still in a fault's hang (as a killed native command would).
     param([string[]]$Arguments)
-    # Copy the value: a PSVariable is live and would follow the python call's exit code.
-    $saved = @(Get-Variable -Name LASTEXITCODE -Scope Global -ErrorAction Ignore | ForEach-Object { $_.Value })
+    $path = $env:SSLBIND_LAB_SERVICE
+    if ([string]::IsNullOrEmpty($path)) { throw 'sslbind lab: SSLBIND_LAB_SERVICE is not set: this runs only inside an `sslbind lab` shell' }
+    $request = ConvertTo-Json -Compress -InputObject ([ordered]@{
+        call = 'query'; argv = @($Arguments); pid = $PID; shell = [string]$env:SSLBIND_LAB_SHELL_ID })
+    $socket = [System.Net.Sockets.Socket]::new([System.Net.Sockets.AddressFamily]::Unix,
+        [System.Net.Sockets.SocketType]::Stream, [System.Net.Sockets.ProtocolType]::Unspecified)
     try {
-        $text = (& $env:SSLBIND_LAB_PYTHON -S -m generator.lab.simwin.query @Arguments) -join "`n"
-        if ($global:LASTEXITCODE -ne 0) { throw "sslbind lab: the simulated Windows failed on '$($Arguments -join ' ')'" }
+        $socket.Connect([System.Net.Sockets.UnixDomainSocketEndPoint]::new($path))
+        [void]$socket.Send([System.Text.Encoding]::UTF8.GetBytes($request + "`n"))
+        $buffer = [byte[]]::new(65536)
+        $answer = [System.IO.MemoryStream]::new()
+        while ($true) {
+            if (-not $socket.Poll(200000, [System.Net.Sockets.SelectMode]::SelectRead)) { continue }
+            $count = $socket.Receive($buffer)
+            if ($count -eq 0) { break }
+            $answer.Write($buffer, 0, $count)
+        }
     } finally {
-        if ($saved.Count -eq 1) { $global:LASTEXITCODE = $saved[0] }
-        else { Remove-Variable -Name LASTEXITCODE -Scope Global -ErrorAction Ignore }
+        $socket.Dispose()
     }
-    return ($text | ConvertFrom-Json)
+    $text = [System.Text.Encoding]::UTF8.GetString($answer.ToArray())
+    if ($text.Length -eq 0) { throw "sslbind lab: the simulated Windows gave no answer to '$($Arguments -join ' ')'" }
+    $result = $text | ConvertFrom-Json
+    if ($null -ne $result.PSObject.Properties['failed']) {
+        throw "sslbind lab: the simulated Windows failed on '$($Arguments -join ' ')': $($result.failed)"
+    }
+    return $result
 }
 
 function global:SslbindLabWriteError {

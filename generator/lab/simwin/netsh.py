@@ -1,14 +1,13 @@
 """`netsh http add|update|delete|show sslcert` over the lab state, with Windows' texts and codes.
 
-Run as `python -m generator.lab.simwin.netsh http add sslcert ...` by the `bin/netsh` shim, which
-is first on the PATH of every lab pwsh. Facts: ../shared/reference/httpsys-sslcert.md §2, §3, §5.
+The `bin/netsh` shim, first on the PATH of every lab pwsh, asks the lab's service (service.py),
+which runs `run` here. Facts: ../shared/reference/httpsys-sslcert.md §2, §3, §5.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +31,6 @@ from generator.binding import (
 from generator.lab import faults
 from generator.lab.simwin import registry
 from generator.lab.simwin.certs import certificates_in
-from generator.lab.simwin.env import state_file
 from generator.lab.simwin.netsh_help import (
     CLIENT_HELLO_LAYOUTS,
     DEFAULT_LAYOUT,
@@ -41,7 +39,7 @@ from generator.lab.simwin.netsh_help import (
     known_tags,
     without_tags,
 )
-from generator.lab.state import State, StateFile, binding_key, same_key
+from generator.lab.state import LabStateError, State, StateFile, binding_key, same_key
 
 OPERATIONS = ("add", "update", "delete", "show")
 WIN32_MESSAGES = {
@@ -356,7 +354,8 @@ def _not_found(argv: list[str]) -> tuple[int, str]:
     return 1, f"The following command was not found: {' '.join(argv)}.\n"
 
 
-def run(argv: list[str], store: StateFile) -> tuple[int, str]:
+def run(argv: list[str], store: StateFile, caller: faults.Caller | None = None) -> tuple[int, str]:
+    """netsh's exit code and output for `argv`; `caller` is the pwsh a kill or drop fault acts on."""
     words = [a.lower() for a in argv[:3]]
     if len(words) < 3 or words[0] != "http" or words[2] != "sslcert" or words[1] not in OPERATIONS:
         return _not_found(argv)
@@ -381,9 +380,13 @@ def run(argv: list[str], store: StateFile) -> tuple[int, str]:
         return 0, "\n"
     with store.transaction() as state:
         fault = faults.take_fault(state, operation, command.kind, command.key)
-    faults.hang(fault)
-    if fault is not None and fault.kill_pwsh and not fault.kill_after:
-        faults.kill_pwsh()
+    if not faults.hang(fault, caller):
+        return 137, ""  # stopped during the hang: the operation never ran
+    if fault is not None and (fault.kill_pwsh or fault.drop_connection) and caller is None:
+        raise LabStateError(f"a {operation} fault acts on the calling pwsh, and this call has none")
+    if fault is not None and fault.kill_pwsh and not fault.kill_after and caller is not None:
+        faults.kill_pwsh(caller)
+        return 137, ""  # killed with its caller: nothing ran
     if fault is not None and fault.usage:
         code, text = 1, usage_text(operation, missing, layout)  # as if netsh could not parse the line
     elif operation == "show":
@@ -394,21 +397,8 @@ def run(argv: list[str], store: StateFile) -> tuple[int, str]:
         )
     else:
         code, text = _run_change(store, command, fault)
-    if fault is not None and fault.drop_connection:
-        faults.drop_connection()
-    if fault is not None and fault.kill_pwsh and fault.kill_after:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        faults.kill_pwsh()
+    if fault is not None and fault.drop_connection and caller is not None:
+        faults.drop_connection(caller)
+    if fault is not None and fault.kill_pwsh and fault.kill_after and caller is not None:
+        faults.kill_pwsh(caller)
     return code, text
-
-
-def main() -> None:
-    code, text = run(sys.argv[1:], state_file())
-    sys.stdout.write(text)
-    sys.stdout.flush()
-    sys.exit(code)
-
-
-if __name__ == "__main__":
-    main()
