@@ -29,8 +29,8 @@ foreach ($store in $Stores) {
             $entry['found'] = $true
             $entry['subject'] = [string]$c.Subject
             $entry['has_private_key'] = [bool]$c.HasPrivateKey
-            $entry['not_before'] = $c.NotBefore.ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ssZ')
-            $entry['not_after'] = $c.NotAfter.ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ssZ')
+            $entry['not_before'] = $c.NotBefore.ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ssZ', [cultureinfo]::InvariantCulture)
+            $entry['not_after'] = $c.NotAfter.ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ssZ', [cultureinfo]::InvariantCulture)
             $entry['ekus'] = $ekus
         }
     }

@@ -7,7 +7,8 @@ A fault entry: `{"on": OP, ...}` with OP one of `FAULT_OPERATIONS`, and any of
 `"kill_pwsh": true` (pwsh dies; `"when": "before"` (default) or `"after"` the operation),
 `"usage": true` (netsh add/update/delete prints its usage and exits 1 instead, nothing changes),
 and optionally `"target": "0.0.0.0:443"` or `"ipport=0.0.0.0:443"` to match one binding.
-`{"on": "tls", "stale_tls": true}` is read by the TLS front (front.py), not taken here.
+`{"on": "tls", "stale_tls": true}` is read by the TLS front (front.py), not taken here; so is
+`{"on": "tls", "hang": S}` (the front's next handshake for the binding waits S seconds, once).
 """
 
 from __future__ import annotations

@@ -196,6 +196,25 @@ def pin_stale_faults(state: State) -> bool:
     return changed
 
 
+def take_tls_hang(state: State, selection: Selection) -> float:
+    """Removes the first `{"on": "tls", "hang": S}` fault matching this binding (optional `target`;
+    optional `certhash`: only while the binding selected holds that certificate) and returns S: the
+    front's next handshake for it waits that long first (a slow first handshake after a change:
+    credential acquisition, an HSM or TPM key, a revocation fetch). Fires once, like the netsh
+    faults; `stale_tls` faults are not taken (call inside a state transaction)."""
+    entries: list[dict[str, Any]] = state["faults"]
+    for index, entry in enumerate(entries):
+        if entry.get("stale_tls") or not entry.get("hang"):
+            continue
+        wanted = entry.get("certhash")
+        if wanted is not None and str(wanted).upper() != str(selection.thumbprint).upper():
+            continue  # only once the binding holds that certificate (the first handshake after a change)
+        if faults.matches(entry, "tls", selection.kind, selection.key):
+            del entries[index]
+            return float(entry["hang"])
+    return 0.0
+
+
 def unservable(selection: Selection, key_dir: Path) -> str | None:
     """Why HTTP.sys could not serve the selected certificate (None: it can)."""
     record = selection.certificate
@@ -494,6 +513,17 @@ class TlsFront:
         entry = next((b for b in bindings if _key_of(b) == (selection.kind, selection.key)), {})
         return str(entry.get("clientcertnegotiation", "")).lower() == "enable"
 
+    def _hang(self, listener: _Listener, server_name: str | None) -> None:
+        """Waits out a `{"on": "tls", "hang": S}` fault for the binding this ClientHello selects."""
+        with self.state.transaction() as state:
+            selection = select_certificate(state, listener.simulated, listener.port, server_name)
+            seconds = 0.0 if selection is None else take_tls_hang(state, selection)
+        if seconds > 0:
+            log.info(
+                "TLS front: %s:%s waits %s s before its handshake", listener.simulated, listener.port, seconds
+            )
+            time.sleep(seconds)
+
     def _handshake(self, conn: socket.socket, listener: _Listener) -> None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.sni_callback = lambda obj, name, _ctx: self._on_sni(obj, name, listener)
@@ -503,7 +533,9 @@ class TlsFront:
             # OpenSSL keeps the verify mode of the context a connection starts with (switching the
             # context in the SNI callback changes the certificate only), so whether to ask for a
             # client certificate is decided from the ClientHello, read ahead without consuming it.
-            if self._asks_client_certificate(listener, client_hello_sni(peek_client_hello(conn))):
+            server_name = client_hello_sni(peek_client_hello(conn))
+            self._hang(listener, server_name)
+            if self._asks_client_certificate(listener, server_name):
                 context.verify_mode = ssl.CERT_OPTIONAL
             with context.wrap_socket(conn, server_side=True) as tls:
                 self.handshakes += 1

@@ -55,7 +55,9 @@ CERT_KEYS = frozenset(
 CERT_BOOL_KEYS = ("has_private_key", "server_auth", "key_usable")
 # What the client's runspaces run in (SimWindows.ps1 sets it last; it checks the same names).
 LANGUAGE_MODES = ("FullLanguage", "ConstrainedLanguage", "RestrictedLanguage", "NoLanguage")
-TOP_KEYS = frozenset({"bindings", "certificates", "netsh", "faults", "language_mode", "listeners", "tls"})
+TOP_KEYS = frozenset(
+    {"bindings", "certificates", "netsh", "faults", "language_mode", "listeners", "tls", "lock_folder_sddl"}
+)
 # The TLS front's settings (generator/lab/front.py); the step names of HTTP.sys's certificate lookup.
 TLS_KEYS = frozenset({"port_base", "precedence"})
 TLS_STEPS = ("ip", "sni", "scoped_ccs", "ccs", "wildcard_ip")
@@ -66,7 +68,19 @@ NETSH_KEYS = frozenset({"supports_update", "missing_parameters", "help_layout"})
 # netsh commands that have a usage text for a `"usage": true` fault to print.
 USAGE_FAULT_OPERATIONS = ("add", "update", "delete")
 FAULT_KEYS = frozenset(
-    {"on", "error", "hang", "drop_connection", "kill_pwsh", "target", "when", "usage", "stale_tls", "pinned"}
+    {
+        "on",
+        "error",
+        "hang",
+        "drop_connection",
+        "kill_pwsh",
+        "target",
+        "when",
+        "usage",
+        "stale_tls",
+        "pinned",
+        "certhash",
+    }
 )
 
 
@@ -168,6 +182,10 @@ def validate(state: Any, path: str) -> State:
         raise LabStateError(f"{path}: unknown key {sorted(unknown_top)[0]!r}")
     if state.get("language_mode", LANGUAGE_MODES[0]) not in LANGUAGE_MODES:
         raise LabStateError(f"{path}: language_mode: must be one of {', '.join(LANGUAGE_MODES)}")
+    # The security descriptor (SDDL) the lab gives its host lock's folder (SimWindows.ps1
+    # SslbindLabLockFolderSddl); absent: the one sslbind creates on Windows.
+    if not isinstance(state.get("lock_folder_sddl", ""), str):
+        raise LabStateError(f"{path}: lock_folder_sddl: must be a string (a security descriptor in SDDL)")
     for section in ("bindings", "certificates", "faults"):
         value = state.setdefault(section, [])
         if not isinstance(value, list) or not all(isinstance(e, dict) for e in value):
@@ -259,6 +277,9 @@ def _validate_fault(fault: dict[str, Any], where: str) -> None:
             raise LabStateError(f"{where}.{flag}: must be true or false")
     if fault.get("when", "before") not in ("before", "after"):
         raise LabStateError(f'{where}.when: must be "before" or "after"')
+    certhash = fault.get("certhash")
+    if "certhash" in fault and (fault["on"] != "tls" or not isinstance(certhash, str) or len(certhash) != 40):
+        raise LabStateError(f"{where}.certhash: only on tls, a thumbprint of 40 hex digits")
     if "target" in fault and not isinstance(fault["target"], str):
         raise LabStateError(f'{where}.target: must be a binding key like "0.0.0.0:443"')
 

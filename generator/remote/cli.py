@@ -94,6 +94,13 @@ RUN_OPTIONS: list[Callable[[F], F]] = [
         show_default=True,
         help="Seconds a host that lost its connection mid-change may take to finish before sslbind acts.",
     ),
+    click.option(
+        "--lock-wait",
+        type=click.IntRange(0, 3600),
+        default=None,
+        help="Seconds a host script waits while another sslbind run holds that host's lock, then refuses "
+        "with nothing changed (default: the scripts' own, 60).",
+    ),
 ]
 
 
@@ -189,6 +196,7 @@ def plan(
     timeout: float,
     as_json: bool,
     settle: float,
+    lock_wait: int | None,
     **kw: Any,
 ) -> None:
     """Read-only: capture each binding, prepare the add command, show the difference; store the plan.
@@ -199,7 +207,13 @@ def plan(
 
     human, progress = _consoles(as_json)
     options = operations.RunOptions(
-        overrides_from(kw), forks, timeout, hosts, settle=settle, require_signers=_signers(kw)
+        overrides_from(kw),
+        forks,
+        timeout,
+        hosts,
+        settle=settle,
+        lock_wait=lock_wait,
+        require_signers=_signers(kw),
     )
     credentials = _credentials()
     operations.preflight(source, options, credentials)
@@ -235,6 +249,7 @@ def apply(
     timeout: float,
     as_json: bool,
     settle: float,
+    lock_wait: int | None,
     **kw: Any,
 ) -> None:
     """Run the recorded change on every host; roll back on the target on any failure.
@@ -247,7 +262,14 @@ def apply(
 
     human, progress = _consoles(as_json)
     options = operations.RunOptions(
-        overrides_from(kw), forks, timeout, hosts, settle=settle, tls=tls, require_signers=_signers(kw)
+        overrides_from(kw),
+        forks,
+        timeout,
+        hosts,
+        settle=settle,
+        tls=tls,
+        lock_wait=lock_wait,
+        require_signers=_signers(kw),
     )
     confirm = None if yes else _confirm
     report = operations.apply(record_dir, options, _credentials(), human, progress, confirm, accept_no_undo)
@@ -272,6 +294,7 @@ def verify(
     timeout: float,
     as_json: bool,
     settle: float,
+    lock_wait: int | None,
     **kw: Any,
 ) -> None:
     """Read-only drift check against the desired state, including a TLS handshake on the host to
@@ -281,7 +304,14 @@ def verify(
 
     human, progress = _consoles(as_json)
     options = operations.RunOptions(
-        overrides_from(kw), forks, timeout, hosts, settle=settle, tls=tls, require_signers=_signers(kw)
+        overrides_from(kw),
+        forks,
+        timeout,
+        hosts,
+        settle=settle,
+        tls=tls,
+        lock_wait=lock_wait,
+        require_signers=_signers(kw),
     )
     credentials = _credentials()
     operations.preflight(source, options, credentials)
@@ -311,6 +341,7 @@ def rollback(
     timeout: float,
     as_json: bool,
     settle: float,
+    lock_wait: int | None,
     **kw: Any,
 ) -> None:
     """Restore on each host the prior bindings of the apply run that changed it (checked against the
@@ -319,7 +350,13 @@ def rollback(
 
     human, progress = _consoles(as_json)
     options = operations.RunOptions(
-        overrides_from(kw), forks, timeout, hosts, settle=settle, require_signers=_signers(kw)
+        overrides_from(kw),
+        forks,
+        timeout,
+        hosts,
+        settle=settle,
+        lock_wait=lock_wait,
+        require_signers=_signers(kw),
     )
     report = operations.rollback(
         record_dir, options, _credentials(), human, progress, None if yes else _confirm, run_stamp
@@ -341,6 +378,7 @@ def record_resolve(
     timeout: float,
     as_json: bool,
     settle: float,
+    lock_wait: int | None,
     **kw: Any,
 ) -> None:
     """Close what an interrupted apply, rollback or plan left open: re-capture each host whose
@@ -351,7 +389,13 @@ def record_resolve(
 
     human, progress = _consoles(as_json)
     options = operations.RunOptions(
-        overrides_from(kw), forks, timeout, hosts, settle=settle, require_signers=_signers(kw)
+        overrides_from(kw),
+        forks,
+        timeout,
+        hosts,
+        settle=settle,
+        lock_wait=lock_wait,
+        require_signers=_signers(kw),
     )
     report = resolve(record_dir, options, _credentials(), human, progress)
     _finish(report.document, report.exit_code, as_json)

@@ -38,6 +38,14 @@ class HostContext:
     counter: RequestCounter | None = None
     settle: float = 30.0  # how long a lost change may take to finish on the target
     prior_file: Callable[[str], Path] | None = None  # where the run keeps a host's prior state
+    lock_wait: int | None = None  # the scripts' -LockWait (--lock-wait); None: their own default
+
+    def parameters(self, script: Script, parameters: Mapping[str, Any]) -> dict[str, Any]:
+        """`parameters` with the run's -LockWait, fitted to what the recorded script knows."""
+        given = dict(parameters)
+        if self.lock_wait is not None:
+            given[scriptio.LOCK_WAIT] = self.lock_wait
+        return scriptio.fit_parameters(script.text, given)
 
     @property
     def host(self) -> str:
@@ -64,7 +72,7 @@ def run_script(ctx: HostContext, script: Script, parameters: Mapping[str, Any]) 
     """Open, run one recorded script as one pipeline, close; ConnectionFailure propagates."""
     ctx.emit("script-start", script=script.relpath, sha256=script.sha256)
     with ctx.session() as session:
-        sent = scriptio.sent_parameters(script, scriptio.fit_parameters(script.text, parameters))
+        sent = scriptio.sent_parameters(script, ctx.parameters(script, parameters))
         result = session.run(scriptio.pipeline(script), sent, ctx.timeout)
     ctx.emit("script-end", script=script.relpath, state=result.state, duration_s=round(result.duration, 3))
     return result
@@ -123,7 +131,7 @@ def apply_host(ctx: HostContext, planned: Mapping[str, Any], accept_no_undo: boo
     prior = scriptio.Capture.from_raw(planned["capture"])
     target = ctx.record.target(ctx.host)
     parameters = scriptio.apply_parameters(target, prior, accept_no_undo=accept_no_undo)
-    parameters = scriptio.fit_parameters(script.text, parameters)
+    parameters = ctx.parameters(script, parameters)
     session = ctx.session()
     try:
         session.open()

@@ -43,6 +43,7 @@ class RunOptions:
     counter: RequestCounter | None = None
     settle: float = 30.0
     tls: bool = False  # --tls: also handshake from this machine to every binding (tls_client)
+    lock_wait: int | None = None  # --lock-wait: the scripts' -LockWait; None leaves their default
     require_signers: tuple[str, ...] = ()  # --require-signer thumbprints (signing.required_signers)
 
 
@@ -163,6 +164,7 @@ class _Run:
             self.options.counter,
             self.options.settle,
             self.prior_file,
+            self.options.lock_wait,
         )
 
     def run(

@@ -254,10 +254,43 @@ def describe_applied(binding: dict[str, Any], gaps: dict[str, float]) -> str:
 
 
 def describe_apply(result: dict[str, Any]) -> str:
-    """apply.ps1's changed bindings for people, each with its path and, for delete+add, its window."""
+    """apply.ps1's changed bindings for people, each with its path and, for delete+add, its window;
+    then what the host's TLS check could not confirm (describe_host_tls)."""
     gaps = _gaps(result)
     changed = [b for b in result.get("bindings") or [] if isinstance(b, dict) and _path(b) != "none"]
-    return "; ".join(describe_applied(b, gaps) for b in changed)
+    return "; ".join([*(describe_applied(b, gaps) for b in changed), *describe_host_tls(result)])
+
+
+def describe_host_tls(result: Mapping[str, Any]) -> list[str]:
+    """What the summary line must say about the host's own TLS check of a change that went through:
+    that it did not run (ConstrainedLanguage: "TLS not verified on the host: ConstrainedLanguage"),
+    that a binding gave no answer in time, that a binding the change did not touch answers first,
+    or that an endpoint failed in the same way before the change (apply names these instead of
+    failing). Empty when every handshake confirmed the change."""
+    parts: list[str] = []
+    for entry in result.get("tls") or []:
+        if not isinstance(entry, dict):
+            continue
+        detail = str(entry.get("detail") or "")
+        if (
+            entry.get("result") == "not checked"
+            and entry.get("address") is None
+            and detail.endswith("Language")
+        ):
+            part = f"TLS not verified on the host: {detail.removeprefix('not checked: ')}"
+        elif entry.get("result") == "not checked" and "no answer within" in detail:
+            part = (
+                f"TLS not verified on the host for {entry.get('binding')} at {entry.get('address')}: {detail}"
+            )
+        elif entry.get("result") in ("mismatch", "failed") and detail.startswith("as before the change: "):
+            part = f"TLS at {entry.get('address')} for {entry.get('binding')} {detail}"
+        elif entry.get("result") == "mismatch" and entry.get("shadowed_by"):
+            part = f"TLS at {entry.get('address')} not checked for {entry.get('binding')}: {detail}"
+        else:
+            continue
+        if part not in parts:
+            parts.append(part)
+    return parts
 
 
 def describe_differences(result: dict[str, Any]) -> str:
@@ -303,6 +336,8 @@ def _failure_text(name: str, result: ScriptResult, obj: dict[str, Any] | None) -
 # SslBind module the first statement defined instead of loading lib/SslBind from a file, which
 # does not exist on the host. Only this client sets it, after checking the library's hash.
 LIBRARY_PRELOADED = "LibraryPreloaded"
+# Seconds a host script waits for another sslbind phase's host lock (--lock-wait).
+LOCK_WAIT = "LockWait"
 
 
 def library_statement(library_text: str) -> str:
@@ -353,10 +388,12 @@ def fit_parameters(script_text: str, parameters: Mapping[str, Any]) -> dict[str,
     """The parameters a recorded script knows. A record rendered before `Swap` and `AcceptNoUndo`
     existed refuses an unknown -Binding entry and fails on an unknown parameter (no JSON, so the
     client could not tell that nothing ran); such a script never updates in place nor refuses a
-    binding it cannot undo, so leaving both out keeps its own behaviour."""
+    binding it cannot undo, so leaving both out keeps its own behaviour. One rendered before
+    `LockWait` waits its own 60 s for the host lock."""
     fitted = dict(parameters)
-    if "AcceptNoUndo" in fitted and not re.search(r"\$AcceptNoUndo\b", script_text):
-        del fitted["AcceptNoUndo"]
+    for optional in ("AcceptNoUndo", LOCK_WAIT):
+        if optional in fitted and not re.search(r"\$" + optional + r"\b", script_text):
+            del fitted[optional]
     if pinned_library(script_text) is None and not re.search(r"\bSwap = '", script_text):
         bindings = fitted.get("Binding")
         if isinstance(bindings, list):
@@ -421,7 +458,12 @@ def parse_change(name: str, result: ScriptResult) -> Verdict:
     outcome = str(obj["outcome"])
     if outcome in (APPLIED, UNCHANGED, "rolled_back") and result.succeeded:
         changed = [b for b in obj.get("bindings") or [] if isinstance(b, dict) and _path(b) != "none"]
-        summary = describe_apply(obj) if outcome == APPLIED else "; ".join(map(describe_change, changed))
+        parts = (
+            [describe_apply(obj)]
+            if outcome == APPLIED
+            else [*map(describe_change, changed), *describe_host_tls(obj)]
+        )
+        summary = "; ".join(p for p in parts if p)
         return Verdict(outcome, summary or outcome, obj, _max_gap(obj))
     return Verdict(outcome, _failure_text(name, result, obj), obj, _max_gap(obj))
 
@@ -433,7 +475,7 @@ def parse_verify(result: ScriptResult) -> tuple[str, dict[str, Any] | None, str]
         return UNKNOWN, None, _failure_text(VERIFY, result, None)
     outcome = str(obj.get("outcome"))
     if outcome == COMPLIANT and result.succeeded:
-        return COMPLIANT, obj, "every binding as desired"
+        return COMPLIANT, obj, "; ".join(["every binding as desired", *describe_host_tls(obj)])
     if outcome == DRIFT:
         return DRIFT, obj, describe_differences(obj)
     return outcome, obj, _failure_text(VERIFY, result, obj)

@@ -48,3 +48,35 @@ def test_two_changes_of_one_binding_at_once_never_both_report_applied(pwsh: str,
         expected = "disable" if winner == "CHG0000600" else "enable"
         assert binding.get("verifyclientcertrevocation", "enable") == expected
         assert not list(Path(lab.servers[host].state.path).parent.glob("*.sslbind.lock"))
+
+
+def test_a_directory_at_the_lock_path_is_refused_within_the_lock_wait_naming_the_lock(
+    pwsh: str, tmp_path: Path
+) -> None:
+    """A directory where the lock file belongs (a user could plant one on Windows) made every phase
+    spin until the client's timeout, never naming the lock; now plan and apply count it held and
+    refuse within --lock-wait, naming it, with nothing touched."""
+    with lab_hosts(tmp_path, pwsh) as lab:
+        host = lab.hosts[0]
+        assert lab.plan(lab.spec("CHG0000610", swap_to_new())).exit_code == 3
+        before = lab.bindings(host)
+        lock = Path(str(lab.servers[host].state.path) + ".sslbind.lock")
+        lock.mkdir()
+        for run in (  # apply first: a plan that fails replaces the stored one
+            lambda: lab.apply("CHG0000610", "--lock-wait", "1", "--json", "--timeout", "60"),
+            lambda: lab.plan(lab.record("CHG0000610"), "--lock-wait", "1", "--json", "--timeout", "60"),
+        ):
+            started = time.monotonic()
+            result = run()
+            elapsed = time.monotonic() - started
+            assert result.exit_code == 1, result.output
+            summary = json.loads(result.stdout)["hosts"][0]["summary"]
+            assert (
+                "another sslbind phase holds this host: a lock this session cannot read (a directory)"
+                in summary
+            )
+            assert f"[lock {lock}]; waited 1 s, nothing is changed" in summary
+            assert "TimedOut" not in summary
+            assert elapsed < 45, elapsed
+            assert lab.bindings(host) == before
+        assert lock.is_dir()

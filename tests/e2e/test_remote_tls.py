@@ -125,11 +125,13 @@ class TlsLab:
         )
         return result.exit_code, json.loads(result.stdout), result.stderr
 
-    def apply(self, change_id: str, bindings: list[dict[str, Any]]) -> tuple[int, dict[str, Any], str]:
+    def apply(
+        self, change_id: str, bindings: list[dict[str, Any]], *, client_tls: bool = True
+    ) -> tuple[int, dict[str, Any], str]:
         out = self.tmp / "out"
         code, _, stderr = self.sslbind("plan", str(self.spec(change_id, bindings)), "-o", str(out))
         assert code == 3, stderr
-        return self.sslbind("apply", str(out / change_id), "--yes", "--tls")
+        return self.sslbind("apply", str(out / change_id), "--yes", *(["--tls"] if client_tls else []))
 
 
 @contextlib.contextmanager
@@ -190,7 +192,7 @@ def test_rotation_passes_seen_by_the_host_and_by_the_client(pwsh: str, tmp_path:
 
 
 @pytest.mark.skipif(CLM, reason="the on-host handshake needs FullLanguage: the shadowing is seen on the host")
-def test_an_ip_binding_shadowing_the_changed_sni_binding_rolls_back_and_is_named(
+def test_an_untouched_ip_binding_shadowing_the_changed_sni_binding_is_named_not_rolled_back(
     pwsh: str, tmp_path: Path
 ) -> None:
     def shadow(state: dict[str, Any]) -> None:
@@ -201,13 +203,56 @@ def test_an_ip_binding_shadowing_the_changed_sni_binding_rolls_back_and_is_named
         change = [{"hostnameport": "api.contoso.com:443", "certhash": lab.new, "certstorename": "WebHosting"}]
         code, document, stderr = lab.apply("CHG0000411", change)
         host = _host(document)
-        assert (code, host["status"]) == (1, "rolled-back"), stderr
-        assert lab.served(SNI_KEY) == lab.old
+        assert (code, host["status"]) == (0, "applied"), stderr
+        assert lab.served(SNI_KEY) == lab.new
         mismatched = [e for e in _on_host(host) if e["result"] == "mismatch"]
         assert [(e["address"], e["server_name"], e["thumbprint"], e["shadowed_by"]) for e in mismatched] == [
             ("10.0.0.5", "api.contoso.com", lab.old, "ipport=10.0.0.5:443")
         ]
         assert "ip binding 10.0.0.5:443 answers before hostnameport api.contoso.com:443" in host["summary"]
+
+
+@pytest.mark.skipif(CLM, reason="the on-host handshake needs FullLanguage: the shadowing is seen on the host")
+def test_an_untouched_loopback_binding_answering_first_does_not_roll_back_the_wildcard_change(
+    pwsh: str, tmp_path: Path
+) -> None:
+    """0.0.0.0:443 is checked on 127.0.0.1, where an untouched 127.0.0.1:443 binding answers first:
+    named in the summary, the correct change stays."""
+
+    def loopback(state: dict[str, Any]) -> None:
+        state["bindings"].append(dict(state["bindings"][0], ipport="127.0.0.1:443"))
+
+    with tls_lab(tmp_path, pwsh, loopback) as lab:
+        code, document, stderr = lab.apply(
+            "CHG0000415", [{"ipport": "0.0.0.0:443", "certhash": lab.new}], client_tls=False
+        )
+        host = _host(document)
+        assert (code, host["status"]) == (0, "applied"), stderr
+        assert lab.served(MAIN_KEY) == lab.new
+        assert lab.served("ipport=127.0.0.1:443") == lab.old
+        (entry,) = _on_host(host)
+        assert (entry["result"], entry["shadowed_by"], entry["thumbprint"]) == (
+            "mismatch",
+            "ipport=127.0.0.1:443",
+            lab.old,
+        )
+        assert "ip binding 127.0.0.1:443 answers before ipport 0.0.0.0:443" in host["summary"]
+        assert any("an untouched binding answers first" in n for n in host["result"]["notes"])
+
+
+@pytest.mark.skipif(CLM, reason="the on-host handshake needs FullLanguage")
+def test_a_slow_first_handshake_does_not_roll_back_a_correct_rotation(pwsh: str, tmp_path: Path) -> None:
+    with tls_lab(tmp_path, pwsh) as lab:
+        slow = {"on": "tls", "hang": 5, "target": "0.0.0.0:443", "certhash": lab.new}
+        lab.edit(lambda state: state["faults"].append(slow))
+        code, document, stderr = lab.apply(
+            "CHG0000416", [{"ipport": "0.0.0.0:443", "certhash": lab.new}], client_tls=False
+        )
+        host = _host(document)
+        assert (code, host["status"]) == (0, "applied"), stderr
+        assert lab.served(MAIN_KEY) == lab.new
+        assert [(e["result"], e["thumbprint"]) for e in _on_host(host)] == [("match", lab.new)]
+        assert not [f for f in lab.state()["faults"] if f.get("hang")]  # the hang fired
 
 
 @pytest.mark.skipif(CLM, reason="the on-host handshake needs FullLanguage")

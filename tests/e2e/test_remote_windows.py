@@ -10,6 +10,15 @@ Nothing is changed on the host: plan must find nothing to do (exit 0) and verify
 `sslbind doctor` (which needs only the host, user and password) must find sslbind's registry
 decoding in agreement with netsh on every binding (exit 0); its Markdown report is written to
 SSLBIND_TEST_DOCTOR_REPORT when set (keep it: it records the host's netsh texts and registry values).
+
+What only a real host can confirm, by hand, until these tests cover it (docs/windows-touchpoints.md
+"Still to confirm on a real host"): `icacls %ProgramData%\\sslbind` after the first plan (owner
+Administrators, no inheritance, SYSTEM and Administrators full control only) and that
+`(Get-Acl).Sddl` reads it in ConstrainedLanguage on 5.1; the time of the first handshake after an
+add on an internet-isolated host (and with an HSM or TPM key) against the 3+6+9 s retry; a 5.1
+handshake against a TLS 1.3-only binding (`disabletls12=enable` on 2022); that the
+Microsoft.PowerShell32 endpoint sets PROCESSOR_ARCHITEW6432 and is refused; whoami /groups of a
+NetworkService session (System label, no S-1-5-32-544).
 """
 
 from __future__ import annotations

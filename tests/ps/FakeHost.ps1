@@ -24,6 +24,8 @@ function Reset-FakeHost {
     param([string[]]$HelpTags = $global:FakeAllTags, [switch]$NoUpdate)
     $global:FakeKeys = [ordered]@{}
     $global:FakeStores = @{}
+    $global:FakeLockSddl = 'O:BAG:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)'
+    $global:FakeLockReparse = $false
     $global:FakeFaults = New-Object -TypeName 'System.Collections.Generic.List[object]'
     $global:FakeExtended = @{}
     $global:FakeCalls = New-Object -TypeName 'System.Collections.Generic.List[string]'
@@ -351,6 +353,20 @@ function Enable-FakeHostAlias {
     Set-Alias -Name netsh -Value Invoke-FakeNetsh -Scope Global
     Set-Alias -Name Test-SslPortListening -Value Test-FakePortListening -Scope Global
     Set-Alias -Name Get-SslLockPath -Value Get-FakeLockPath -Scope Global
+    Set-Alias -Name Get-SslLockFolderFacts -Value Get-FakeLockFolderFacts -Scope Global
+}
+
+# The security descriptor the fake host's lock folder has: the one Initialize-SslLockFolder gives
+# it on Windows, unless a test sets another (Linux has no Windows ACLs).
+$global:FakeLockSddl = 'O:BAG:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)'
+$global:FakeLockReparse = $false
+
+function Get-FakeLockFolderFacts {
+    # Get-SslLockFolderFacts on the fake host: the real folder's existence (the temp folder), the
+    # descriptor and reparse flag the test set.
+    param([string]$Path)
+    $exists = [bool](Test-Path -LiteralPath $Path)
+    return [ordered]@{ exists = $exists; container = $exists -and [bool](Test-Path -LiteralPath $Path -PathType Container); reparse = $global:FakeLockReparse; sddl = $global:FakeLockSddl }
 }
 
 function Get-FakeLockPath {

@@ -113,7 +113,7 @@ Describe 'SslBind library' {
 
     AfterAll {
         # The aliases must not outlive this file: the other suites mock these names with Pester.
-        foreach ($name in @('Test-SslRegistryKey', 'Get-SslRegistrySubkeyName', 'Get-SslRegistryValue', 'Set-SslRegistryDword', 'Get-SslStoreCertificate', 'netsh', 'Test-SslPortListening', 'Get-SslLockPath', 'Test-SslElevated', 'Wait-SslRetry', 'Wait-SslLock', 'Invoke-SslTlsHandshake')) {
+        foreach ($name in @('Test-SslRegistryKey', 'Get-SslRegistrySubkeyName', 'Get-SslRegistryValue', 'Set-SslRegistryDword', 'Get-SslStoreCertificate', 'netsh', 'Test-SslPortListening', 'Get-SslLockPath', 'Get-SslLockFolderFacts', 'Test-SslElevated', 'Wait-SslRetry', 'Wait-SslLock', 'Invoke-SslTlsHandshake')) {
             while (@(Get-Alias -Scope Global | Where-Object { $_.Name -eq $name }).Count -gt 0) {
                 Remove-Alias -Name $name -Scope Global
             }

@@ -26,6 +26,7 @@ Describe 'sslbind scripts' {
         # The host lock in a file of this test run (on Windows it lives under ProgramData).
         $global:FakeLockPath = Join-Path ([System.IO.Path]::GetTempPath()) ('sslbind-pester-' + $PID + '.lock')
         Mock Get-SslLockPath { $global:FakeLockPath }
+        Mock Get-SslLockFolderFacts { Get-FakeLockFolderFacts -Path $Path }
         Mock Wait-SslLock { }
 
         $Hash = '40db5bb1bf5659a155258d1d007c530fcb8996c2'
@@ -1041,10 +1042,9 @@ Describe 'sslbind scripts' {
         It 'refuses, naming the holder, while another live sslbind phase holds the host' {
             $null = Add-OldBinding
             Set-LockHolder -HolderPid $PID -Started (Get-Process -Id $PID).StartTime.ToUniversalTime().Ticks
-            Mock Get-SslLockWait { 0 }
             try {
                 foreach ($phase in @('prepare', 'apply')) {
-                    $run = Invoke-Phase -Case 'motivating' -Phase $phase
+                    $run = Invoke-Phase -Case 'motivating' -Phase $phase -Parameters @{ LockWait = 0 }
                     $run.Json.outcome | Should -Be 'refused'
                     $run.Json.error | Should -Match ('another sslbind phase holds this host: change OTHER \(apply, pid ' + $PID)
                 }
@@ -1065,6 +1065,163 @@ Describe 'sslbind scripts' {
             Test-Path -LiteralPath $global:FakeLockPath | Should -BeFalse
         }
 
+        It 'refuses within the wait, sleeping and checking the deadline on every pass, when <What>' -ForEach @(
+            @{ What = 'a directory sits at the lock path'; Setup = 'directory'; Want = 'a lock this session cannot read \(a directory\)' }
+            @{ What = 'the lock file cannot be read'; Setup = 'unreadable'; Want = 'a lock this session cannot read \(Access to the path is denied' }
+            @{ What = 'a stale lock cannot be removed'; Setup = 'stuck'; Want = 'change OTHER \(apply, pid 999999.*whose process is gone, but this session cannot remove the lock' }
+            @{ What = 'a live phase holds it'; Setup = 'live'; Want = 'change OTHER \(apply, pid \d+' }
+        ) {
+            $null = Add-OldBinding
+            switch ($Setup) {
+                'directory' { $null = New-Item -ItemType Directory -Path $global:FakeLockPath }
+                'unreadable' {
+                    Set-LockHolder -HolderPid 999999 -Started 638999999999999999
+                    Mock Read-SslLockFile { [ordered]@{ state = 'unreadable'; text = $null; reason = "Access to the path is denied.`r`n`tx" } }
+                }
+                'stuck' {
+                    Set-LockHolder -HolderPid 999999 -Started 638999999999999999
+                    # the lock cannot be removed (its take-over marker can)
+                    Mock Remove-SslLockFile { if ($Path -like '*.takeover-*') { Remove-Item -LiteralPath $Path; return $true }; return $false }
+                }
+                'live' { Set-LockHolder -HolderPid $PID -Started (Get-Process -Id $PID).StartTime.ToUniversalTime().Ticks }
+            }
+            $global:LockPasses = 0
+            Mock Wait-SslLock { $global:LockPasses++; Start-Sleep -Milliseconds 200 }
+            try {
+                foreach ($phase in @('prepare', 'apply')) {
+                    $global:LockPasses = 0
+                    $started = Get-Date
+                    $run = Invoke-Phase -Case 'motivating' -Phase $phase -Parameters @{ LockWait = 1 }
+                    $elapsed = ((Get-Date) - $started).TotalSeconds
+                    $run.Json.outcome | Should -Be 'refused'
+                    $run.Json.error | Should -Match ('another sslbind phase holds this host: ' + $Want)
+                    $run.Json.error | Should -Match ([regex]::Escape('[lock ' + $global:FakeLockPath + ']') + '; waited 1 s, nothing is changed')
+                    $run.Json.error | Should -Not -Match '[\x00-\x1F]'
+                    # every pass slept (no spinning) and the deadline ended the wait
+                    $global:LockPasses | Should -BeGreaterOrEqual 2
+                    $global:LockPasses | Should -BeLessOrEqual 10
+                    $elapsed | Should -BeLessThan 8
+                }
+                Get-ChangingCall | Should -BeNullOrEmpty
+                Test-Path -LiteralPath $global:FakeLockPath | Should -BeTrue
+                # a take-over that could not remove the lock leaves no marker behind
+                Get-Item -Path ($global:FakeLockPath + '.takeover-*') -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+            }
+            finally {
+                Remove-Item -LiteralPath $global:FakeLockPath -Recurse -Force -ErrorAction SilentlyContinue
+                Remove-Item -Path ($global:FakeLockPath + '.takeover-*') -ErrorAction SilentlyContinue
+            }
+        }
+
+        It 'refuses, naming what is wrong, when the lock folder <What>' -ForEach @(
+            @{ What = 'is owned by a user'; Sddl = 'O:S-1-5-21-1004336348-1177238915-682003330-1001G:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)'; Reparse = $false; Want = 'its owner is S-1-5-21-1004336348-1177238915-682003330-1001, not Administrators or SYSTEM' }
+            @{ What = 'lets Users write (inherited from ProgramData)'; Sddl = 'O:BAG:SYD:AI(A;OICIID;FA;;;SY)(A;OICIID;FA;;;BA)(A;OICIID;0x1200a9;;;BU)(A;CIID;DCLCRPCR;;;BU)(A;OICIIOID;GA;;;CO)'; Reparse = $false; Want = 'BUILTIN\\Users \(BU\) may write to it \(DCLCRPCR\)' }
+            @{ What = 'lets Everyone change it (hex rights)'; Sddl = 'O:SYG:SYD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;;0x00040000;;;WD)'; Reparse = $false; Want = 'Everyone \(WD\) may write to it \(0x00040000\)' }
+            @{ What = 'has no access list'; Sddl = 'O:BAG:SY'; Reparse = $false; Want = 'it has no access list \(everyone may write\)' }
+            @{ What = 'is a junction'; Sddl = 'O:BAG:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)'; Reparse = $true; Want = 'it is a reparse point \(junction or symbolic link\)' }
+        ) {
+            $null = Add-OldBinding
+            $global:FakeLockSddl = $Sddl
+            $global:FakeLockReparse = $Reparse
+            foreach ($phase in @('prepare', 'apply', 'verify')) {
+                $run = Invoke-Phase -Case 'motivating' -Phase $phase
+                $run.Json.outcome | Should -Be 'refused'
+                $run.Json.error | Should -Match ('the host lock folder ' + [regex]::Escape((Split-Path -Parent $global:FakeLockPath)) + ' is not safe: .*' + $Want)
+            }
+            Get-ChangingCall | Should -BeNullOrEmpty
+            Test-Path -LiteralPath $global:FakeLockPath | Should -BeFalse
+        }
+
+        It 'accepts a folder that others may only read' {
+            $null = Add-OldBinding
+            $global:FakeLockSddl = 'O:BAG:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;0x1200a9;;;BU)(A;OICIIO;GA;;;CO)(D;OICI;FA;;;AN)'
+            (Invoke-Phase -Case 'motivating' -Phase 'apply').Json.outcome | Should -Be 'applied'
+        }
+
+        It 'creates a missing lock folder (protected) before the lock; verify never creates it' {
+            $null = Add-OldBinding
+            $global:FolderMade = 0
+            Mock Get-SslLockFolderFacts {
+                if ($global:FolderMade -eq 0) { return [ordered]@{ exists = $false; container = $false; reparse = $false; sddl = $null } }
+                Get-FakeLockFolderFacts -Path $Path
+            }
+            Mock Initialize-SslLockFolder { $global:FolderMade++ }
+            $run = Invoke-Phase -Case 'motivating' -Phase 'verify'
+            $run.Json.outcome | Should -Be 'drift'
+            $run.Json.notes -join ' ' | Should -Match 'no sslbind change has run on this host \(no .*\): verify reads without the host lock'
+            $global:FolderMade | Should -Be 0
+            (Invoke-Phase -Case 'motivating' -Phase 'apply').Json.outcome | Should -Be 'applied'
+            $global:FolderMade | Should -Be 1
+            Should -Invoke Initialize-SslLockFolder -Times 1 -Exactly -ParameterFilter { $Path -eq (Split-Path -Parent $global:FakeLockPath) }
+        }
+
+        It 'runs the pre-flight before the lock: an unelevated apply neither waits for nor touches it' {
+            $null = Add-OldBinding
+            Mock Test-SslElevated { $false }
+            Mock Get-SslLockFolderFacts { throw 'the lock must not be reached' }
+            $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
+            $run.Json.outcome | Should -Be 'refused'
+            $run.Json.error | Should -Match 'pre-flight: .*must run elevated'
+            Should -Invoke Get-SslLockFolderFacts -Times 0 -Exactly
+        }
+
+        It 'verifies unelevated without the lock, even while an administrator holds it' {
+            $null = Add-OldBinding
+            Set-LockHolder -HolderPid $PID -Started (Get-Process -Id $PID).StartTime.ToUniversalTime().Ticks
+            Mock Test-SslElevated { $false }
+            try {
+                $run = Invoke-Phase -Case 'motivating' -Phase 'verify' -Parameters @{ LockWait = 0 }
+                $run.Json.outcome | Should -Be 'drift'
+                $run.Json.error | Should -Not -Match 'holds this host'
+                $run.Json.host_facts.elevated | Should -BeFalse
+                $run.Json.notes -join ' ' | Should -Match 'not elevated: verify reads without the host lock'
+                Should -Invoke Get-SslLockFolderFacts -Times 0 -Exactly
+                Test-Path -LiteralPath $global:FakeLockPath | Should -BeTrue
+            }
+            finally {
+                Remove-Item -LiteralPath $global:FakeLockPath -ErrorAction SilentlyContinue
+            }
+        }
+
+        It 'two waiters on one stale lock: the one without the take-over marker deletes nothing' {
+            $null = Add-OldBinding
+            Set-LockHolder -HolderPid 999999 -Started 638999999999999999
+            $stale = Get-Content -Raw -LiteralPath $global:FakeLockPath
+            $marker = $global:FakeLockPath + '.takeover-999999-638999999999999999'
+            try {
+                # the other waiter holds the marker: this one waits, and is refused at its deadline
+                Set-Content -LiteralPath $marker -Value 'other waiter' -NoNewline
+                $run = Invoke-Phase -Case 'motivating' -Phase 'apply' -Parameters @{ LockWait = 0 }
+                $run.Json.outcome | Should -Be 'refused'
+                $run.Json.error | Should -Match 'whose process is gone; another phase is taking it over'
+                Get-Content -Raw -LiteralPath $global:FakeLockPath | Should -BeExactly $stale
+                Get-Content -Raw -LiteralPath $marker | Should -BeExactly 'other waiter'
+                Remove-Item -LiteralPath $marker
+                # the other waiter took over between this one's read and its removal: its new lock stays
+                $holder = ConvertFrom-Json -InputObject $stale
+                Set-Content -LiteralPath $global:FakeLockPath -Value 'the other waiter''s lock' -NoNewline
+                Remove-SslStaleLock -Path $global:FakeLockPath -Text $stale -Holder $holder -Mine 'mine' | Should -Be 'moved'
+                Get-Content -Raw -LiteralPath $global:FakeLockPath | Should -BeExactly 'the other waiter''s lock'
+                Test-Path -LiteralPath $marker | Should -BeFalse
+                # alone with the stale lock, the marker's holder removes it and cleans up
+                Set-Content -LiteralPath $global:FakeLockPath -Value $stale -NoNewline
+                Remove-SslStaleLock -Path $global:FakeLockPath -Text $stale -Holder $holder -Mine 'mine' | Should -Be 'removed'
+                Test-Path -LiteralPath $global:FakeLockPath | Should -BeFalse
+                Test-Path -LiteralPath $marker | Should -BeFalse
+            }
+            finally {
+                Remove-Item -LiteralPath $marker -ErrorAction SilentlyContinue
+                Remove-Item -LiteralPath $global:FakeLockPath -ErrorAction SilentlyContinue
+            }
+        }
+
+        It 'names an unparsable holder capped and without control characters' {
+            $text = "x`e[31m" + ('y' * 500)
+            $described = Format-SslLockHolder -Holder $null -Text $text
+            $described | Should -Not -Match '[\x00-\x1F]'
+            $described.Length | Should -BeLessOrEqual 250
+        }
+
         It 'releases the lock when the change fails and is rolled back' {
             $null = Add-OldBinding
             Add-FakeFault -On update -Code 1312
@@ -1081,6 +1238,36 @@ Describe 'sslbind scripts' {
             $run.Json.outcome | Should -Be 'refused'
             $run.Json.error | Should -Match 'must run elevated'
             Get-ChangingCall | Should -BeNullOrEmpty
+        }
+
+        It 'needs the Administrators group as well as the High or System label' {
+            $networkService = @(
+                'NT AUTHORITY\NETWORK SERVICE    Well-known group S-1-5-20     Mandatory group, Enabled by default, Enabled group',
+                'BUILTIN\Users                   Alias            S-1-5-32-545 Mandatory group, Enabled by default, Enabled group',
+                'Mandatory Label\System Mandatory Level Label     S-1-16-16384'
+            )
+            $administrator = @(
+                'BUILTIN\Administratoren         Alias            S-1-5-32-544 Obligatorische Gruppe, Standardmaessig aktiviert, Aktivierte Gruppe, Gruppenbesitzer',
+                'Verbindliche Beschriftung\Hohe Verbindlichkeitsstufe Bezeichnung S-1-16-12288'
+            )
+            $filtered = @(
+                'BUILTIN\Administrators          Alias            S-1-5-32-544 Group used for deny only',
+                'Mandatory Label\Medium Mandatory Level Label     S-1-16-8192'
+            )
+            Test-SslAdministratorGroups -Line $networkService | Should -BeFalse
+            Test-SslAdministratorGroups -Line $filtered | Should -BeFalse
+            Test-SslAdministratorGroups -Line $administrator | Should -BeTrue
+            Test-SslAdministratorGroups -Line @() | Should -BeFalse
+        }
+
+        It '<Phase> refuses a 32-bit session on 64-bit Windows, naming the 64-bit endpoint' -ForEach @(@{ Phase = 'prepare' }, @{ Phase = 'verify' }, @{ Phase = 'apply' }) {
+            $null = Add-OldBinding
+            Mock Get-SslWowArchitecture { 'AMD64' }
+            $run = Invoke-Phase -Case 'motivating' -Phase $Phase
+            $run.Json.outcome | Should -Be 'refused'
+            $run.Json.error | Should -Match 'needs 64-bit PowerShell: this is a 32-bit session on 64-bit Windows \(PROCESSOR_ARCHITEW6432=AMD64, e\.g\. the Microsoft\.PowerShell32 endpoint\); connect to the 64-bit endpoint'
+            Get-ChangingCall | Should -BeNullOrEmpty
+            @($global:FakeCalls) | Should -BeNullOrEmpty
         }
 
         It 'says yes off Windows, where the lab runs' -Skip:$IsWindows {

@@ -24,6 +24,7 @@ Describe 'TLS handshake after the change' {
         Mock Test-SslPortListening { Test-FakePortListening -Port $Port }
         $global:FakeLockPath = Join-Path ([System.IO.Path]::GetTempPath()) ('sslbind-pester-tls-' + $PID + '.lock')
         Mock Get-SslLockPath { $global:FakeLockPath }
+        Mock Get-SslLockFolderFacts { Get-FakeLockFolderFacts -Path $Path }
         Mock Wait-SslLock { }
         # The fake TLS front: $global:TlsServe decides the answer per endpoint.
         Mock Invoke-SslTlsHandshake { & $global:TlsServe $Address $Port $ServerName }
@@ -127,7 +128,8 @@ Describe 'TLS handshake after the change' {
         $run.Json.tls[0].thumbprint | Should -Be $Hash
         $run.Json.tls[0].protocol | Should -Be 'Tls13'
         $run.Json.tls[0].client_cert_requested | Should -Be $false
-        Should -Invoke Invoke-SslTlsHandshake -Times 1 -Exactly -ParameterFilter { $Address -eq '127.0.0.1' -and $Port -eq 443 -and $ServerName -eq '' -and $TimeoutMs -eq 3000 }
+        # one before the change (the baseline), one after it; no restore, so no fresh session
+        Should -Invoke Invoke-SslTlsHandshake -Times 2 -Exactly -ParameterFilter { $Address -eq '127.0.0.1' -and $Port -eq 443 -and $ServerName -eq '' -and $TimeoutMs -eq 3000 -and -not $Fresh }
     }
 
     It 'rolls back when the front keeps serving the prior certificate, and says so' {
@@ -177,7 +179,7 @@ Describe 'TLS handshake after the change' {
         $run.Json.tls[0].detail | Should -Be 'not checked: nothing listens on 127.0.0.1:443 (TLS handshake with 127.0.0.1:443 failed: Connection refused)'
     }
 
-    It 'names the IP-specific binding that answers before the changed SNI binding, and rolls back' {
+    It 'names the untouched IP-specific binding that answers before the changed SNI binding, and does not fail the change for it' {
         Add-FakeCertificate -Store 'My' -Thumbprint $ShadowHash
         $null = Add-FakeBinding -Kind 'hostnameport' -Key 'api.contoso.com:443' -Settings ([ordered]@{ certhash = $OldHash; appid = $AppId; certstorename = 'My' })
         $null = Add-FakeBinding -Kind 'ipport' -Key '10.0.0.5:443' -Settings ([ordered]@{ certhash = $ShadowHash; appid = $AppId; certstorename = 'My' })
@@ -187,7 +189,8 @@ Describe 'TLS handshake after the change' {
             @($run.Json.tls | ForEach-Object { $_.result }) | Should -Be @('not checked', 'not checked')
             return
         }
-        $run.Json.outcome | Should -Be 'rolled_back'
+        $run.Json.outcome | Should -Be 'applied'
+        $run.Json.error | Should -BeNullOrEmpty
         $shadowed = @($run.Json.tls | Where-Object { $_.result -eq 'mismatch' -and $_.expected -eq $Hash })
         $shadowed.Count | Should -Be 1
         $shadowed[0].binding | Should -Be 'hostnameport=api.contoso.com:443'
@@ -195,13 +198,113 @@ Describe 'TLS handshake after the change' {
         $shadowed[0].server_name | Should -Be 'api.contoso.com'
         $shadowed[0].shadowed_by | Should -Be 'ipport=10.0.0.5:443'
         $shadowed[0].detail | Should -Match '^ip binding 10\.0\.0\.5:443 answers before hostnameport api\.contoso\.com:443'
-        $run.Json.error | Should -Match 'ip binding 10\.0\.0\.5:443 answers before hostnameport api\.contoso\.com:443'
+        $run.Json.notes -join ' ' | Should -Match 'TLS not checked, an untouched binding answers first: hostnameport=api\.contoso\.com:443: TLS handshake to 10\.0\.0\.5:443 .*ip binding 10\.0\.0\.5:443 answers before hostnameport api\.contoso\.com:443'
         # on loopback the SNI binding answers as it should
         @($run.Json.tls | Where-Object { $_.binding -eq 'hostnameport=api.contoso.com:443' -and $_.address -eq '127.0.0.1' })[0].result | Should -Be 'match'
-        Get-FakeServedHash -Kind 'hostnameport' -Key 'api.contoso.com:443' | Should -Be $OldHash
-        Get-FakeServedHash -Kind 'ipport' -Key '0.0.0.0:443' | Should -Be $OldHash
-        # the restore's own check: at 10.0.0.5 the untouched IP binding answers, as before the change
-        $run.Json.notes -join ' ' | Should -Match 'restored as before the change: hostnameport=api\.contoso\.com:443: TLS handshake to 10\.0\.0\.5:443'
+        Get-FakeServedHash -Kind 'hostnameport' -Key 'api.contoso.com:443' | Should -Be $Hash
+        Get-FakeServedHash -Kind 'ipport' -Key '0.0.0.0:443' | Should -Be $Hash
+    }
+
+    It 'keeps a failure whose answering binding this change touched, and names only untouched ones' {
+        $result = @{ tls = @(); notes = @() }
+        $result.tls += , [ordered]@{ binding = 'ipport=0.0.0.0:443'; result = 'match'; shadowed_by = $null }
+        $result.tls += , [ordered]@{ binding = 'hostnameport=a:443'; result = 'mismatch'; shadowed_by = 'ipport=10.0.0.5:443' }
+        $result.tls += , [ordered]@{ binding = 'hostnameport=b:443'; result = 'mismatch'; shadowed_by = 'IPPORT=0.0.0.0:443' }
+        $result.tls += , [ordered]@{ binding = 'hostnameport=c:443'; result = 'failed'; shadowed_by = $null }
+        $changed = @(@{ Subject = 'ipport=0.0.0.0:443' }, @{ Subject = 'hostnameport=a:443' }, @{ Subject = 'hostnameport=b:443' }, @{ Subject = 'hostnameport=c:443' })
+        $kept = @(Select-SslTlsFailure -Result $result -First 0 -Failure @('a shadowed', 'b shadowed by a changed one', 'c failed') -Changed $changed -Note 'named: ')
+        $kept | Should -Be @('b shadowed by a changed one', 'c failed')
+        $result.notes | Should -Be @('named: a shadowed')
+    }
+
+    It 'tries a handshake that got no answer again, and applies when the second attempt answers' {
+        $global:Slowed = $false
+        $global:TlsServe = {
+            param($Address, $Port, $ServerName)
+            if (-not $global:Slowed -and (Get-FakeServedHash -Kind 'ipport' -Key ('0.0.0.0:' + $Port)) -eq $Hash) {
+                # the first handshake after the change gets no answer in time
+                $global:Slowed = $true
+                return [ordered]@{ ok = $false; thumbprint = $null; protocol = $null; client_cert_requested = $null; error = 'TLS handshake with 127.0.0.1:443 failed: Connection timed out'; listening = $true; timed_out = $true }
+            }
+            & $global:HonestFront $Address $Port $ServerName
+        }
+        $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
+        $run.Json.outcome | Should -Be 'applied'
+        if ($Clm) {
+            return
+        }
+        $run.Json.tls[0].result | Should -Be 'match'
+        # the baseline before the change and the first attempt after it; then the retry
+        Should -Invoke Invoke-SslTlsHandshake -Times 2 -Exactly -ParameterFilter { $TimeoutMs -eq 3000 }
+        Should -Invoke Invoke-SslTlsHandshake -Times 1 -Exactly -ParameterFilter { $TimeoutMs -eq 6000 }
+        Should -Invoke Invoke-SslTlsHandshake -Times 0 -Exactly -ParameterFilter { $TimeoutMs -eq 9000 }
+    }
+
+    It 'reports a binding that never answers within the attempts as not checked, a warning, not a failure' {
+        $global:TlsServe = {
+            param($Address, $Port, $ServerName)
+            if ((Get-FakeServedHash -Kind 'ipport' -Key ('0.0.0.0:' + $Port)) -eq $Hash) {
+                return [ordered]@{ ok = $false; thumbprint = $null; protocol = $null; client_cert_requested = $null; error = 'TLS handshake with 127.0.0.1:443 failed: Connection timed out'; listening = $true; timed_out = $true }
+            }
+            & $global:HonestFront $Address $Port $ServerName
+        }
+        $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
+        $run.Json.outcome | Should -Be 'applied'
+        if ($Clm) {
+            return
+        }
+        $run.Json.tls[0].result | Should -Be 'not checked'
+        $run.Json.tls[0].detail | Should -Be 'not checked: no answer within 18 s'
+        $run.Json.notes -join ' ' | Should -Match 'warning: TLS ipport=0\.0\.0\.0:443 at 127\.0\.0\.1:443 not checked: no answer within 18 s'
+        # the baseline before the change, then three attempts
+        Should -Invoke Invoke-SslTlsHandshake -Times 4 -Exactly
+        Should -Invoke Invoke-SslTlsHandshake -Times 1 -Exactly -ParameterFilter { $TimeoutMs -eq 9000 }
+        Get-FakeServedHash -Kind 'ipport' -Key '0.0.0.0:443' | Should -Be $Hash
+    }
+
+    It 'reports an endpoint that failed in the same way before the change as before, not as this change''s failure' {
+        # clients of 127.0.0.1 got a reset before the change and still do (say a filter in front of
+        # the loopback address); the registry and the other checks are fine
+        $global:TlsServe = {
+            param($Address, $Port, $ServerName)
+            [ordered]@{ ok = $false; thumbprint = $null; protocol = $null; client_cert_requested = $null; error = 'TLS handshake with 127.0.0.1:443 failed: Connection reset by peer'; listening = $true; timed_out = $false }
+        }
+        $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
+        $run.Json.outcome | Should -Be 'applied'
+        if ($Clm) {
+            return
+        }
+        $run.Json.tls[0].result | Should -Be 'failed'
+        $run.Json.tls[0].detail | Should -Match '^as before the change: TLS handshake with 127\.0\.0\.1:443 failed: Connection reset by peer'
+        $run.Json.notes -join ' ' | Should -Match 'TLS as before the change: ipport=0\.0\.0\.0:443: TLS handshake to 127\.0\.0\.1:443 failed'
+        Get-FakeServedHash -Kind 'ipport' -Key '0.0.0.0:443' | Should -Be $Hash
+    }
+
+    It 'never excuses a binding that still serves its prior certificate: that matched before the change' {
+        $global:TlsServe = { param($Address, $Port, $ServerName) New-Seen -Thumbprint $OldHash }
+        $baseline = @([ordered]@{ binding = 'ipport=0.0.0.0:443'; address = '127.0.0.1'; server_name = ''; result = 'match'; thumbprint = $OldHash })
+        Test-SslTlsAsBefore -Entry ([ordered]@{ binding = 'ipport=0.0.0.0:443'; address = '127.0.0.1'; server_name = ''; result = 'mismatch'; thumbprint = $OldHash }) -Baseline $baseline | Should -BeFalse
+        Test-SslTlsAsBefore -Entry ([ordered]@{ binding = 'ipport=0.0.0.0:443'; address = '127.0.0.1'; server_name = ''; result = 'failed'; thumbprint = $null }) -Baseline $baseline | Should -BeFalse
+        $other = @([ordered]@{ binding = 'ipport=0.0.0.0:443'; address = '127.0.0.1'; server_name = ''; result = 'mismatch'; thumbprint = $ShadowHash })
+        Test-SslTlsAsBefore -Entry ([ordered]@{ binding = 'ipport=0.0.0.0:443'; address = '127.0.0.1'; server_name = ''; result = 'mismatch'; thumbprint = $ShadowHash }) -Baseline $other | Should -BeTrue
+        Test-SslTlsAsBefore -Entry ([ordered]@{ binding = 'ipport=0.0.0.0:443'; address = '::1'; server_name = ''; result = 'mismatch'; thumbprint = $ShadowHash }) -Baseline $other | Should -BeFalse
+    }
+
+    It 'does not try a reset or alert after connect again: it stays a failure' {
+        $global:TlsServe = {
+            param($Address, $Port, $ServerName)
+            if ((Get-FakeServedHash -Kind 'ipport' -Key ('0.0.0.0:' + $Port)) -eq $Hash) {
+                return [ordered]@{ ok = $false; thumbprint = $null; protocol = $null; client_cert_requested = $null; error = 'TLS handshake with 127.0.0.1:443 failed: Connection reset by peer'; listening = $true; timed_out = $false }
+            }
+            & $global:HonestFront $Address $Port $ServerName
+        }
+        $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
+        if ($Clm) {
+            return
+        }
+        $run.Json.outcome | Should -Be 'rolled_back'
+        $run.Json.error | Should -Match 'Connection reset by peer'
+        Should -Invoke Invoke-SslTlsHandshake -Times 0 -Exactly -ParameterFilter { $TimeoutMs -eq 6000 }
     }
 
     It 'reports, without failing, an address of an IP binding on the port that does not answer' {
@@ -273,9 +376,16 @@ Describe 'TLS handshake after the change' {
     }
 
     It 'apply''s own restore checks that clients get the prior certificate again, else rollback_failed' {
-        # Every handshake gets a certificate no binding holds: the change fails its check, the
-        # registry is restored, and the restore's own check still does not see the prior one.
-        $global:TlsServe = { param($Address, $Port, $ServerName) New-Seen -Thumbprint $ShadowHash }
+        # Once the change is made every handshake gets a certificate no binding holds (before it,
+        # the prior one: so this is the change's doing): the change fails its check, the registry
+        # is restored, and the restore's own check still does not see the prior one.
+        $global:Changed = $false
+        $global:TlsServe = {
+            param($Address, $Port, $ServerName)
+            if ((Get-FakeServedHash -Kind 'ipport' -Key ('0.0.0.0:' + $Port)) -eq $Hash) { $global:Changed = $true }
+            if ($global:Changed) { return (New-Seen -Thumbprint $ShadowHash) }
+            & $global:HonestFront $Address $Port $ServerName
+        }
         $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
         if ($Clm) {
             $run.Json.outcome | Should -Be 'applied'
@@ -287,7 +397,31 @@ Describe 'TLS handshake after the change' {
         $run.Json.error | Should -Match ('^verify failed: ipport=0\.0\.0\.0:443: TLS handshake to 127\.0\.0\.1:443 got ' + $ShadowHash + ', not ' + $Hash)
         $run.Json.error | Should -Match (' \| restored in the registry, but clients do not get the prior certificate: ipport=0\.0\.0\.0:443: TLS handshake to 127\.0\.0\.1:443 got ' + $ShadowHash + ', not ' + $OldHash)
         @($run.Json.tls | ForEach-Object { $_.expected + ' ' + $_.result }) | Should -Be @(($Hash + ' mismatch'), ($OldHash + ' mismatch'))
-        Should -Invoke Invoke-SslTlsHandshake -Times 2 -Exactly
+        # the baseline before the change, the check after it, the restore's (a fresh TLS session:
+        # a resumed one would show the certificate the change's own check saw)
+        Should -Invoke Invoke-SslTlsHandshake -Times 3 -Exactly
+        Should -Invoke Invoke-SslTlsHandshake -Times 1 -Exactly -ParameterFilter { $Fresh }
+    }
+
+    It 'apply''s restore reports an endpoint served as before the change as restored' {
+        # the same foreign certificate answers before the change and after the restore; only the
+        # change itself fails (the front refuses the new certificate)
+        $global:TlsServe = {
+            param($Address, $Port, $ServerName)
+            if ((Get-FakeServedHash -Kind 'ipport' -Key ('0.0.0.0:' + $Port)) -eq $Hash) {
+                return [ordered]@{ ok = $false; thumbprint = $null; protocol = $null; client_cert_requested = $null; error = 'TLS handshake with 127.0.0.1:443 failed: alert handshake failure'; listening = $true; timed_out = $false }
+            }
+            New-Seen -Thumbprint $ShadowHash
+        }
+        $run = Invoke-Phase -Case 'motivating' -Phase 'apply'
+        if ($Clm) {
+            return
+        }
+        $run.Json.outcome | Should -Be 'rolled_back'
+        $run.Json.error | Should -Match 'alert handshake failure'
+        $run.Json.error | Should -Not -Match 'restored in the registry, but clients do not get'
+        $run.Json.notes -join ' ' | Should -Match ('TLS as before the change: ipport=0\.0\.0\.0:443: TLS handshake to 127\.0\.0\.1:443 got ' + $ShadowHash + ', not ' + $OldHash)
+        Get-FakeServedHash -Kind 'ipport' -Key '0.0.0.0:443' | Should -Be $OldHash
     }
 
     It 'reports a scoped CCS binding''s certificate as seen, with its host name as SNI' {

@@ -8,7 +8,13 @@ Windows PowerShell 5.1 cannot run: ternary, pipeline chains (&& ||), ?? and ??=,
 member/index access, the background operator &, clean blocks, and 7-only cmdlets and parameters;
 and for what Constrained Language (WDAC/AppLocker hosts) refuses: [pscustomobject] casts, static
 method calls and New-Object on types outside the core types the scripts rely on, Add-Type, GetType(),
-method calls on $PSBoundParameters, and ShouldProcess outside the one guarded wrapper.
+method calls on $PSBoundParameters, ShouldProcess outside the one guarded wrapper, and instance method
+calls on [ordered] dictionaries (pwsh 7.3 and later made OrderedDictionary a core type, so
+.Contains()/.Insert() pass in pwsh's Constrained Language; Windows PowerShell 5.1 refuses them).
+The [ordered] rule follows what the AST shows: a variable assigned [ordered]@{} in the same
+function (or a $script:/$global: one anywhere in the file), a member or hashtable key given an
+[ordered] value anywhere in the file, and an [ordered] expression itself; a dictionary that comes
+back from a function call is not traced.
 Writes one JSON array: [{path, errors[], findings[]}].
 #>
 [CmdletBinding()]
@@ -50,7 +56,8 @@ public static class SevenOnlySyntax
 {
     // Core types whose static methods the scripts call, and the types they create with New-Object;
     // all are allowed in Constrained Language (PowerShell's CoreTypes).
-    static readonly string[] ClmStaticTypes = { "regex", "System.Text.RegularExpressions.Regex", "string", "System.String", "math", "System.Math" };
+    // Not [math]: pwsh 7.6 refuses [math]::Min() in Constrained Language ("Cannot invoke method").
+    static readonly string[] ClmStaticTypes = { "regex", "System.Text.RegularExpressions.Regex", "string", "System.String" };
     static readonly string[] ClmNewObjectTypes = { "byte[]", "System.Byte[]", "System.Guid", "Guid" };
     // Functions only ever called in FullLanguage (their caller checks the mode and reports "not
     // checked" instead): the TLS handshake touchpoint needs .NET sockets.
@@ -90,9 +97,75 @@ public static class SevenOnlySyntax
         if (!exempt) found.Add(finding);
     }
 
+    static bool IsOrdered(Ast e)
+    {
+        if (e is PipelineAst p && p.PipelineElements.Count == 1) e = p.PipelineElements[0];
+        if (e is CommandExpressionAst ce) e = ce.Expression;
+        if (e is ParenExpressionAst pe) return IsOrdered(pe.Pipeline);
+        return e is ConvertExpressionAst cv && string.Equals(cv.Type.TypeName.FullName, "ordered", System.StringComparison.OrdinalIgnoreCase);
+    }
+
+    static string VariableName(VariableExpressionAst v, out bool fileWide)
+    {
+        string name = v.VariablePath.UserPath.ToLowerInvariant();
+        fileWide = name.StartsWith("script:") || name.StartsWith("global:");
+        int colon = name.IndexOf(':');
+        return colon >= 0 ? name.Substring(colon + 1) : name;
+    }
+
+    static string ConstantName(Ast e)
+    {
+        return (e as StringConstantExpressionAst)?.Value?.ToLowerInvariant();
+    }
+
+    // What holds an [ordered] dictionary, as far as the AST shows: (function, variable) pairs,
+    // script-scope variables, and member / key names.
+    static void CollectOrdered(Ast root, HashSet<string> variables, HashSet<string> fileVariables, HashSet<string> members)
+    {
+        foreach (Ast node in root.FindAll(n => n is AssignmentStatementAst || n is HashtableAst, true))
+        {
+            if (node is AssignmentStatementAst a && IsOrdered(a.Right))
+            {
+                Ast left = a.Left;
+                if (left is ConvertExpressionAst typed) left = typed.Child;
+                if (left is VariableExpressionAst v)
+                {
+                    bool fileWide;
+                    string name = VariableName(v, out fileWide);
+                    if (fileWide) fileVariables.Add(name); else variables.Add(EnclosingFunction(a) + "|" + name);
+                }
+                else if (left is MemberExpressionAst m && ConstantName(m.Member) != null) members.Add(ConstantName(m.Member));
+                else if (left is IndexExpressionAst ix && ConstantName(ix.Index) != null) members.Add(ConstantName(ix.Index));
+            }
+            else if (node is HashtableAst h)
+            {
+                foreach (var pair in h.KeyValuePairs)
+                    if (IsOrdered(pair.Item2) && ConstantName(pair.Item1) != null) members.Add(ConstantName(pair.Item1));
+            }
+        }
+    }
+
+    static bool HoldsOrdered(ExpressionAst target, HashSet<string> variables, HashSet<string> fileVariables, HashSet<string> members)
+    {
+        if (IsOrdered(target)) return true;
+        if (target is VariableExpressionAst v)
+        {
+            bool fileWide;
+            string name = VariableName(v, out fileWide);
+            return fileVariables.Contains(name) || (!fileWide && variables.Contains(EnclosingFunction(v) + "|" + name));
+        }
+        if (target is MemberExpressionAst m && !(m is InvokeMemberExpressionAst)) return ConstantName(m.Member) != null && members.Contains(ConstantName(m.Member));
+        if (target is IndexExpressionAst ix) return ConstantName(ix.Index) != null && members.Contains(ConstantName(ix.Index));
+        return false;
+    }
+
     public static List<string> Find(Ast root, string[] commands, Dictionary<string, string[]> parameters)
     {
         var found = new List<string>();
+        var orderedVariables = new HashSet<string>();
+        var orderedFileVariables = new HashSet<string>();
+        var orderedMembers = new HashSet<string>();
+        CollectOrdered(root, orderedVariables, orderedFileVariables, orderedMembers);
         foreach (Ast node in root.FindAll(n => true, true))
         {
             string where = "line " + node.Extent.StartLineNumber + ": ";
@@ -119,6 +192,8 @@ public static class SevenOnlySyntax
                 else if ((string.Equals(method, "ShouldProcess", System.StringComparison.OrdinalIgnoreCase) || string.Equals(method, "ShouldContinue", System.StringComparison.OrdinalIgnoreCase))
                          && EnclosingFunction(node) != "Test-SslShouldProcess")
                     AddClm(found, clmExempt, where + "ConstrainedLanguage: " + method + "() outside Test-SslShouldProcess");
+                else if (!inv.Static && HoldsOrdered(inv.Expression, orderedVariables, orderedFileVariables, orderedMembers))
+                    AddClm(found, clmExempt, where + "ConstrainedLanguage (Windows PowerShell 5.1): method call ." + method + "() on an [ordered] dictionary");
             }
             else if (node is CommandAst c)
             {

@@ -53,13 +53,26 @@ CLM_FORBIDDEN = {
         "function f { [CmdletBinding(SupportsShouldProcess)] param() $PSCmdlet.ShouldProcess('t') }"
     ),
     "clm_principal": "[Security.Principal.WindowsIdentity]::GetCurrent()",
+    "clm_math": "$m = [math]::Min(2, 3)",  # System.Math is not a core type there
+    # pwsh 7.3+ made OrderedDictionary a core type; Windows PowerShell 5.1 CLM refuses these
+    "clm_ordered_contains": "$o = [ordered]@{ a = 1 }\nif ($o.Contains('a')) { 1 }",
+    "clm_ordered_insert": "function f { $r = [ordered]@{}; $r.Insert(0, 'k', 'v') }",
+    "clm_ordered_member": "$x = @{}\n$x.facts = [ordered]@{}\n$x.facts.Remove('a')",
+    "clm_ordered_key": "$x = @{ facts = [ordered]@{} }\n$null = $x['facts'].Contains('a')",
+    "clm_ordered_script": "function f { $script:s = [ordered]@{} }\nfunction g { $script:s.Clear() }",
+    "clm_ordered_literal": "$null = ([ordered]@{ a = 1 }).Contains('a')",
 }
 
 
 CLEAN = (
     "$a = if ($true) { 1 } else { 2 }\n@(1) | ForEach-Object { $_ }\n"
     "$b = New-Object -TypeName 'byte[]' -ArgumentList 2\n$m = [regex]::Matches('a', 'a')\n"
-    "function Test-SslShouldProcess { param($Cmdlet) $Cmdlet.ShouldProcess('t', 'a') }"
+    "function Test-SslShouldProcess { param($Cmdlet) $Cmdlet.ShouldProcess('t', 'a') }\n"
+    # property access and operators on an [ordered] dictionary are fine; so is a hashtable's method
+    # and an [ordered] variable of another function
+    "function h { $o = [ordered]@{ a = 1 }; $o['b'] = 2; $o.c = 3; $n = $o.Count }\n"
+    "function j { $o = [ordered]@{ a = 1 }; $k = @($o.Keys) -contains 'a' }\n"
+    "function i { $o = @{}; $null = $o.ContainsKey('a'); $o.Remove('a') }"
 )
 
 

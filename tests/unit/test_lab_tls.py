@@ -9,6 +9,7 @@ import json
 import socket
 import ssl
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -347,3 +348,40 @@ def test_two_fronts_run_side_by_side_and_leave_no_sidecar(tmp_path: Path) -> Non
         for store in stores:
             assert handshake(store, "0.0.0.0", 443, None)[0] == certhash(store, "0.0.0.0:443")
     assert not any(sidecar_path(s.path).exists() for s in stores)
+
+
+def test_a_tls_hang_delays_the_next_handshake_of_its_binding_once(lab: tuple[StateFile, TlsFront]) -> None:
+    store, _ = lab
+    with store.transaction() as state:
+        state["faults"].append({"on": "tls", "stale_tls": True, "target": "0.0.0.0:8443"})
+        state["faults"].append({"on": "tls", "hang": 1.5, "target": "api.contoso.com:443"})
+    started = time.monotonic()
+    handshake(store, "0.0.0.0", 8443, None)  # another binding: not delayed
+    assert time.monotonic() - started < 1.2
+    started = time.monotonic()
+    assert handshake(store, "0.0.0.0", 443, "api.contoso.com")[0] == certhash(store, "api.contoso.com:443")
+    assert time.monotonic() - started >= 1.4  # waited, then answered
+    started = time.monotonic()
+    handshake(store, "0.0.0.0", 443, "api.contoso.com")
+    assert time.monotonic() - started < 1.2  # fired once
+    (left,) = store.read()["faults"]  # the stale_tls fault stays (it is never taken)
+    assert left["stale_tls"] is True and left["target"] == "0.0.0.0:8443"
+
+
+def test_a_tls_hang_with_a_certhash_waits_for_that_certificate(lab: tuple[StateFile, TlsFront]) -> None:
+    store, _ = lab
+    old = certhash(store, "api.contoso.com:443")
+    new = renewal(store, old)
+    with store.transaction() as state:
+        state["faults"].append({"on": "tls", "hang": 1.5, "certhash": new.lower()})
+    started = time.monotonic()
+    handshake(store, "0.0.0.0", 443, "api.contoso.com")  # still the old certificate: no wait
+    assert time.monotonic() - started < 1.2
+    with store.transaction() as state:
+        state["bindings"][1]["certhash"] = new
+    started = time.monotonic()
+    assert handshake(store, "0.0.0.0", 443, "api.contoso.com")[0] == new
+    assert time.monotonic() - started >= 1.4
+    assert store.read()["faults"] == []
+    with pytest.raises(LabStateError, match="certhash"):
+        validate({"faults": [{"on": "add", "certhash": new}]}, "s.json")

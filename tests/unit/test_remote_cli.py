@@ -435,3 +435,30 @@ def test_a_prior_edited_with_the_plan_and_every_checksum_is_still_refused(
     result = sslbind("rollback", str(record), "--yes")
     assert result.exit_code == 1, result.output
     assert "127.0.0.1" in result.stderr and "is not the prior its event log recorded" in result.stderr
+
+
+@pytest.mark.parametrize("lock_wait", [None, 0, 90])
+def test_lock_wait_reaches_every_host_s_context(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lock_wait: int | None
+) -> None:
+    from generator.remote import flow
+
+    given: list[int | None] = []
+
+    def apply_host(
+        ctx: flow.HostContext, planned: dict[str, Any], accept_no_undo: bool = False
+    ) -> HostOutcome:
+        given.append(ctx.lock_wait)
+        return HostOutcome(ctx.host, "applied", 0, "ipport=0.0.0.0:443: updated in place")
+
+    monkeypatch.setattr(flow, "apply_host", apply_host)
+    record = planned_record(tmp_path, restorable=True)
+    extra = [] if lock_wait is None else ["--lock-wait", str(lock_wait)]
+    result = sslbind("apply", str(record), "--yes", "--json", *extra)
+    assert result.exit_code == 0, result.output
+    assert given == [lock_wait]
+
+
+def test_lock_wait_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
+    result = sslbind("verify", str(spec(tmp_path, "127.0.0.1", loopback())), "--lock-wait", "-1")
+    assert result.exit_code == 2 and "--lock-wait" in result.output

@@ -437,3 +437,13 @@ def test_a_restore_the_host_reports_failed_is_not_called_restored(monkeypatch: p
     assert (outcome.status, outcome.exit_code) == ("manual", EXIT_MANUAL)
     assert "the prior bindings are back in the registry" in outcome.summary
     assert "still serves" in outcome.summary
+
+
+def test_the_run_s_lock_wait_reaches_every_script_that_knows_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    host = Host(monkeypatch, [])
+    knows = Script("hosts/web01/apply.ps1", "param([int]$LockWait = 60)", "0" * 64)
+    older = Script("hosts/web01/apply.ps1", "param([switch]$AcceptNoUndo)", "0" * 64)
+    assert host.ctx.parameters(knows, {"TargetHost": "web01"}) == {"TargetHost": "web01"}
+    host.ctx.lock_wait = 0
+    assert host.ctx.parameters(knows, {"TargetHost": "web01"}) == {"TargetHost": "web01", "LockWait": 0}
+    assert host.ctx.parameters(older, {"TargetHost": "web01"}) == {"TargetHost": "web01"}

@@ -370,3 +370,65 @@ def test_a_freshly_rendered_script_keeps_swap() -> None:
         fitted = scriptio.fit_parameters(data.decode(), scriptio.prepare_parameters(target()))
         assert fitted["Binding"][0]["Swap"] == "auto", path
     assert "Swap = 'auto'" not in OLDER_SCRIPT and "AcceptNoUndo" not in OLDER_SCRIPT
+
+
+def test_lock_wait_goes_only_to_scripts_that_know_it() -> None:
+    given = {**scriptio.prepare_parameters(target()), scriptio.LOCK_WAIT: 5}
+    rendered = render_target(Change("CHG1", "t", (target(),), spec_sha256="ab" * 32), target())
+    for path, data in rendered.items():
+        if path.endswith(".ps1") and path.startswith("hosts/"):
+            assert scriptio.fit_parameters(data.decode(), given)[scriptio.LOCK_WAIT] == 5, path
+    assert scriptio.LOCK_WAIT not in scriptio.fit_parameters(OLDER_SCRIPT, given)
+
+
+def _applied(tls: list[dict[str, Any]]) -> dict[str, Any]:
+    binding = {"binding": "ipport=0.0.0.0:443", "path": "update", "differences": []}
+    return {"outcome": "applied", "bindings": [binding], "tls": tls}
+
+
+def test_the_summary_of_an_apply_says_when_the_host_did_not_verify_tls() -> None:
+    clm = {"binding": "ipport=0.0.0.0:443", "address": None, "result": "not checked"}
+    clm["detail"] = "not checked: ConstrainedLanguage"
+    assert scriptio.describe_apply(_applied([clm])) == (
+        "ipport=0.0.0.0:443: updated in place; TLS not verified on the host: ConstrainedLanguage"
+    )
+    slow = {"binding": "ipport=0.0.0.0:443", "address": "127.0.0.1", "result": "not checked"}
+    slow["detail"] = "not checked: no answer within 18 s"
+    assert scriptio.describe_host_tls(_applied([slow])) == [
+        "TLS not verified on the host for ipport=0.0.0.0:443 at 127.0.0.1: not checked: no answer within 18 s"
+    ]
+    shadow = {"binding": "ipport=0.0.0.0:443", "address": "127.0.0.1", "result": "mismatch"}
+    shadow.update(
+        shadowed_by="ipport=127.0.0.1:443",
+        detail="ip binding 127.0.0.1:443 answers before ipport 0.0.0.0:443",
+    )
+    assert scriptio.describe_host_tls(_applied([shadow])) == [
+        "TLS at 127.0.0.1 not checked for ipport=0.0.0.0:443: "
+        "ip binding 127.0.0.1:443 answers before ipport 0.0.0.0:443"
+    ]
+    before = {"binding": "ipport=0.0.0.0:443", "address": "127.0.0.1", "result": "failed"}
+    before["detail"] = "as before the change: TLS handshake with 127.0.0.1:443 failed: reset"
+    assert scriptio.describe_host_tls(_applied([before])) == [
+        "TLS at 127.0.0.1 for ipport=0.0.0.0:443 as before the change: "
+        "TLS handshake with 127.0.0.1:443 failed: reset"
+    ]
+    match = {"binding": "ipport=0.0.0.0:443", "address": "127.0.0.1", "result": "match", "detail": None}
+    nothing = {"binding": "ipport=0.0.0.0:443", "address": "127.0.0.1", "result": "not checked"}
+    nothing["detail"] = "not checked: nothing listens on 127.0.0.1:443 (refused)"
+    assert scriptio.describe_host_tls(_applied([match, nothing])) == []
+    assert scriptio.describe_apply(_applied([match])) == "ipport=0.0.0.0:443: updated in place"
+
+
+def test_verify_and_restore_summaries_say_when_the_host_did_not_verify_tls() -> None:
+    clm = {"binding": "ipport=0.0.0.0:443", "address": None, "result": "not checked"}
+    clm["detail"] = "not checked: ConstrainedLanguage"
+    compliant = ScriptResult([json.dumps({"outcome": "compliant", "tls": [clm]})], [], [], "Completed", 1)
+    assert scriptio.parse_verify(compliant)[2] == (
+        "every binding as desired; TLS not verified on the host: ConstrainedLanguage"
+    )
+    plain = ScriptResult([json.dumps({"outcome": "compliant", "tls": []})], [], [], "Completed", 1)
+    assert scriptio.parse_verify(plain)[2] == "every binding as desired"
+    rolled = ScriptResult([json.dumps({"outcome": "rolled_back", "tls": [clm]})], [], [], "Completed", 1)
+    assert scriptio.parse_change(scriptio.ROLLBACK, rolled).summary == (
+        "TLS not verified on the host: ConstrainedLanguage"
+    )

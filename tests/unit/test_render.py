@@ -356,6 +356,7 @@ def test_script_parameters_equal_the_param_defaults(pwsh: str, tmp_path: Path) -
     for phase, values in defaults.items():
         for own in ("ExpectedPrior", "Prepared"):  # each phase's own optional parameter
             values.pop(own, None)
+        assert values.pop("LockWait") == 60  # a run option (--lock-wait), not a spec value
         for binding in values["Binding"]:  # the library's defaults, left out of the scripts'
             binding.setdefault("Method", "netsh")
             binding.setdefault("Swap", "auto")

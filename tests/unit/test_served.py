@@ -94,7 +94,8 @@ def test_excerpt_holds_the_handshake_functions_once_and_their_settings() -> None
         names
     )
     assert "Get-SslPortBinding" not in names  # the registry is read by sslbind, not again here
-    assert "$script:SslTlsTimeoutMs = 3000" in text
+    assert "$script:SslTlsAttemptMs = @(3000, 6000, 9000)" in text
+    assert "Invoke-SslTlsAttempt" in names
     functions = library().functions()
     for name in names:
         assert functions[name].text in text  # verbatim

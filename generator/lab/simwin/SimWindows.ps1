@@ -282,6 +282,19 @@ function global:SslbindLabTlsEndpoint {
     if ($null -ne $answer.endpoint) { return [string]$answer.endpoint }
 }
 
+# The host lock's folder (Get-SslLockFolderFacts): Linux has no Windows ACLs, so the lab simulates
+# the security descriptor sslbind gives the folder it creates (owner Administrators, protected,
+# SYSTEM and Administrators full control), or the state's 'lock_folder_sddl' to model another.
+# What the lab proves about the ACL rule is only that the scripts read and apply it; Pester
+# proves the refusals.
+function global:SslbindLabLockFolderSddl {
+    [CmdletBinding()]
+    param([Parameter(Mandatory = $true)][string]$Path)
+    $state = [System.IO.File]::ReadAllText($env:SSLBIND_LAB_STATE) | ConvertFrom-Json
+    if ($null -ne $state.PSObject.Properties['lock_folder_sddl']) { return [string]$state.lock_folder_sddl }
+    return 'O:BAG:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)'
+}
+
 function global:SslbindLabLanguageMode {
     # The language mode the state gives the client's runspaces (validated like the Python side).
     $path = $env:SSLBIND_LAB_STATE

@@ -14,6 +14,10 @@ This host's bindings; Method netsh and Swap auto unless named.
 .PARAMETER TargetHost
 This host's name in the spec, for the result.
 
+.PARAMETER LockWait
+Seconds to wait while another sslbind phase holds this host (its host lock); then the script is
+refused with nothing changed.
+
 .PARAMETER LibraryPreloaded
 Only for sslbind's client, which sends the checked library first.
 
@@ -25,7 +29,7 @@ rollback.ps1. Read-only, as with -WhatIf.
 .NOTES
 Change CHG0012345, host web01.contoso.local, phase prepare, sslbind 0.0.0-golden, library SslBind 0.0.0-golden
 Spec SHA-256:         5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f
-SslBind.psm1 SHA-256: 4dc430d20976be682c2a4a233e4bef4b6f03249eb72c92b5b5dbb5efa67109be
+SslBind.psm1 SHA-256: 0d85e4fe7d9794bd26cc79bbcd9441a7ac8ac248854064238526a78c2e55041b
 SslBind.psd1 SHA-256: 3a5f8ef1d0737da5d8a913e775f9ffd87cd38a8e21a14f35529381f4de801345
 #>
 
@@ -41,6 +45,10 @@ param(
     [string]
     $TargetHost = 'web01.contoso.local',
 
+    [ValidateRange(0, 3600)]
+    [int]
+    $LockWait = 60,
+
     [switch]
     $LibraryPreloaded
 )
@@ -51,7 +59,7 @@ $ErrorActionPreference = 'Stop'
 # The library this script was rendered against; one that differs is refused.
 $sslLibrary = [ordered]@{
     Version = '0.0.0-golden'
-    Sha256 = '4dc430d20976be682c2a4a233e4bef4b6f03249eb72c92b5b5dbb5efa67109be'
+    Sha256 = '0d85e4fe7d9794bd26cc79bbcd9441a7ac8ac248854064238526a78c2e55041b'
     Loaded = 'file'
 }
 if ($LibraryPreloaded) {
@@ -78,4 +86,4 @@ else {
 # A module does not see its caller's preferences: they go along.
 $sslChange = [ordered]@{ change_id = 'CHG0012345'; title = 'Renew api.contoso.com certificate, keep client-cert revocation check off'; spec_sha256 = '5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f'; tool_version = '0.0.0-golden' }
 $sslPreference = @{ WhatIf = $WhatIfPreference; Confirm = $ConfirmPreference; Information = $InformationPreference; Verbose = $VerbosePreference; Bound = $PSBoundParameters }
-Invoke-SslPhase -Phase 'prepare' -Cmdlet $PSCmdlet -Library $sslLibrary -Change $sslChange -Preference $sslPreference -Binding $Binding -TargetHost $TargetHost -ScriptPath $PSCommandPath
+Invoke-SslPhase -Phase 'prepare' -Cmdlet $PSCmdlet -Library $sslLibrary -Change $sslChange -Preference $sslPreference -Binding $Binding -TargetHost $TargetHost -LockWait $LockWait -ScriptPath $PSCommandPath

@@ -193,10 +193,12 @@ function Get-SslStoreCertificate {
 }
 
 function Test-SslElevated {
-    # Is this session elevated (Administrator)? whoami /groups lists the High (S-1-16-12288) or
-    # System (S-1-16-16384) mandatory label then; unlike WindowsPrincipal this works in Constrained
-    # Language, and SIDs are not localized. Off Windows (the sslbind lab) there is no such token, so
-    # the answer is yes.
+    # Is this session elevated as an Administrator? whoami /groups lists the High (S-1-16-12288) or
+    # System (S-1-16-16384) mandatory label and the Administrators group (S-1-5-32-544) then: the
+    # label alone is not enough (NetworkService and other service accounts have the System label
+    # without being administrators). Unlike WindowsPrincipal this works in Constrained Language,
+    # and SIDs are not localized. Off Windows (the sslbind lab) there is no such token, so the
+    # answer is yes.
     [CmdletBinding()]
     [OutputType([bool])]
     param()
@@ -211,19 +213,30 @@ function Test-SslElevated {
     finally {
         $ErrorActionPreference = $previous
     }
-    return (@($groups | Where-Object { $_ -match 'S-1-16-(12288|16384)\b' }).Count -gt 0)
+    return (Test-SslAdministratorGroups -Line $groups)
+}
+
+function Get-SslWowArchitecture {
+    # The machine's architecture when this PowerShell runs as a 32-bit process on 64-bit Windows
+    # (the Microsoft.PowerShell32 endpoint: netsh resolves to SysWOW64 there), else ''.
+    # PROCESSOR_ARCHITEW6432 is set only in such a process.
+    [CmdletBinding()]
+    [OutputType([string])]
+    param()
+    return [string]$env:PROCESSOR_ARCHITEW6432
 }
 
 function Set-SslResultFile {
     # A run from a file saves its JSON result beside the script: a new file only, never an
-    # overwrite ($false when the name is taken).
+    # overwrite ($false when the name is taken). UTF-8 (with a BOM on 5.1, without on 7), so
+    # non-ASCII netsh text and certificate subjects are kept, not turned into '?'.
     [CmdletBinding()]
     [OutputType([bool])]
     param([Parameter(Mandatory = $true)][string]$Path, [Parameter(Mandatory = $true)][string]$Text)
     if (Test-Path -LiteralPath $Path) {
         return $false
     }
-    Out-File -LiteralPath $Path -InputObject $Text -Encoding ascii -NoClobber -WhatIf:$false -Confirm:$false
+    Out-File -LiteralPath $Path -InputObject $Text -Encoding utf8 -NoClobber -WhatIf:$false -Confirm:$false
     return $true
 }
 
@@ -247,7 +260,8 @@ function Test-SslPortListening {
 
 function Get-SslLockPath {
     # The host-wide lock file every phase holds while it runs: one change per host at a time,
-    # across sessions and users. On Windows under ProgramData; off Windows (the sslbind lab) beside
+    # across sessions and users. On Windows under ProgramData, in a folder only SYSTEM and
+    # Administrators may write to (Initialize-SslLockFolder); off Windows (the sslbind lab) beside
     # the lab host's state, so each simulated host has its own.
     [CmdletBinding()]
     param()
@@ -260,16 +274,70 @@ function Get-SslLockPath {
     return ([string]$env:ProgramData + '\sslbind\host.lock')
 }
 
+function Get-SslLockFolderFacts {
+    # What the lock's folder is: @{ exists; container; reparse; sddl } (sddl: its security
+    # descriptor in SDDL, SIDs as Windows writes them: not localized). Only read; the rule on what
+    # is safe is Get-SslLockFolderProblem's. Off Windows (the sslbind lab) there are no Windows
+    # ACLs: SimWindows' SslbindLabLockFolderSddl gives the descriptor the lab simulates.
+    [CmdletBinding()]
+    param([Parameter(Mandatory = $true)][string]$Path)
+    $facts = [ordered]@{ exists = $false; container = $false; reparse = $false; sddl = $null }
+    if (-not (Test-Path -LiteralPath $Path)) {
+        return $facts
+    }
+    $item = Get-Item -LiteralPath $Path -Force -ErrorAction Stop
+    $facts.exists = $true
+    $facts.container = [bool]$item.PSIsContainer
+    $facts.reparse = ([string]$item.Attributes -match 'ReparsePoint')
+    if ($PSVersionTable.PSVersion.Major -ge 6 -and -not $IsWindows) {
+        if ($null -eq (Get-Command -Name 'SslbindLabLockFolderSddl' -ErrorAction SilentlyContinue)) {
+            throw ('cannot read the security descriptor of ' + $Path + ': off Windows sslbind scripts run only on the sslbind lab')
+        }
+        $facts.sddl = [string](SslbindLabLockFolderSddl -Path $Path)
+        return $facts
+    }
+    $facts.sddl = [string](Get-Acl -LiteralPath $Path).Sddl
+    return $facts
+}
+
+function Initialize-SslLockFolder {
+    # Creates the lock's folder for SYSTEM and Administrators only: owner Administrators,
+    # inheritance removed (ProgramData lets every user create and write), full control for
+    # S-1-5-18 and S-1-5-32-544. icacls is a native command, so this works in ConstrainedLanguage.
+    # New-Item without -Force fails if the folder appeared meanwhile; the caller checks the folder
+    # whoever made it. Off Windows (the sslbind lab) the folder is the lab's state folder.
+    [CmdletBinding()]
+    param([Parameter(Mandatory = $true)][string]$Path)
+    $null = New-Item -ItemType Directory -Path $Path -WhatIf:$false -Confirm:$false -ErrorAction Stop
+    if ($PSVersionTable.PSVersion.Major -ge 6 -and -not $IsWindows) {
+        return
+    }
+    foreach ($arguments in @(
+            , @($Path, '/inheritance:r', '/grant:r', '*S-1-5-18:(OI)(CI)F', '*S-1-5-32-544:(OI)(CI)F')
+            , @($Path, '/setowner', '*S-1-5-32-544')
+        )) {
+        $previous = $ErrorActionPreference
+        $ErrorActionPreference = 'Continue'
+        try {
+            $output = @(& icacls.exe @arguments 2>&1 | ForEach-Object { [string]$_ })
+            $exitCode = $LASTEXITCODE
+        }
+        finally {
+            $ErrorActionPreference = $previous
+        }
+        if ($exitCode -ne 0) {
+            throw ('icacls ' + ($arguments -join ' ') + ' failed with exit code ' + $exitCode + ': ' + (($output | Where-Object { $_.Trim().Length -gt 0 }) -join ' '))
+        }
+    }
+}
+
 function New-SslLockFile {
-    # Creates the lock file with -Text; $false when it exists already (New-Item without -Force
-    # creates only a new file), so two sessions never both succeed.
+    # Creates the file -Path with -Text; $false when it exists already (New-Item without -Force
+    # creates only a new file), so two sessions never both succeed. Reads it back (create, then
+    # verify): $true only when it holds -Text.
     [CmdletBinding()]
     [OutputType([bool])]
     param([Parameter(Mandatory = $true)][string]$Path, [Parameter(Mandatory = $true)][string]$Text)
-    $folder = Split-Path -Parent $Path
-    if (-not (Test-Path -LiteralPath $folder)) {
-        $null = New-Item -ItemType Directory -Path $folder -Force -WhatIf:$false -Confirm:$false
-    }
     try {
         $null = New-Item -ItemType File -Path $Path -Value $Text -WhatIf:$false -Confirm:$false -ErrorAction Stop
     }
@@ -279,44 +347,73 @@ function New-SslLockFile {
         }
         throw
     }
-    return ((Get-Content -Raw -LiteralPath $Path) -ceq $Text)
+    return ([string](Get-Content -Raw -LiteralPath $Path) -ceq $Text)
 }
 
-function Get-SslLockText {
-    # The lock file's text, or $null when there is none.
+function Read-SslLockFile {
+    # What is at the lock path: @{ state = 'absent' | 'text' | 'unreadable'; text; reason }. A
+    # directory, or a file this account may not read, is 'unreadable' (the caller counts it held).
     [CmdletBinding()]
     param([Parameter(Mandatory = $true)][string]$Path)
+    $seen = [ordered]@{ state = 'absent'; text = $null; reason = $null }
+    if (-not (Test-Path -LiteralPath $Path)) {
+        return $seen
+    }
+    if (Test-Path -LiteralPath $Path -PathType Container) {
+        $seen.state = 'unreadable'
+        $seen.reason = 'a directory'
+        return $seen
+    }
     try {
-        return [string](Get-Content -Raw -LiteralPath $Path -ErrorAction Stop)
+        $seen.text = [string](Get-Content -Raw -LiteralPath $Path -ErrorAction Stop)
+        $seen.state = 'text'
     }
     catch {
-        return $null
+        $seen.state = 'unreadable'
+        $seen.reason = $_.Exception.Message
+        if (-not (Test-Path -LiteralPath $Path)) {
+            # removed between the two calls
+            $seen.state = 'absent'
+            $seen.reason = $null
+        }
     }
+    return $seen
 }
 
 function Remove-SslLockFile {
+    # Removes the lock file; $true when nothing is left at the path (a removal that failed, say
+    # for want of the right to delete, is $false: the caller counts the lock held).
     [CmdletBinding()]
+    [OutputType([bool])]
     param([Parameter(Mandatory = $true)][string]$Path)
     Remove-Item -LiteralPath $Path -Force -WhatIf:$false -Confirm:$false -ErrorAction SilentlyContinue
+    return (-not (Test-Path -LiteralPath $Path))
 }
 
 function Get-SslProcessStart {
     # When process -Id started (UTC ticks: a number, which ConvertFrom-Json keeps as it is, unlike
     # a date string that PowerShell 7 turns into a DateTime), or $null when it no longer runs: a
-    # lock whose holder is gone (or whose pid now belongs to another process) is stale.
+    # lock whose holder is gone (or whose pid now belongs to another process) is stale; -1 when it
+    # runs but this account may not read its start time (an elevated holder seen unelevated).
     [CmdletBinding()]
     param([Parameter(Mandatory = $true)][int]$Id)
     $process = Get-Process -Id $Id -ErrorAction SilentlyContinue
     if ($null -eq $process) {
         return $null
     }
-    return [long]$process.StartTime.ToUniversalTime().Ticks
+    $started = $process.StartTime
+    if ($null -eq $started) {
+        return [long]-1
+    }
+    return [long]$started.ToUniversalTime().Ticks
 }
 
 function Invoke-SslTlsHandshake {
     # One TLS handshake to Address:Port (SNI = -ServerName; none when it is empty or an IP address),
     # to read which certificate the server presents: @{ ok; thumbprint; protocol;
-    # client_cert_requested; error; listening } (listening $false: no TCP connection at all). Read-only: the certificate is only read, never trusted (the
+    # client_cert_requested; error; listening; timed_out } (listening $false: no TCP connection at
+    # all; timed_out: connected, but no answer within -TimeoutMs). -Fresh: a new TLS session, none
+    # resumed from an earlier handshake of this process (the restore's confirmation). Read-only: the certificate is only read, never trusted (the
     # caller compares thumbprints), no HTTP request is sent, the connection closes after the
     # handshake, every wait is bounded by -TimeoutMs. Needs .NET (TcpClient, SslStream): the caller
     # never calls it in ConstrainedLanguage. Off Windows (the sslbind lab) the lab's TLS front
@@ -327,9 +424,10 @@ function Invoke-SslTlsHandshake {
         [Parameter(Mandatory = $true)][string]$Address,
         [Parameter(Mandatory = $true)][int]$Port,
         [AllowEmptyString()][string]$ServerName = '',
-        [int]$TimeoutMs = 3000
+        [int]$TimeoutMs = 3000,
+        [switch]$Fresh
     )
-    $result = [ordered]@{ ok = $false; thumbprint = $null; protocol = $null; client_cert_requested = $null; error = $null; listening = $null }
+    $result = [ordered]@{ ok = $false; thumbprint = $null; protocol = $null; client_cert_requested = $null; error = $null; listening = $null; timed_out = $false }
     $connectAddress = $Address
     $connectPort = $Port
     if ($PSVersionTable.PSVersion.Major -ge 6 -and -not $IsWindows) {
@@ -380,12 +478,18 @@ function Invoke-SslTlsHandshake {
         }
         $stream = New-Object -TypeName System.Net.Security.SslStream -ArgumentList $client.GetStream(), $false, $accept, $select
         $protocols = [System.Security.Authentication.SslProtocols]::None
-        if ($PSVersionTable.PSVersion.Major -lt 6) {
+        if ($PSVersionTable.PSVersion.Major -lt 6 -or $Fresh) {
             # .NET Framework before 4.7 has no system default: offer TLS 1.0 to 1.2 (and 1.3 where known).
             $protocols = [System.Security.Authentication.SslProtocols]'Tls, Tls11, Tls12'
             if ([enum]::IsDefined([System.Security.Authentication.SslProtocols], 'Tls13')) {
                 $protocols = $protocols -bor [System.Security.Authentication.SslProtocols]'Tls13'
             }
+        }
+        if ($Fresh) {
+            # .NET caches the client credential per protocol set, and Schannel resumes sessions per
+            # credential: a set no other handshake of this process uses (TLS 1.0 left out) gets a new
+            # credential, so no session of an earlier handshake is resumed [unverified on Windows].
+            $protocols = $protocols -band (-bnot [System.Security.Authentication.SslProtocols]::Tls)
         }
         $name = $ServerName
         if ([string]::IsNullOrEmpty($name)) {
@@ -408,7 +512,19 @@ function Invoke-SslTlsHandshake {
     catch {
         $failure = $_.Exception
         while ($null -ne $failure.InnerException) {
+            if ($failure -is [System.TimeoutException]) {
+                $result.timed_out = $true
+            }
             $failure = $failure.InnerException
+        }
+        # Connected, then no answer within the timeout (a socket read timeout): the caller tries
+        # again; a reset or an alert is an answer. No TCP connection at all is listening = $false.
+        if ($result.listening -and ($failure -is [System.TimeoutException] -or
+                ($failure -is [System.Net.Sockets.SocketException] -and [string]$failure.SocketErrorCode -eq 'TimedOut'))) {
+            $result.timed_out = $true
+        }
+        if (-not $result.listening) {
+            $result.timed_out = $false
         }
         $result.error = 'TLS handshake with ' + $connectAddress + ':' + $connectPort + ' failed: ' + $failure.Message
         if ($null -ne $state.certificate) {
@@ -2055,20 +2171,124 @@ function Add-SslAfterState {
     }
 }
 
-function Get-SslLockWait {
-    # Seconds a phase waits for another sslbind phase on this host to finish (its own function so
-    # tests need not wait).
-    return 60
-}
-
 function Wait-SslLock {
     Start-Sleep -Milliseconds 500
+}
+
+# SIDs that may own and write to the host lock's folder: SYSTEM and Administrators, as SDDL
+# writes them (alias or SID string).
+$script:SslLockTrustedSid = @('SY', 'BA', 'S-1-5-18', 'S-1-5-32-544')
+# SDDL access-right codes and their bits (the two-letter ones Windows writes for files and
+# folders; generic, standard and directory-service names).
+$script:SslSddlRight = @{
+    CC = 0x1; DC = 0x2; LC = 0x4; SW = 0x8; RP = 0x10; WP = 0x20; DT = 0x40; LO = 0x80; CR = 0x100
+    SD = 0x10000; RC = 0x20000; WD = 0x40000; WO = 0x80000
+    GA = 0x10000000; GX = 0x20000000; GW = 0x40000000; GR = 0x80000000
+    FA = 0x1F01FF; FR = 0x120089; FW = 0x120116; FX = 0x1200A0
+    KA = 0xF003F; KR = 0x20019; KW = 0x20006; KX = 0x20019
+}
+# Rights that let a principal change the folder or what is in it: add file, add subfolder, write
+# extended attributes, delete child, write attributes, delete, write DAC, write owner, generic
+# all, generic write.
+$script:SslLockWriteMask = 0x500D0156
+$script:SslSddlName = @{
+    WD = 'Everyone'; BU = 'BUILTIN\Users'; AU = 'Authenticated Users'; IU = 'INTERACTIVE'; CO = 'CREATOR OWNER'
+    NS = 'NETWORK SERVICE'; LS = 'LOCAL SERVICE'; AN = 'ANONYMOUS LOGON'; PU = 'Power Users'; RD = 'Remote Desktop Users'
+}
+
+function Format-SslSddlPrincipal {
+    param([Parameter(Mandatory = $true)][string]$Sid)
+    if ($script:SslSddlName.ContainsKey($Sid)) {
+        return ($script:SslSddlName[$Sid] + ' (' + $Sid + ')')
+    }
+    return $Sid
+}
+
+function Get-SslLockFolderProblem {
+    # The one rule for the host lock's folder (from Get-SslLockFolderFacts): a folder, no reparse
+    # point (junction or symbolic link), owned by Administrators or SYSTEM, and no allow ACE that
+    # lets any other principal write (CREATOR OWNER inherit-only excepted: it stands for whoever
+    # creates a child, which only SYSTEM and Administrators can). Returns what is wrong (one string each), or nothing.
+    param([Parameter(Mandatory = $true)]$Facts)
+    if (-not $Facts.exists) {
+        return 'it does not exist'
+    }
+    $problems = @()
+    if (-not $Facts.container) {
+        $problems += , 'it is not a folder'
+    }
+    if ($Facts.reparse) {
+        $problems += , 'it is a reparse point (junction or symbolic link)'
+    }
+    $sddl = [string]$Facts.sddl
+    if ($sddl -match '(?:^|[)A-Z])O:(?<owner>S-1-[0-9-]+|[A-Z]{2})') {
+        if ($script:SslLockTrustedSid -notcontains $Matches['owner']) {
+            $problems += , ('its owner is ' + (Format-SslSddlPrincipal -Sid $Matches['owner']) + ', not Administrators or SYSTEM')
+        }
+    }
+    else {
+        $problems += , ('its owner cannot be read (security descriptor: ' + (Format-SslSafeText -Text $sddl) + ')')
+    }
+    if ($sddl -notmatch 'D:(?<flags>[A-Z_]*)(?<aces>(\([^)]*\))*)') {
+        $problems += , 'it has no access list (everyone may write)'
+        return $problems
+    }
+    if ($Matches['flags'] -match 'NO_ACCESS_CONTROL') {
+        $problems += , 'it has no access control (everyone may write)'
+    }
+    foreach ($ace in @([regex]::Matches($Matches['aces'], '\(([^)]*)\)') | ForEach-Object { [string]$_.Groups[1].Value })) {
+        $field = @($ace -split ';')
+        if ($field.Count -lt 6 -or @('A', 'OA', 'XA', 'ZA') -notcontains $field[0]) {
+            continue  # deny, audit and other non-granting entries
+        }
+        $sid = $field[5]
+        if ($script:SslLockTrustedSid -contains $sid -or (($sid -eq 'CO' -or $sid -eq 'S-1-3-0') -and $field[1] -match 'IO')) {
+            continue
+        }
+        $mask = [long]0
+        $rights = $field[2]
+        if ($rights -match '^0[xX][0-9a-fA-F]+$') {
+            $mask = [long]$rights
+        }
+        else {
+            # two letters per right ([math] is not a core type in Constrained Language)
+            for ($i = 0; $i -lt $rights.Length; $i += 2) {
+                $width = 2
+                if ($rights.Length - $i -lt 2) {
+                    $width = $rights.Length - $i
+                }
+                $code = $rights.Substring($i, $width)
+                if ($script:SslSddlRight.ContainsKey($code)) {
+                    $mask = $mask -bor [long]$script:SslSddlRight[$code]
+                }
+                else {
+                    $mask = $mask -bor [long]$script:SslLockWriteMask  # unknown right: assume write
+                }
+            }
+        }
+        if (($mask -band [long]$script:SslLockWriteMask) -ne 0) {
+            $problems += , ((Format-SslSddlPrincipal -Sid $sid) + ' may write to it (' + $rights + ')')
+        }
+    }
+    return $problems
+}
+
+function Format-SslSafeText {
+    # Text from the host lock (another process wrote it) as it may appear in a message: control
+    # characters replaced, at most 200 characters.
+    param([AllowNull()][AllowEmptyString()][string]$Text)
+    $clean = ([string]$Text) -replace '[\x00-\x1F\x7F]', ' '
+    if ($clean.Length -gt 200) {
+        $clean = $clean.Substring(0, 200) + '...'
+    }
+    return $clean
 }
 
 function Test-SslStaleLock {
     # A holder whose process is gone, or whose pid now belongs to a process started at another
     # time, left the lock behind (pwsh killed): it may be taken over. An unreadable holder is not
-    # stale: a person must look. 'since' is for people only (ConvertFrom-Json may make it a date).
+    # stale: a person must look. Nor is a live one whose start time this account cannot read.
+    # 'since' is for people only (ConvertFrom-Json may make it a date).
     param([AllowNull()]$Holder)
     $id = Get-SslProperty -Object $Holder -Name 'pid'
     $started = Get-SslProperty -Object $Holder -Name 'started'
@@ -2081,58 +2301,142 @@ function Test-SslStaleLock {
     if ($null -eq $now) {
         return $true
     }
+    if ([long]$now -eq -1) {
+        return $false
+    }
     $difference = [long]$now - [long]$started
     return ($difference -gt 20000000 -or $difference -lt -20000000)
 }
 
 function Format-SslLockHolder {
-    param([AllowNull()]$Holder, [AllowEmptyString()][string]$Text)
+    param([AllowNull()]$Holder, [AllowNull()][AllowEmptyString()][string]$Text)
     if ($null -eq $Holder) {
-        return ('an unreadable lock: ' + $Text)
+        return ('an unreadable lock: ' + (Format-SslSafeText -Text $Text))
     }
-    return ('change ' + (Get-SslProperty -Object $Holder -Name 'change_id') + ' (' + (Get-SslProperty -Object $Holder -Name 'phase') +
-        ', pid ' + (Get-SslProperty -Object $Holder -Name 'pid') + ', since ' + (Get-SslProperty -Object $Holder -Name 'since') + ')')
+    return (Format-SslSafeText -Text ('change ' + (Get-SslProperty -Object $Holder -Name 'change_id') + ' (' + (Get-SslProperty -Object $Holder -Name 'phase') +
+            ', pid ' + (Get-SslProperty -Object $Holder -Name 'pid') + ', since ' + (Get-SslProperty -Object $Holder -Name 'since') + ')'))
+}
+
+function Remove-SslStaleLock {
+    # Takes over the stale lock -Text at -Path without deleting a lock another waiter has just
+    # taken: only the waiter that creates the marker '<lock>.takeover-<pid>-<started>' (one per
+    # stale holder; New-Item creates it for one waiter only) may delete, and only after reading
+    # the lock again under the marker. Every other taker of the same stale lock needs that marker,
+    # so the lock cannot change between that read and the delete. Returns 'removed', 'busy'
+    # (another waiter holds the marker: it may have been interrupted, then the marker stays),
+    # 'moved' (the lock is no longer that stale one) or 'stuck' (it could not be removed).
+    param(
+        [Parameter(Mandatory = $true)][string]$Path,
+        [Parameter(Mandatory = $true)][string]$Text,
+        [Parameter(Mandatory = $true)]$Holder,
+        [Parameter(Mandatory = $true)][string]$Mine
+    )
+    $marker = $Path + '.takeover-' + [long](Get-SslProperty -Object $Holder -Name 'pid') + '-' + [long](Get-SslProperty -Object $Holder -Name 'started')
+    if (-not (New-SslLockFile -Path $marker -Text $Mine)) {
+        return 'busy'
+    }
+    try {
+        $again = Read-SslLockFile -Path $Path
+        if ($again.state -ne 'text' -or [string]$again.text -cne $Text) {
+            return 'moved'
+        }
+        if (-not (Remove-SslLockFile -Path $Path)) {
+            return 'stuck'
+        }
+        return 'removed'
+    }
+    finally {
+        $null = Remove-SslLockFile -Path $marker
+    }
+}
+
+function Assert-SslLockFolder {
+    # The host lock's folder, checked on every run (Get-SslLockFolderProblem); created first with
+    # a protected ACL unless -NoCreate. $false when it does not exist and -NoCreate: no change has
+    # ever run here. Throws naming what is wrong.
+    param([Parameter(Mandatory = $true)][string]$Folder, [switch]$NoCreate)
+    $facts = Get-SslLockFolderFacts -Path $Folder
+    if (-not $facts.exists) {
+        if ($NoCreate) {
+            return $false
+        }
+        try {
+            Initialize-SslLockFolder -Path $Folder
+        }
+        catch {
+            throw ('could not create the host lock folder ' + $Folder + ' for SYSTEM and Administrators only: ' + $_.Exception.Message + '; nothing is changed')
+        }
+        $facts = Get-SslLockFolderFacts -Path $Folder
+    }
+    $problems = @(Get-SslLockFolderProblem -Facts $facts)
+    if ($problems.Count -gt 0) {
+        throw ('the host lock folder ' + $Folder + ' is not safe: ' + ($problems -join '; ') +
+            '; nothing is changed. An administrator must remove it (sslbind creates it again for SYSTEM and Administrators only) or give it owner Administrators and write access for SYSTEM and Administrators only')
+    }
+    return $true
 }
 
 function Enter-SslHostLock {
-    # One sslbind phase per host at a time, across sessions: take the host lock, waiting for
-    # another phase to finish; take over a stale one (and say so). On failure the outcome is
-    # refused, with the holder named, and $false comes back: nothing is touched.
-    param([Parameter(Mandatory = $true)]$Result)
+    # One sslbind phase per host at a time, across sessions: take the host lock, waiting up to
+    # -Wait seconds for another phase to finish; take over a stale one (and say so). Every pass
+    # of the wait checks the deadline and sleeps; a lock that exists but cannot be read (a
+    # directory, a file this account may not read) or a stale one that cannot be removed counts
+    # as held. On failure the outcome is refused with the lock and its holder named, and $false
+    # comes back: nothing is touched. -ReadOnly (verify): the folder is never created; when it
+    # does not exist no change has run here and verify reads without the lock ($true, none held).
+    param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][int]$Wait, [switch]$ReadOnly)
     try {
         $path = Get-SslLockPath
+        $folder = Split-Path -Parent $path
+        if (-not (Assert-SslLockFolder -Folder $folder -NoCreate:$ReadOnly)) {
+            Add-SslNote -Result $Result -Note ('no sslbind change has run on this host (no ' + $folder + '): verify reads without the host lock')
+            return $true
+        }
         $now = (Get-Date).ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ss.fffZ', [cultureinfo]::InvariantCulture)
         $mine = ConvertTo-Json -Compress -InputObject ([ordered]@{
                 pid = $PID; started = (Get-SslProcessStart -Id $PID); change_id = $script:SslChange.change_id
                 phase = $Result.phase; host = $Result.host; since = $now
             })
-        $deadline = (Get-Date).AddSeconds((Get-SslLockWait))
+        $deadline = (Get-Date).AddSeconds($Wait)
         $waited = $false
         while (-not (New-SslLockFile -Path $path -Text $mine)) {
-            $text = Get-SslLockText -Path $path
-            if ($null -eq $text) {
-                continue
+            $seen = Read-SslLockFile -Path $path
+            $described = 'a lock that was released just now'
+            if ($seen.state -eq 'unreadable') {
+                $described = 'a lock this session cannot read (' + (Format-SslSafeText -Text $seen.reason) + ')'
             }
-            $holder = $null
-            try {
-                $holder = ConvertFrom-Json -InputObject $text
-            }
-            catch {
+            elseif ($seen.state -eq 'text') {
                 $holder = $null
-            }
-            if ($null -ne $holder -and (Test-SslStaleLock -Holder $holder)) {
-                if ((Get-SslLockText -Path $path) -ceq $text) {
-                    Remove-SslLockFile -Path $path
-                    Add-SslNote -Result $Result -Note ('took over the host lock left by ' + (Format-SslLockHolder -Holder $holder -Text $text) + ', whose process is gone')
+                try {
+                    $holder = ConvertFrom-Json -InputObject ([string]$seen.text)
                 }
-                continue
+                catch {
+                    $holder = $null
+                }
+                $described = Format-SslLockHolder -Holder $holder -Text ([string]$seen.text)
+                if ($null -ne $holder -and (Test-SslStaleLock -Holder $holder)) {
+                    $taken = Remove-SslStaleLock -Path $path -Text ([string]$seen.text) -Holder $holder -Mine $mine
+                    if ($taken -eq 'removed') {
+                        Add-SslNote -Result $Result -Note ('took over the host lock left by ' + $described + ', whose process is gone')
+                        if (New-SslLockFile -Path $path -Text $mine) {
+                            break
+                        }
+                        $described = 'another phase that took the lock at the same moment'
+                    }
+                    elseif ($taken -eq 'stuck') {
+                        $described = $described + ', whose process is gone, but this session cannot remove the lock'
+                    }
+                    elseif ($taken -eq 'busy') {
+                        $described = $described + ', whose process is gone; another phase is taking it over (or was stopped doing so: then remove ' + $path + '.takeover-*)'
+                    }
+                }
             }
             if ((Get-Date) -ge $deadline) {
-                throw ('another sslbind phase holds this host: ' + (Format-SslLockHolder -Holder $holder -Text $text) +
-                    '; nothing is changed. If no sslbind runs on this host, remove ' + $path)
+                throw ('another sslbind phase holds this host: ' + $described + ' [lock ' + $path + ']; waited ' + $Wait +
+                    ' s, nothing is changed. If no sslbind runs on this host, an administrator may remove ' + $path)
             }
             if (-not $waited) {
-                Write-SslLog -Message ('waiting for ' + (Format-SslLockHolder -Holder $holder -Text $text) + ' to finish')
+                Write-SslLog -Message ('waiting for ' + $described + ' to finish [lock ' + $path + ']')
                 $waited = $true
             }
             Wait-SslLock
@@ -2152,10 +2456,21 @@ function Exit-SslHostLock {
     if ($null -eq $script:SslLockHeld) {
         return
     }
-    if ((Get-SslLockText -Path $script:SslLockHeld.Path) -ceq $script:SslLockHeld.Text) {
-        Remove-SslLockFile -Path $script:SslLockHeld.Path
+    $seen = Read-SslLockFile -Path $script:SslLockHeld.Path
+    if ($seen.state -eq 'text' -and [string]$seen.text -ceq $script:SslLockHeld.Text) {
+        $null = Remove-SslLockFile -Path $script:SslLockHeld.Path
     }
     $script:SslLockHeld = $null
+}
+
+function Test-SslAdministratorGroups {
+    # From whoami /groups' lines: elevated as an administrator when the High (S-1-16-12288) or
+    # System (S-1-16-16384) mandatory label and the Administrators group (S-1-5-32-544) are listed.
+    param([AllowNull()][AllowEmptyCollection()][string[]]$Line)
+    $lines = @($Line)
+    $label = @($lines | Where-Object { $_ -match 'S-1-16-(12288|16384)\b' }).Count -gt 0
+    $administrators = @($lines | Where-Object { $_ -match 'S-1-5-32-544\b' }).Count -gt 0
+    return ($label -and $administrators)
 }
 
 function Test-SslPreflight {
@@ -2178,10 +2493,19 @@ function Test-SslPreflight {
     if (@('FullLanguage', 'ConstrainedLanguage') -notcontains $mode) {
         $missing += , ('needs FullLanguage or ConstrainedLanguage (this session is ' + $mode + ')')
     }
+    $wow64 = ''
+    if ($missing.Count -eq 0) {
+        $wow64 = [string](Get-SslWowArchitecture)
+    }
+    if ($wow64.Length -gt 0) {
+        # netsh would resolve to SysWOW64\netsh.exe, whose helpers sit under the redirected registry.
+        $missing += , ('needs 64-bit PowerShell: this is a 32-bit session on 64-bit Windows (PROCESSOR_ARCHITEW6432=' +
+            $wow64 + ', e.g. the Microsoft.PowerShell32 endpoint); connect to the 64-bit endpoint (Microsoft.PowerShell)')
+    }
     if ($missing.Count -eq 0) {
         $Result.host_facts.elevated = [bool](Test-SslElevated)
         if ($RequireElevation -and -not $Result.host_facts.elevated) {
-            $missing += , 'must run elevated (as Administrator)'
+            $missing += , 'must run elevated (as Administrator: the High or System label and the Administrators group S-1-5-32-544)'
         }
     }
     if ($missing.Count -gt 0) {
@@ -2218,9 +2542,6 @@ function Test-SslShouldProcess {
 
 function Invoke-SslPreparePhase {
     param([Parameter(Mandatory = $true)]$Result, [AllowNull()][hashtable[]]$Binding)
-    if (-not (Test-SslPreflight -Result $Result -RequireElevation)) {
-        return
-    }
     try {
         $specs = @(ConvertTo-SslBindingSpec -Binding $Binding)
         $items = @(New-SslPlan -Specs $specs -Result $Result -Prepared $null)
@@ -2243,9 +2564,6 @@ function Invoke-SslPreparePhase {
 
 function Invoke-SslDeletePhase {
     param([Parameter(Mandatory = $true)]$Cmdlet, [Parameter(Mandatory = $true)]$Result, [AllowNull()][hashtable[]]$Binding)
-    if (-not (Test-SslPreflight -Result $Result -RequireElevation)) {
-        return
-    }
     $Result.outcome = 'unchanged'
     try {
         $specs = @(ConvertTo-SslBindingSpec -Binding $Binding)
@@ -2285,9 +2603,6 @@ function Invoke-SslAddPhase {
         [AllowNull()][hashtable[]]$Binding,
         [AllowEmptyString()][string]$Prepared
     )
-    if (-not (Test-SslPreflight -Result $Result -RequireElevation)) {
-        return
-    }
     $Result.outcome = 'unchanged'
     try {
         $specs = @(ConvertTo-SslBindingSpec -Binding $Binding)
@@ -2336,9 +2651,6 @@ function Invoke-SslAddPhase {
 function Invoke-SslVerifyPhase {
     param([Parameter(Mandatory = $true)]$Result, [AllowNull()][hashtable[]]$Binding, [AllowEmptyString()][string]$Prepared)
     # verify only reads: it runs unelevated too (monitoring), and reports whether it was elevated.
-    if (-not (Test-SslPreflight -Result $Result)) {
-        return
-    }
     try {
         $specs = @(ConvertTo-SslBindingSpec -Binding $Binding)
         $desiredBySubject = $null
@@ -2424,9 +2736,6 @@ function Invoke-SslRollbackPhase {
         [AllowNull()][hashtable[]]$Binding,
         [AllowEmptyString()][string]$Prior
     )
-    if (-not (Test-SslPreflight -Result $Result -RequireElevation)) {
-        return
-    }
     try {
         $specs = @(ConvertTo-SslBindingSpec -Binding $Binding)
         $state = ConvertFrom-SslStateJson -Json $Prior -Parameter 'Prior'
@@ -2615,9 +2924,6 @@ function Invoke-SslApplyPhase {
         [switch]$AcceptNoUndo
     )
     $specs = @()
-    if (-not (Test-SslPreflight -Result $Result -RequireElevation)) {
-        return
-    }
     try {
         $specs = @(ConvertTo-SslBindingSpec -Binding $Binding)
         $items = @(New-SslPlan -Specs $specs -Result $Result -Prepared $null)
@@ -2666,6 +2972,15 @@ function Invoke-SslApplyPhase {
         Add-SslAfterState -Result $Result -Specs $specs
         return
     }
+    # What clients got before the change, per endpoint: a failure that was already there is not
+    # this change's (nor its restore's).
+    $baseline = @()
+    try {
+        $baseline = @(Get-SslTlsBaseline -Items @($pending | Where-Object { $_.Captured.exists } | ForEach-Object { Get-SslTlsItem -Spec $_.Spec -Expected $_.Captured.settings -Prior $null }))
+    }
+    catch {
+        Add-SslNote -Result $Result -Note ('no TLS baseline before the change (every TLS failure after it counts): ' + $_.Exception.Message)
+    }
     $touched = @()
     $finished = $false
     try {
@@ -2676,7 +2991,10 @@ function Invoke-SslApplyPhase {
         foreach ($item in $pending) {
             $null = Assert-SslBindingState -Result $Result -Step 'verify' -Spec $item.Spec -Expected $item.Plan.desired
         }
+        $first = @($Result.tls).Count
         $tlsFailures = @(Invoke-SslTlsCheck -Result $Result -Items @($pending | ForEach-Object { Get-SslTlsItem -Spec $_.Spec -Expected $_.Plan.desired -Prior $_.Captured }))
+        # A binding this change did not touch answering first is named, not this change's failure.
+        $tlsFailures = @(Select-SslTlsFailure -Result $Result -First $first -Failure $tlsFailures -Changed @($pending | ForEach-Object { $_.Spec }) -Note 'TLS not checked, an untouched binding answers first: ' -Baseline $baseline)
         if ($tlsFailures.Count -gt 0) {
             throw ('verify failed: ' + ($tlsFailures -join ' | '))
         }
@@ -2685,7 +3003,7 @@ function Invoke-SslApplyPhase {
     }
     catch {
         $Result.error = $_.Exception.Message
-        Restore-SslTouched -Result $Result -Touched $touched
+        Restore-SslTouched -Result $Result -Touched $touched -Baseline $baseline
         $finished = $true
     }
     finally {
@@ -2720,7 +3038,12 @@ function Restore-SslTouched {
     # apply's rollback: every touched binding back as captured, last touched first; then, as
     # rollback.ps1 does, a TLS handshake to each: restored in the registry but served with another
     # certificate is rollback_failed. -Stopped (a stopped pipeline) restores without handshakes.
-    param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][AllowEmptyCollection()]$Touched, [switch]$Stopped)
+    param(
+        [Parameter(Mandatory = $true)]$Result,
+        [Parameter(Mandatory = $true)][AllowEmptyCollection()]$Touched,
+        [switch]$Stopped,
+        [AllowNull()][AllowEmptyCollection()][object[]]$Baseline = @()
+    )
     Write-SslLog -Message ('failed: ' + $Result.error + '; restoring the captured bindings')
     $Result.outcome = 'rolled_back'
     for ($index = $Touched.Count - 1; $index -ge 0; $index--) {
@@ -2742,14 +3065,37 @@ function Restore-SslTouched {
         $specs += , $item.Spec
         $state[$item.Spec.Subject.ToLowerInvariant()] = $item.Captured
     }
-    Confirm-SslRestoredTls -Result $Result -Specs $specs -State $state
+    Confirm-SslRestoredTls -Result $Result -Specs $specs -State $state -Baseline $Baseline
 }
 
 # --- what clients see: a TLS handshake to each changed binding (read-only) ---
 
-$script:SslTlsTimeoutMs = 3000
+# The first handshake after a change may be slow (HTTP.sys acquires the credential, builds the
+# chain): each endpoint is tried up to three times, waiting 3, 6 and 9 s (18 s in all), and only a
+# handshake that got no answer is tried again; a reset or TLS alert after connect is an answer.
+$script:SslTlsAttemptMs = @(3000, 6000, 9000)
 # The name asked for under a wildcard SNI binding (*.contoso.com -> sslbind-tls-check.contoso.com).
 $script:SslTlsWildcardLabel = 'sslbind-tls-check'
+
+function Invoke-SslTlsAttempt {
+    # One endpoint's handshake with the bounded retry: the first answer counts (a certificate, a
+    # reset, an alert); when every attempt timed out, ok is $null ('not checked: no answer within
+    # N s') and timed_out is $true: a warning, never a failure.
+    param([Parameter(Mandatory = $true)]$Endpoint, [switch]$Fresh)
+    $waited = 0
+    $seen = $null
+    foreach ($ms in $script:SslTlsAttemptMs) {
+        $seen = Invoke-SslTlsHandshake -Address $Endpoint.address -Port $Endpoint.port -ServerName $Endpoint.server_name -TimeoutMs $ms -Fresh:$Fresh
+        $waited += $ms
+        if (-not [bool](Get-SslProperty -Object $seen -Name 'timed_out')) {
+            return $seen
+        }
+        Write-SslLog -Message ('tls ' + $Endpoint.address + ':' + $Endpoint.port + ': no answer within ' + ($ms / 1000) + ' s')
+    }
+    $seen.ok = $null
+    $seen.error = 'not checked: no answer within ' + ($waited / 1000) + ' s'
+    return $seen
+}
 
 function Get-SslPortBinding {
     # Every binding on -Port as the registry holds it (any kind): kind, key, certhash (or $null).
@@ -2913,7 +3259,8 @@ function Test-SslTlsBinding {
         [Parameter(Mandatory = $true)]$Spec,
         [AllowNull()][string]$Expected,
         [AllowNull()][string]$Prior,
-        [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$PortBinding
+        [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$PortBinding,
+        [switch]$Fresh
     )
     $failures = @()
     $endpoints = @(Get-SslTlsEndpoint -Spec $Spec -PortBinding $PortBinding)
@@ -2926,7 +3273,7 @@ function Test-SslTlsBinding {
         return $failures
     }
     foreach ($endpoint in $endpoints) {
-        $seen = Invoke-SslTlsHandshake -Address $endpoint.address -Port $endpoint.port -ServerName $endpoint.server_name -TimeoutMs $script:SslTlsTimeoutMs
+        $seen = Invoke-SslTlsAttempt -Endpoint $endpoint -Fresh:$Fresh
         $entry = [ordered]@{
             binding = $Spec.Subject; address = $endpoint.address; port = $endpoint.port; server_name = $endpoint.server_name
             expected = $Expected; thumbprint = $seen.thumbprint; protocol = $seen.protocol
@@ -2938,6 +3285,9 @@ function Test-SslTlsBinding {
         }
         if ($null -eq $seen.ok) {
             $entry.result = 'not checked'
+            if ([bool](Get-SslProperty -Object $seen -Name 'timed_out')) {
+                Add-SslNote -Result $Result -Note ('warning: TLS ' + $Spec.Subject + ' at ' + $where + ' ' + $seen.error + ' (a slow first handshake after a change: HSM or TPM key, revocation fetch); not counted as a failure, check it by hand')
+            }
         }
         elseif (-not $seen.ok -and (Get-SslProperty -Object $seen -Name 'listening') -eq $false) {
             # No TCP connection at all: no application has this port registered with HTTP.sys (a
@@ -2977,8 +3327,9 @@ function Invoke-SslTlsCheck {
     # item is @{ Spec; Expected (certhash, $null for central-store kinds); Prior (certhash before) }.
     # Returns the failures (empty when every handshake saw the expected certificate). The bindings
     # of each port are read from the registry here (Invoke-SslTlsSeen does the rest).
-    param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$Items)
-    return Invoke-SslTlsSeen -Result $Result -Items $Items -PortBinding { param([int]$Port) Get-SslPortBinding -Port $Port }
+    # -Fresh: a new TLS session, none resumed from an earlier handshake (the restore's check).
+    param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$Items, [switch]$Fresh)
+    return Invoke-SslTlsSeen -Result $Result -Items $Items -PortBinding { param([int]$Port) Get-SslPortBinding -Port $Port } -Fresh:$Fresh
 }
 
 function Invoke-SslTlsSeen {
@@ -2991,7 +3342,8 @@ function Invoke-SslTlsSeen {
     param(
         [Parameter(Mandatory = $true)]$Result,
         [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$Items,
-        [Parameter(Mandatory = $true)][scriptblock]$PortBinding
+        [Parameter(Mandatory = $true)][scriptblock]$PortBinding,
+        [switch]$Fresh
     )
     $failures = @()
     $mode = [string]$ExecutionContext.SessionState.LanguageMode
@@ -3014,7 +3366,7 @@ function Invoke-SslTlsSeen {
         if (-not $byPort.ContainsKey($port)) {
             $byPort[$port] = @(& $PortBinding $port)
         }
-        $failures += @(Test-SslTlsBinding -Result $Result -Spec $item.Spec -Expected $item.Expected -Prior $item.Prior -PortBinding $byPort[$port])
+        $failures += @(Test-SslTlsBinding -Result $Result -Spec $item.Spec -Expected $item.Expected -Prior $item.Prior -PortBinding $byPort[$port] -Fresh:$Fresh)
     }
     return $failures
 }
@@ -3033,11 +3385,91 @@ function Get-SslTlsItem {
     return @{ Spec = $Spec; Expected = $want; Prior = $had }
 }
 
+function Get-SslTlsBaseline {
+    # apply, before its first live change: one handshake per endpoint of each binding it will
+    # change, compared with the certificate the binding holds now (items from Get-SslTlsItem with
+    # -Expected the captured settings). The entries, kept apart from the result, tell a failure
+    # this change caused from one that was there before it (Test-SslTlsAsBefore).
+    param([Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$Items)
+    $scratch = @{ tls = @(); notes = @() }
+    if ($Items.Count -gt 0) {
+        $null = Invoke-SslTlsCheck -Result $scratch -Items $Items
+    }
+    return $scratch.tls
+}
+
+function Test-SslTlsAsBefore {
+    # Did this endpoint fail in the same way before the change? The handshake failed then too, or
+    # the same other certificate answered then (checked against the certificate the binding held
+    # then, so "still the prior certificate" is never excused: it matched before).
+    param([Parameter(Mandatory = $true)]$Entry, [AllowNull()][AllowEmptyCollection()][object[]]$Baseline)
+    foreach ($before in @($Baseline)) {
+        if ($null -eq $before -or [string]$before.binding -ne [string]$Entry.binding -or [string]$before.address -ne [string]$Entry.address -or
+            [string]$before.server_name -ne [string]$Entry.server_name) {
+            continue
+        }
+        if ($Entry.result -eq 'failed' -and $before.result -eq 'failed') {
+            return $true
+        }
+        if ($Entry.result -eq 'mismatch' -and $before.result -eq 'mismatch' -and [string]$before.thumbprint -eq [string]$Entry.thumbprint) {
+            return $true
+        }
+    }
+    return $false
+}
+
+function Select-SslTlsFailure {
+    # The one rule for a certificate served by a binding this run did not change (an IP binding
+    # answering before the changed one): it answered so before the change too, so it is named in a
+    # note (-Note, then the failure text), not counted. Returns the other failures. -First: the
+    # index of the check's first $Result.tls entry; Test-SslTlsBinding gives one failure per
+    # 'failed' or 'mismatch' entry, in order.
+    param(
+        [Parameter(Mandatory = $true)]$Result,
+        [Parameter(Mandatory = $true)][int]$First,
+        [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$Failure,
+        [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$Changed,
+        [Parameter(Mandatory = $true)][string]$Note,
+        [AllowNull()][AllowEmptyCollection()][object[]]$Baseline = @()
+    )
+    $subjects = @($Changed | ForEach-Object { $_.Subject.ToLowerInvariant() })
+    $entries = @($Result.tls)
+    $failing = @()
+    for ($index = $First; $index -lt $entries.Count; $index++) {
+        if ($entries[$index].result -eq 'failed' -or $entries[$index].result -eq 'mismatch') {
+            $failing += , $entries[$index]
+        }
+    }
+    $kept = @()
+    for ($index = 0; $index -lt $Failure.Count; $index++) {
+        $entry = $null
+        if ($index -lt $failing.Count) {
+            $entry = $failing[$index]
+        }
+        if ($null -ne $entry -and $entry.result -eq 'mismatch' -and $null -ne $entry.shadowed_by -and $subjects -notcontains ([string]$entry.shadowed_by).ToLowerInvariant()) {
+            Add-SslNote -Result $Result -Note ($Note + $Failure[$index])
+            continue
+        }
+        if ($null -ne $entry -and (Test-SslTlsAsBefore -Entry $entry -Baseline $Baseline)) {
+            $entry.detail = 'as before the change: ' + [string]$entry.detail
+            Add-SslNote -Result $Result -Note ('TLS as before the change: ' + $Failure[$index])
+            continue
+        }
+        $kept += , $Failure[$index]
+    }
+    return $kept
+}
+
 function Confirm-SslRestoredTls {
     # rollback, and apply's own restore: after the restore, do clients get the prior certificate
     # again? A binding restored but served with another certificate is a failed rollback, named
     # with what answered instead (after any error already in the result).
-    param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][object[]]$Specs, [Parameter(Mandatory = $true)]$State)
+    param(
+        [Parameter(Mandatory = $true)]$Result,
+        [Parameter(Mandatory = $true)][object[]]$Specs,
+        [Parameter(Mandatory = $true)]$State,
+        [AllowNull()][AllowEmptyCollection()][object[]]$Baseline = @()
+    )
     $items = @()
     foreach ($spec in $Specs) {
         $prior = $State[$spec.Subject.ToLowerInvariant()]
@@ -3046,27 +3478,9 @@ function Confirm-SslRestoredTls {
         }
     }
     $first = @($Result.tls).Count
-    $all = @(Invoke-SslTlsCheck -Result $Result -Items $items)
-    # Test-SslTlsBinding gives one failure per 'failed' or 'mismatch' entry, in order. A certificate
-    # of a binding that was not restored (an IP binding answering first) was served before the
-    # change too: reported, not a failed restore.
-    $restored = @($Specs | ForEach-Object { $_.Subject.ToLowerInvariant() })
-    $entries = @($Result.tls)
-    $failing = @()
-    for ($index = $first; $index -lt $entries.Count; $index++) {
-        if ($entries[$index].result -eq 'failed' -or $entries[$index].result -eq 'mismatch') {
-            $failing += , $entries[$index]
-        }
-    }
-    $failures = @()
-    for ($index = 0; $index -lt $all.Count; $index++) {
-        $entry = $failing[$index]
-        if ($entry.result -eq 'mismatch' -and $null -ne $entry.shadowed_by -and $restored -notcontains $entry.shadowed_by.ToLowerInvariant()) {
-            Add-SslNote -Result $Result -Note ('restored as before the change: ' + $all[$index])
-            continue
-        }
-        $failures += , $all[$index]
-    }
+    # A fresh session: a resumed one from the change's own check would show its certificate again.
+    $all = @(Invoke-SslTlsCheck -Result $Result -Items $items -Fresh)
+    $failures = @(Select-SslTlsFailure -Result $Result -First $first -Failure $all -Changed $Specs -Note 'restored as before the change: ' -Baseline $Baseline)
     if ($failures.Count -gt 0) {
         $Result.outcome = 'rollback_failed'
         $message = 'restored in the registry, but clients do not get the prior certificate: ' + ($failures -join ' | ')
@@ -3100,7 +3514,8 @@ function Invoke-SslPhase {
     Called by the host scripts of a change record, never by hand: their param() defaults are the
     reviewed change. -Cmdlet is the host script's $PSCmdlet (for -WhatIf and -Confirm); -Preference
     carries the script's WhatIf, Confirm, Information and Verbose preferences, which a module does
-    not inherit from its caller. -Library names the library the script was rendered against; a
+    not inherit from its caller. -LockWait: seconds to wait for another sslbind phase on this host.
+    -Library names the library the script was rendered against; a
     different SslBind version is refused before anything runs.
     #>
     param(
@@ -3117,6 +3532,7 @@ function Invoke-SslPhase {
         [AllowEmptyString()][string]$Prior = '',
         [AllowEmptyString()][string]$ExpectedPrior = '',
         [switch]$AcceptNoUndo,
+        [Parameter(Mandatory = $true)][ValidateRange(0, 3600)][int]$LockWait,
         [AllowNull()][AllowEmptyString()][string]$ScriptPath
     )
     if ([string]$Library['Version'] -cne $script:SslLibraryVersion) {
@@ -3139,19 +3555,33 @@ function Invoke-SslPhase {
     $started = Get-Date
     $result = New-SslResult -Phase $Phase -TargetHost $TargetHost
     $result['library'] = [ordered]@{ name = 'SslBind'; version = $script:SslLibraryVersion; sha256 = [string]$Library['Sha256']; loaded = [string]$Library['Loaded'] }
-    if (Enter-SslHostLock -Result $result) {
-        try {
-            switch ($Phase) {
-                'prepare' { Invoke-SslPreparePhase -Result $result -Binding $Binding }
-                'delete' { Invoke-SslDeletePhase -Cmdlet $Cmdlet -Result $result -Binding $Binding }
-                'add' { Invoke-SslAddPhase -Cmdlet $Cmdlet -Result $result -Binding $Binding -Prepared $Prepared }
-                'verify' { Invoke-SslVerifyPhase -Result $result -Binding $Binding -Prepared $Prepared }
-                'rollback' { Invoke-SslRollbackPhase -Cmdlet $Cmdlet -Result $result -Binding $Binding -Prior $Prior }
-                'apply' { Invoke-SslApplyPhase -Cmdlet $Cmdlet -Result $result -Binding $Binding -ExpectedPrior $ExpectedPrior -AcceptNoUndo:$AcceptNoUndo }
-            }
+    # Pre-flight first (version, language mode, 64-bit, elevation), then the host lock: a session
+    # that may not change anything never creates or waits for the lock. verify only reads: it runs
+    # unelevated too (monitoring), then without the lock (it cannot see or remove an
+    # administrator's), and it never creates the lock's folder.
+    $readOnly = $Phase -eq 'verify'
+    if (Test-SslPreflight -Result $result -RequireElevation:(-not $readOnly)) {
+        $locked = $true
+        if ($readOnly -and -not $result.host_facts.elevated) {
+            Add-SslNote -Result $result -Note 'not elevated: verify reads without the host lock, so a change running at this moment may show as drift'
         }
-        finally {
-            Exit-SslHostLock
+        else {
+            $locked = Enter-SslHostLock -Result $result -Wait $LockWait -ReadOnly:$readOnly
+        }
+        if ($locked) {
+            try {
+                switch ($Phase) {
+                    'prepare' { Invoke-SslPreparePhase -Result $result -Binding $Binding }
+                    'delete' { Invoke-SslDeletePhase -Cmdlet $Cmdlet -Result $result -Binding $Binding }
+                    'add' { Invoke-SslAddPhase -Cmdlet $Cmdlet -Result $result -Binding $Binding -Prepared $Prepared }
+                    'verify' { Invoke-SslVerifyPhase -Result $result -Binding $Binding -Prepared $Prepared }
+                    'rollback' { Invoke-SslRollbackPhase -Cmdlet $Cmdlet -Result $result -Binding $Binding -Prior $Prior }
+                    'apply' { Invoke-SslApplyPhase -Cmdlet $Cmdlet -Result $result -Binding $Binding -ExpectedPrior $ExpectedPrior -AcceptNoUndo:$AcceptNoUndo }
+                }
+            }
+            finally {
+                Exit-SslHostLock
+            }
         }
     }
     Complete-SslResult -Result $result -Started $started -ScriptPath $ScriptPath -Failure $script:SslPhaseFailure[$Phase]
