@@ -21,7 +21,8 @@ from generator.importers.reg_text import read_reg
 from generator.importers.result import ImportResult
 from generator.importers.rotate import MIN_DAYS, rotation_report, rotation_spec
 from generator.importers.served import Served
-from generator.importers.spec_writer import import_spec, import_warnings, non_default_connection
+from generator.importers.spec_writer import ChangeNames, change_names, import_spec, import_warnings
+from generator.model import Connection
 from generator.record import write_new_file
 from generator.safetext import shown
 
@@ -56,9 +57,21 @@ def write_new(text: str, output: Path | None) -> None:
     click.echo(f"wrote {output}", err=True)
 
 
+def _change_options(function: F) -> F:
+    """--change-id, --title and --description: the written spec's change, checked as a spec's."""
+    options = [
+        click.option("--change-id", metavar="ID", help="The spec's change.id (default: derived)."),
+        click.option("--title", help="The spec's change.title (default: derived)."),
+        click.option("--description", help="The spec's change.description (default: none)."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
 def _live_import(
     host: str, connection_options: dict[str, Any], timeout: float
-) -> tuple[ImportResult, dict[str, object], dict[str, CertFacts], tuple[Served, ...]]:
+) -> tuple[ImportResult, Connection, dict[str, CertFacts], tuple[Served, ...]]:
     """Capture the host (read-only): bindings, the connection for the spec (no secret), cert facts,
     and what a TLS handshake from the host receives per binding."""
     from generator.importers.live import endpoint_for, live_import
@@ -68,7 +81,7 @@ def _live_import(
     endpoint = endpoint_for(host, overrides_from(connection_options))
     credentials = Credentials() if sys.stdin.isatty() else Credentials(prompt=None)
     result, certs, served = live_import(endpoint, credentials, timeout)
-    return result, non_default_connection(endpoint.connection), certs, served
+    return result, endpoint.connection, certs, served
 
 
 @click.command("import")
@@ -82,6 +95,7 @@ def _live_import(
 @click.option("--encoding", help="Force the input encoding (e.g. cp850, utf-16); detected by default.")
 @click.option("--timeout", type=click.FloatRange(1), default=120.0, show_default=True, help="Live: seconds.")
 @click.option("-o", "--output", type=_OUT, help="Write the spec to this new file (default: stdout).")
+@_change_options
 @_connection_options
 def import_command(
     netsh_file: Path | None,
@@ -90,6 +104,9 @@ def import_command(
     encoding: str | None,
     timeout: float,
     output: Path | None,
+    change_id: str | None,
+    title: str | None,
+    description: str | None,
     **connection_options: Any,
 ) -> None:
     """Write a spec (mode: exact, every setting spelled out) from a host's existing SSL bindings.
@@ -97,11 +114,13 @@ def import_command(
     Reads the host live (--host, connection options as for `plan`; password from SSLBIND_PASSWORD
     or a prompt) or saved output (--from-netsh / --from-reg). Live import changes nothing; it also
     reports, per binding, which certificate a TLS handshake from the host receives (a NOTE in the
-    spec; a warning where it is not the binding's own).
+    spec; a warning where it is not the binding's own). A loopback host's port (the lab's) is not
+    written into the spec's connection: give --port to plan and apply.
     """
     if netsh_file and reg_file:
         raise UserError("give one of --from-netsh and --from-reg, not both")
-    connection: dict[str, object] = {}
+    names = change_names(change_id, title, description)
+    connection: Connection | None = None
     certs: dict[str, CertFacts] = {}
     served: tuple[Served, ...] = ()
     if netsh_file:
@@ -113,7 +132,7 @@ def import_command(
     else:
         raise UserError("nothing to import: give --host HOST, --from-netsh FILE or --from-reg FILE")
     now = datetime.now(UTC)
-    text = import_spec(result, host, connection, certs, now, served)
+    text = import_spec(result, host, connection, certs, now, served, names)
     carried = {(block.line, block.binding) for block in result.extended}  # NOTEs in the spec
     for remark in result.not_imported:
         if (remark.line, remark.binding) not in carried:
@@ -151,6 +170,7 @@ def import_command(
 )
 @click.option("--timeout", type=click.FloatRange(1), default=120.0, show_default=True, help="Live: seconds.")
 @click.option("-o", "--output", type=_OUT, help="Write the spec to this new file (default: stdout).")
+@_change_options
 @_connection_options
 def rotate_command(
     old: str,
@@ -161,6 +181,9 @@ def rotate_command(
     min_days: int,
     timeout: float,
     output: Path | None,
+    change_id: str | None,
+    title: str | None,
+    description: str | None,
     **connection_options: Any,
 ) -> None:
     """Write a spec that swaps certificate --from for --to on every binding using it, settings kept.
@@ -174,10 +197,11 @@ def rotate_command(
         raise UserError("give one of --spec and --host, not both")
     if to_store is not None and not spec_file:
         raise UserError("--to-store works with --spec (with --host the store is read from the host)")
+    names: ChangeNames = change_names(change_id, title, description)
     if spec_file:
         from generator.importers.rotate_spec import rotate_spec_file, spec_rotation_report
 
-        rotation = rotate_spec_file(spec_file, old, new, to_store)
+        rotation = rotate_spec_file(spec_file, old, new, to_store, names)
         for line in spec_rotation_report(rotation, to_store):
             click.echo(shown(line), err=True)
         click.echo(f"certificate {rotation.plan.new}: {_OFFLINE}", err=True)
@@ -197,7 +221,7 @@ def rotate_command(
         checked = f"checked on {host}: in store, private key, valid, server auth, {min_days}+ days left"
     else:
         raise UserError("give --spec FILE or --host HOST (the bindings to search for --from)")
-    text = rotation_spec(targets, plan, origin)
+    text = rotation_spec(targets, plan, origin, names)
     for line in rotation_report(plan):
         click.echo(shown(line), err=True)
     click.echo(f"certificate {plan.new}: {checked}", err=True)

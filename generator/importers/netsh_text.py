@@ -30,10 +30,13 @@ from typing import NoReturn
 from generator.binding import (
     CHECK_MODE_FRESHNESS,
     DISABLE,
+    PATTERNS,
     SETTING_NAMES_CLASSIC,
     SETTINGS,
     SETTINGS_BY_NAME,
+    UINT32_MAX,
     KeyKind,
+    SettingKind,
     SettingValue,
 )
 from generator.errors import IMPORT_MAX_BYTES, read_input
@@ -428,18 +431,66 @@ def _warnings(bindings: tuple[Binding, ...], extras: list[ExtraSetting]) -> list
 
 def _check_ending(parser: _Parser, text: str, count: int) -> None:
     """Refuse output that stops inside a value line: netsh ends every line, and its output with a
-    blank line, so a last line without a line break was cut (`Usage Check : Enable|d`)."""
+    blank line, so a last line without a line break may be cut (`Usage Check : Enable|d`). A console
+    copy ends that way too, so such a line is read when its value cannot be the start of a longer
+    one (`_whole_last_line`), and refused when it may be cut."""
     if not text or text.endswith(("\n", "\r")):
         return
     block = parser.block
     if block is not None and block.last == count:
         last = text[text.rfind("\n") + 1 :].strip()
+        if _whole_last_line(parser, block, count, last):
+            return
         parser.refuse(
             count,
             f"the output stops inside this line ({last!r}, no line break after it): its value may be "
             "cut short; save the whole `netsh` output again",
             block,
         )
+
+
+_PROPERTY_IDS = frozenset("01234")  # Extended Properties blocks: PropertyId 0-4, one digit each
+
+
+def _whole_number(value: str) -> bool:
+    """netsh writes numbers (32-bit) without leading zeros: 0, or one no further digit fits."""
+    return value.isdigit() and value.isascii() and (value == "0" or int(value) * 10 > UINT32_MAX)
+
+
+def _whole_last_line(parser: _Parser, block: _Block, count: int, line: str) -> bool:
+    """Whether the last line's value is complete for what the line holds: a full thumbprint or
+    GUID, `(null)`, an on/off word no word of another meaning extends, an Extended Properties
+    PropertyId (one digit), a number no further digit fits (`_whole_number`). Any other number, a
+    store or CTL name, or an empty value may be cut."""
+    if block.in_extended:
+        pairs = block.extended[-1][1] if block.extended else []
+        if not pairs:
+            return False
+        label, value = fold(pairs[-1][0]), pairs[-1][1].strip()
+        return (label == "propertyid" and value in _PROPERTY_IDS) or _whole_number(value)
+    named = [name for name, (number, _text) in block.raw.items() if number == count]
+    if named:
+        value = block.raw[named[0]][1]
+        return _whole_value(parser, SETTINGS_BY_NAME[named[0]].kind, value)
+    if parser.extras and parser.extras[-1].line == count:  # a bit no netsh parameter sets: on/off
+        return _whole_value(parser, "onoff", split_label(line)[1] or "")
+    return False
+
+
+def _whole_value(parser: _Parser, kind: SettingKind, text: str) -> bool:
+    value = after_second_colon(text) if text.startswith(":") else text
+    word = fold(value)
+    if word == "(null)":
+        return True
+    if kind in ("hash", "guid"):
+        return re.fullmatch(PATTERNS[kind], value.strip()) is not None
+    if kind == "uint32":
+        return _whole_number(value.strip())
+    if kind == "onoff":
+        meaning = parser.words.get(word)
+        longer = (m for w, m in parser.words.items() if w.startswith(word))
+        return meaning is not None and all(m == meaning for m in longer)
+    return False
 
 
 def parse_netsh(data: bytes, source: str, encoding: str | None = None) -> ImportResult:

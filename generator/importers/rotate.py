@@ -19,7 +19,14 @@ from datetime import datetime
 from generator.binding import KeyKind
 from generator.errors import UserError
 from generator.importers.certfacts import CertFacts
-from generator.importers.spec_writer import TargetDoc, change_id_for, non_default_connection, render_spec
+from generator.importers.spec_writer import (
+    NO_NAMES,
+    ChangeNames,
+    TargetDoc,
+    change_id_for,
+    render_spec,
+    spec_connection,
+)
 from generator.model import Binding, Target
 
 MIN_DAYS = 14
@@ -99,25 +106,32 @@ def _rotated(item: HostBinding, new: str, origin: str) -> Binding:
     return Binding(item.binding.key, settings, mode="preserve")
 
 
-def rotation_spec(targets: Sequence[Target], plan: RotationPlan, origin: str) -> str:
+def rotation_spec(
+    targets: Sequence[Target], plan: RotationPlan, origin: str, names: ChangeNames = NO_NAMES
+) -> str:
     """The preserve-mode spec that swaps the certificate on exactly the bindings in `plan.changes`.
 
-    `origin` says where the bindings were read (a spec file and its change id, or a live host).
+    `origin` says where the bindings were read (a spec file and its change id, or a live host);
+    `names` replaces the written change id, title and description.
     """
     by_host = {t.host: t for t in targets}
     docs = []
+    left_out: list[str] = []
     for host in dict.fromkeys(item.host for item in plan.changes):  # hosts in spec order
         bindings = tuple(_rotated(i, plan.new, origin) for i in plan.changes if i.host == host)
-        docs.append(TargetDoc(host, bindings, non_default_connection(by_host[host].connection)))
+        connection, note = spec_connection(host, by_host[host].connection)
+        docs.append(TargetDoc(host, bindings, connection))
+        left_out += note
     header = [
         f"Written by sslbind rotate from {origin}.",
         f"Certificate {plan.old} -> {plan.new} on {len(plan.changes)} binding(s).",
         "mode: preserve: every other setting is kept as it is on the host at apply time.",
+        *left_out,
     ]
     header += [f"  {line}" for line in rotation_report(plan)]
     title = f"Rotate certificate {plan.old[:8]} to {plan.new[:8]} on {len(plan.changes)} binding(s)"
-    change_id = change_id_for("rotate", f"{plan.old[:8]}-{plan.new[:8]}")
-    return render_spec(change_id, title, docs, header)
+    change_id = names.id or change_id_for("rotate", f"{plan.old[:8]}-{plan.new[:8]}")
+    return render_spec(change_id, names.title or title, docs, header, names.description or "")
 
 
 def rotation_report(plan: RotationPlan) -> list[str]:

@@ -26,7 +26,7 @@ from generator.importers.rotate import (
     plan_rotation,
     rotation_report,
 )
-from generator.importers.spec_writer import scalar
+from generator.importers.spec_writer import NO_NAMES, ChangeNames, scalar
 from generator.model import Binding, Change
 from generator.spec import parse_spec
 from generator.spec_values import MAX_TITLE
@@ -55,8 +55,16 @@ class SpecRotation:
     moved_store: tuple[HostBinding, ...]  # bindings whose certstorename --to-store changed
 
 
-def rotate_spec(data: bytes, path: str, old: str, new: str, to_store: str | None = None) -> SpecRotation:
-    """The spec in `data` with OLD swapped for NEW on every binding using it (see the module doc)."""
+def rotate_spec(
+    data: bytes,
+    path: str,
+    old: str,
+    new: str,
+    to_store: str | None = None,
+    names: ChangeNames = NO_NAMES,
+) -> SpecRotation:
+    """The spec in `data` with OLD swapped for NEW on every binding using it (see the module doc);
+    `names` sets the change id, title and description instead of the derived ones."""
     change = parse_spec(data, path)
     plan = plan_rotation(change.targets, old, new)
     text = decode(data, path)
@@ -67,10 +75,13 @@ def rotate_spec(data: bytes, path: str, old: str, new: str, to_store: str | None
     if root is None:  # pragma: no cover - parse_spec refuses an empty spec first
         raise RotationError(f"{path}: is empty")
     change_id, title = _new_names(change, plan)
+    change_id, title = names.id or change_id, names.title or title
     edits = [
         _replace(text, _value(root, "change", "id"), change_id),
         _replace(text, _value(root, "change", "title"), title),
     ]
+    if names.description is not None:
+        edits.append(_description_edit(text, _value(root, "change"), names.description))
     rotating = {id(item.binding) for item in plan.changes}
     moved: list[HostBinding] = []
     targets = _value(root, "targets").value
@@ -85,8 +96,23 @@ def rotate_spec(data: bytes, path: str, old: str, new: str, to_store: str | None
                 edits.append(_store_edit(text, node, to_store))
                 moved.append(HostBinding(target.host, binding))
     rotated = ("\ufeff" if data.startswith(b"\xef\xbb\xbf") else "") + _apply(text, edits)
-    _check_only_intended(change, parse_spec(rotated.encode("utf-8"), path), plan, to_store, path)
+    after = parse_spec(rotated.encode("utf-8"), path)
+    _check_only_intended(change, after, plan, to_store, path, names.description)
     return SpecRotation(rotated, plan, change_id, title, tuple(moved))
+
+
+def _description_edit(text: str, change: yaml.Node, description: str) -> _Edit:
+    """Set change.description: its own value replaced, or a new first entry of `change:` in the
+    mapping's style (a block line at the keys' indentation, or a flow entry)."""
+    own = _get(change, "description")
+    if isinstance(own, yaml.ScalarNode):
+        return _replace(text, own, description)
+    assert isinstance(change, yaml.MappingNode)
+    first = change.value[0][0]
+    at = first.start_mark.index
+    if change.flow_style:
+        return _Edit(at, at, f'"description": {json.dumps(description)}, ')
+    return _Edit(at, at, f"description: {json.dumps(description)}\n{' ' * first.start_mark.column}")
 
 
 def _new_names(change: Change, plan: RotationPlan) -> tuple[str, str]:
@@ -188,17 +214,22 @@ def _comparable(binding: Binding) -> Binding:
 
 
 def _check_only_intended(
-    before: Change, after: Change, plan: RotationPlan, to_store: str | None, path: str
+    before: Change,
+    after: Change,
+    plan: RotationPlan,
+    to_store: str | None,
+    path: str,
+    description: str | None = None,
 ) -> None:
-    """The edited spec must be the original with exactly the planned bindings rotated."""
+    """The edited spec must be the original with exactly the planned bindings rotated (and the
+    description asked for)."""
     rotating = {id(item.binding) for item in plan.changes}
     same_shape = len(before.targets) == len(after.targets) and all(
         a.host == b.host and a.connection == b.connection and len(a.bindings) == len(b.bindings)
         for a, b in zip(before.targets, after.targets, strict=True)
     )
-    if (
-        not same_shape or before.description != after.description
-    ):  # pragma: no cover - edits touch no such key
+    described = before.description if description is None else description
+    if not same_shape or after.description != described:  # pragma: no cover - edits touch no such key
         raise RotationError(f"{path}: rotating would change more than certificates; edit the spec by hand")
     for target_before, target_after in zip(before.targets, after.targets, strict=True):
         for b, a in zip(target_before.bindings, target_after.bindings, strict=True):
@@ -220,13 +251,15 @@ def _same_store(current: object, to_store: str) -> str:
     return str(current) if current is not None and str(current).lower() == to_store.lower() else to_store
 
 
-def rotate_spec_file(path: Path, old: str, new: str, to_store: str | None = None) -> SpecRotation:
+def rotate_spec_file(
+    path: Path, old: str, new: str, to_store: str | None = None, names: ChangeNames = NO_NAMES
+) -> SpecRotation:
     """`rotate_spec` on the file at `path`, read like every spec (size cap, no FIFOs)."""
     try:
         data = read_input(path, SPEC_MAX_BYTES, "a spec")
     except InputFileError as error:  # in the spec's own message shape: file, key, problem
         raise SpecError(str(path), None, "file", error.problem) from None
-    return rotate_spec(data, str(path), old, new, to_store)
+    return rotate_spec(data, str(path), old, new, to_store, names)
 
 
 def spec_rotation_report(rotation: SpecRotation, to_store: str | None) -> list[str]:

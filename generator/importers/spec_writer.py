@@ -14,13 +14,16 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 
+from generator import spec_values
 from generator.binding import SETTINGS, KeyKind, SettingValue
+from generator.errors import UserError
 from generator.importers.certfacts import CertFacts
 from generator.importers.extended import as_added, binding_notes
 from generator.importers.result import ImportResult
 from generator.importers.served import DIFFERS, Served
 from generator.importers.warnings import BindingWarning, binding_warnings
 from generator.model import Binding, Connection
+from generator.remote.connection import is_loopback
 from generator.safetext import comment
 
 PLACEHOLDER_HOST = "replace-me.invalid"
@@ -80,6 +83,49 @@ def connection_lines(connection: Mapping[str, object], indent: str) -> list[str]
     if not connection:
         return []
     return [f"{indent}connection:"] + [f"{indent}  {k}: {scalar(v)}" for k, v in connection.items()]
+
+
+@dataclass(frozen=True)
+class ChangeNames:
+    """`--change-id`, `--title`, `--description` of import and rotate; None keeps what they write."""
+
+    id: str | None = None
+    title: str | None = None
+    description: str | None = None
+
+
+NO_NAMES = ChangeNames()
+
+
+def change_names(change_id: str | None, title: str | None, description: str | None) -> ChangeNames:
+    """The options checked by the rules the spec's change.id, title and description follow."""
+    checked: list[str | None] = []
+    for option, check, value in (
+        ("--change-id", spec_values.change_id, change_id),
+        ("--title", spec_values.title, title),
+        ("--description", spec_values.description, description),
+    ):
+        try:
+            checked.append(None if value is None else check(value) or None)
+        except spec_values.Invalid as problem:
+            raise UserError(f"{option}: {problem}") from None
+    return ChangeNames(*checked)
+
+
+def spec_connection(host: str, connection: Connection) -> tuple[dict[str, object], list[str]]:
+    """The connection a spec written from a live host carries, and a header line on what it leaves out.
+
+    A loopback host is the lab (which listens on loopback only, on a new port each `--port 0` start)
+    or this machine: the port that reached it belongs to this session, not to the change, so it is
+    not written; every other non-default key is. A remote host's port is written as given."""
+    written = non_default_connection(connection)
+    if not is_loopback(host) or "port" not in written:
+        return written, []
+    port = written.pop("port")
+    return written, [
+        f"connection.port {port} is not written: {host} is loopback (the lab takes a new port each "
+        f"start); give --port to plan, apply, verify and rollback, or add `port: {port}` under connection."
+    ]
 
 
 def non_default_connection(connection: Connection) -> dict[str, object]:
@@ -174,18 +220,23 @@ def extended_summary(result: ImportResult) -> list[str]:
 def import_spec(
     result: ImportResult,
     host: str | None = None,
-    connection: Mapping[str, object] | None = None,
+    connection: Connection | Mapping[str, object] | None = None,
     certs: Mapping[str, CertFacts] | None = None,
     now: datetime | None = None,
     served: Sequence[Served] = (),
+    names: ChangeNames = NO_NAMES,
 ) -> str:
     """The spec (mode: exact, every setting spelled out) for the bindings of one import.
 
     `certs` (thumbprint -> facts, from a live host) adds expiry warnings as of `now`; `served` (the
     handshakes from a live host) a NOTE per handshake under its binding, and a warning where the
-    certificate received is not the binding's own.
+    certificate received is not the binding's own. A live host's `connection` is written as
+    `spec_connection` says; `names` replaces the written change id, title and description.
     """
     name = host or PLACEHOLDER_HOST
+    left_out: list[str] = []
+    if isinstance(connection, Connection):
+        connection, left_out = spec_connection(name, connection)
     bindings = sorted_bindings(result.bindings)
     source = Path(result.source).name
     if result.sha256:
@@ -200,6 +251,7 @@ def import_spec(
     )
     if host is None:
         header.append(f"The host name is a placeholder: replace {PLACEHOLDER_HOST} before rendering.")
+    header += left_out
     if "unverified" in result.format:
         header.append("The label table used is a constructed translation: check every value below.")
     if not result.format.startswith("netsh"):  # the registry holds no Extended Properties
@@ -227,4 +279,5 @@ def import_spec(
     for binding, lines in served_notes(served).items():
         info[binding] = [*info.get(binding, ()), *lines]
     target = TargetDoc(name, bindings, connection or {}, notes, info)
-    return render_spec(change_id_for("import", name), title, [target], header)
+    change_id = names.id or change_id_for("import", name)
+    return render_spec(change_id, names.title or title, [target], header, names.description or "")

@@ -429,7 +429,10 @@ def _skip(host: str, planned: Mapping[str, Any] | None) -> HostOutcome:
     if planned.get("status") == "no-change":
         return HostOutcome(host, "no-change", EXIT_OK, "nothing to do (per the plan)")
     return HostOutcome(
-        host, "refused", EXIT_FAILED, f"the plan failed for this host: {planned.get('summary')}"
+        host,
+        "refused",
+        EXIT_FAILED,
+        f"the plan failed for this host: {planned.get('summary')}; fix that and run plan again, then apply",
     )
 
 

@@ -8,6 +8,7 @@ Connection problems become a `ConnectionFailure` whose text is one clear line, n
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import re
@@ -30,7 +31,14 @@ from pypsrp.exceptions import (
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
 
-from generator.remote.connection import Endpoint, Password, pool_kwargs, wsman_kwargs
+from generator.remote.connection import (
+    DEFAULT_PORTS,
+    PASSWORD_ENV,
+    Endpoint,
+    Password,
+    pool_kwargs,
+    wsman_kwargs,
+)
 
 # Failure kinds, each shown to the user as one phrase.
 UNREACHABLE = "unreachable"
@@ -54,13 +62,25 @@ STATE_NAMES = {
 TIMED_OUT = "TimedOut"
 
 
-class ConnectionFailure(Exception):
-    """Talking to a host failed; `str()` is one line: `<host>: <kind>: <detail>`."""
+# Why a connection could not be made, read from the socket error (errno, Linux/macOS and Windows).
+REFUSED = "refused"
+UNRESOLVABLE = "unresolvable"
+NO_ROUTE = "no route"
+NO_ANSWER = "no answer"
+_REFUSED_ERRNOS = frozenset({errno.ECONNREFUSED, 10061})
+_NO_ROUTE_ERRNOS = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, 10065, 10051, 10064})
+_NO_ANSWER_ERRNOS = frozenset({errno.ETIMEDOUT, 10060})
 
-    def __init__(self, host: str, kind: str, detail: str) -> None:
+
+class ConnectionFailure(Exception):
+    """Talking to a host failed; `str()` is one line: `<host>: <kind>: <detail>`, then, for a
+    connection that could not be made, the endpoint tried (`at URL (transport, auth)`) and the fix."""
+
+    def __init__(self, host: str, kind: str, detail: str, where: str = "", hint: str = "") -> None:
         detail = " ".join(detail.split())[:300]
-        super().__init__(f"{host}: {kind}: {detail}")
-        self.host, self.kind, self.detail = host, kind, detail
+        text = f"{host}: {kind}: {detail}" + (f" at {where}" if where else "") + (f"; {hint}" if hint else "")
+        super().__init__(text)
+        self.host, self.kind, self.detail, self.where, self.hint = host, kind, detail, where, hint
 
 
 class RequestCounter:
@@ -123,6 +143,62 @@ def _connection_error_kind(error: requests.ConnectionError, opened: bool) -> str
     if names & refused and not opened:
         return UNREACHABLE
     return DROPPED if opened else UNREACHABLE
+
+
+def unreachable_reason(error: BaseException) -> str:
+    """refused, unresolvable, no route or no answer, from the error's socket errno ("" if none)."""
+    for cause in _root_causes(error):
+        if type(cause).__name__ in ("gaierror", "NameResolutionError"):
+            return UNRESOLVABLE
+        if isinstance(cause, requests.exceptions.ConnectTimeout | TimeoutError):
+            return NO_ANSWER
+        code = cause.errno if isinstance(cause, OSError) else None
+        if isinstance(cause, ConnectionRefusedError) or code in _REFUSED_ERRNOS:
+            return REFUSED
+        if code in _NO_ROUTE_ERRNOS:
+            return NO_ROUTE
+        if code in _NO_ANSWER_ERRNOS:
+            return NO_ANSWER
+    return ""
+
+
+def connect_hint(endpoint: Endpoint, kind: str, reason: str) -> str:
+    """The likely fix for a connection to `endpoint` that could not be made."""
+    c = endpoint.connection
+    port, other = c.port, "http 5985" if c.protocol == "https" else "https 5986"
+    if reason == REFUSED:
+        return (
+            f"nothing accepts connections on port {port}: WinRM is not listening there over {c.protocol} "
+            f"(on the host: Enable-PSRemoting / winrm quickconfig), or the port or protocol is wrong "
+            f"(--port / --protocol or the spec's connection:; WinRM's defaults: {c.protocol} "
+            f"{DEFAULT_PORTS[c.protocol]}, {other})"
+        )
+    if reason == UNRESOLVABLE:
+        return (
+            f"the name {endpoint.host} does not resolve: check its spelling and DNS, or give its IP address"
+        )
+    if reason in (NO_ROUTE, NO_ANSWER) or kind == UNREACHABLE:
+        return (
+            f"the host is down, or a firewall blocks port {port} ({c.protocol}) between here and the host: "
+            f"check the host is up and WinRM's port is open from this machine (WinRM: 5985 http, 5986 https)"
+        )
+    if kind == TLS:
+        return (
+            "if the host's WinRM certificate is not trusted here or names another host, give its CA with "
+            "--ca-cert or connect by the name it carries; if that port serves plain http, use --protocol http"
+        )
+    if kind == AUTHENTICATION:
+        return f"check --username, --auth ({c.auth}) and the password ({PASSWORD_ENV})"
+    return ""
+
+
+def connect_failure(endpoint: Endpoint, error: BaseException) -> ConnectionFailure:
+    """A failure to open a session on `endpoint`, naming the endpoint tried and the likely fix."""
+    failure = classify(endpoint.host, error, opened=False)
+    c = endpoint.connection
+    where = f"{endpoint.url} ({c.protocol}, auth {c.auth})"
+    hint = connect_hint(endpoint, failure.kind, unreachable_reason(error))
+    return ConnectionFailure(failure.host, failure.kind, failure.detail, where, hint)
 
 
 def _detail(error: BaseException) -> str:
@@ -250,7 +326,7 @@ class HostSession:
             self._pool.open()
         except Exception as error:
             self.close()
-            raise classify(self.host, error, opened=False) from None
+            raise connect_failure(self.endpoint, error) from None
 
     def close(self) -> None:
         """Release the pool and socket; a broken connection is not worth another error here."""

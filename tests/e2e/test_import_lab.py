@@ -24,6 +24,11 @@ def connection_args(lab: LabHosts, host: str) -> list[str]:
             "--operation-timeout", "5"]  # fmt: skip
 
 
+def lab_port(lab: LabHosts, host: str) -> list[str]:
+    """The lab's port, which a spec written from it does not carry (it is new at each start)."""
+    return ["--port", str(lab.servers[host].port)]
+
+
 def full(binding: dict[str, Any]) -> dict[str, Any]:
     """A lab binding with every setting at its value (the lab stores only the ones it was given)."""
     out: dict[str, Any] = {
@@ -57,13 +62,19 @@ def test_import_then_plan_finds_nothing_to_do(pwsh: str, tmp_path: Path) -> None
 
         document = yaml.safe_load(spec.read_text())
         (target,) = document["targets"]
-        assert target["host"] == host and target["connection"]["port"] == lab.servers[host].port
+        assert (
+            target["host"] == host and "port" not in target["connection"]
+        )  # the lab's port is the session's
+        assert (
+            f"# connection.port {lab.servers[host].port} is not written: {host} is loopback"
+            in spec.read_text()
+        )
         got = {key_of(b): {k: v for k, v in b.items() if k not in ("mode",) and k != key_of(b).split("=")[0]}
                for b in target["bindings"]}  # fmt: skip
         assert all(b["mode"] == "exact" for b in target["bindings"])
         assert got == {key_of(b): full(b) for b in before}
 
-        planned = lab.plan(spec)
+        planned = lab.plan(spec, *lab_port(lab, host))
         assert planned.exit_code == 0, planned.output  # the imported spec is the host as it is
 
 
@@ -85,8 +96,8 @@ def test_rotate_then_apply_keeps_every_setting_but_the_hash(pwsh: str, tmp_path:
         assert changing and all(f"change {host} {k}:" in result.stderr for k in changing)
 
         change_id = yaml.safe_load(rotated.read_text())["change"]["id"]
-        assert lab.plan(rotated).exit_code == 3
-        applied = lab.apply(change_id)
+        assert lab.plan(rotated, *lab_port(lab, host)).exit_code == 3
+        applied = lab.apply(change_id, *lab_port(lab, host))
         assert applied.exit_code == 0, applied.output
 
         after = {key_of(b): full(b) for b in lab.bindings(host)}
@@ -115,8 +126,8 @@ def test_live_rotate_preflights_the_new_certificate(pwsh: str, tmp_path: Path) -
         assert result.exit_code == 0, result.output
         assert f"certificate {NEW_CERT}: checked on {host}" in result.stderr
         change_id = yaml.safe_load(rotated.read_text())["change"]["id"]
-        assert lab.plan(rotated).exit_code == 3
-        assert lab.apply(change_id).exit_code == 0
+        assert lab.plan(rotated, *lab_port(lab, host)).exit_code == 3
+        assert lab.apply(change_id, *lab_port(lab, host)).exit_code == 0
         after = {key_of(b): full(b) for b in lab.bindings(host)}
         for key, old in before.items():
             expected = {**old, "certhash": NEW_CERT} if old.get("certhash") == OLD_CERT else old
@@ -174,6 +185,8 @@ def test_a_hostile_certificate_subject_is_escaped_and_the_spec_renders(pwsh: str
         assert "\\x1b]0;PWNED" in imported.stderr and "\\x1b]0;PWNED" in text
         rendered = lab.sslbind("render", str(spec), "-o", str(tmp_path / "out"))
         assert rendered.exit_code == 0, rendered.output
-        planned = lab.plan(spec)  # the host's capture of those certificates, on the terminal
+        planned = lab.plan(
+            spec, *lab_port(lab, host)
+        )  # the host's capture of those certificates, on the terminal
         assert planned.exit_code == 0, planned.output
         assert "\x1b" not in planned.output and "\x00" not in planned.output

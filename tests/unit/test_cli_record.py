@@ -51,3 +51,21 @@ def test_record_resolve_is_a_record_subcommand() -> None:
     result = CliRunner().invoke(cli, ["record", "resolve", "--help"])
     assert result.exit_code == 0, result.output
     assert "RECORD" in result.output
+
+
+def test_version_is_the_installed_packages() -> None:
+    from importlib.metadata import version
+
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0
+    assert result.output == f"sslbind, version {version('sslbind')}\n"
+    assert version("sslbind") != "0.0.0+source"  # the package's own version, not the fallback
+
+
+def test_changelog_has_unreleased_and_the_current_version() -> None:
+    import re
+    from importlib.metadata import version
+
+    changelog = (Path(__file__).resolve().parents[2] / "CHANGELOG.md").read_text(encoding="utf-8")
+    headings = re.findall(r"^## \[([^\]]+)\]", changelog, flags=re.M)
+    assert headings[:2] == ["Unreleased", version("sslbind")]  # newest first, this version released

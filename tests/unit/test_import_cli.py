@@ -171,3 +171,18 @@ def test_rotate_bad_spec_exits_2(tmp_path: Path) -> None:
     assert one_line_error(run("rotate", "--from", OLD, "--to", NEW, "--spec", str(spec))).startswith(
         "sslbind: "
     )
+
+
+def test_import_reads_a_console_copy_without_its_last_line_break(tmp_path: Path) -> None:
+    data = (FIXTURES / "netsh-2016-en.txt").read_bytes()
+    copied, cut = tmp_path / "netsh-2016-en.txt", tmp_path / "cut.txt"  # same name: same title
+    copied.write_bytes(data.rstrip(b"\r\n"))  # ends `Reject Connections : Disabled`
+    cut.write_bytes(data.rstrip(b"\r\n")[:-3])  # ends `... : Disab`
+    whole = run("import", "--from-netsh", str(FIXTURES / "netsh-2016-en.txt"), "--host", "web16")
+    result = run("import", "--from-netsh", str(copied), "--host", "web16")
+    assert result.exit_code == 0, result.output
+    spec = result.stdout.split("version: 1\n", 1)[1]
+    assert spec == whole.stdout.split("version: 1\n", 1)[1]  # the same spec below its header
+    assert "the output stops inside this line ('Reject Connections" in one_line_error(
+        run("import", "--from-netsh", str(cut))
+    )

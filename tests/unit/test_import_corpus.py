@@ -7,6 +7,7 @@ imports to the bindings listed here or refuses with the reason listed here.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -69,10 +70,10 @@ REAL_REFUSALS: dict[str, str] = {
         "does not match ^[0-9A-Fa-f]{40}$"
     ),
     # an excerpt without the hash, appid and revocation lines, joined without a final line break
+    # (its last line, `Enable Caching Client Hello : Not Set`, is whole)
     "tokentimer-2025-transcript.txt": (
-        "tokentimer-2025-transcript.txt:14: ipport=0.0.0.0:21443: the output stops inside this line "
-        "('Enable Caching Client Hello  : Not Set', no line break after it): its value may be cut short; "
-        "save the whole `netsh` output again"
+        "tokentimer-2025-transcript.txt:1: ipport=0.0.0.0:21443: certhash: no line for this setting; "
+        "every netsh build prints it (label table 'en' may not know its label)"
     ),
 }
 
@@ -284,17 +285,71 @@ LATE = (CONSTRUCTED / "netsh-2025-late-en.txt").read_bytes().decode("utf-8")
 LATE_LINES = LATE.split("\r\n")  # line 7 is the key line, 8-20 the lines every build prints
 
 
-@pytest.mark.parametrize("keep", range(7, len(LATE_LINES) - 2))
-def test_output_cut_inside_a_line_is_refused_naming_binding(keep: int) -> None:
-    """Cut inside line `keep` (no line break after it): its value may be short, never imported."""
+# Lines of LATE whose value cannot be the start of a longer one: a full hash (8) or GUID (9), an
+# on/off word, a 0, a PropertyId, a number no further digit fits in 32 bits (41). The others (the
+# store name 10, empty CTL values 16-17, the numbers 37 and 40, the headers) may be cut.
+WHOLE_LINES = {8, 9, *range(11, 16), *range(18, 35), 36, 39, 41, 43, 45, 47}
+EVERY_BUILD_LAST = 19  # lines 8-19 are the ones every build prints
+
+
+@pytest.mark.parametrize("keep", range(7, len(LATE_LINES) - 1))
+def test_output_ending_without_a_line_break_is_read_when_its_last_value_is_whole(keep: int) -> None:
+    """A console copy ends without a line break: its last line is read when its value is whole;
+    refused naming binding and line when it may be cut (`My` of `MyStore`, `104` of `1048576`)."""
     cut = "\r\n".join(LATE_LINES[:keep])
+    if keep in WHOLE_LINES and keep >= EVERY_BUILD_LAST:
+        whole = parse_netsh((cut + "\r\n").encode(), "whole.txt")
+        assert parse_netsh(cut.encode(), "cut.txt").bindings == whole.bindings
+        return
     with pytest.raises(ImportInputError) as raised:
         parse_netsh(cut.encode(), "cut.txt")
     message = str(raised.value)
-    if keep == 7:  # the key line alone
-        assert message.startswith("cut.txt:7: ipport=0.0.0.0:443: certhash: no line for this setting")
+    if keep in WHOLE_LINES or keep == 7:  # read, then refused for the lines every build prints
+        assert re.match(r"^cut.txt:7: ipport=0.0.0.0:443: \w+: no line for this setting", message), message
     else:
         assert message.startswith(f"cut.txt:{keep}: ipport=0.0.0.0:443: the output stops inside this line")
+
+
+VALUE_LINES = [n for n in range(8, len(LATE_LINES) - 1) if LATE_LINES[n - 1].split(":", 1)[1].strip()]
+
+
+@pytest.mark.parametrize("keep", VALUE_LINES)
+def test_output_cut_inside_a_value_is_refused_naming_binding(keep: int) -> None:
+    """Cut one character into line `keep`'s value (`Disable` of `Disabled`, a hash one digit short):
+    never read as a value, always refused."""
+    lines = LATE_LINES[:keep]
+    cut = "\r\n".join([*lines[:-1], lines[-1][:-1]])
+    with pytest.raises(ImportInputError) as raised:
+        parse_netsh(cut.encode(), "cut.txt")
+    assert str(raised.value).startswith(
+        f"cut.txt:{keep}: ipport=0.0.0.0:443: the output stops inside this line"
+    )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "netsh-2008r2-en.txt",
+        "netsh-2016-en.txt",
+        "netsh-2019-en.txt",
+        "netsh-2022-en.txt",
+        "netsh-2025-en.txt",
+        "netsh-de.txt",
+        "netsh-fr.txt",
+    ],
+)
+def test_a_capture_copied_without_its_final_line_break_is_read_as_saved(name: str) -> None:
+    data = (IMPORT / name).read_bytes()
+    if data.startswith(b"\xff\xfe"):  # UTF-16 with BOM: strip line breaks as text
+        text = data.decode("utf-16")
+        assert text.endswith("\n")
+        stripped = text.rstrip("\r\n").encode("utf-16")
+    else:  # UTF-8 or an OEM code page: the line break bytes are ASCII
+        assert data.endswith(b"\n")
+        stripped = data.rstrip(b"\r\n")
+    copied = parse_netsh(stripped, name)
+    assert copied.bindings == parse_netsh(data, name).bindings
+    assert copied.extended == parse_netsh(data, name).extended
 
 
 @pytest.mark.parametrize("keep", range(7, 19))

@@ -93,6 +93,18 @@ def test_plan_of_an_unreachable_host_exits_1_and_is_stored(tmp_path: Path) -> No
     assert sslbind("record", "check", str(tmp_path / "out" / "CHG0000001")).exit_code == 0
 
 
+def test_apply_after_a_failed_plan_names_the_endpoint_and_says_to_plan_again(tmp_path: Path) -> None:
+    port = closed_port()
+    out = tmp_path / "out"
+    assert sslbind("plan", str(spec(tmp_path, "127.0.0.1", loopback(port))), "-o", str(out)).exit_code == 1
+    result = sslbind("apply", str(out / "CHG0000001"), "--yes", "--json")
+    assert result.exit_code == 1, result.output
+    said = json.loads(result.stdout)["hosts"][0]["summary"]
+    assert f"at http://127.0.0.1:{port}/wsman (http, auth basic)" in said
+    assert "WinRM is not listening there" in said
+    assert "run plan again, then apply" in said
+
+
 def test_plan_reuses_its_record_but_never_overwrites_another_spec(tmp_path: Path) -> None:
     out = tmp_path / "out"
     first = spec(tmp_path, "127.0.0.1", loopback())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 import ssl
 import threading
@@ -30,6 +31,7 @@ from generator.remote.runner import (
     RequestCounter,
     ScriptResult,
     classify,
+    connect_failure,
 )
 
 
@@ -168,6 +170,59 @@ def test_open_against_a_closed_port_is_unreachable() -> None:
     with pytest.raises(ConnectionFailure) as caught:
         HostSession(endpoint, Password("x"), RequestCounter()).open()
     assert caught.value.kind == UNREACHABLE
+    text = str(caught.value)  # the endpoint tried, its transport and auth, and what to fix
+    assert f" at http://127.0.0.1:{port}/wsman (http, auth basic); " in text
+    assert f"nothing accepts connections on port {port}: WinRM is not listening there over http" in text
+    assert "--port / --protocol" in text and "\n" not in text
+
+
+def test_open_against_an_unresolvable_name_says_to_check_the_name() -> None:
+    endpoint = resolve("nonexistent.invalid", Connection(auth="basic", username="u", connection_timeout=3))
+    with pytest.raises(ConnectionFailure) as caught:
+        HostSession(endpoint, Password("x")).open()
+    assert caught.value.kind == UNREACHABLE
+    text = str(caught.value)
+    assert " at https://nonexistent.invalid:5986/wsman (https, auth basic); " in text
+    assert "the name nonexistent.invalid does not resolve: check its spelling and DNS" in text
+
+
+def _connect_error(inner: OSError) -> requests.ConnectionError:
+    """The chain requests raises when the TCP connect fails: the socket error is the cause of
+    urllib3's NewConnectionError, the reason of a MaxRetryError, wrapped by requests."""
+    try:
+        try:
+            raise inner
+        except OSError as socket_error:
+            raise urllib3.exceptions.NewConnectionError(
+                None, f"Failed to establish: {socket_error}"
+            ) from socket_error  # type: ignore[arg-type]
+    except urllib3.exceptions.NewConnectionError as new:
+        return _wrapped(new)
+
+
+@pytest.mark.parametrize("code", [errno.EHOSTUNREACH, errno.ENETUNREACH, 10065])  # 10065: Windows
+def test_no_route_to_host_names_the_endpoint_and_the_firewall(code: int) -> None:
+    endpoint = resolve("192.0.2.10", Connection())  # https 5986, negotiate
+    failure = connect_failure(endpoint, _connect_error(OSError(code, "No route to host")))
+    assert failure.kind == UNREACHABLE
+    assert str(failure).startswith("192.0.2.10: unreachable: ")
+    assert " at https://192.0.2.10:5986/wsman (https, auth negotiate); " in str(failure)
+    assert "the host is down, or a firewall blocks port 5986 (https)" in str(failure)
+
+
+def test_connect_failures_are_told_apart_by_their_errno() -> None:
+    endpoint = resolve("192.0.2.10", Connection(protocol="http", port=5985))
+    refused = connect_failure(endpoint, _connect_error(OSError(errno.ECONNREFUSED, "refused")))
+    assert "WinRM is not listening there over http" in str(refused)
+    assert "(--port / --protocol or the spec's connection:; WinRM's defaults: http 5985, https 5986)" in str(
+        refused
+    )
+    timed_out = connect_failure(endpoint, requests.exceptions.ConnectTimeout())
+    assert "a firewall blocks port 5985 (http)" in str(timed_out)
+    tls = connect_failure(endpoint, requests.exceptions.SSLError("wrong version number"))
+    assert tls.kind == TLS and "--ca-cert" in str(tls) and "firewall" not in str(tls)
+    denied = connect_failure(endpoint, AuthenticationError("Failed to authenticate the user u with ntlm"))
+    assert denied.kind == AUTHENTICATION and "check --username, --auth (negotiate)" in str(denied)
 
 
 def test_open_against_an_untrusted_certificate_is_a_tls_failure(tmp_path: Path) -> None:
