@@ -25,5 +25,7 @@ phase lint sh -c '.venv/bin/ruff check generator tests benchmarks && .venv/bin/r
 phase types .venv/bin/mypy
 # One pass: the remote end-to-end suites run in both language modes within it (tests/e2e/conftest.py),
 # the Pester suites cover both modes themselves. Workers: tests wait on pwsh, the lab and the
-# network as much as they compute, so more workers than cores keep both cores busy.
-phase tests .venv/bin/pytest -q -n "${SSLBIND_TEST_WORKERS:-4}" --durations=25 "$@"
+# network as much as they compute, so more workers than cores keep both cores busy; worksteal lets
+# an idle worker take queued tests from a busy one (with `load`, one worker's queue of lab tests
+# was the last three minutes of the run).
+phase tests .venv/bin/pytest -q -n "${SSLBIND_TEST_WORKERS:-4}" --dist worksteal --durations=25 "$@"
