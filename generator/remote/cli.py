@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
@@ -19,6 +19,9 @@ from rich.console import Console
 from generator.remote.connection import Credentials, Extras, Overrides
 from generator.remote.fleet import DEFAULT_FORKS
 from generator.remote.signals import StopFlag, deferred
+
+if TYPE_CHECKING:  # operations is imported when a command runs, not at start-up
+    from generator.remote.operations import RunOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -175,6 +178,30 @@ def _finish(document: dict[str, Any], exit_code: int, as_json: bool) -> None:
     click.get_current_context().exit(exit_code)
 
 
+def _run_options(
+    kw: dict[str, Any],
+    forks: int,
+    timeout: float,
+    hosts: tuple[str, ...],
+    settle: float,
+    lock_wait: int | None,
+    tls: bool = False,
+) -> RunOptions:
+    """The RunOptions every command that runs a record's scripts builds from its parsed options."""
+    from generator.remote import operations
+
+    return operations.RunOptions(
+        overrides_from(kw),
+        forks,
+        timeout,
+        hosts,
+        settle=settle,
+        tls=tls,
+        lock_wait=lock_wait,
+        require_signers=_signers(kw),
+    )
+
+
 @click.command()
 @click.argument("source", metavar="SPEC_OR_RECORD", type=click.Path(exists=True, path_type=Path))
 @click.option(
@@ -206,15 +233,7 @@ def plan(
     from generator.remote import operations
 
     human, progress = _consoles(as_json)
-    options = operations.RunOptions(
-        overrides_from(kw),
-        forks,
-        timeout,
-        hosts,
-        settle=settle,
-        lock_wait=lock_wait,
-        require_signers=_signers(kw),
-    )
+    options = _run_options(kw, forks, timeout, hosts, settle, lock_wait)
     credentials = _credentials()
     operations.preflight(source, options, credentials)
     record = operations.record_for(source, out_dir, human)
@@ -261,16 +280,7 @@ def apply(
     from generator.remote import operations
 
     human, progress = _consoles(as_json)
-    options = operations.RunOptions(
-        overrides_from(kw),
-        forks,
-        timeout,
-        hosts,
-        settle=settle,
-        tls=tls,
-        lock_wait=lock_wait,
-        require_signers=_signers(kw),
-    )
+    options = _run_options(kw, forks, timeout, hosts, settle, lock_wait, tls=tls)
     confirm = None if yes else _confirm
     report = operations.apply(record_dir, options, _credentials(), human, progress, confirm, accept_no_undo)
     _finish(report.document, report.exit_code, as_json)
@@ -303,16 +313,7 @@ def verify(
     from generator.remote import operations
 
     human, progress = _consoles(as_json)
-    options = operations.RunOptions(
-        overrides_from(kw),
-        forks,
-        timeout,
-        hosts,
-        settle=settle,
-        tls=tls,
-        lock_wait=lock_wait,
-        require_signers=_signers(kw),
-    )
+    options = _run_options(kw, forks, timeout, hosts, settle, lock_wait, tls=tls)
     credentials = _credentials()
     operations.preflight(source, options, credentials)
     with operations.readable_record(source) as record:
@@ -349,15 +350,7 @@ def rollback(
     from generator.remote import operations
 
     human, progress = _consoles(as_json)
-    options = operations.RunOptions(
-        overrides_from(kw),
-        forks,
-        timeout,
-        hosts,
-        settle=settle,
-        lock_wait=lock_wait,
-        require_signers=_signers(kw),
-    )
+    options = _run_options(kw, forks, timeout, hosts, settle, lock_wait)
     report = operations.rollback(
         record_dir, options, _credentials(), human, progress, None if yes else _confirm, run_stamp
     )
@@ -384,19 +377,10 @@ def record_resolve(
     """Close what an interrupted apply, rollback or plan left open: re-capture each host whose
     outcome is unknown, write it into its run and seal the run. Exit 0 resolved, 4 a host is in
     neither the desired nor the prior state, 1 a host could not be re-captured (run left open)."""
-    from generator.remote import operations
     from generator.remote.resolve import resolve
 
     human, progress = _consoles(as_json)
-    options = operations.RunOptions(
-        overrides_from(kw),
-        forks,
-        timeout,
-        hosts,
-        settle=settle,
-        lock_wait=lock_wait,
-        require_signers=_signers(kw),
-    )
+    options = _run_options(kw, forks, timeout, hosts, settle, lock_wait)
     report = resolve(record_dir, options, _credentials(), human, progress)
     _finish(report.document, report.exit_code, as_json)
 
